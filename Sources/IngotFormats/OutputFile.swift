@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An output file written atomically: bytes go to a temporary file in the destination directory
+/// through a buffer; `commit()` flushes, fsyncs and renames it over the destination. If the writer
+/// is dropped or `abort()`ed before `commit()`, the temporary file is removed and nothing appears
+/// at the destination (an existing file there stays untouched).
+public final class OutputFile {
+    public let path: String
+    public let temporaryPath: String
+    private var fd: Int32
+    private var buffer: [UInt8]
+    private var used = 0
+    public private(set) var bytesWritten = 0
+    private var finished = false
+
+    public init(path: String, bufferSize: Int = 4 << 20) throws {
+        self.path = path
+        let dir: String
+        if let slash = path.lastIndex(of: "/") {
+            dir = slash == path.startIndex ? "/" : String(path[..<slash])
+        } else {
+            dir = "."
+        }
+        var isDir = stat()
+        guard stat(dir, &isDir) == 0, (isDir.st_mode & S_IFMT) == S_IFDIR else {
+            throw FormatError(.writeFailed, field: "output", offset: nil,
+                              "the folder '\(dir)' does not exist", path: path)
+        }
+        let base = path.split(separator: "/").last.map(String.init) ?? "out"
+        var template = Array("\(dir)/.\(base).ingot-tmp-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw FormatError(.writeFailed, field: "output", offset: nil,
+                              "cannot create a temporary file in '\(dir)': \(errnoText())", path: path)
+        }
+        self.fd = fd
+        self.temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        self.buffer = [UInt8](repeating: 0, count: max(bufferSize, 4096))
+    }
+
+    deinit { if !finished { abort() } }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var src = bytes
+        while !src.isEmpty {
+            if used == 0 && src.count >= buffer.count {
+                try writeAll(src)
+                bytesWritten += src.count
+                return
+            }
+            let n = min(buffer.count - used, src.count)
+            buffer.withUnsafeMutableBytes { dst in
+                dst.baseAddress!.advanced(by: used).copyMemory(from: src.baseAddress!, byteCount: n)
+            }
+            used += n
+            bytesWritten += n
+            src = UnsafeRawBufferPointer(rebasing: src[n...])
+            if used == buffer.count { try flush() }
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Writes `count` zero bytes (alignment padding).
+    public func writeZeros(_ count: Int) throws {
+        guard count > 0 else { return }
+        try write([UInt8](repeating: 0, count: count))
+    }
+
+    private func flush() throws {
+        guard used > 0 else { return }
+        try buffer.withUnsafeBytes { try writeAll(UnsafeRawBufferPointer(rebasing: $0[0 ..< used])) }
+        used = 0
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        var off = 0
+        while off < bytes.count {
+            let n = systemWrite(fd, bytes.baseAddress! + off, bytes.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FormatError(.writeFailed, field: "output", offset: bytesWritten,
+                                  "write failed: \(errnoText())", path: path)
+            }
+            off += n
+        }
+    }
+
+    /// Flushes, syncs and renames the temporary file to `path`.
+    public func commit() throws {
+        do {
+            try flush()
+            guard fsync(fd) == 0 else {
+                throw FormatError(.writeFailed, field: "output", offset: nil, "fsync failed: \(errnoText())", path: path)
+            }
+            close(fd)
+            fd = -1
+            guard rename(temporaryPath, path) == 0 else {
+                throw FormatError(.writeFailed, field: "output", offset: nil, "rename failed: \(errnoText())", path: path)
+            }
+            finished = true
+        } catch {
+            abort()
+            throw error
+        }
+    }
+
+    /// Removes the temporary file; the destination is untouched.
+    public func abort() {
+        guard !finished else { return }
+        if fd >= 0 { close(fd); fd = -1 }
+        unlink(temporaryPath)
+        finished = true
+    }
+}
+
+@inline(__always)
+func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
+    #if canImport(Glibc)
+    return Glibc.write(fd, p, n)
+    #else
+    return Darwin.write(fd, p, n)
+    #endif
+}

@@ -1,0 +1,244 @@
+import ArgumentParser
+import IngotFormats
+import IngotModel
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what is inside a GGUF file, a safetensors file or a Hugging Face folder.",
+        discussion: """
+        Prints the architecture, the metadata (long arrays abbreviated), a table of tensors \
+        (name, type, shape outermost-first, bytes, file offset) and totals (parameters, bytes, \
+        bits per weight, bytes per type).
+        """
+    )
+
+    @Argument(help: "A .gguf file, a .safetensors file or a Hugging Face model folder.")
+    var path: String
+
+    @Option(name: .long, help: "Show only tensors whose name matches this regular expression.")
+    var tensors: String?
+
+    @Flag(name: .long, help: "Print metadata arrays in full instead of their first elements.")
+    var full = false
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if let tensors {
+            do { _ = try Regex(tensors) } catch {
+                throw ValidationError("--tensors '\(tensors)' is not a valid regular expression: \(error)")
+            }
+        }
+    }
+
+    func run() throws {
+        try reportingErrors(json: common.json) {
+            let model = try ModelFile.open(path)
+            let report = try InspectReport(model: model, filter: tensors, fullArrays: full)
+            print(common.json ? report.json.serialized(pretty: true) : report.text)
+        }
+    }
+}
+
+/// Everything `inspect` shows, built once and rendered as text or JSON.
+struct InspectReport {
+    static let arrayPreview = 8
+
+    let model: ModelFile
+    let spec: ModelSpec
+    let shown: [TensorEntry]
+    let filter: String?
+    let fullArrays: Bool
+
+    init(model: ModelFile, filter: String?, fullArrays: Bool) throws {
+        self.model = model
+        self.spec = ModelSpec(model: model)
+        self.filter = filter
+        self.fullArrays = fullArrays
+        if let filter {
+            let regex = try Regex(filter)
+            shown = model.tensors.filter { (try? regex.firstMatch(in: $0.name)) != nil }
+        } else {
+            shown = model.tensors
+        }
+    }
+
+    var totals: Inventory { Inventory(shown) }
+
+    // MARK: JSON
+
+    var json: JSONValue {
+        var o = JSONObject([("path", .string(model.path)), ("format", .string(model.format.rawValue))])
+        switch model.storage {
+        case .gguf(let g):
+            o["gguf"] = .object(JSONObject([("version", JSONValue(Int(g.version))), ("alignment", JSONValue(g.alignment)),
+                                            ("dataOffset", JSONValue(g.dataOffset))]))
+            o["metadata"] = .array(g.metadata.map { kv in
+                .object(JSONObject([("key", .string(kv.key)), ("type", .string(typeName(kv.value))),
+                                    ("value", InspectReport.json(kv.value, full: fullArrays))]))
+            })
+        case .safetensors(let s):
+            o["safetensors"] = .object(JSONObject([("headerLength", JSONValue(s.headerLength)), ("dataOffset", JSONValue(s.dataOffset))]))
+            o["metadata"] = .object(JSONObject(s.metadata.map { ($0.key, JSONValue.string($0.value)) }))
+        case .huggingFaceFolder(let d):
+            o["files"] = .array(d.files.map { .string($0) })
+            o["shards"] = .array(d.shards.map { s in
+                .object(JSONObject([("file", .string(String(s.path.split(separator: "/").last ?? ""))),
+                                    ("tensorCount", JSONValue(s.tensors.count)),
+                                    ("bytes", JSONValue(s.file.count))]))
+            })
+            if let c = d.config { o["config"] = c }
+        }
+        o["spec"] = spec.json
+        if let filter { o["filter"] = .string(filter) }
+        o["tensors"] = .array(shown.map { t in
+            var e = JSONObject([("name", .string(t.name)), ("type", .string(t.typeName)),
+                                ("shape", .array(t.shape.map { JSONValue($0) })),
+                                ("elements", JSONValue(t.elementCount)), ("bytes", JSONValue(t.byteCount)),
+                                ("offset", JSONValue(t.fileOffset))])
+            if model.format == .huggingFaceFolder { e["file"] = .string(t.file) }
+            return .object(e)
+        })
+        o["totals"] = totals.json
+        return .object(o)
+    }
+
+    func typeName(_ v: GGUFValue) -> String {
+        if case .array(let a) = v { return "ARRAY[\(a.elementType)]" }
+        return v.type.description
+    }
+
+    static func json(_ v: GGUFValue, full: Bool) -> JSONValue {
+        switch v {
+        case .uint8(let x): return JSONValue(Int(x))
+        case .int8(let x): return JSONValue(Int(x))
+        case .uint16(let x): return JSONValue(Int(x))
+        case .int16(let x): return JSONValue(Int(x))
+        case .uint32(let x): return JSONValue(Int(x))
+        case .int32(let x): return JSONValue(Int(x))
+        case .uint64(let x): return x <= UInt64(Int64.max) ? .int(Int64(x)) : .uint(x)
+        case .int64(let x): return .int(x)
+        case .float32(let x): return .double(Double(x))
+        case .float64(let x): return .double(x)
+        case .bool(let x): return .bool(x)
+        case .string(let s): return .string(s.string)
+        case .array(let a):
+            let n = full ? a.count : min(a.count, arrayPreview)
+            let items = (0 ..< n).map { json(a.element($0), full: full) }
+            if n == a.count { return .array(items) }
+            return .object(JSONObject([("count", JSONValue(a.count)), ("first", .array(items))]))
+        }
+    }
+
+    // MARK: Text
+
+    var text: String {
+        var lines: [String] = []
+        let inv = Inventory(model.tensors)
+        switch model.storage {
+        case .gguf(let g):
+            lines.append("\(model.path)")
+            lines.append("  GGUF v\(g.version), alignment \(g.alignment), \(g.metadata.count) metadata keys, \(g.tensors.count) tensors, data at byte \(g.dataOffset)")
+        case .safetensors(let s):
+            lines.append("\(model.path)")
+            lines.append("  safetensors, header \(s.headerLength) bytes, \(s.tensors.count) tensors, data at byte \(s.dataOffset)")
+        case .huggingFaceFolder(let d):
+            lines.append("\(model.path)/")
+            lines.append("  Hugging Face folder, \(d.shards.count) safetensors shard(s), \(inv.tensorCount) tensors, \(d.files.count) files")
+        }
+        lines.append("")
+        lines.append("architecture")
+        lines.append(specLine)
+        lines.append("")
+        lines.append(contentsOf: metadataLines)
+        lines.append("")
+        lines.append(filter.map { "tensors matching /\($0)/ (\(shown.count) of \(model.tensors.count))" } ?? "tensors (\(shown.count))")
+        var table = Table(header: ["name", "type", "shape", "bytes", "offset"], rightAligned: [3, 4])
+        if model.format == .huggingFaceFolder { table.header.append("file") }
+        for t in shown {
+            var row = [t.name, t.typeName, "[" + t.shape.map(String.init).joined(separator: ", ") + "]", String(t.byteCount), String(t.fileOffset)]
+            if model.format == .huggingFaceFolder { row.append(t.file) }
+            table.rows.append(row)
+        }
+        lines.append(table.render())
+        lines.append("")
+        let tot = totals
+        lines.append("totals: \(tot.tensorCount) tensors, \(Human.count(tot.parameters)) parameters (\(tot.parameters)), "
+                     + "\(Human.bytes(tot.bytes)) (\(tot.bytes) bytes), \(Human.fixed(tot.bitsPerWeight, 3)) bits per weight")
+        var types = Table(header: ["type", "tensors", "parameters", "bytes", "share", "bits/weight"], rightAligned: [1, 2, 3, 4, 5])
+        for t in tot.byType {
+            let share = tot.bytes > 0 ? Double(t.bytes) * 100 / Double(tot.bytes) : 0
+            types.rows.append([t.typeName, String(t.tensorCount), Human.count(t.parameters), Human.bytes(t.bytes),
+                               Human.fixed(share, 1) + "%", Human.fixed(t.bitsPerWeight, 3)])
+        }
+        lines.append(types.render())
+        return lines.joined(separator: "\n")
+    }
+
+    var specLine: String {
+        var parts: [String] = []
+        func add(_ label: String, _ v: Int?) { if let v { parts.append("\(label) \(v)") } }
+        parts.append(spec.architecture ?? "unknown")
+        if let n = spec.name { parts.append("'\(n)'") }
+        add("layers", spec.layerCount)
+        add("hidden", spec.hiddenSize)
+        add("ffn", spec.feedForwardSize)
+        if let h = spec.headCount { parts.append("heads \(h)/\(spec.kvHeadCount ?? h) (q/kv)") }
+        add("context", spec.contextLength)
+        add("vocab", spec.vocabSize)
+        add("experts", spec.expertCount)
+        if let t = spec.tokenizer { parts.append("tokenizer \(t)") }
+        if let tied = spec.tiedEmbeddings { parts.append(tied ? "tied embeddings" : "separate output") }
+        return "  " + parts.joined(separator: ", ")
+    }
+
+    var metadataLines: [String] {
+        switch model.storage {
+        case .gguf(let g):
+            var t = Table(header: ["key", "type", "value"])
+            for kv in g.metadata {
+                t.rows.append([kv.key, typeName(kv.value), preview(kv.value)])
+            }
+            return ["metadata (\(g.metadata.count))", t.render()]
+        case .safetensors(let s):
+            var t = Table(header: ["key", "value"])
+            for kv in s.metadata { t.rows.append([kv.key, kv.value]) }
+            return ["__metadata__ (\(s.metadata.count))"] + (s.metadata.isEmpty ? [] : [t.render()])
+        case .huggingFaceFolder(let d):
+            var out = ["files (\(d.files.count))"]
+            out.append(contentsOf: d.files.map { "  \($0)" })
+            if let c = d.config?.objectValue {
+                out.append("")
+                out.append("config.json (\(c.members.count) keys)")
+                var t = Table(header: ["key", "value"])
+                for m in c.members { t.rows.append([m.key, clip(m.value.serialized())]) }
+                out.append(t.render())
+            }
+            return out
+        }
+    }
+
+    func clip(_ s: String, _ n: Int = 100) -> String {
+        let one = s.replacingAll("\n", with: "\\n")
+        return one.count <= n ? one : String(one.prefix(n)) + "…"
+    }
+
+    func preview(_ v: GGUFValue) -> String {
+        switch v {
+        case .string(let s): return clip(JSONValue.string(s.string).serialized())
+        case .array(let a):
+            let n = fullArrays ? a.count : min(a.count, InspectReport.arrayPreview)
+            let items = (0 ..< n).map { clip(preview(a.element($0)), 40) }.joined(separator: ", ")
+            return "[\(items)\(n < a.count ? ", … (\(a.count) total)" : "")]"
+        default: return InspectReport.json(v, full: false).serialized()
+        }
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        for ch in self { if ch == target { out += replacement } else { out.append(ch) } }
+        return out
+    }
+}
