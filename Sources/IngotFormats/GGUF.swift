@@ -148,10 +148,6 @@ enum GGUFParser {
             throw FormatError(.countTooLarge, field: "header.kv_count", offset: kvCountOffset,
                               "\(rawKVCount) key-value pairs cannot fit in the \(c.remaining) bytes left")
         }
-        guard let tensorCount = Checked.int(rawTensorCount), tensorCount <= c.remaining / minTensorInfoBytes else {
-            throw FormatError(.countTooLarge, field: "header.tensor_count", offset: tensorCountOffset,
-                              "\(rawTensorCount) tensor infos cannot fit in the \(c.remaining) bytes left")
-        }
 
         p.metadata.reserveCapacity(kvCount)
         for i in 0 ..< kvCount {
@@ -182,6 +178,11 @@ enum GGUFParser {
             p.alignment = Int(a)
         }
 
+        // The tensor count is checked against what is left once the metadata has been read.
+        guard let tensorCount = Checked.int(rawTensorCount), tensorCount <= c.remaining / minTensorInfoBytes else {
+            throw FormatError(.countTooLarge, field: "header.tensor_count", offset: tensorCountOffset,
+                              "\(rawTensorCount) tensor infos cannot fit in the \(c.remaining) bytes left after the metadata")
+        }
         var names = Set<String>()
         p.tensors.reserveCapacity(tensorCount)
         for i in 0 ..< tensorCount {
@@ -267,7 +268,7 @@ enum GGUFParser {
                                   "data [\(t.offset), +\(t.byteCount)) after the data section at \(dataOffset) ends beyond the file (\(fileSize) bytes)")
             }
         }
-        let order = infos.indices.sorted { infos[$0].offset < infos[$1].offset }
+        let order = infos.indices.sorted { (infos[$0].offset, $0) < (infos[$1].offset, $1) }
         for (a, b) in zip(order, order.dropFirst()) {
             let first = infos[a], second = infos[b]
             if first.byteCount > 0 && second.byteCount > 0 && first.offset + first.byteCount > second.offset {
