@@ -226,6 +226,7 @@ struct InspectReport {
     func preview(_ v: GGUFValue) -> String {
         switch v {
         case .string(let s): return clip(JSONValue.string(s.string).serialized())
+        case .float32(let x): return "\(x)"
         case .array(let a):
             let n = fullArrays ? a.count : min(a.count, InspectReport.arrayPreview)
             let items = (0 ..< n).map { clip(preview(a.element($0)), 40) }.joined(separator: ", ")
