@@ -132,3 +132,30 @@ public struct GGUFKeyValue: Equatable, Sendable {
 
     public static func == (a: GGUFKeyValue, b: GGUFKeyValue) -> Bool { a.key == b.key && a.value == b.value }
 }
+
+extension GGUFValue {
+    /// The value as JSON: numbers as numbers, strings as text (invalid UTF-8 replaced), arrays as
+    /// arrays. With `arrayLimit`, an array longer than the limit becomes
+    /// `{"count": N, "first": [the first arrayLimit elements]}`.
+    public func json(arrayLimit: Int? = nil) -> JSONValue {
+        switch self {
+        case .uint8(let x): return JSONValue(Int(x))
+        case .int8(let x): return JSONValue(Int(x))
+        case .uint16(let x): return JSONValue(Int(x))
+        case .int16(let x): return JSONValue(Int(x))
+        case .uint32(let x): return JSONValue(Int(x))
+        case .int32(let x): return JSONValue(Int(x))
+        case .uint64(let x): return x <= UInt64(Int64.max) ? .int(Int64(x)) : .uint(x)
+        case .int64(let x): return .int(x)
+        case .float32(let x): return .double(Double(x))
+        case .float64(let x): return .double(x)
+        case .bool(let x): return .bool(x)
+        case .string(let s): return .string(s.string)
+        case .array(let a):
+            let n = arrayLimit.map { min($0, a.count) } ?? a.count
+            let items = (0 ..< n).map { a.element($0).json(arrayLimit: arrayLimit) }
+            if n == a.count { return .array(items) }
+            return .object(JSONObject([("count", JSONValue(a.count)), ("first", .array(items))]))
+        }
+    }
+}

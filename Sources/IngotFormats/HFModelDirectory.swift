@@ -12,8 +12,8 @@ public final class HFModelDirectory: @unchecked Sendable {
     public static let singleName = "model.safetensors"
 
     public let path: String
-    /// Shards in index order (the order of first appearance in `weight_map`), or the folder's
-    /// `.safetensors` files sorted by name when there is no index.
+    /// Shards sorted by file name: those the index names, or every `.safetensors` file in the
+    /// folder when there is no index.
     public let shards: [SafetensorsFile]
     /// Parsed `config.json`, when present.
     public let config: JSONValue?
@@ -46,6 +46,7 @@ public final class HFModelDirectory: @unchecked Sendable {
                 }
                 if seen.insert(shard).inserted { shardNames.append(shard) }
             }
+            shardNames.sort()
         } else {
             index = nil
             shardNames = files.filter { $0.hasSuffix(".safetensors") }
@@ -151,9 +152,8 @@ public final class HFModelDirectoryWriter {
         shards = groups.enumerated().map { i, g in
             (name: n == 1 ? HFModelDirectory.singleName : "model-\(pad5(i + 1))-of-\(pad5(n)).safetensors", tensors: g)
         }
-        let parent = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        let base = path.split(separator: "/").last.map(String.init) ?? "model"
-        var template = Array("\(parent.isEmpty ? "/" : parent)/.\(base).ingot-tmp-XXXXXX".utf8CString)
+        let (parent, base) = splitPath(path)
+        var template = Array("\(parent)/.\(base).ingot-tmp-XXXXXX".utf8CString)
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
             throw FormatError(.writeFailed, field: "output", offset: nil, "cannot create a temporary folder beside '\(path)': \(errnoText())", path: path)
         }
@@ -174,20 +174,24 @@ public final class HFModelDirectoryWriter {
 
     public func write(_ data: UnsafeRawBufferPointer) throws {
         while true {
-            if current == nil {
+            let writer: SafetensorsWriter
+            if let w = current {
+                writer = w
+            } else {
                 guard shardIndex < shards.count else {
                     throw FormatError(.writerMisuse, field: "data", offset: nil, "more tensor data than tensors declared", path: path)
                 }
-                current = try SafetensorsWriter(path: tempDir + "/" + shards[shardIndex].name,
-                                                tensors: shards[shardIndex].tensors, metadata: metadata)
+                writer = try SafetensorsWriter(path: tempDir + "/" + shards[shardIndex].name,
+                                               tensors: shards[shardIndex].tensors, metadata: metadata)
+                current = writer
             }
-            if current!.nextTensor == nil {
-                try current!.finish()
+            if writer.nextTensor == nil {
+                try writer.finish()
                 current = nil
                 shardIndex += 1
                 continue
             }
-            try current!.write(data)
+            try writer.write(data)
             return
         }
     }

@@ -342,6 +342,7 @@ extension JSONValue {
         case .uint(let v): out += String(v)
         case .double(let d):
             if !d.isFinite { out += "null" }
+            else if d == 0 { out += d.sign == .minus ? "-0.0" : "0.0" }
             else if d.rounded() == d && abs(d) < 1e15 { out += String(Int64(d)) + ".0" }
             else { out += "\(d)" }
         case .string(let s): JSONValue.writeString(s, to: &out)

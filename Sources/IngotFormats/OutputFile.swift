@@ -19,18 +19,12 @@ public final class OutputFile {
 
     public init(path: String, bufferSize: Int = 4 << 20) throws {
         self.path = path
-        let dir: String
-        if let slash = path.lastIndex(of: "/") {
-            dir = slash == path.startIndex ? "/" : String(path[..<slash])
-        } else {
-            dir = "."
-        }
+        let (dir, base) = splitPath(path)
         var isDir = stat()
         guard stat(dir, &isDir) == 0, (isDir.st_mode & S_IFMT) == S_IFDIR else {
             throw FormatError(.writeFailed, field: "output", offset: nil,
                               "the folder '\(dir)' does not exist", path: path)
         }
-        let base = path.split(separator: "/").last.map(String.init) ?? "out"
         var template = Array("\(dir)/.\(base).ingot-tmp-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
@@ -127,4 +121,11 @@ func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
     #else
     return Darwin.write(fd, p, n)
     #endif
+}
+
+/// (folder, last component) of a path: `a/b/c.gguf` -> (`a/b`, `c.gguf`), `c.gguf` -> (`.`, `c.gguf`).
+func splitPath(_ path: String) -> (folder: String, name: String) {
+    guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+    let folder = slash == path.startIndex ? "/" : String(path[..<slash])
+    return (folder, String(path[path.index(after: slash)...]))
 }

@@ -75,7 +75,7 @@ struct InspectReport {
                                             ("dataOffset", JSONValue(g.dataOffset))]))
             o["metadata"] = .array(g.metadata.map { kv in
                 .object(JSONObject([("key", .string(kv.key)), ("type", .string(typeName(kv.value))),
-                                    ("value", InspectReport.json(kv.value, full: fullArrays))]))
+                                    ("value", kv.value.json(arrayLimit: fullArrays ? nil : InspectReport.arrayPreview))]))
             })
         case .safetensors(let s):
             o["safetensors"] = .object(JSONObject([("headerLength", JSONValue(s.headerLength)), ("dataOffset", JSONValue(s.dataOffset))]))
@@ -106,28 +106,6 @@ struct InspectReport {
     func typeName(_ v: GGUFValue) -> String {
         if case .array(let a) = v { return "ARRAY[\(a.elementType)]" }
         return v.type.description
-    }
-
-    static func json(_ v: GGUFValue, full: Bool) -> JSONValue {
-        switch v {
-        case .uint8(let x): return JSONValue(Int(x))
-        case .int8(let x): return JSONValue(Int(x))
-        case .uint16(let x): return JSONValue(Int(x))
-        case .int16(let x): return JSONValue(Int(x))
-        case .uint32(let x): return JSONValue(Int(x))
-        case .int32(let x): return JSONValue(Int(x))
-        case .uint64(let x): return x <= UInt64(Int64.max) ? .int(Int64(x)) : .uint(x)
-        case .int64(let x): return .int(x)
-        case .float32(let x): return .double(Double(x))
-        case .float64(let x): return .double(x)
-        case .bool(let x): return .bool(x)
-        case .string(let s): return .string(s.string)
-        case .array(let a):
-            let n = full ? a.count : min(a.count, arrayPreview)
-            let items = (0 ..< n).map { json(a.element($0), full: full) }
-            if n == a.count { return .array(items) }
-            return .object(JSONObject([("count", JSONValue(a.count)), ("first", .array(items))]))
-        }
     }
 
     // MARK: Text
@@ -178,7 +156,8 @@ struct InspectReport {
     var specLine: String {
         var parts: [String] = []
         func add(_ label: String, _ v: Int?) { if let v { parts.append("\(label) \(v)") } }
-        parts.append(spec.architecture ?? "unknown")
+        guard let arch = spec.architecture else { return "  not stated (no GGUF architecture keys or config.json)" }
+        parts.append(arch)
         if let n = spec.name { parts.append("'\(n)'") }
         add("layers", spec.layerCount)
         add("hidden", spec.hiddenSize)
@@ -231,7 +210,7 @@ struct InspectReport {
             let n = fullArrays ? a.count : min(a.count, InspectReport.arrayPreview)
             let items = (0 ..< n).map { clip(preview(a.element($0)), 40) }.joined(separator: ", ")
             return "[\(items)\(n < a.count ? ", … (\(a.count) total)" : "")]"
-        default: return InspectReport.json(v, full: false).serialized()
+        default: return v.json(arrayLimit: 0).serialized()
         }
     }
 }

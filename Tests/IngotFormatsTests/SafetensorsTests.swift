@@ -152,6 +152,7 @@ struct JSONTests {
         #expect(v["w"]?["shape"] == [1, 2, 3])
         #expect(try JSONParser.parse(v.serialized()) == v)
         #expect(try JSONParser.parse(v.serialized(pretty: true)) == v)
+        #expect(JSONValue.array([.double(-0.0), .double(2), .double(0.1), .double(1e300)]).serialized() == "[-0.0,2.0,0.1,1e+300]")
     }
 
     @Test("reports the byte offset of what is wrong", arguments: [
