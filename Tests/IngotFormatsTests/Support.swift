@@ -68,19 +68,11 @@ func canonicalDump(_ g: GGUFFile) -> JSONValue {
     }
     func value(_ v: GGUFValue) -> JSONValue {
         switch v {
-        case .uint8(let x): return JSONValue(Int(x))
-        case .int8(let x): return JSONValue(Int(x))
-        case .uint16(let x): return JSONValue(Int(x))
-        case .int16(let x): return JSONValue(Int(x))
-        case .uint32(let x): return JSONValue(Int(x))
-        case .int32(let x): return JSONValue(Int(x))
-        case .uint64(let x): return x <= UInt64(Int64.max) ? .int(Int64(x)) : .uint(x)
-        case .int64(let x): return .int(x)
         case .float32(let x): return .object(JSONObject([("f32", JSONValue(Int(x.bitPattern)))]))
         case .float64(let x): return .object(JSONObject([("f64", JSONValue.uint(x.bitPattern).normalized)]))
-        case .bool(let b): return .bool(b)
         case .string(let s): return str(s)
         case .array(let a): return array(a)
+        default: return v.json()  // integers and bools as JSON numbers and booleans
         }
     }
     func array(_ a: GGUFArray) -> JSONValue {
