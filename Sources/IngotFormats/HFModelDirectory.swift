@@ -122,7 +122,8 @@ public final class HFModelDirectoryWriter {
     public let path: String
     /// Shard file names and the tensors of each, in the order their data must be written.
     public let shards: [(name: String, tensors: [SafetensorsTensor])]
-    private let tempDir: String
+    private let temp: TemporaryFolder
+    private var tempDir: String { temp.path }
     private let metadata: [(String, String)]
     private var shardIndex = 0
     private var current: SafetensorsWriter?
@@ -132,10 +133,6 @@ public final class HFModelDirectoryWriter {
                 metadata: [(String, String)] = [("format", "pt")]) throws {
         self.path = path
         self.metadata = metadata
-        var st = stat()
-        if stat(path, &st) == 0 {
-            throw FormatError(.writeFailed, field: "output", offset: nil, "'\(path)' already exists", path: path)
-        }
         var groups: [[SafetensorsTensor]] = []
         var size = 0
         for t in tensors {
@@ -152,12 +149,7 @@ public final class HFModelDirectoryWriter {
         shards = groups.enumerated().map { i, g in
             (name: n == 1 ? HFModelDirectory.singleName : "model-\(pad5(i + 1))-of-\(pad5(n)).safetensors", tensors: g)
         }
-        let (parent, base) = splitPath(path)
-        var template = Array("\(parent)/.\(base).ingot-tmp-XXXXXX".utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw FormatError(.writeFailed, field: "output", offset: nil, "cannot create a temporary folder beside '\(path)': \(errnoText())", path: path)
-        }
-        tempDir = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        temp = try TemporaryFolder(beside: path)
     }
 
     deinit { if !finished { abort() } }
@@ -239,9 +231,7 @@ public final class HFModelDirectoryWriter {
             let text = Array((index.serialized(pretty: true) + "\n").utf8)
             try text.withUnsafeBytes { try addFile(named: HFModelDirectory.indexName, contents: $0) }
         }
-        guard rename(tempDir, path) == 0 else {
-            throw FormatError(.writeFailed, field: "output", offset: nil, "cannot rename the finished folder: \(errnoText())", path: path)
-        }
+        try temp.rename(to: path)
         finished = true
     }
 
@@ -249,10 +239,7 @@ public final class HFModelDirectoryWriter {
         guard !finished else { return }
         current?.abort()
         current = nil
-        if let names = try? listFiles(tempDir) {
-            for n in names { unlink(tempDir + "/" + n) }
-        }
-        rmdir(tempDir)
+        temp.discard()
         finished = true
     }
 }

@@ -10,6 +10,7 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let bytes: UnsafeRawBufferPointer
     private let mapping: UnsafeMutableRawPointer?
+    private let owned: UnsafeMutableRawBufferPointer?
 
     public var count: Int { bytes.count }
 
@@ -28,6 +29,7 @@ public final class MappedFile: @unchecked Sendable {
             throw FormatError(.cannotOpen, field: "file", offset: nil, "not a regular file", path: path)
         }
         let size = Int(st.st_size)
+        owned = nil
         if size == 0 {
             mapping = nil
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
@@ -40,8 +42,20 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: p, count: size)
     }
 
+    /// A copy of `contents` in memory, read through the same interface (for tests and for data
+    /// that never was a file); `path` only names it in errors.
+    public init(copying contents: [UInt8], path: String) {
+        self.path = path
+        mapping = nil
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: contents.count, alignment: 64)
+        contents.withUnsafeBytes { if !$0.isEmpty { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+        owned = buffer
+        bytes = UnsafeRawBufferPointer(buffer)
+    }
+
     deinit {
         if let mapping { munmap(mapping, bytes.count) }
+        owned?.deallocate()
     }
 
     /// The bytes `[offset, offset + count)`; the caller has validated the range.

@@ -38,6 +38,13 @@ public final class OutputFile {
 
     deinit { if !finished { abort() } }
 
+    /// The process umask, read once at first use (reading it means setting it, so it is set back at once).
+    static let umaskValue: mode_t = {
+        let m = umask(0o022)
+        umask(m)
+        return m
+    }()
+
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         var src = bytes
         while !src.isEmpty {
@@ -90,6 +97,8 @@ public final class OutputFile {
     public func commit() throws {
         do {
             try flush()
+            // mkstemp creates the file 0600; give it the mode an ordinary create would (0666 less the umask).
+            fchmod(fd, 0o666 & ~OutputFile.umaskValue)
             guard fsync(fd) == 0 else {
                 throw FormatError(.writeFailed, field: "output", offset: nil, "fsync failed: \(errnoText())", path: path)
             }

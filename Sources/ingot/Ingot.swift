@@ -12,7 +12,7 @@ struct Ingot: ParsableCommand {
         commandName: "ingot",
         abstract: "Shrink, convert and verify the weights of large language models.",
         version: "0.1.0",
-        subcommands: [Inspect.self]
+        subcommands: [Inspect.self, Pack.self, Unpack.self, Verify.self]
     )
 }
 

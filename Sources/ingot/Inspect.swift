@@ -1,6 +1,7 @@
 import ArgumentParser
 import IngotFormats
 import IngotModel
+import IngotPack
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,6 +34,11 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try reportingErrors(json: common.json) {
+            if let artifact = try PackedArtifact.openIfArtifact(path) {
+                let report = try PackReport(artifact: artifact, filter: tensors)
+                print(common.json ? report.json.serialized(pretty: true) : report.text)
+                return
+            }
             let model = try ModelFile.open(path)
             let report = try InspectReport(model: model, filter: tensors, fullArrays: full)
             print(common.json ? report.json.serialized(pretty: true) : report.text)
@@ -220,5 +226,63 @@ extension String {
         var out = ""
         for ch in self { if ch == target { out += replacement } else { out.append(ch) } }
         return out
+    }
+}
+
+/// What `inspect` shows of a packed artifact: its files, how each compressed, and its tensors.
+struct PackReport {
+    let artifact: PackedArtifact
+    let shown: [PackIndex.Tensor]
+    let filter: String?
+
+    init(artifact: PackedArtifact, filter: String?) throws {
+        self.artifact = artifact
+        self.filter = filter
+        if let filter {
+            let regex = try Regex(filter)
+            shown = artifact.index.tensors.filter { (try? regex.firstMatch(in: $0.name)) != nil }
+        } else {
+            shown = artifact.index.tensors
+        }
+    }
+
+    func stored(_ f: PackIndex.File) -> Int { f.frames.reduce(0) { $0 + $1.storedLength } }
+
+    var json: JSONValue {
+        let idx = artifact.index
+        return .object(JSONObject([
+            ("path", .string(artifact.path)), ("format", "ingot-pack"), ("kind", .string(idx.kind)), ("level", JSONValue(idx.level)),
+            ("artifactBytes", JSONValue(artifact.file.count)), ("indexOffset", JSONValue(artifact.indexOffset)),
+            ("files", .array(idx.files.map { f in
+                .object(JSONObject([("path", .string(f.path)), ("format", .string(f.format)), ("bytes", JSONValue(f.size)),
+                                    ("storedBytes", JSONValue(stored(f))), ("frames", JSONValue(f.frames.count))]))
+            })),
+            ("tensors", .array(shown.map { t in
+                .object(JSONObject([("name", .string(t.name)), ("type", .string(t.dtype)), ("file", .string(idx.files[t.file].path)),
+                                    ("offset", JSONValue(t.offset)), ("bytes", JSONValue(t.length))]))
+            })),
+        ]))
+    }
+
+    var text: String {
+        let idx = artifact.index
+        let original = idx.files.reduce(0) { $0 + $1.size }
+        var lines = ["\(artifact.path)",
+                     "  Ingot packed artifact v1 (\(idx.kind)), zstd level \(idx.level), \(Human.bytes(artifact.file.count)) holding \(Human.bytes(original)) "
+                     + "(\(Human.fixed(original > 0 ? Double(artifact.file.count) * 100 / Double(original) : 0, 2))%)", ""]
+        var files = Table(header: ["file", "format", "bytes", "stored", "ratio", "frames"], rightAligned: [2, 3, 4, 5])
+        for f in idx.files {
+            let s = stored(f)
+            files.rows.append([f.path, f.format, String(f.size), String(s), Human.fixed(f.size > 0 ? Double(s) * 100 / Double(f.size) : 0, 1) + "%",
+                               String(f.frames.count)])
+        }
+        lines.append("files (\(idx.files.count))")
+        lines.append(files.render())
+        lines.append("")
+        lines.append(filter.map { "tensors matching /\($0)/ (\(shown.count) of \(idx.tensors.count))" } ?? "tensors (\(shown.count))")
+        var t = Table(header: ["name", "type", "bytes", "offset", "file"], rightAligned: [2, 3])
+        for x in shown { t.rows.append([x.name, x.dtype, String(x.length), String(x.offset), idx.files[x.file].path]) }
+        lines.append(t.render())
+        return lines.joined(separator: "\n")
     }
 }

@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A folder created beside its destination, renamed into place when complete, removed otherwise.
+public final class TemporaryFolder {
+    public let path: String
+    private var done = false
+
+    /// Creates the folder; fails if `destination` exists already.
+    public init(beside destination: String) throws {
+        var st = stat()
+        if lstat(destination, &st) == 0 {
+            throw FormatError(.writeFailed, field: "output", offset: nil, "'\(destination)' already exists", path: destination)
+        }
+        let (parent, base) = splitPath(destination)
+        var template = Array("\(parent)/.\(base).ingot-tmp-XXXXXX".utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw FormatError(.writeFailed, field: "output", offset: nil, "cannot create a folder beside '\(destination)': \(String(cString: strerror(errno)))")
+        }
+        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    /// Creates the folders above `relative` inside this one.
+    public func makeParents(of relative: String) throws {
+        var dir = path
+        for part in relative.split(separator: "/").dropLast() {
+            dir += "/" + part
+            if mkdir(dir, 0o755) != 0 && errno != EEXIST {
+                throw FormatError(.writeFailed, field: "output", offset: nil, "cannot create '\(dir)': \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Gives the folder an ordinary mode (mkdtemp makes it 0700) and renames it to `destination`.
+    public func rename(to destination: String) throws {
+        chmod(path, 0o777 & ~OutputFile.umaskValue)
+        guard systemRename(path, destination) == 0 else {
+            throw FormatError(.writeFailed, field: "output", offset: nil, "cannot rename the finished folder to '\(destination)': \(String(cString: strerror(errno)))")
+        }
+        done = true
+    }
+
+    /// Removes the folder and everything in it.
+    public func discard() {
+        if !done { removeTree(path) }
+        done = true
+    }
+
+    deinit { discard() }
+}
+
+func removeTree(_ path: String) {
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return }
+    if (st.st_mode & S_IFMT) == S_IFDIR, let d = opendir(path) {
+        var names: [String] = []
+        while let e = readdir(d) {
+            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if n != "." && n != ".." { names.append(n) }
+        }
+        closedir(d)
+        for n in names { removeTree(path + "/" + n) }
+        rmdir(path)
+    } else {
+        unlink(path)
+    }
+}
+
+@inline(__always)
+func systemRename(_ a: String, _ b: String) -> Int32 {
+    #if canImport(Glibc)
+    return Glibc.rename(a, b)
+    #else
+    return Darwin.rename(a, b)
+    #endif
+}

@@ -1,0 +1,66 @@
+import Dispatch
+
+/// Runs `body(i, w)` for every i in `range` on `threads` workers, worker w taking w, w + threads,
+/// ... (so per-worker state indexed by w is never shared), and rethrows the error of the lowest
+/// failing index.
+func parallelFor(_ range: Range<Int>, threads: Int, _ body: @Sendable (Int, Int) throws -> Void) throws {
+    let n = range.count
+    guard n > 0 else { return }
+    let workers = max(1, min(threads, n))
+    if workers == 1 {
+        for i in range { try body(i, 0) }
+        return
+    }
+    let errors = ErrorSlots(count: n)
+    DispatchQueue.concurrentPerform(iterations: workers) { w in
+        var k = w
+        while k < n {
+            do { try body(range.lowerBound + k, w) } catch { errors.set(k, error) }
+            k += workers
+        }
+    }
+    if let e = errors.first() { throw e }
+}
+
+/// One slot per job; each worker writes only its own jobs' slots.
+final class ErrorSlots: @unchecked Sendable {
+    private var slots: [Error?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ e: Error) { slots[i] = e }
+    func first() -> Error? { slots.first { $0 != nil } ?? nil }
+}
+
+/// Results of a window of parallel jobs, one slot per job.
+final class Slots<T>: @unchecked Sendable {
+    private var values: [T?]
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    subscript(i: Int) -> T? {
+        get { values[i] }
+        set { values[i] = newValue }
+    }
+}
+
+/// A grow-only raw buffer, reused from job to job so that large frames do not cost an
+/// allocation and fresh page faults each time.
+final class ReusableBuffer: @unchecked Sendable {
+    private var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    /// The first `count` bytes (contents unspecified).
+    func get(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        if storage.count < count {
+            storage.deallocate()
+            storage = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 64)
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: storage[0 ..< count])
+    }
+
+    deinit { storage.deallocate() }
+}
+
+/// What one worker keeps between jobs: zstd contexts and a scratch buffer.
+final class WorkerState: @unchecked Sendable {
+    let zstd = ZstdContexts()
+    let scratch = ReusableBuffer()
+
+    static func pool(_ n: Int) -> [WorkerState] { (0 ..< max(1, n)).map { _ in WorkerState() } }
+}

@@ -1,0 +1,221 @@
+/// Byte transforms applied to a frame before entropy coding, chosen by the tensor's dtype, and
+/// their exact inverses. Each rearranges bytes into streams that zstd codes well: the exponent
+/// bytes of floating-point weights (few distinct values) apart from the mantissa bytes (close to
+/// random); the scale bytes of quantized blocks apart from their packed quants.
+///
+/// For a frame of n bytes and records of k bytes, `n / k` whole records are transformed and the
+/// `n % k` trailing bytes are copied as they are.
+public enum Transform: Equatable, Sendable, CustomStringConvertible {
+    /// Bytes as they are.
+    case none
+    /// Stream j holds byte j of every k-byte record (F16, integers, quantized blocks).
+    case byteGroups(Int)
+    /// BF16 (1 sign, 8 exponent, 7 mantissa bits): stream 0 the exponent byte, stream 1 the sign
+    /// and mantissa.
+    case splitBF16
+    /// F32 (1 sign, 8 exponent, 23 mantissa bits): stream 0 the exponent byte, stream 1 the sign
+    /// and top 7 mantissa bits, streams 2 and 3 the lower mantissa bytes.
+    case splitF32
+    /// Quantized blocks of `block` bytes whose scales sit at bytes [start, start + count): the
+    /// scale bytes go to `count` streams (byte j of every block's scales), the rest of each block
+    /// (the packed quants) follows, block after block, unchanged.
+    case blockScales(block: Int, start: Int, count: Int)
+
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .byteGroups(let k): "bytes\(k)"
+        case .splitBF16: "split-bf16"
+        case .splitF32: "split-f32"
+        case .blockScales(let b, let a, let n): "scales\(b):\(a):\(n)"
+        }
+    }
+
+    /// Parses `description`; nil for anything else (including group sizes outside 2...4096).
+    public init?(_ text: String) {
+        switch text {
+        case "none": self = .none
+        case "split-bf16": self = .splitBF16
+        case "split-f32": self = .splitF32
+        default:
+            if text.hasPrefix("scales") {
+                let parts = text.dropFirst(6).split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+                guard parts.count == 3, let b = parts[0], let a = parts[1], let n = parts[2],
+                      (2 ... 4096).contains(b), a >= 0, n >= 1, a + n <= b else { return nil }
+                self = .blockScales(block: b, start: a, count: n)
+                return
+            }
+            guard text.hasPrefix("bytes"), let k = Int(text.dropFirst(5)), (2 ... 4096).contains(k) else { return nil }
+            self = .byteGroups(k)
+        }
+    }
+
+    /// How a frame of `n` bytes, once transformed, divides into streams that are compressed (or
+    /// stored) independently. The first stream of a split is the one with few distinct values
+    /// (exponents, scales, high bytes); the rest is close to random and usually stored as is.
+    public func streamLengths(_ n: Int) -> [Int] {
+        switch self {
+        case .none: return [n]
+        case .byteGroups(let k):
+            guard k == 2 else { return [n] }
+            let r = n / 2
+            return [r, n - r]                                  // low bytes, then high bytes and the tail
+        case .splitBF16:
+            let m = n / 2
+            return [m, n - m]
+        case .splitF32:
+            let m = n / 4
+            return [m, n - m]
+        case .blockScales(let b, _, let h):
+            let scales = n / b * h
+            return [scales, n - scales]
+        }
+    }
+
+    /// Which stream holds the few-valued bytes (coded for their skewed histogram), if any.
+    public var skewedStream: Int? {
+        switch self {
+        case .none: nil
+        case .byteGroups(let k): k == 2 ? 1 : nil
+        case .splitBF16, .splitF32, .blockScales: 0
+        }
+    }
+
+    /// Records per tile in the byte-group loops.
+    static let tile = 512
+
+    /// Record size in bytes (chunks of a tensor are cut at multiples of it).
+    public var recordBytes: Int {
+        switch self {
+        case .none: 1
+        case .byteGroups(let k): k
+        case .splitBF16: 2
+        case .splitF32: 4
+        case .blockScales(let b, _, _): b
+        }
+    }
+
+    /// `dst[0..<src.count]` = transform(src).
+    public func forward(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
+        let n = src.count
+        let s = src.bindMemory(to: UInt8.self), d = dst.bindMemory(to: UInt8.self)
+        switch self {
+        case .none:
+            if n > 0 { dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: n) }
+        case .byteGroups(let k):
+            let records = n / k
+            // Tiles of `tile` records keep the strided side of the copy inside the L1 cache.
+            var r0 = 0
+            while r0 < records {
+                let r1 = min(r0 + Transform.tile, records)
+                for j in 0 ..< k {
+                    var i = r0 * k + j
+                    let out = j * records
+                    for r in r0 ..< r1 { d[out + r] = s[i]; i += k }
+                }
+                r0 = r1
+            }
+            copyTail(s, d, from: records * k, count: n)
+        case .splitBF16:
+            let m = n / 2
+            for i in 0 ..< m {
+                let lo = s[2 * i], hi = s[2 * i + 1]
+                d[i] = (hi << 1) | (lo >> 7)              // exponent
+                d[m + i] = (hi & 0x80) | (lo & 0x7F)      // sign | mantissa
+            }
+            copyTail(s, d, from: m * 2, count: n)
+        case .splitF32:
+            let m = n / 4
+            for i in 0 ..< m {
+                let b0 = s[4 * i], b1 = s[4 * i + 1], b2 = s[4 * i + 2], b3 = s[4 * i + 3]
+                d[i] = (b3 << 1) | (b2 >> 7)              // exponent
+                d[m + i] = (b3 & 0x80) | (b2 & 0x7F)      // sign | mantissa bits 22..16
+                d[2 * m + i] = b1                         // mantissa bits 15..8
+                d[3 * m + i] = b0                         // mantissa bits 7..0
+            }
+            copyTail(s, d, from: m * 4, count: n)
+        case .blockScales(let b, let a, let h):
+            let blocks = n / b
+            let quantStart = blocks * h
+            for blk in 0 ..< blocks {
+                let base = blk * b
+                for j in 0 ..< h { d[j * blocks + blk] = s[base + a + j] }
+                let q = quantStart + blk * (b - h)
+                copyBytes(from: src.baseAddress! + base, to: dst.baseAddress! + q, count: a)
+                copyBytes(from: src.baseAddress! + base + a + h, to: dst.baseAddress! + q + a, count: b - a - h)
+            }
+            copyTail(s, d, from: blocks * b, count: n)
+        }
+    }
+
+    /// `dst[0..<src.count]` = inverse(src).
+    public func inverse(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
+        let n = src.count
+        let s = src.bindMemory(to: UInt8.self), d = dst.bindMemory(to: UInt8.self)
+        switch self {
+        case .none:
+            if n > 0 { dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: n) }
+        case .byteGroups(let k):
+            let records = n / k
+            var r0 = 0
+            while r0 < records {
+                let r1 = min(r0 + Transform.tile, records)
+                for j in 0 ..< k {
+                    var i = r0 * k + j
+                    let inp = j * records
+                    for r in r0 ..< r1 { d[i] = s[inp + r]; i += k }
+                }
+                r0 = r1
+            }
+            copyTail(s, d, from: records * k, count: n)
+        case .splitBF16:
+            let m = n / 2
+            for i in 0 ..< m {
+                let e = s[i], sm = s[m + i]
+                d[2 * i] = (e << 7) | (sm & 0x7F)
+                d[2 * i + 1] = (sm & 0x80) | (e >> 1)
+            }
+            copyTail(s, d, from: m * 2, count: n)
+        case .splitF32:
+            let m = n / 4
+            for i in 0 ..< m {
+                let e = s[i], sm = s[m + i]
+                d[4 * i] = s[3 * m + i]
+                d[4 * i + 1] = s[2 * m + i]
+                d[4 * i + 2] = (e << 7) | (sm & 0x7F)
+                d[4 * i + 3] = (sm & 0x80) | (e >> 1)
+            }
+            copyTail(s, d, from: m * 4, count: n)
+        case .blockScales(let b, let a, let h):
+            let blocks = n / b
+            let quantStart = blocks * h
+            for blk in 0 ..< blocks {
+                let base = blk * b
+                for j in 0 ..< h { d[base + a + j] = s[j * blocks + blk] }
+                let q = quantStart + blk * (b - h)
+                copyBytes(from: src.baseAddress! + q, to: dst.baseAddress! + base, count: a)
+                copyBytes(from: src.baseAddress! + q + a, to: dst.baseAddress! + base + a + h, count: b - a - h)
+            }
+            copyTail(s, d, from: blocks * b, count: n)
+        }
+    }
+
+    /// A short copy: 8-byte words, then bytes (quant runs are 16 to 256 bytes).
+    @inline(__always)
+    private func copyBytes(from src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int) {
+        var i = 0
+        while count - i >= 8 {
+            dst.storeBytes(of: src.loadUnaligned(fromByteOffset: i, as: UInt64.self), toByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < count {
+            dst.storeBytes(of: src.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self)
+            i += 1
+        }
+    }
+
+    private func copyTail(_ s: UnsafeBufferPointer<UInt8>, _ d: UnsafeMutableBufferPointer<UInt8>, from start: Int, count: Int) {
+        var i = start
+        while i < count { d[i] = s[i]; i += 1 }
+    }
+}
