@@ -41,6 +41,47 @@ p = subprocess.run([ingot, "inspect", "--tensors", "(", "fixtures/gguf/gguf-py-a
 check(p.returncode != 0 and "regular expression" in p.stderr, "bad regex is a usage error")
 p = subprocess.run([ingot, "inspect", "/nonexistent/model.gguf"], capture_output=True, text=True)
 check(p.returncode != 0 and "cannot open" in p.stderr, "missing file")
+# pack, verify, inspect, unpack, extract; damage; refusals.
+import os, shutil, tempfile, hashlib
+tmp = tempfile.mkdtemp()
+def sha(p): return hashlib.sha256(open(p, "rb").read()).hexdigest()
+for src in [".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf", "fixtures/safetensors/sharded"]:
+    art = os.path.join(tmp, "a.ingot")
+    p = subprocess.run([ingot, "pack", "--json", src, "-o", art], capture_output=True, text=True)
+    check(p.returncode == 0 and json.loads(p.stdout)["packedBytes"] == os.path.getsize(art), f"pack {src}: {p.stderr[:300]}")
+    p = subprocess.run([ingot, "verify", "--json", art], capture_output=True, text=True)
+    check(p.returncode == 0 and json.loads(p.stdout)["ok"] is True, f"verify {src}")
+    p = subprocess.run([ingot, "inspect", "--json", art], capture_output=True, text=True)
+    check(p.returncode == 0 and json.loads(p.stdout)["format"] == "ingot-pack", f"inspect artifact of {src}")
+    out = os.path.join(tmp, "restored")
+    p = subprocess.run([ingot, "unpack", art, "-o", out], capture_output=True, text=True)
+    if os.path.isdir(src):
+        same = all(sha(os.path.join(src, f)) == sha(os.path.join(out, f)) for f in os.listdir(src)) and sorted(os.listdir(src)) == sorted(os.listdir(out))
+    else:
+        same = sha(src) == sha(out)
+    check(p.returncode == 0 and same, f"unpack {src} restores the same sha256")
+    p = subprocess.run([ingot, "unpack", art, "-o", out], capture_output=True, text=True)
+    check(p.returncode != 0 and "exists" in p.stderr if os.path.isdir(src) else True, "unpack onto an existing folder is refused")
+    shutil.rmtree(out) if os.path.isdir(out) else os.remove(out)
+    data = bytearray(open(art, "rb").read())
+    data[len(data) // 3] ^= 0x40
+    bad = os.path.join(tmp, "bad.ingot")
+    open(bad, "wb").write(data)
+    p = subprocess.run([ingot, "verify", "--json", bad], capture_output=True, text=True)
+    err = json.loads(p.stdout).get("error", {}) if p.stdout.strip() else {}
+    check(p.returncode == 1 and "frame" in err.get("field", "") + err.get("detail", ""), f"damaged artifact of {src}: {err}")
+    p = subprocess.run([ingot, "unpack", bad, "-o", out], capture_output=True, text=True)
+    check(p.returncode == 1 and not os.path.exists(out) and not [f for f in os.listdir(tmp) if f.startswith(".restored")],
+          f"damaged unpack leaves nothing: {p.stderr[:200]}")
+p = subprocess.run([ingot, "unpack", art, "--tensor", "lm_head.weight", "-o", os.path.join(tmp, "t.bin")], capture_output=True, text=True)
+check(p.returncode == 0 and os.path.getsize(os.path.join(tmp, "t.bin")) == 16 * 8 * 2, "unpack --tensor")
+p = subprocess.run([ingot, "pack", "/nonexistent", "-o", os.path.join(tmp, "x.ingot")], capture_output=True, text=True)
+check(p.returncode == 1 and not os.path.exists(os.path.join(tmp, "x.ingot")), "pack of a missing input")
+p = subprocess.run([ingot, "pack", "fixtures/gguf/gguf-py-v2.gguf", "-o", "/nonexistent-folder/x.ingot"], capture_output=True, text=True)
+check(p.returncode == 1 and "does not exist" in p.stderr, "pack into a missing folder")
+p = subprocess.run([ingot, "pack", "fixtures/malformed/gguf-bad-magic.gguf", "-o", os.path.join(tmp, "y.ingot")], capture_output=True, text=True)
+check(p.returncode == 1 and "bad-magic" in p.stderr and not os.path.exists(os.path.join(tmp, "y.ingot")), "pack of a damaged model is refused")
+shutil.rmtree(tmp)
 print(f"cli: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY

@@ -63,6 +63,19 @@ public final class MappedFile: @unchecked Sendable {
         UnsafeRawBufferPointer(rebasing: bytes[offset ..< offset + count])
     }
 
+    /// Drops the pages wholly inside `[offset, offset + count)` from this process's memory once
+    /// they have been used (they stay in the page cache), so that streaming through a file larger
+    /// than RAM keeps the resident set bounded. No effect on in-memory copies.
+    public func release(offset: Int, count: Int) {
+        #if canImport(Glibc)
+        guard let base = mapping, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset + page - 1) / page * page
+        let end = min(offset + count, bytes.count) / page * page
+        if end > start { madvise(base + start, end - start, MADV_DONTNEED) }
+        #endif
+    }
+
     /// Tells the kernel the range will be read sequentially (and soon).
     public func adviseSequential(offset: Int, count: Int) {
         #if canImport(Glibc)

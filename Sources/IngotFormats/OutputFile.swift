@@ -16,6 +16,11 @@ public final class OutputFile {
     private var used = 0
     public private(set) var bytesWritten = 0
     private var finished = false
+    /// Bytes handed to the kernel, and how far writeback has been started.
+    private var handedOver = 0
+    private var writebackStarted = 0
+    /// Start writeback every this many bytes, so the final fsync has little left to wait for.
+    static let writebackStep = 32 << 20
 
     public init(path: String, bufferSize: Int = 4 << 20) throws {
         self.path = path
@@ -91,6 +96,13 @@ public final class OutputFile {
             }
             off += n
         }
+        handedOver += bytes.count
+        #if os(Linux)
+        if handedOver - writebackStarted >= OutputFile.writebackStep {
+            _ = startWriteback(fd, Int64(writebackStarted), Int64(handedOver - writebackStarted), 2 /* SYNC_FILE_RANGE_WRITE */)
+            writebackStarted = handedOver
+        }
+        #endif
     }
 
     /// Flushes, syncs and renames the temporary file to `path`.
@@ -138,3 +150,10 @@ func splitPath(_ path: String) -> (folder: String, name: String) {
     let folder = slash == path.startIndex ? "/" : String(path[..<slash])
     return (folder, String(path[path.index(after: slash)...]))
 }
+
+#if os(Linux)
+/// glibc's `sync_file_range` (declared only under _GNU_SOURCE, so not in the Glibc module):
+/// with SYNC_FILE_RANGE_WRITE it starts writeback of the range and returns without waiting.
+@_silgen_name("sync_file_range")
+func startWriteback(_ fd: Int32, _ offset: Int64, _ count: Int64, _ flags: UInt32) -> Int32
+#endif

@@ -1,3 +1,4 @@
+import Dispatch
 import IngotFormats
 #if canImport(Glibc)
 import Glibc
@@ -136,24 +137,30 @@ public final class PackedArtifact: @unchecked Sendable {
         guard XXH64.hash(stored) == f.storedHash else {
             throw FormatError(.invalidValue, field: field, offset: f.offset, "checksum mismatch in the stored bytes: the frame is damaged")
         }
-        // Streams decode into the scratch buffer, which the inverse transform then reads; a frame
-        // without a transform decodes straight into `dst`.
-        let target = f.transform == .none ? dst : worker.scratch.get(f.length)
+        // A zstd stream decodes into the scratch buffer (or straight into `dst` when the frame has
+        // no transform); a stored stream is read where it lies in the artifact. The inverse
+        // transform then reads the streams and writes `dst`.
+        let lengths = f.transform.streamLengths(f.length)
+        let scratch = f.transform == .none ? dst : worker.scratch.get(f.length)
+        var parts: [UnsafeRawBufferPointer] = []
         var inPos = 0, outPos = 0
-        for (k, (stream, len)) in zip(f.streams, f.transform.streamLengths(f.length)).enumerated() {
+        for (k, (stream, len)) in zip(f.streams, lengths).enumerated() {
             let piece = UnsafeRawBufferPointer(rebasing: stored[inPos ..< inPos + stream.storedLength])
-            let into = UnsafeMutableRawBufferPointer(rebasing: target[outPos ..< outPos + len])
+            let into = UnsafeMutableRawBufferPointer(rebasing: scratch[outPos ..< outPos + len])
             switch stream.codec {
             case .none:
-                if len > 0 { into.baseAddress!.copyMemory(from: piece.baseAddress!, byteCount: len) }
+                parts.append(piece)
             case .zstd:
                 try Zstd.decompress(piece, into: into, context: worker.zstd.decompression, field: "\(field) stream \(k)", offset: f.offset + inPos)
+                parts.append(UnsafeRawBufferPointer(into))
             }
             inPos += stream.storedLength
             outPos += len
         }
         if f.transform != .none {
-            f.transform.inverse(UnsafeRawBufferPointer(target), into: dst)
+            f.transform.inverse(parts[0], parts.count > 1 ? parts[1] : UnsafeRawBufferPointer(start: nil, count: 0), into: dst)
+        } else if f.streams[0].codec == .none, f.length > 0 {
+            dst.baseAddress!.copyMemory(from: parts[0].baseAddress!, byteCount: f.length)
         }
         guard XXH64.hash(UnsafeRawBufferPointer(dst)) == f.hash else {
             throw FormatError(.invalidValue, field: field, offset: f.offset, "checksum mismatch in the restored bytes")
@@ -165,29 +172,53 @@ public final class PackedArtifact: @unchecked Sendable {
     }
 
     /// Restores the frames in order, `threads` at a time, handing each restored frame to `sink`
-    /// in order. Memory: about 2 x threads frames, in buffers reused from window to window.
+    /// in order. Writing overlaps decoding: while one window of frames is handed to `sink` on a
+    /// writer thread, the workers restore the next into a second set of buffers. Memory: two
+    /// windows of 2 x threads frames, in buffers reused from window to window.
     func stream(_ frames: [(file: Int, frame: Int)], threads: Int, progress: ((Progress) -> Void)?,
-                sink: (Int, Int, UnsafeRawBufferPointer) throws -> Void) throws {
+                sink: @escaping (Int, Int, UnsafeRawBufferPointer) throws -> Void) throws {
         let window = max(2, threads * 2)
         let total = frames.reduce(0) { $0 + index.files[$1.file].frames[$1.frame].length }
         let workers = WorkerState.pool(threads)
-        let buffers = (0 ..< window).map { _ in ReusableBuffer() }
-        var done = 0
-        var start = 0
-        while start < frames.count {
-            let batch = Array(frames[start ..< min(start + window, frames.count)])
-            try parallelFor(0 ..< batch.count, threads: threads) { k, w in
-                let (i, j) = batch[k]
-                try self.restore(file: i, frame: j, into: buffers[k].get(self.index.files[i].frames[j].length), worker: workers[w])
+        let sets = (0 ..< 2).map { _ in (0 ..< window).map { _ in ReusableBuffer() } }
+        let writer = DispatchQueue(label: "ingot.unpack.writer")
+        let pending = DispatchGroup()
+        let state = WriterState()
+        // Whatever happens below, no write is still running when this returns.
+        defer { pending.wait() }
+        do {
+            let box = UncheckedBox(sink)
+            let report = UncheckedBox(progress)
+            var start = 0, set = 0
+            while start < frames.count {
+                let batch = Array(frames[start ..< min(start + window, frames.count)])
+                let buffers = sets[set]
+                try parallelFor(0 ..< batch.count, threads: threads) { k, w in
+                    let (i, j) = batch[k]
+                    try self.restore(file: i, frame: j, into: buffers[k].get(self.index.files[i].frames[j].length), worker: workers[w])
+                }
+                pending.wait()
+                if let e = state.error { throw e }
+                let framesDone = start + batch.count
+                writer.async(group: pending) {
+                    do {
+                        for (k, (i, j)) in batch.enumerated() {
+                            let f = self.index.files[i].frames[j]
+                            try box.value(i, j, UnsafeRawBufferPointer(buffers[k].get(f.length)))
+                            self.file.release(offset: f.offset, count: f.storedLength)
+                            state.done += f.length
+                        }
+                        report.value?(Progress(framesDone: framesDone, frameCount: frames.count, bytesDone: state.done, byteCount: total))
+                    } catch {
+                        state.error = error
+                    }
+                }
+                start += batch.count
+                set ^= 1
             }
-            for (k, (i, j)) in batch.enumerated() {
-                let length = index.files[i].frames[j].length
-                try sink(i, j, UnsafeRawBufferPointer(buffers[k].get(length)))
-                done += length
-            }
-            start += batch.count
-            progress?(Progress(framesDone: start, frameCount: frames.count, bytesDone: done, byteCount: total))
+            pending.wait()
         }
+        if let e = state.error { throw e }
     }
 
     /// Checks every frame (stored and restored checksums) without writing anything.
@@ -208,8 +239,8 @@ public final class PackedArtifact: @unchecked Sendable {
         try stream(allFrames, threads: threads, progress: progress) { i, _, b in
             if current?.0 != i {
                 try current?.1.commit()
-                try temp.makeParents(of: index.files[i].path)
-                current = (i, try OutputFile(path: temp.path + "/" + index.files[i].path))
+                try temp.makeParents(of: self.index.files[i].path)
+                current = (i, try OutputFile(path: temp.path + "/" + self.index.files[i].path))
             }
             try current?.1.write(b)
         }
@@ -245,4 +276,16 @@ public final class PackedArtifact: @unchecked Sendable {
         }
         try out.commit()
     }
+}
+
+/// What the writer thread reports back: bytes handed to the sink, and the first error.
+final class WriterState: @unchecked Sendable {
+    var done = 0
+    var error: Error?
+}
+
+/// Carries a value the caller guarantees is used from one thread at a time.
+final class UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

@@ -101,6 +101,7 @@ public enum Packer {
                 }
                 files[f.file].frames.append(PackIndex.Frame(offset: offset, storedLength: r.storedLength, length: f.length,
                                                             transform: r.transform, streams: r.streams, hash: r.hash, storedHash: r.storedHash))
+                src[f.file].release(offset: f.offset, count: f.length)
                 byTransform[r.transform.description, default: (0, 0)].0 += f.length
                 byTransform[r.transform.description, default: (0, 0)].1 += r.storedLength
                 done += f.length

@@ -102,6 +102,15 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .none:
             if n > 0 { dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: n) }
+        case .byteGroups(2):
+            let r = n / 2
+            let a = src.baseAddress!, out = dst.baseAddress!
+            for i in 0 ..< r {
+                let v = UInt16(littleEndian: a.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                out.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: i, as: UInt8.self)
+                out.storeBytes(of: UInt8(truncatingIfNeeded: v >> 8), toByteOffset: r + i, as: UInt8.self)
+            }
+            copyTail(s, d, from: r * 2, count: n)
         case .byteGroups(let k):
             let records = n / k
             // Tiles of `tile` records keep the strided side of the copy inside the L1 cache.
@@ -148,14 +157,33 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// `dst[0..<src.count]` = inverse(src).
+    /// `dst[0..<src.count]` = inverse(src), for the transformed bytes in one buffer.
     public func inverse(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
-        let n = src.count
-        let s = src.bindMemory(to: UInt8.self), d = dst.bindMemory(to: UInt8.self)
+        let lengths = streamLengths(src.count)
+        let first = UnsafeRawBufferPointer(rebasing: src[0 ..< lengths[0]])
+        let second = UnsafeRawBufferPointer(rebasing: src[lengths[0]...])
+        inverse(first, second, into: dst)
+    }
+
+    /// `dst` = inverse of the streams `first` and `second` (as `streamLengths(dst.count)` cuts
+    /// them; `second` is empty for one-stream transforms). The streams need not be adjacent, so
+    /// a stored stream is read straight from the artifact, with no copy.
+    public func inverse(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
+        let n = dst.count
+        guard n > 0, let out = dst.baseAddress, let a = first.baseAddress else { return }
+        let b = second.baseAddress ?? a
         switch self {
         case .none:
-            if n > 0 { dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: n) }
+            out.copyMemory(from: a, byteCount: n)
+        case .byteGroups(2):
+            let r = n / 2                                   // first: low bytes; second: high bytes, tail
+            for i in 0 ..< r {
+                let v = UInt16(a.load(fromByteOffset: i, as: UInt8.self)) | UInt16(b.load(fromByteOffset: i, as: UInt8.self)) << 8
+                out.storeBytes(of: v.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+            }
+            if n % 2 == 1 { out.storeBytes(of: b.load(fromByteOffset: r, as: UInt8.self), toByteOffset: n - 1, as: UInt8.self) }
         case .byteGroups(let k):
+            let s = a.assumingMemoryBound(to: UInt8.self), d = out.assumingMemoryBound(to: UInt8.self)
             let records = n / k
             var r0 = 0
             while r0 < records {
@@ -167,36 +195,57 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
                 }
                 r0 = r1
             }
-            copyTail(s, d, from: records * k, count: n)
+            for i in records * k ..< n { d[i] = s[i] }
         case .splitBF16:
-            let m = n / 2
+            let m = n / 2                                   // first: exponents; second: sign|mantissa, tail
             for i in 0 ..< m {
-                let e = s[i], sm = s[m + i]
-                d[2 * i] = (e << 7) | (sm & 0x7F)
-                d[2 * i + 1] = (sm & 0x80) | (e >> 1)
+                let e = UInt16(a.load(fromByteOffset: i, as: UInt8.self)), sm = UInt16(b.load(fromByteOffset: i, as: UInt8.self))
+                let v = (sm & 0x80) << 8 | e << 7 | (sm & 0x7F)
+                out.storeBytes(of: v.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
             }
-            copyTail(s, d, from: m * 2, count: n)
+            if n % 2 == 1 { out.storeBytes(of: b.load(fromByteOffset: m, as: UInt8.self), toByteOffset: n - 1, as: UInt8.self) }
         case .splitF32:
-            let m = n / 4
+            let m = n / 4                                   // first: exponents; second: sign|mantissa-high, mid, low, tail
             for i in 0 ..< m {
-                let e = s[i], sm = s[m + i]
-                d[4 * i] = s[3 * m + i]
-                d[4 * i + 1] = s[2 * m + i]
-                d[4 * i + 2] = (e << 7) | (sm & 0x7F)
-                d[4 * i + 3] = (sm & 0x80) | (e >> 1)
+                let e = UInt32(a.load(fromByteOffset: i, as: UInt8.self)), sm = UInt32(b.load(fromByteOffset: i, as: UInt8.self))
+                let mid = UInt32(b.load(fromByteOffset: m + i, as: UInt8.self)), lo = UInt32(b.load(fromByteOffset: 2 * m + i, as: UInt8.self))
+                let v = (sm & 0x80) << 24 | e << 23 | (sm & 0x7F) << 16 | mid << 8 | lo
+                out.storeBytes(of: v.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
             }
-            copyTail(s, d, from: m * 4, count: n)
-        case .blockScales(let b, let a, let h):
-            let blocks = n / b
-            let quantStart = blocks * h
+            for t in 0 ..< n % 4 {
+                out.storeBytes(of: b.load(fromByteOffset: 3 * m + t, as: UInt8.self), toByteOffset: 4 * m + t, as: UInt8.self)
+            }
+        case .blockScales(let blockBytes, 0, let h) where h == 2 || h == 4:
+            // The common layouts (Q4_0, Q5_0, Q8_0, IQ4_NL: a 2-byte scale; Q4_1, Q5_1: 4 bytes)
+            // with the scales first: gather them into one word, then copy the quants.
+            let blocks = n / blockBytes
+            let quants = blockBytes - h
             for blk in 0 ..< blocks {
-                let base = blk * b
-                for j in 0 ..< h { d[base + a + j] = s[j * blocks + blk] }
-                let q = quantStart + blk * (b - h)
-                copyBytes(from: src.baseAddress! + q, to: dst.baseAddress! + base, count: a)
-                copyBytes(from: src.baseAddress! + q + a, to: dst.baseAddress! + base + a + h, count: b - a - h)
+                let base = blk * blockBytes
+                let s0 = UInt32(a.load(fromByteOffset: blk, as: UInt8.self)), s1 = UInt32(a.load(fromByteOffset: blocks + blk, as: UInt8.self))
+                if h == 2 {
+                    out.storeBytes(of: UInt16(s0 | s1 << 8).littleEndian, toByteOffset: base, as: UInt16.self)
+                } else {
+                    let s2 = UInt32(a.load(fromByteOffset: 2 * blocks + blk, as: UInt8.self))
+                    let s3 = UInt32(a.load(fromByteOffset: 3 * blocks + blk, as: UInt8.self))
+                    out.storeBytes(of: (s0 | s1 << 8 | s2 << 16 | s3 << 24).littleEndian, toByteOffset: base, as: UInt32.self)
+                }
+                copyBytes(from: b + blk * quants, to: out + base + h, count: quants)
             }
-            copyTail(s, d, from: blocks * b, count: n)
+            copyBytes(from: b + blocks * quants, to: out + blocks * blockBytes, count: n - blocks * blockBytes)
+        case .blockScales(let blockBytes, let at, let h):
+            let blocks = n / blockBytes                     // first: scales, transposed; second: quants, tail
+            let quants = blockBytes - h
+            for blk in 0 ..< blocks {
+                let base = blk * blockBytes
+                for j in 0 ..< h {
+                    out.storeBytes(of: a.load(fromByteOffset: j * blocks + blk, as: UInt8.self), toByteOffset: base + at + j, as: UInt8.self)
+                }
+                let q = blk * quants
+                copyBytes(from: b + q, to: out + base, count: at)
+                copyBytes(from: b + q + at, to: out + base + at + h, count: quants - at)
+            }
+            copyBytes(from: b + blocks * quants, to: out + blocks * blockBytes, count: n - blocks * blockBytes)
         }
     }
 
