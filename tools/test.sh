@@ -8,4 +8,5 @@ bash tools/fetch-fixtures.sh >/dev/null
 swift build --build-tests
 swift test --skip-build --disable-xctest
 bash tools/check-cli.sh
+bash tools/check-pack-roundtrips.sh
 INGOT="$root/.build/debug/ingot" python3 tools/fuzz-inspect.py 400 "${FUZZ_SEED:-1}"

@@ -112,19 +112,9 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
             }
             copyTail(s, d, from: r * 2, count: n)
         case .byteGroups(let k):
-            let records = n / k
-            // Tiles of `tile` records keep the strided side of the copy inside the L1 cache.
-            var r0 = 0
-            while r0 < records {
-                let r1 = min(r0 + Transform.tile, records)
-                for j in 0 ..< k {
-                    var i = r0 * k + j
-                    let out = j * records
-                    for r in r0 ..< r1 { d[out + r] = s[i]; i += k }
-                }
-                r0 = r1
-            }
-            copyTail(s, d, from: records * k, count: n)
+            // [records][k] -> [k][records]
+            Transform.transpose(s.baseAddress!, d.baseAddress!, rows: n / k, columns: k)
+            copyTail(s, d, from: n / k * k, count: n)
         case .splitBF16:
             let m = n / 2
             for i in 0 ..< m {
@@ -183,18 +173,10 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
             }
             if n % 2 == 1 { out.storeBytes(of: b.load(fromByteOffset: r, as: UInt8.self), toByteOffset: n - 1, as: UInt8.self) }
         case .byteGroups(let k):
+            // [k][records] -> [records][k]
             let s = a.assumingMemoryBound(to: UInt8.self), d = out.assumingMemoryBound(to: UInt8.self)
             let records = n / k
-            var r0 = 0
-            while r0 < records {
-                let r1 = min(r0 + Transform.tile, records)
-                for j in 0 ..< k {
-                    var i = r0 * k + j
-                    let inp = j * records
-                    for r in r0 ..< r1 { d[i] = s[inp + r]; i += k }
-                }
-                r0 = r1
-            }
+            Transform.transpose(s, d, rows: k, columns: records)
             for i in records * k ..< n { d[i] = s[i] }
         case .splitBF16:
             let m = n / 2                                   // first: exponents; second: sign|mantissa, tail
@@ -246,6 +228,34 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
                 copyBytes(from: b + q + at, to: out + base + at + h, count: quants - at)
             }
             copyBytes(from: b + blocks * quants, to: out + blocks * blockBytes, count: n - blocks * blockBytes)
+        }
+    }
+
+    /// `dst[c * rows + r] = src[r * columns + c]`: a byte matrix transposed, in tiles of `tile`
+    /// along the long side so that the strided accesses stay inside the L1 cache.
+    static func transpose(_ src: UnsafePointer<UInt8>, _ dst: UnsafeMutablePointer<UInt8>, rows: Int, columns: Int) {
+        if rows >= columns {
+            var r0 = 0
+            while r0 < rows {
+                let r1 = min(r0 + tile, rows)
+                for c in 0 ..< columns {
+                    var i = r0 * columns + c
+                    let o = c * rows
+                    for r in r0 ..< r1 { dst[o + r] = src[i]; i += columns }
+                }
+                r0 = r1
+            }
+        } else {
+            var c0 = 0
+            while c0 < columns {
+                let c1 = min(c0 + tile, columns)
+                for r in 0 ..< rows {
+                    let i = r * columns
+                    var o = c0 * rows + r
+                    for c in c0 ..< c1 { dst[o] = src[i + c]; o += rows }
+                }
+                c0 = c1
+            }
         }
     }
 

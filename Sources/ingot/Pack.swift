@@ -27,8 +27,7 @@ struct Pack: ParsableCommand {
     @Option(name: .long, help: "zstd level, 1 to 22.")
     var level = 3
 
-    @Option(name: .long, help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var parallel: ParallelOptions
 
     @Option(name: .long, help: "Largest frame, in MiB of original bytes.")
     var chunkMiB = 8
@@ -37,7 +36,6 @@ struct Pack: ParsableCommand {
 
     func validate() throws {
         guard (1 ... 22).contains(level) else { throw ValidationError("--level must be between 1 and 22") }
-        guard (threads ?? 1) >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard (1 ... 1024).contains(chunkMiB) else { throw ValidationError("--chunk-mib must be between 1 and 1024") }
     }
 
@@ -45,7 +43,7 @@ struct Pack: ParsableCommand {
         try reportingErrors(json: common.json) {
             var options = PackOptions()
             options.level = level
-            options.threads = threads ?? defaultThreads()
+            options.threads = parallel.count
             options.chunkBytes = chunkMiB << 20
             let line = ProgressLine(verb: "packing", enabled: !common.json)
             let clock = Stopwatch()
@@ -94,8 +92,7 @@ struct Unpack: ParsableCommand {
     @Option(name: .long, help: "Extract one tensor's raw bytes instead of the whole model.")
     var tensor: String?
 
-    @Option(name: .long, help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var parallel: ParallelOptions
 
     @OptionGroup var common: CommonOptions
 
@@ -103,7 +100,7 @@ struct Unpack: ParsableCommand {
         try reportingErrors(json: common.json) {
             let a = try PackedArtifact(path: artifact)
             let clock = Stopwatch()
-            let n = threads ?? defaultThreads()
+            let n = parallel.count
             if let tensor {
                 try a.extract(tensor: tensor, to: output, threads: n)
             } else {
@@ -131,8 +128,7 @@ struct Verify: ParsableCommand {
     @Argument(help: "An .ingot artifact.")
     var artifact: String
 
-    @Option(name: .long, help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var parallel: ParallelOptions
 
     @OptionGroup var common: CommonOptions
 
@@ -140,7 +136,7 @@ struct Verify: ParsableCommand {
         try reportingErrors(json: common.json) {
             let a = try PackedArtifact(path: artifact)
             let line = ProgressLine(verb: "verifying", enabled: !common.json)
-            try a.verify(threads: threads ?? defaultThreads(), progress: line.update)
+            try a.verify(threads: parallel.count, progress: line.update)
             line.finish()
             let frames = a.index.files.reduce(0) { $0 + $1.frames.count }
             if common.json {
@@ -153,7 +149,17 @@ struct Verify: ParsableCommand {
     }
 }
 
-func defaultThreads() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+/// `--threads N` for commands that work in parallel.
+struct ParallelOptions: ParsableArguments {
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        guard (threads ?? 1) >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    var count: Int { threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+}
 
 /// Wall-clock time since creation.
 struct Stopwatch {
