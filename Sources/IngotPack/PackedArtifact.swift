@@ -107,7 +107,7 @@ public final class PackedArtifact: @unchecked Sendable {
                                       "stored at [\(f.offset), +\(f.storedLength)) but frames must follow each other from \(expected) up to the index at \(framesEnd)")
                 }
                 let lengths = f.transform.streamLengths(f.length)
-                guard f.length <= PackFormat.maxFrameBytes, f.streams.count == lengths.count,
+                guard f.length <= PackFormat.maxFrameBytes, f.transform.accepts(length: f.length), f.streams.count == lengths.count,
                       f.streams.reduce(0, { $0 + $1.storedLength }) == f.storedLength,
                       zip(f.streams, lengths).allSatisfy({ $0.codec == .zstd || $0.storedLength == $1 }) else {
                     throw FormatError(.invalidValue, field: field, offset: f.offset,
@@ -138,10 +138,12 @@ public final class PackedArtifact: @unchecked Sendable {
             throw FormatError(.invalidValue, field: field, offset: f.offset, "checksum mismatch in the stored bytes: the frame is damaged")
         }
         // A zstd stream decodes into the scratch buffer (or straight into `dst` when the frame has
-        // no transform); a stored stream is read where it lies in the artifact. The inverse
-        // transform then reads the streams and writes `dst`.
+        // no transform); a stored stream is read where it lies in the artifact, unless the
+        // transform needs its streams in one buffer (the palette), where it is copied there. The
+        // inverse transform then reads the streams and writes `dst`.
         let lengths = f.transform.streamLengths(f.length)
-        let scratch = f.transform == .none ? dst : worker.scratch.get(f.length)
+        let inPlace = f.transform.readsStreamsInPlace
+        let scratch = f.transform == .none ? dst : worker.scratch.get(f.transform.transformedLength(f.length))
         var parts: [UnsafeRawBufferPointer] = []
         var inPos = 0, outPos = 0
         for (k, (stream, len)) in zip(f.streams, lengths).enumerated() {
@@ -149,7 +151,7 @@ public final class PackedArtifact: @unchecked Sendable {
             let into = UnsafeMutableRawBufferPointer(rebasing: scratch[outPos ..< outPos + len])
             switch stream.codec {
             case .none:
-                parts.append(piece)
+                if inPlace { parts.append(piece) } else if len > 0 { into.baseAddress!.copyMemory(from: piece.baseAddress!, byteCount: len) }
             case .zstd:
                 try Zstd.decompress(piece, into: into, context: worker.zstd.decompression, field: "\(field) stream \(k)", offset: f.offset + inPos)
                 parts.append(UnsafeRawBufferPointer(into))
@@ -157,10 +159,16 @@ public final class PackedArtifact: @unchecked Sendable {
             inPos += stream.storedLength
             outPos += len
         }
-        if f.transform != .none {
-            f.transform.inverse(parts[0], parts.count > 1 ? parts[1] : UnsafeRawBufferPointer(start: nil, count: 0), into: dst)
-        } else if f.streams[0].codec == .none, f.length > 0 {
-            dst.baseAddress!.copyMemory(from: parts[0].baseAddress!, byteCount: f.length)
+        do {
+            if f.transform == .none {
+                if f.streams[0].codec == .none, f.length > 0 { dst.baseAddress!.copyMemory(from: parts[0].baseAddress!, byteCount: f.length) }
+            } else if inPlace {
+                f.transform.inverse(parts[0], parts.count > 1 ? parts[1] : UnsafeRawBufferPointer(start: nil, count: 0), into: dst)
+            } else {
+                try f.transform.inverse(UnsafeRawBufferPointer(scratch), into: dst)
+            }
+        } catch let e as FormatError {
+            throw FormatError(e.code, field: "\(field) \(e.field)", offset: f.offset, e.detail)
         }
         guard XXH64.hash(UnsafeRawBufferPointer(dst)) == f.hash else {
             throw FormatError(.invalidValue, field: field, offset: f.offset, "checksum mismatch in the restored bytes")

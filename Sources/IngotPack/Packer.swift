@@ -158,9 +158,20 @@ public enum Packer {
     static func encode(_ raw: UnsafeRawBufferPointer, transform: Transform, level: Int,
                        worker: WorkerState, output: ReusableBuffer) throws -> EncodedFrame {
         let hash = XXH64.hash(raw)
+        var transform = transform
         var input = raw
-        if transform != .none {
-            let scratch = worker.scratch.get(raw.count)
+        // 16-bit weights dequantized from 4-bit formats have 16 distinct values per 32: a
+        // palette codes them far better than byte planes (see Palette16).
+        if transform == .splitBF16 || transform == .byteGroups(2), Palette16.worthTrying(raw) {
+            let n = raw.count
+            let scratch = worker.scratch.get(n + n / 64)
+            if let p = Palette16.forward(raw, into: scratch, lows: worker.lows.get(n), indices: worker.indices.get(n / 4 + 16)) {
+                transform = .palette16(blocks: p)
+                input = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(scratch)[0 ..< transform.transformedLength(n)])
+            }
+        }
+        if transform != .none && input.baseAddress == raw.baseAddress {
+            let scratch = worker.scratch.get(transform.transformedLength(raw.count))
             transform.forward(raw, into: scratch)
             input = UnsafeRawBufferPointer(scratch)
         }

@@ -61,6 +61,9 @@ final class ReusableBuffer: @unchecked Sendable {
 final class WorkerState: @unchecked Sendable {
     let zstd = ZstdContexts()
     let scratch = ReusableBuffer()
+    /// Staging for the palette transform's low bytes and indices.
+    let lows = ReusableBuffer()
+    let indices = ReusableBuffer()
 
     static func pool(_ n: Int) -> [WorkerState] { (0 ..< max(1, n)).map { _ in WorkerState() } }
 }

@@ -20,6 +20,12 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
     /// scale bytes go to `count` streams (byte j of every block's scales), the rest of each block
     /// (the packed quants) follows, block after block, unchanged.
     case blockScales(block: Int, start: Int, count: Int)
+    /// 16-bit values in blocks of 32 (64 bytes), `blocks` of which hold at most 16 distinct
+    /// values (weights dequantized from 4-bit formats do): such a block is stored as its sorted
+    /// palette of 16 values and 32 four-bit indices, any other block as its 32 values. Streams:
+    /// one flag byte per block (0 palette, 1 values) then the high bytes of every block's palette
+    /// or values; the low bytes of the same, then the tail; the packed indices.
+    case palette16(blocks: Int)
 
     public var description: String {
         switch self {
@@ -28,6 +34,7 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
         case .splitBF16: "split-bf16"
         case .splitF32: "split-f32"
         case .blockScales(let b, let a, let n): "scales\(b):\(a):\(n)"
+        case .palette16(let p): "palette16:\(p)"
         }
     }
 
@@ -38,6 +45,11 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
         case "split-bf16": self = .splitBF16
         case "split-f32": self = .splitF32
         default:
+            if text.hasPrefix("palette16:") {
+                guard let p = Int(text.dropFirst(10)), p >= 0, p <= 1 << 40 else { return nil }
+                self = .palette16(blocks: p)
+                return
+            }
             if text.hasPrefix("scales") {
                 let parts = text.dropFirst(6).split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
                 guard parts.count == 3, let b = parts[0], let a = parts[1], let n = parts[2],
@@ -69,7 +81,18 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
         case .blockScales(let b, _, let h):
             let scales = n / b * h
             return [scales, n - scales]
+        case .palette16(let p):
+            let blocks = n / 64, values = blocks - min(p, blocks)
+            let planes = 16 * min(p, blocks) + 32 * values
+            return [blocks + planes, planes + n % 64, 16 * min(p, blocks)]
         }
+    }
+
+    /// Whether a frame of `length` bytes can carry this transform (checked on reading, before
+    /// any stream is decoded).
+    public func accepts(length: Int) -> Bool {
+        if case .palette16(let p) = self { return p <= length / 64 }
+        return true
     }
 
     /// Which stream holds the few-valued bytes (coded for their skewed histogram), if any.
@@ -77,7 +100,7 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .none: nil
         case .byteGroups(let k): k == 2 ? 1 : nil
-        case .splitBF16, .splitF32, .blockScales: 0
+        case .splitBF16, .splitF32, .blockScales, .palette16: 0
         }
     }
 
@@ -92,10 +115,11 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
         case .splitBF16: 2
         case .splitF32: 4
         case .blockScales(let b, _, _): b
+        case .palette16: 64
         }
     }
 
-    /// `dst[0..<src.count]` = transform(src).
+    /// `dst[0..<transformedLength(src.count)]` = transform(src).
     public func forward(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
         let n = src.count
         let s = src.bindMemory(to: UInt8.self), d = dst.bindMemory(to: UInt8.self)
@@ -144,21 +168,36 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
                 copyBytes(from: src.baseAddress! + base + a + h, to: dst.baseAddress! + q + a, count: b - a - h)
             }
             copyTail(s, d, from: blocks * b, count: n)
+        case .palette16:
+            preconditionFailure("the palette is chosen and applied by Packer.encode through Palette16.forward")
         }
     }
 
-    /// `dst[0..<src.count]` = inverse(src), for the transformed bytes in one buffer.
-    public func inverse(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
-        let lengths = streamLengths(src.count)
+    /// Bytes the transform turns `n` input bytes into (the sum of `streamLengths(n)`; equal to
+    /// n for every transform but the palette).
+    public func transformedLength(_ n: Int) -> Int { streamLengths(n).reduce(0, +) }
+
+    /// `dst` = inverse(src), for the transformed bytes (`transformedLength(dst.count)` of them)
+    /// in one buffer. Throws only when the bytes contradict the transform (palette flags).
+    public func inverse(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws {
+        if case .palette16(let p) = self {
+            try Palette16.inverse(src, into: dst, paletteBlocks: p)
+            return
+        }
+        let lengths = streamLengths(dst.count)
         let first = UnsafeRawBufferPointer(rebasing: src[0 ..< lengths[0]])
         let second = UnsafeRawBufferPointer(rebasing: src[lengths[0]...])
         inverse(first, second, into: dst)
     }
 
+    /// The streams a frame's inverse can read where they lie (no copy into one buffer).
+    var readsStreamsInPlace: Bool { streamLengths(0).count <= 2 }
+
     /// `dst` = inverse of the streams `first` and `second` (as `streamLengths(dst.count)` cuts
-    /// them; `second` is empty for one-stream transforms). The streams need not be adjacent, so
-    /// a stored stream is read straight from the artifact, with no copy.
-    public func inverse(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
+    /// them; `second` is empty for one-stream transforms), for transforms of at most two streams
+    /// (`readsStreamsInPlace`). The streams need not be adjacent, so a stored stream is read
+    /// straight from the artifact, with no copy.
+    func inverse(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
         let n = dst.count
         guard n > 0, let out = dst.baseAddress, let a = first.baseAddress else { return }
         let b = second.baseAddress ?? a
@@ -228,6 +267,8 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
                 copyBytes(from: b + q + at, to: out + base + at + h, count: quants - at)
             }
             copyBytes(from: b + blocks * quants, to: out + blocks * blockBytes, count: n - blocks * blockBytes)
+        case .palette16:
+            break  // three streams: restored through `inverse(_:into:)`
         }
     }
 

@@ -67,13 +67,13 @@ struct TransformTests {
     ]
 
     @Test("inverse(forward(x)) == x over awkward lengths", arguments: transforms)
-    func roundTrip(_ t: Transform) {
+    func roundTrip(_ t: Transform) throws {
         var rng = SplitMix(state: 42)
         for n in TransformTests.lengths {
             let x = (0 ..< n).map { _ in UInt8.random(in: 0 ... 255, using: &rng) }
             var y = [UInt8](repeating: 0, count: n), z = [UInt8](repeating: 0xAA, count: n)
             x.withUnsafeBytes { src in y.withUnsafeMutableBytes { t.forward(src, into: $0) } }
-            y.withUnsafeBytes { src in z.withUnsafeMutableBytes { t.inverse(src, into: $0) } }
+            try y.withUnsafeBytes { src in try z.withUnsafeMutableBytes { try t.inverse(src, into: $0) } }
             #expect(z == x, "\(t) length \(n)")
             #expect(t.streamLengths(n).reduce(0, +) == n)
             #expect(Transform(t.description) == t)
@@ -89,7 +89,7 @@ struct TransformTests {
         #expect(y == [127, 128, 0x00, 0x80])
     }
 
-    @Test("unknown transform names are refused", arguments: ["bytes1", "bytes99999", "scales20:18:4", "scales", "split", ""])
+    @Test("unknown transform names are refused", arguments: ["bytes1", "bytes99999", "scales20:18:4", "scales", "split", "", "palette16:", "palette16:-1"])
     func badNames(_ name: String) {
         #expect(Transform(name) == nil)
     }
@@ -278,5 +278,79 @@ struct DamageTests {
         }
         let escape = try DamageTests.withEditedIndex(good) { $0.files[0].path = "../escape.json" }
         #expect { try PackedArtifact(file: MappedFile(copying: escape, path: "bad")) } throws: { ($0 as? FormatError)?.code == .invalidValue }
+    }
+}
+
+@Suite("Palette transform")
+struct PaletteTests {
+    /// 16-bit values in 32-value blocks: `paletted` of every 4 blocks use at most 16 distinct
+    /// values (as dequantized 4-bit weights do), the rest are random.
+    static func values(count: Int, paletted: Int, seed: UInt64) -> [UInt8] {
+        var rng = SplitMix(state: seed)
+        var out: [UInt8] = []
+        var i = 0
+        while i < count {
+            let usePalette = (i / 32) % 4 < paletted
+            let grid = (0 ..< Int.random(in: 1 ... 16, using: &rng)).map { _ in UInt16.random(in: 0 ... .max, using: &rng) }
+            for _ in 0 ..< min(32, count - i) {
+                let v = usePalette ? grid.randomElement(using: &rng)! : UInt16.random(in: 0 ... .max, using: &rng)
+                out.append(UInt8(v & 0xFF)); out.append(UInt8(v >> 8))
+            }
+            i += 32
+        }
+        return out
+    }
+
+    @Test("forward then inverse restores the bytes, tails and mixed blocks included", arguments: [0, 1, 31, 32, 33, 64 * 16, 64 * 37 + 11, 4096 * 3 + 7])
+    func roundTrip(_ elements: Int) throws {
+        for paletted in [2, 4] {
+            var x = PaletteTests.values(count: elements, paletted: paletted, seed: UInt64(elements))
+            if x.count % 2 == 0 && !x.isEmpty && elements % 7 == 0 { x.append(0x5A) }  // an odd tail byte
+            let n = x.count
+            let t = ReusableBuffer(), lows = ReusableBuffer(), idx = ReusableBuffer()
+            let p = x.withUnsafeBytes { Palette16.forward($0, into: t.get(n + n / 64), lows: lows.get(n), indices: idx.get(n / 4 + 16)) }
+            guard let p else {
+                #expect(n / 64 < 2 || paletted < 2, "palette refused for \(n) bytes")
+                continue
+            }
+            let transform = Transform.palette16(blocks: p)
+            #expect(transform.accepts(length: n))
+            var y = [UInt8](repeating: 0, count: n)
+            try y.withUnsafeMutableBytes { try transform.inverse(UnsafeRawBufferPointer(t.get(transform.transformedLength(n))), into: $0) }
+            #expect(y == x, "\(n) bytes, \(p) palette blocks")
+        }
+    }
+
+    @Test("flags that contradict the declared palette count are an error, not a misread")
+    func badFlags() throws {
+        let x = PaletteTests.values(count: 32 * 64, paletted: 4, seed: 3)
+        let n = x.count
+        let t = ReusableBuffer(), lows = ReusableBuffer(), idx = ReusableBuffer()
+        let p = try #require(x.withUnsafeBytes { Palette16.forward($0, into: t.get(n + n / 64), lows: lows.get(n), indices: idx.get(n / 4 + 16)) })
+        let transform = Transform.palette16(blocks: p)
+        var bytes = Array(UnsafeRawBufferPointer(t.get(transform.transformedLength(n))))
+        var y = [UInt8](repeating: 0, count: n)
+        for flag: UInt8 in [1, 2, 0xFF] {
+            bytes[5] = flag
+            #expect(throws: FormatError.self) {
+                try bytes.withUnsafeBytes { src in try y.withUnsafeMutableBytes { try transform.inverse(src, into: $0) } }
+            }
+        }
+        #expect(!Transform.palette16(blocks: n / 64 + 1).accepts(length: n))
+    }
+
+    @Test("dequantized-like F16 weights are packed with a palette and restored bit for bit")
+    func packs() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = PaletteTests.values(count: 64 * 1024, paletted: 4, seed: 9)
+        let w = try SafetensorsWriter(path: dir + "/m.safetensors", tensors: [SafetensorsTensor(name: "w", dtype: .f16, shape: [64, 1024])])
+        try data.withUnsafeBytes { try w.write($0) }
+        try w.finish()
+        _ = try Packer.pack(input: dir + "/m.safetensors", output: dir + "/m.ingot")
+        let a = try PackedArtifact(path: dir + "/m.ingot")
+        #expect(a.index.files[0].frames.contains { if case .palette16 = $0.transform { return true }; return false })
+        try a.unpack(to: dir + "/out.safetensors")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/out.safetensors")) == Data(contentsOf: URL(fileURLWithPath: dir + "/m.safetensors")))
     }
 }
