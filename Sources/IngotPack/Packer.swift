@@ -11,7 +11,7 @@ public struct PackOptions: Sendable {
     public var level = 3
     public var threads = 2
     /// Restored bytes per frame: tensors larger than this are cut into chunks.
-    public var chunkBytes = 8 << 20
+    public var chunkBytes = 1 << 20
     public init() {}
 }
 

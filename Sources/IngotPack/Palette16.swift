@@ -134,16 +134,20 @@ enum Palette16 {
                 let base = blk * blockBytes
                 if s.load(fromByteOffset: blk, as: UInt8.self) == 0 {
                     for i in 0 ..< 16 {
-                        pal[i] = UInt16(s.load(fromByteOffset: hi + i, as: UInt8.self)) << 8 | UInt16(s.load(fromByteOffset: lo + i, as: UInt8.self))
+                        pal[i] = UInt16(s.load(fromByteOffset: hi &+ i, as: UInt8.self)) << 8 | UInt16(s.load(fromByteOffset: lo &+ i, as: UInt8.self))
                     }
-                    for pair in 0 ..< 16 {
-                        let packed = s.load(fromByteOffset: idx + pair, as: UInt8.self)
-                        d.storeBytes(of: pal[Int(packed & 15)].littleEndian, toByteOffset: base + 4 * pair, as: UInt16.self)
-                        d.storeBytes(of: pal[Int(packed >> 4)].littleEndian, toByteOffset: base + 4 * pair + 2, as: UInt16.self)
+                    // Eight index bytes at a time; each byte gives two values, stored as one word.
+                    for half in 0 ..< 2 {
+                        var packed = UInt64(littleEndian: s.loadUnaligned(fromByteOffset: idx &+ 8 &* half, as: UInt64.self))
+                        for pair in 0 ..< 8 {
+                            let v = UInt32(pal[Int(packed & 15)]) | UInt32(pal[Int((packed >> 4) & 15)]) << 16
+                            d.storeBytes(of: v.littleEndian, toByteOffset: base &+ 32 &* half &+ 4 &* pair, as: UInt32.self)
+                            packed >>= 8
+                        }
                     }
-                    hi += 16
-                    lo += 16
-                    idx += 16
+                    hi &+= 16
+                    lo &+= 16
+                    idx &+= 16
                 } else {
                     for i in 0 ..< 32 {
                         let v = UInt16(s.load(fromByteOffset: hi + i, as: UInt8.self)) << 8 | UInt16(s.load(fromByteOffset: lo + i, as: UInt8.self))

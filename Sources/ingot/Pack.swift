@@ -29,8 +29,8 @@ struct Pack: ParsableCommand {
 
     @OptionGroup var parallel: ParallelOptions
 
-    @Option(name: .long, help: "Largest frame, in MiB of original bytes.")
-    var chunkMiB = 8
+    @Option(name: .customLong("chunk-mib"), help: "Largest frame, in MiB of original bytes.")
+    var chunkMiB = 1
 
     @OptionGroup var common: CommonOptions
 
