@@ -119,8 +119,9 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// `dst[0..<transformedLength(src.count)]` = transform(src).
-    public func forward(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
+    /// `dst[0..<transformedLength(src.count)]` = transform(src). Not for the palette, whose
+    /// layout depends on the data: `Packer.encode` applies it through `Palette16.forward`.
+    func forward(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
         let n = src.count
         let s = src.bindMemory(to: UInt8.self), d = dst.bindMemory(to: UInt8.self)
         switch self {
