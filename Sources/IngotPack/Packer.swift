@@ -162,10 +162,11 @@ public enum Packer {
         var input = raw
         // 16-bit weights dequantized from 4-bit formats have 16 distinct values per 32: a
         // palette codes them far better than byte planes (see Palette16).
-        if transform == .splitBF16 || transform == .byteGroups(2), Palette16.worthTrying(raw) {
+        if transform == .splitBF16 || transform == .byteGroups(2), Palette16.worthTrying(raw, worker.paletteTables) {
             let n = raw.count
             let scratch = worker.scratch.get(n + n / 64)
-            if let p = Palette16.forward(raw, into: scratch, lows: worker.lows.get(n), indices: worker.indices.get(n / 4 + 16)) {
+            if let p = Palette16.forward(raw, into: scratch, lows: worker.lows.get(n), indices: worker.indices.get(n / 4 + 16),
+                                         tables: worker.paletteTables) {
                 transform = .palette16(blocks: p)
                 input = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(scratch)[0 ..< transform.transformedLength(n)])
             }

@@ -308,7 +308,7 @@ struct PaletteTests {
             if x.count % 2 == 0 && !x.isEmpty && elements % 7 == 0 { x.append(0x5A) }  // an odd tail byte
             let n = x.count
             let t = ReusableBuffer(), lows = ReusableBuffer(), idx = ReusableBuffer()
-            let p = x.withUnsafeBytes { Palette16.forward($0, into: t.get(n + n / 64), lows: lows.get(n), indices: idx.get(n / 4 + 16)) }
+            let p = x.withUnsafeBytes { Palette16.forward($0, into: t.get(n + n / 64), lows: lows.get(n), indices: idx.get(n / 4 + 16), tables: Palette16.Tables()) }
             guard let p else {
                 #expect(n / 64 < 2 || paletted < 2, "palette refused for \(n) bytes")
                 continue
@@ -326,7 +326,7 @@ struct PaletteTests {
         let x = PaletteTests.values(count: 32 * 64, paletted: 4, seed: 3)
         let n = x.count
         let t = ReusableBuffer(), lows = ReusableBuffer(), idx = ReusableBuffer()
-        let p = try #require(x.withUnsafeBytes { Palette16.forward($0, into: t.get(n + n / 64), lows: lows.get(n), indices: idx.get(n / 4 + 16)) })
+        let p = try #require(x.withUnsafeBytes { Palette16.forward($0, into: t.get(n + n / 64), lows: lows.get(n), indices: idx.get(n / 4 + 16), tables: Palette16.Tables()) })
         let transform = Transform.palette16(blocks: p)
         var bytes = Array(UnsafeRawBufferPointer(t.get(transform.transformedLength(n))))
         var y = [UInt8](repeating: 0, count: n)
