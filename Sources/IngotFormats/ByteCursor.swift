@@ -28,11 +28,6 @@ public struct ByteCursor {
         }
     }
 
-    public mutating func skip(_ count: Int, _ field: @autoclosure () -> String) throws {
-        try require(count, field())
-        position += count
-    }
-
     /// Moves to an absolute file offset inside the buffer.
     public mutating func seek(toFileOffset target: Int, _ field: @autoclosure () -> String) throws {
         let rel = target - base

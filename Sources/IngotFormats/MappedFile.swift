@@ -75,16 +75,6 @@ public final class MappedFile: @unchecked Sendable {
         if end > start { madvise(base + start, end - start, MADV_DONTNEED) }
         #endif
     }
-
-    /// Tells the kernel the range will be read sequentially (and soon).
-    public func adviseSequential(offset: Int, count: Int) {
-        #if canImport(Glibc)
-        guard let base = mapping, count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = offset - offset % page
-        madvise(base + start, count + (offset - start), MADV_SEQUENTIAL | MADV_WILLNEED)
-        #endif
-    }
 }
 
 func errnoText() -> String { String(cString: strerror(errno)) }

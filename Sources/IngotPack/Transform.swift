@@ -123,6 +123,7 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
     /// layout depends on the data: `Packer.encode` applies it through `Palette16.forward`.
     func forward(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
         let n = src.count
+        guard n > 0 else { return }
         let s = src.bindMemory(to: UInt8.self), d = dst.bindMemory(to: UInt8.self)
         switch self {
         case .none:
