@@ -86,21 +86,26 @@ public final class HFModelDirectory: @unchecked Sendable {
     }
 }
 
+/// The regular files directly in `dir` (symbolic links followed), sorted.
 func listFiles(_ dir: String) throws -> [String] {
+    try directoryEntries(dir).filter { name in
+        var st = stat()
+        return stat(dir + "/" + name, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+}
+
+/// The names in a folder, without `.` and `..`, sorted bytewise.
+public func directoryEntries(_ dir: String) throws -> [String] {
     guard let d = opendir(dir) else {
         throw FormatError(.cannotOpen, field: "folder", offset: nil, "cannot open folder: \(errnoText())", path: dir)
     }
     defer { closedir(d) }
     var names: [String] = []
     while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-        if name == "." || name == ".." { continue }
-        var st = stat()
-        if stat(dir + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { names.append(name) }
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
     }
-    return names.sorted()
+    return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
 }
 
 /// Reads and parses a whole JSON file, with errors naming the file and byte offset.

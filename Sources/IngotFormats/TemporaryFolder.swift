@@ -55,14 +55,8 @@ public final class TemporaryFolder {
 func removeTree(_ path: String) {
     var st = stat()
     guard lstat(path, &st) == 0 else { return }
-    if (st.st_mode & S_IFMT) == S_IFDIR, let d = opendir(path) {
-        var names: [String] = []
-        while let e = readdir(d) {
-            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if n != "." && n != ".." { names.append(n) }
-        }
-        closedir(d)
-        for n in names { removeTree(path + "/" + n) }
+    if (st.st_mode & S_IFMT) == S_IFDIR {
+        for n in (try? directoryEntries(path)) ?? [] { removeTree(path + "/" + n) }
         rmdir(path)
     } else {
         unlink(path)

@@ -160,6 +160,7 @@ public enum Packer {
         let hash = XXH64.hash(raw)
         var transform = transform
         var input = raw
+        var transformed = false
         // 16-bit weights dequantized from 4-bit formats have 16 distinct values per 32: a
         // palette codes them far better than byte planes (see Palette16).
         if transform == .splitBF16 || transform == .byteGroups(2), Palette16.worthTrying(raw, worker.paletteTables) {
@@ -169,9 +170,10 @@ public enum Packer {
                                          tables: worker.paletteTables) {
                 transform = .palette16(blocks: p)
                 input = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(scratch)[0 ..< transform.transformedLength(n)])
+                transformed = true
             }
         }
-        if transform != .none && input.baseAddress == raw.baseAddress {
+        if transform != .none && !transformed {
             let scratch = worker.scratch.get(transform.transformedLength(raw.count))
             transform.forward(raw, into: scratch)
             input = UnsafeRawBufferPointer(scratch)
@@ -288,17 +290,8 @@ public enum Packer {
 
 /// Every regular file under `dir`, as sorted relative paths (symbolic links are refused).
 func listTree(_ dir: String, prefix: String = "") throws -> [String] {
-    guard let d = opendir(dir) else {
-        throw FormatError(.cannotOpen, field: "folder", offset: nil, "cannot open folder: \(String(cString: strerror(errno)))", path: dir)
-    }
-    defer { closedir(d) }
     var out: [String] = []
-    var entries: [String] = []
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-        if name != "." && name != ".." { entries.append(name) }
-    }
-    for name in entries.sorted() {
+    for name in try directoryEntries(dir) {
         var st = stat()
         let full = dir + "/" + name
         guard lstat(full, &st) == 0 else { continue }
@@ -309,5 +302,5 @@ func listTree(_ dir: String, prefix: String = "") throws -> [String] {
             throw FormatError(.invalidValue, field: "folder", offset: nil, "'\(prefix + name)' is not a regular file or folder", path: dir)
         }
     }
-    return out.sorted()
+    return out.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
 }

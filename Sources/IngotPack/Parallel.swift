@@ -11,29 +11,35 @@ func parallelFor(_ range: Range<Int>, threads: Int, _ body: @Sendable (Int, Int)
         for i in range { try body(i, 0) }
         return
     }
-    let errors = ErrorSlots(count: n)
+    let errors = Slots<Error>(count: n)
     DispatchQueue.concurrentPerform(iterations: workers) { w in
         var k = w
         while k < n {
-            do { try body(range.lowerBound + k, w) } catch { errors.set(k, error) }
+            do { try body(range.lowerBound + k, w) } catch { errors[k] = error }
             k += workers
         }
     }
-    if let e = errors.first() { throw e }
+    if let e = (0 ..< n).lazy.compactMap({ errors[$0] }).first { throw e }
 }
 
-/// One slot per job; each worker writes only its own jobs' slots.
-final class ErrorSlots: @unchecked Sendable {
-    private var slots: [Error?]
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ e: Error) { slots[i] = e }
-    func first() -> Error? { slots.first { $0 != nil } ?? nil }
-}
-
-/// Results of a window of parallel jobs, one slot per job.
+/// One slot per job of a parallel window. Each worker writes only its own jobs' slots; the
+/// storage is a fixed allocation (not an Array, whose copy-on-write check would make
+/// concurrent writes to different indices a data race).
 final class Slots<T>: @unchecked Sendable {
-    private var values: [T?]
-    init(count: Int) { values = Array(repeating: nil, count: count) }
+    private let values: UnsafeMutablePointer<T?>
+    private let count: Int
+
+    init(count: Int) {
+        self.count = count
+        values = UnsafeMutablePointer<T?>.allocate(capacity: count)
+        values.initialize(repeating: nil, count: count)
+    }
+
+    deinit {
+        values.deinitialize(count: count)
+        values.deallocate()
+    }
+
     subscript(i: Int) -> T? {
         get { values[i] }
         set { values[i] = newValue }
