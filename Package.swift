@@ -4,6 +4,7 @@ import PackageDescription
 // Ingot: one package, one library per pipeline stage, dependencies pointing one way:
 //   IngotFormats  <-  IngotModel  <-  ingot (CLI)
 //   IngotFormats  <-  IngotPack (libzstd)  <-  ingot
+//   IngotFormats  <-  IngotNumerics  <-  IngotQuantize  <-  ingot
 let package = Package(
     name: "Ingot",
     platforms: [.macOS(.v14)],
@@ -12,6 +13,8 @@ let package = Package(
         .library(name: "IngotFormats", targets: ["IngotFormats"]),
         .library(name: "IngotModel", targets: ["IngotModel"]),
         .library(name: "IngotPack", targets: ["IngotPack"]),
+        .library(name: "IngotNumerics", targets: ["IngotNumerics"]),
+        .library(name: "IngotQuantize", targets: ["IngotQuantize"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,15 +28,21 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // Packed artifacts: per-tensor frames, byte transforms by dtype, zstd, a checksummed index.
         .target(name: "IngotPack", dependencies: ["IngotFormats", "CZstd"]),
+        // Number formats and kernels: F16/BF16, every GGUF block format (scalar reference + SIMD).
+        .target(name: "IngotNumerics", dependencies: ["IngotFormats"]),
+        // Quantization plans (llama-quantize presets and per-tensor rules) and the streaming GGUF quantizer.
+        .target(name: "IngotQuantize", dependencies: ["IngotFormats", "IngotModel", "IngotNumerics"]),
         .executableTarget(
             name: "ingot",
             dependencies: [
-                "IngotFormats", "IngotModel", "IngotPack",
+                "IngotFormats", "IngotModel", "IngotPack", "IngotNumerics", "IngotQuantize",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "IngotFormatsTests", dependencies: ["IngotFormats"]),
         .testTarget(name: "IngotModelTests", dependencies: ["IngotModel", "IngotFormats"]),
         .testTarget(name: "IngotPackTests", dependencies: ["IngotPack", "IngotFormats"]),
+        .testTarget(name: "IngotNumericsTests", dependencies: ["IngotNumerics", "IngotFormats"]),
+        .testTarget(name: "IngotQuantizeTests", dependencies: ["IngotQuantize", "IngotNumerics", "IngotFormats"]),
     ]
 )

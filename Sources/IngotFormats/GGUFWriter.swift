@@ -11,6 +11,7 @@ public final class GGUFWriter {
     public let tensors: [GGUFTensorInfo]
     private let out: OutputFile
     private var next = 0
+    private var partial = 0
 
     /// - Parameters:
     ///   - metadata: written in this order; `general.alignment`, if present, must be a UINT32 power of two.
@@ -81,11 +82,14 @@ public final class GGUFWriter {
     }
 
     /// The info of the tensor whose data `write` expects next, or nil when all are written.
+    /// Bytes written to the output so far (header included).
+    public var bytesWritten: Int { out.bytesWritten }
+
     public var nextTensor: GGUFTensorInfo? { next < tensors.count ? tensors[next] : nil }
 
     /// Writes the next tensor's data (exactly its byte count) and its padding.
     public func write(_ data: UnsafeRawBufferPointer) throws {
-        guard let t = nextTensor else {
+        guard let t = nextTensor, partial == 0 else {
             throw FormatError(.writerMisuse, field: "data", offset: nil, "more tensor data than tensors declared", path: path)
         }
         guard data.count == t.byteCount else {
@@ -97,9 +101,28 @@ public final class GGUFWriter {
         next += 1
     }
 
+    /// Writes part of the next tensor's data; once its byte count is reached the padding follows and the writer
+    /// moves to the next tensor. Lets a tensor be produced slab by slab without holding it whole.
+    public func append(_ data: UnsafeRawBufferPointer) throws {
+        guard let t = nextTensor else {
+            throw FormatError(.writerMisuse, field: "data", offset: nil, "more tensor data than tensors declared", path: path)
+        }
+        guard partial + data.count <= t.byteCount else {
+            throw FormatError(.sizeMismatch, field: "tensor '\(t.name)'", offset: nil,
+                              "got \(partial + data.count) bytes; \(t.type.name) \(t.dimensions) takes \(t.byteCount)", path: path)
+        }
+        try out.write(data)
+        partial += data.count
+        if partial == t.byteCount {
+            try out.writeZeros((alignment - t.byteCount % alignment) % alignment)
+            next += 1
+            partial = 0
+        }
+    }
+
     /// Checks that every declared tensor was written, then makes the file appear at `path`.
     public func finish() throws {
-        guard next == tensors.count else {
+        guard next == tensors.count, partial == 0 else {
             out.abort()
             throw FormatError(.writerMisuse, field: "data", offset: nil,
                               "\(tensors.count - next) declared tensors were not written", path: path)

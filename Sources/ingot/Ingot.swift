@@ -1,5 +1,6 @@
 import ArgumentParser
 import IngotFormats
+import IngotQuantize
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,7 +13,7 @@ struct Ingot: ParsableCommand {
         commandName: "ingot",
         abstract: "Shrink, convert and verify the weights of large language models.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Pack.self, Unpack.self, Verify.self]
+        subcommands: [Inspect.self, Quantize.self, Pack.self, Unpack.self, Verify.self]
     )
 }
 
@@ -32,6 +33,14 @@ func reportingErrors(json: Bool, _ body: () throws -> Void) throws {
             var o = JSONObject([("code", .string(e.code.rawValue)), ("field", .string(e.field)), ("detail", .string(e.detail))])
             if let p = e.path { o["path"] = .string(p) }
             if let off = e.offset { o["offset"] = JSONValue(off) }
+            print(JSONValue.object(JSONObject([("error", .object(o))])).serialized(pretty: true))
+        }
+        FileHandleStderr.write("error: \(e.description)\n")
+        throw ExitCode(1)
+    } catch let e as QuantError {
+        if json {
+            var o = JSONObject([("code", .string(e.code.rawValue)), ("detail", .string(e.detail))])
+            if let t = e.tensor { o["tensor"] = .string(t) }
             print(JSONValue.object(JSONObject([("error", .object(o))])).serialized(pretty: true))
         }
         FileHandleStderr.write("error: \(e.description)\n")

@@ -195,6 +195,13 @@ final class ProgressLine {
         drawn = true
     }
 
+    /// Redraws the line with free text (terminal only).
+    func show(_ text: String) {
+        guard enabled else { return }
+        FileHandleStderr.write("\r\(text)\u{1B}[K")
+        drawn = true
+    }
+
     func finish() {
         if drawn { FileHandleStderr.write("\r\u{1B}[K") }
     }

@@ -3,7 +3,7 @@ import Dispatch
 /// Runs `body(i, w)` for every i in `range` on `threads` workers, worker w taking w, w + threads,
 /// ... (so per-worker state indexed by w is never shared), and rethrows the error of the lowest
 /// failing index.
-func parallelFor(_ range: Range<Int>, threads: Int, _ body: @Sendable (Int, Int) throws -> Void) throws {
+package func parallelFor(_ range: Range<Int>, threads: Int, _ body: @Sendable (Int, Int) throws -> Void) throws {
     let n = range.count
     guard n > 0 else { return }
     let workers = max(1, min(threads, n))
@@ -25,11 +25,11 @@ func parallelFor(_ range: Range<Int>, threads: Int, _ body: @Sendable (Int, Int)
 /// One slot per job of a parallel window. Each worker writes only its own jobs' slots; the
 /// storage is a fixed allocation (not an Array, whose copy-on-write check would make
 /// concurrent writes to different indices a data race).
-final class Slots<T>: @unchecked Sendable {
+package final class Slots<T>: @unchecked Sendable {
     private let values: UnsafeMutablePointer<T?>
     private let count: Int
 
-    init(count: Int) {
+    package init(count: Int) {
         self.count = count
         values = UnsafeMutablePointer<T?>.allocate(capacity: count)
         values.initialize(repeating: nil, count: count)
@@ -40,7 +40,7 @@ final class Slots<T>: @unchecked Sendable {
         values.deallocate()
     }
 
-    subscript(i: Int) -> T? {
+    package subscript(i: Int) -> T? {
         get { values[i] }
         set { values[i] = newValue }
     }
@@ -48,11 +48,13 @@ final class Slots<T>: @unchecked Sendable {
 
 /// A grow-only raw buffer, reused from job to job so that large frames do not cost an
 /// allocation and fresh page faults each time.
-final class ReusableBuffer: @unchecked Sendable {
+package final class ReusableBuffer: @unchecked Sendable {
     private var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
+    package init() {}
+
     /// The first `count` bytes (contents unspecified).
-    func get(_ count: Int) -> UnsafeMutableRawBufferPointer {
+    package func get(_ count: Int) -> UnsafeMutableRawBufferPointer {
         if storage.count < count {
             storage.deallocate()
             storage = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 64)
@@ -61,22 +63,4 @@ final class ReusableBuffer: @unchecked Sendable {
     }
 
     deinit { storage.deallocate() }
-}
-
-/// What one worker keeps between jobs: zstd contexts and a scratch buffer.
-final class WorkerState: @unchecked Sendable {
-    let zstd = ZstdContexts()
-    let scratch = ReusableBuffer()
-    /// Staging for the palette transform's low bytes and indices.
-    let lows = ReusableBuffer()
-    let indices = ReusableBuffer()
-    private var tables: Palette16.Tables?
-    var paletteTables: Palette16.Tables {
-        if let t = tables { return t }
-        let t = Palette16.Tables()
-        tables = t
-        return t
-    }
-
-    static func pool(_ n: Int) -> [WorkerState] { (0 ..< max(1, n)).map { _ in WorkerState() } }
 }

@@ -1,0 +1,108 @@
+import IngotFormats
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// Quantize and dequantize whole rows of any supported GGUF tensor type.
+///
+/// Every entry point takes a count that is a multiple of the type's block size (callers check rows against
+/// `GGMLType.blockSize` first and report a typed error). Kernels with a SIMD form use it unless
+/// `Kernels.referenceOnly` is set, which routes everything to the scalar references.
+public enum BlockCodec {
+    /// Types `quantize` can produce.
+    public static let quantizable: [GGMLType] = [
+        .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_NL, .iq4_XS, .mxfp4,
+    ]
+
+    public static func canQuantize(_ type: GGMLType) -> Bool { quantizable.contains(type) }
+
+    public static func canDequantize(_ type: GGMLType) -> Bool {
+        switch type {
+        case .f32, .f16, .bf16, .f64, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
+             .iq4_NL, .iq4_XS, .mxfp4, .tq1_0, .tq2_0, .iq2_XXS, .iq2_XS, .iq2_S, .iq3_XXS, .iq3_S, .iq1_S, .iq1_M:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Quantizes `count` floats into `type`'s blocks at `dst` (count / blockSize * bytesPerBlock bytes).
+    public static func quantize(_ type: GGMLType, _ src: UnsafePointer<Float>, count: Int, into dst: UnsafeMutableRawPointer,
+                                scratch: inout QuantScratch) {
+        let blocks = count / type.blockSize
+        let simd = !Kernels.referenceOnly
+        switch type {
+        case .f32: UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * 4)
+        case .f16: simd ? SIMDKernels.floatToHalf(src, dst, count: count) : ReferenceKernels.floatToHalf(src, dst, count: count)
+        case .bf16: simd ? SIMDKernels.floatToBF16(src, dst, count: count) : ReferenceKernels.floatToBF16(src, dst, count: count)
+        case .q8_0: simd ? SIMDKernels.quantizeQ8_0(src, dst, blocks: blocks) : LegacyQuants.quantizeQ8_0(src, dst, blocks: blocks)
+        case .q4_0: simd ? SIMDKernels.quantizeQ4_0(src, dst, blocks: blocks) : LegacyQuants.quantizeQ4_0(src, dst, blocks: blocks)
+        case .q4_1: LegacyQuants.quantizeQ4_1(src, dst, blocks: blocks)
+        case .q5_0: LegacyQuants.quantizeQ5_0(src, dst, blocks: blocks)
+        case .q5_1: LegacyQuants.quantizeQ5_1(src, dst, blocks: blocks)
+        case .mxfp4: LegacyQuants.quantizeMXFP4(src, dst, blocks: blocks)
+        case .iq4_NL: LegacyQuants.quantizeIQ4_NL(src, dst, blocks: blocks)
+        case .iq4_XS: KQuants.quantizeIQ4_XS(src, dst, blocks: blocks, scratch: &scratch.iq4)
+        case .q2_K: KQuants.quantizeQ2_K(src, dst, blocks: blocks, scratch: &scratch.k)
+        case .q3_K: KQuants.quantizeQ3_K(src, dst, blocks: blocks, scratch: &scratch.k)
+        case .q4_K: KQuants.quantizeQ4_K(src, dst, blocks: blocks, scratch: &scratch.k)
+        case .q5_K: KQuants.quantizeQ5_K(src, dst, blocks: blocks, scratch: &scratch.k)
+        case .q6_K: KQuants.quantizeQ6_K(src, dst, blocks: blocks, scratch: &scratch.k)
+        default: preconditionFailure("BlockCodec.quantize called for \(type); check canQuantize first")
+        }
+    }
+
+    /// Dequantizes `count` values of `type` at `src` into floats.
+    public static func dequantize(_ type: GGMLType, _ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        let blocks = count / type.blockSize
+        let simd = !Kernels.referenceOnly
+        switch type {
+        case .f32: UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * 4)
+        case .f64:
+            for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
+        case .f16: simd ? SIMDKernels.halfToFloat(src, dst, count: count) : ReferenceKernels.halfToFloat(src, dst, count: count)
+        case .bf16: ReferenceKernels.bf16ToFloat(src, dst, count: count)
+        case .q8_0: simd ? SIMDKernels.dequantizeQ8_0(src, dst, blocks: blocks) : Dequant.q8_0(src, dst, blocks: blocks)
+        case .q4_0: simd ? SIMDKernels.dequantizeQ4_0(src, dst, blocks: blocks) : Dequant.q4_0(src, dst, blocks: blocks)
+        case .q4_1: Dequant.q4_1(src, dst, blocks: blocks)
+        case .q5_0: Dequant.q5_0(src, dst, blocks: blocks)
+        case .q5_1: Dequant.q5_1(src, dst, blocks: blocks)
+        case .q2_K: Dequant.q2_K(src, dst, blocks: blocks)
+        case .q3_K: Dequant.q3_K(src, dst, blocks: blocks)
+        case .q4_K: Dequant.q4_K(src, dst, blocks: blocks)
+        case .q5_K: Dequant.q5_K(src, dst, blocks: blocks)
+        case .q6_K: Dequant.q6_K(src, dst, blocks: blocks)
+        case .iq4_NL: Dequant.iq4_nl(src, dst, blocks: blocks)
+        case .iq4_XS: Dequant.iq4_xs(src, dst, blocks: blocks)
+        case .mxfp4: Dequant.mxfp4(src, dst, blocks: blocks)
+        case .tq1_0: Dequant.tq1_0(src, dst, blocks: blocks)
+        case .tq2_0: Dequant.tq2_0(src, dst, blocks: blocks)
+        case .iq2_XXS: IQDequant.iq2_xxs(src, dst, blocks: blocks)
+        case .iq2_XS: IQDequant.iq2_xs(src, dst, blocks: blocks)
+        case .iq2_S: IQDequant.iq2_s(src, dst, blocks: blocks)
+        case .iq3_XXS: IQDequant.iq3_xxs(src, dst, blocks: blocks)
+        case .iq3_S: IQDequant.iq3_s(src, dst, blocks: blocks)
+        case .iq1_S: IQDequant.iq1_s(src, dst, blocks: blocks)
+        case .iq1_M: IQDequant.iq1_m(src, dst, blocks: blocks)
+        default: preconditionFailure("BlockCodec.dequantize called for \(type); check canDequantize first")
+        }
+    }
+}
+
+/// Per-thread work arrays for the quantizers; create one per worker and reuse it.
+public struct QuantScratch {
+    var k = KScratch()
+    var iq4 = IQ4Scratch()
+    public init() {}
+}
+
+/// The switch that routes every kernel to its scalar reference (tests flip it; `INGOT_REFERENCE_KERNELS=1` sets it
+/// for a whole run).
+public enum Kernels {
+    nonisolated(unsafe) public static var referenceOnly: Bool = {
+        if let v = getenv("INGOT_REFERENCE_KERNELS") { return String(cString: v) == "1" }
+        return false
+    }()
+}

@@ -1,0 +1,181 @@
+// Element-wise conversions and the hot 32-value block formats, each in two forms with the same signature:
+// `ReferenceKernels` (one value at a time, the specification) and `SIMDKernels` (eight or sixteen lanes with
+// Swift SIMD types: SSE2 on baseline x86-64, AVX2/AVX-512 when built for such a CPU, NEON on arm64). The SIMD
+// forms compute the same operations in the same order per value, so results are bit-identical; blocks with
+// non-finite inputs, whose reference result depends on the order of comparisons, go to the reference.
+
+enum ReferenceKernels {
+    static func floatToHalf(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
+        let out = dst.assumingMemoryBound(to: UInt16.self)
+        for i in 0..<count { out[i] = IngotNumerics.floatToHalf(src[i]) }
+    }
+
+    static func halfToFloat(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { dst[i] = IngotNumerics.halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+    }
+
+    static func floatToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
+        let out = dst.assumingMemoryBound(to: UInt16.self)
+        for i in 0..<count { out[i] = floatToBFloat16(src[i]) }
+    }
+
+    static func bf16ToFloat(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { dst[i] = bfloat16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+    }
+}
+
+enum SIMDKernels {
+    typealias F8 = SIMD8<Float>
+    typealias U8 = SIMD8<UInt32>
+    typealias I8 = SIMD8<Int32>
+
+    @inline(__always)
+    static func bits(_ v: F8) -> U8 { unsafeBitCast(v, to: U8.self) }
+    @inline(__always)
+    static func floats(_ v: U8) -> F8 { unsafeBitCast(v, to: F8.self) }
+
+    /// `floatToHalf` on eight lanes: the same scale-and-add rounding, with selects in place of branches.
+    @inline(__always)
+    static func halfBits(_ f: F8) -> U8 {
+        let w = bits(f)
+        var base = (floats(w & 0x7FFF_FFFF) * 0x1.0p+112) * 0x1.0p-110
+        let shl1 = w &+ w
+        let sign = w & 0x8000_0000
+        var bias = shl1 & 0xFF00_0000
+        bias.replace(with: 0x7100_0000, where: bias .< 0x7100_0000)
+        base = floats((bias &>> 1) &+ 0x0780_0000) + base
+        let b = bits(base)
+        var nonsign = ((b &>> 13) & 0x7C00) &+ (b & 0x0FFF)
+        nonsign.replace(with: 0x7E00, where: shl1 .> 0xFF00_0000)
+        return (sign &>> 16) | nonsign
+    }
+
+    static func floatToHalf(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
+        let out = dst.assumingMemoryBound(to: UInt16.self)
+        var i = 0
+        while i + 8 <= count {
+            let v = UnsafeRawPointer(src + i).loadUnaligned(as: F8.self)
+            let h = SIMD8<UInt16>(truncatingIfNeeded: halfBits(v))
+            UnsafeMutableRawPointer(out + i).storeBytes(of: h, as: SIMD8<UInt16>.self)
+            i += 8
+        }
+        while i < count { out[i] = IngotNumerics.floatToHalf(src[i]); i += 1 }
+    }
+
+    @inline(__always)
+    static func floatsFromHalf(_ h: SIMD8<UInt16>) -> F8 {
+        let w = U8(truncatingIfNeeded: h) &<< 16
+        let sign = w & 0x8000_0000
+        let twoW = w &+ w
+        let normalized = floats((twoW &>> 4) &+ (0xE0 << 23)) * 0x1.0p-112
+        let denormalized = floats((twoW &>> 17) | (126 << 23)) - 0.5
+        let magnitude = bits(denormalized).replacing(with: bits(normalized), where: twoW .>= (1 << 27))
+        return floats(sign | magnitude)
+    }
+
+    static func halfToFloat(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let h = src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: floatsFromHalf(h), as: F8.self)
+            i += 8
+        }
+        while i < count { dst[i] = IngotNumerics.halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)); i += 1 }
+    }
+
+    static func floatToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
+        let out = dst.assumingMemoryBound(to: UInt16.self)
+        var i = 0
+        while i + 8 <= count {
+            let w = bits(UnsafeRawPointer(src + i).loadUnaligned(as: F8.self))
+            var r = (w &+ (0x7FFF &+ ((w &>> 16) & 1))) &>> 16
+            r.replace(with: (w &>> 16) | 64, where: (w & 0x7FFF_FFFF) .> 0x7F80_0000)
+            UnsafeMutableRawPointer(out + i).storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: r), as: SIMD8<UInt16>.self)
+            i += 8
+        }
+        while i < count { out[i] = floatToBFloat16(src[i]); i += 1 }
+    }
+
+    /// round-half-away-from-zero of values below 2^23 in magnitude: truncate, then step away from zero when the
+    /// dropped fraction is at least one half (both steps exact, so this equals `roundf`).
+    @inline(__always)
+    static func roundAway(_ v: F8) -> I8 {
+        let t = I8(v, rounding: .towardZero)
+        let frac = v - F8(t)
+        var step = I8(repeating: 0)
+        step.replace(with: 1, where: frac .>= 0.5)
+        step.replace(with: -1, where: frac .<= -0.5)
+        return t &+ step
+    }
+
+    static func quantizeQ8_0(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
+        for i in 0..<blocks {
+            let xb = UnsafeRawPointer(x + i * 32), yb = y + i * 34
+            let v0 = xb.loadUnaligned(as: F8.self), v1 = xb.loadUnaligned(fromByteOffset: 32, as: F8.self)
+            let v2 = xb.loadUnaligned(fromByteOffset: 64, as: F8.self), v3 = xb.loadUnaligned(fromByteOffset: 96, as: F8.self)
+            let m = pointwiseMax(pointwiseMax(abs8(v0), abs8(v1)), pointwiseMax(abs8(v2), abs8(v3)))
+            let amax = m.max()
+            guard amax.isFinite else { LegacyQuants.quantizeQ8_0(x + i * 32, yb, blocks: 1); continue }
+            let d = amax / 127
+            let id: Float = d != 0 ? 1 / d : 0
+            guard id.isFinite else { LegacyQuants.quantizeQ8_0(x + i * 32, yb, blocks: 1); continue }
+            storeHalf(yb, 0, d)
+            (yb + 2).storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: roundAway(v0 * id)), as: SIMD8<Int8>.self)
+            (yb + 10).storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: roundAway(v1 * id)), as: SIMD8<Int8>.self)
+            (yb + 18).storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: roundAway(v2 * id)), as: SIMD8<Int8>.self)
+            (yb + 26).storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: roundAway(v3 * id)), as: SIMD8<Int8>.self)
+        }
+    }
+
+    @inline(__always)
+    static func abs8(_ v: F8) -> F8 { floats(bits(v) & 0x7FFF_FFFF) }
+
+    static func quantizeQ4_0(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
+        for i in 0..<blocks {
+            let xb = x + i * 32, yb = y + i * 18
+            // The value of largest magnitude, first one on ties, as the reference scans.
+            let raw = UnsafeRawPointer(xb)
+            let v0 = raw.loadUnaligned(as: F8.self), v1 = raw.loadUnaligned(fromByteOffset: 32, as: F8.self)
+            let v2 = raw.loadUnaligned(fromByteOffset: 64, as: F8.self), v3 = raw.loadUnaligned(fromByteOffset: 96, as: F8.self)
+            let amax = pointwiseMax(pointwiseMax(abs8(v0), abs8(v1)), pointwiseMax(abs8(v2), abs8(v3))).max()
+            guard amax.isFinite else { LegacyQuants.quantizeQ4_0(xb, yb, blocks: 1); continue }
+            var mx: Float = 0
+            for j in 0..<32 where abs(xb[j]) == amax { mx = xb[j]; break }
+            let d = mx / -8
+            let id: Float = d != 0 ? 1 / d : 0
+            guard id.isFinite else { LegacyQuants.quantizeQ4_0(xb, yb, blocks: 1); continue }
+            storeHalf(yb, 0, d)
+            let lo0 = I8(v0 * id + 8.5, rounding: .towardZero), lo1 = I8(v1 * id + 8.5, rounding: .towardZero)
+            let hi0 = I8(v2 * id + 8.5, rounding: .towardZero), hi1 = I8(v3 * id + 8.5, rounding: .towardZero)
+            let fifteen = I8(repeating: 15)
+            let a = SIMD16<Int32>(lowHalf: pointwiseMin(lo0, fifteen), highHalf: pointwiseMin(lo1, fifteen))
+            let b = SIMD16<Int32>(lowHalf: pointwiseMin(hi0, fifteen), highHalf: pointwiseMin(hi1, fifteen))
+            let packed = SIMD16<UInt8>(truncatingIfNeeded: a | (b &<< 4))
+            (yb + 2).storeBytes(of: packed, as: SIMD16<UInt8>.self)
+        }
+    }
+
+    static func dequantizeQ8_0(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
+        for i in 0..<blocks {
+            let b = x + i * 34
+            let d = F8(repeating: loadHalf(b, 0))
+            for k in 0..<4 {
+                let q = b.loadUnaligned(fromByteOffset: 2 + 8 * k, as: SIMD8<Int8>.self)
+                let v = F8(I8(truncatingIfNeeded: q)) * d
+                UnsafeMutableRawPointer(y + i * 32 + 8 * k).storeBytes(of: v, as: F8.self)
+            }
+        }
+    }
+
+    static func dequantizeQ4_0(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
+        for i in 0..<blocks {
+            let b = x + i * 18
+            let d = SIMD16<Float>(repeating: loadHalf(b, 0))
+            let q = b.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
+            let lo = SIMD16<Int32>(truncatingIfNeeded: q & 0xF) &- 8
+            let hi = SIMD16<Int32>(truncatingIfNeeded: q &>> 4) &- 8
+            UnsafeMutableRawPointer(y + i * 32).storeBytes(of: d * SIMD16<Float>(lo), as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(y + i * 32 + 16).storeBytes(of: d * SIMD16<Float>(hi), as: SIMD16<Float>.self)
+        }
+    }
+}

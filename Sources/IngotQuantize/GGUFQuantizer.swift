@@ -1,0 +1,132 @@
+import Dispatch
+import IngotFormats
+import IngotNumerics
+
+/// Progress of a running quantization, reported after every slab.
+public struct QuantProgress: Sendable {
+    public var tensorIndex: Int
+    public var tensorCount: Int
+    public var tensorName: String
+    /// Source bytes consumed so far, of `totalBytes`.
+    public var doneBytes: Int
+    public var totalBytes: Int
+}
+
+/// What one run did.
+public struct QuantResult: Sendable {
+    public var plan: QuantPlan
+    public var seconds: Double
+    public var outputBytes: Int
+}
+
+/// Streams a GGUF file through a `QuantPlan` into a new GGUF file.
+///
+/// Tensors are processed one at a time in the plan's order. A tensor whose type changes is cut into slabs of
+/// whole rows (about 16 MiB of floats); each slab is split into row ranges over `threads` workers, each of
+/// which dequantizes its rows into its own float buffer and quantizes them into the slab's output buffer,
+/// which is then appended to the output. Memory is therefore bounded by the slab size times the thread count,
+/// whatever the model's size; source pages are released once consumed. The output is written to a temporary
+/// file beside `outputPath` and renamed only when complete.
+public enum GGUFQuantizer {
+    public static let slabFloats = 4 << 20
+
+    public static func run(input: GGUFFile, plan: QuantPlan, outputPath: String, threads: Int,
+                           progress: ((QuantProgress) -> Void)? = nil) throws -> QuantResult {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let sourceByName = Dictionary(input.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let infos = try plan.tensors.map { try GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: $0.targetType) }
+        let writer = try GGUFWriter(path: outputPath, metadata: plan.metadata, tensors: infos)
+        do {
+            let total = plan.sourceBytes
+            var done = 0
+            let workers = max(1, threads)
+            let floatBuffers = (0..<workers).map { _ in ReusableBuffer() }
+            let scratch = ScratchPool(count: workers)
+            let outBuffer = ReusableBuffer()
+            for (index, p) in plan.tensors.enumerated() {
+                guard let src = sourceByName[p.name] else {
+                    throw QuantError(.unsupportedType, tensor: p.name, "tensor missing from the input")
+                }
+                let data = input.data(for: src)
+                if p.isCopy {
+                    try writer.write(data)
+                    done += p.sourceBytes
+                    input.file.release(offset: src.offset + input.dataOffset, count: src.byteCount)
+                    progress?(QuantProgress(tensorIndex: index, tensorCount: plan.tensors.count, tensorName: p.name,
+                                            doneBytes: done, totalBytes: total))
+                    continue
+                }
+                let columns = p.dimensions[0]
+                let rows = p.elementCount / max(1, columns)
+                let srcRowBytes = columns / p.sourceType.blockSize * p.sourceType.bytesPerBlock
+                let dstRowBytes = columns / p.targetType.blockSize * p.targetType.bytesPerBlock
+                let slabRows = max(1, min(rows, slabFloats / max(1, columns)))
+                var row = 0
+                while row < rows {
+                    let n = min(slabRows, rows - row)
+                    let out = outBuffer.get(n * dstRowBytes)
+                    let base = data.baseAddress! + row * srcRowBytes
+                    let outBase = out.baseAddress!
+                    // Row ranges per worker: contiguous, balanced.
+                    let parts = min(workers, n)
+                    let job = QuantJob(source: base, sourceType: p.sourceType, target: p.targetType, columns: columns,
+                                       srcRowBytes: srcRowBytes, dstRowBytes: dstRowBytes, output: outBase)
+                    try parallelFor(0..<parts, threads: parts) { part, worker in
+                        let r0 = n * part / parts, r1 = n * (part + 1) / parts
+                        job.run(rows: r0..<r1, floats: floatBuffers[worker], scratch: scratch, worker: worker)
+                    }
+                    try writer.append(UnsafeRawBufferPointer(out))
+                    done += n * srcRowBytes
+                    row += n
+                    progress?(QuantProgress(tensorIndex: index, tensorCount: plan.tensors.count, tensorName: p.name,
+                                            doneBytes: done, totalBytes: total))
+                }
+                input.file.release(offset: src.offset + input.dataOffset, count: src.byteCount)
+            }
+            try writer.finish()
+        } catch {
+            writer.abort()
+            throw error
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return QuantResult(plan: plan, seconds: seconds, outputBytes: writer.bytesWritten)
+    }
+}
+
+/// One slab's work description, shared read-only by the workers.
+struct QuantJob: @unchecked Sendable {
+    let source: UnsafeRawPointer
+    let sourceType: GGMLType
+    let target: GGMLType
+    let columns: Int
+    let srcRowBytes: Int
+    let dstRowBytes: Int
+    let output: UnsafeMutableRawPointer
+
+    func run(rows: Range<Int>, floats: ReusableBuffer, scratch: ScratchPool, worker: Int) {
+        guard !rows.isEmpty else { return }
+        // Rows go through in batches that keep the float buffer within about 1 MiB.
+        let batch = max(1, min(rows.count, (1 << 18) / max(1, columns)))
+        var r = rows.lowerBound
+        while r < rows.upperBound {
+            let n = min(batch, rows.upperBound - r)
+            let count = n * columns
+            let f = floats.get(count * 4).baseAddress!.assumingMemoryBound(to: Float.self)
+            BlockCodec.dequantize(sourceType, source + r * srcRowBytes, count: count, into: f)
+            BlockCodec.quantize(target, f, count: count, into: output + r * dstRowBytes, scratch: &scratch.slots[worker])
+            r += n
+        }
+    }
+}
+
+/// Per-worker quantizer scratch in a fixed allocation (each worker touches only its own slot).
+final class ScratchPool: @unchecked Sendable {
+    let slots: UnsafeMutablePointer<QuantScratch>
+    let count: Int
+    init(count: Int) {
+        self.count = count
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: QuantScratch(), count: count)
+    }
+    deinit { slots.deinitialize(count: count); slots.deallocate() }
+}

@@ -1,0 +1,150 @@
+import ArgumentParser
+import IngotFormats
+import IngotNumerics
+import IngotQuantize
+
+struct Quantize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Quantize a GGUF model to a llama-quantize preset (Q4_K_M, Q8_0, ...), byte for byte as llama.cpp would.",
+        discussion: """
+        Presets: \(QuantPreset.all.filter { BlockCodec.canQuantize($0.defaultType) }.map(\.name).joined(separator: ", ")) \
+        (MXFP4 names MXFP4_MOE). Each preset applies llama-quantize's per-tensor rules: the output and tied token \
+        embedding get Q6_K, some attention-value and feed-forward-down layers more bits, 1-D tensors and norms stay \
+        as they are, and rows a block type cannot hold fall back to a smaller block type. An already quantized \
+        input is dequantized first (with a warning). Tensors stream through one at a time over --threads workers; \
+        the output appears only when complete.
+        """
+    )
+
+    @Argument(help: "A .gguf model.")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "The GGUF file to write.")
+    var output: String?
+
+    @Option(name: .long, help: "The preset (llama-quantize file type), e.g. Q4_K_M, Q8_0, F16.")
+    var type: String
+
+    @Option(name: .customLong("tensor-type"), help: ArgumentHelp("Give tensors whose name matches REGEX this type (repeatable; first match wins).", valueName: "REGEX=TYPE"))
+    var tensorTypes: [String] = []
+
+    @Option(name: .customLong("output-tensor-type"), help: "Type of output.weight (and of a tied token embedding).")
+    var outputTensorType: String?
+
+    @Option(name: .customLong("token-embedding-type"), help: "Type of token_embd.weight.")
+    var tokenEmbeddingType: String?
+
+    @Option(name: .customLong("keep"), help: ArgumentHelp("Copy tensors whose name matches REGEX unchanged (repeatable).", valueName: "REGEX"))
+    var keep: [String] = []
+
+    @Flag(name: .long, help: "No per-tensor rules: every quantizable tensor gets the preset's type.")
+    var pure = false
+
+    @Flag(name: .customLong("dry-run"), help: "Print the plan (tensor -> type, sizes, bits per weight) and write nothing.")
+    var dryRun = false
+
+    @OptionGroup var parallel: ParallelOptions
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if output == nil && !dryRun { throw ValidationError("give --output (or --dry-run)") }
+    }
+
+    static func ggmlType(_ name: String, option: String) throws -> GGMLType {
+        guard let t = GGMLType.named(name) else {
+            throw QuantError(.unknownType, "\(option): unknown type '\(name)'; known: \(GGMLType.all.map(\.name).joined(separator: ", "))")
+        }
+        return t
+    }
+
+    func options() throws -> QuantOptions {
+        guard let preset = QuantPreset.named(type) else {
+            throw QuantError(.unknownType, "--type: unknown preset '\(type)'; known: \(QuantPreset.all.map(\.name).joined(separator: ", "))")
+        }
+        var o = QuantOptions(preset: preset)
+        for spec in tensorTypes {
+            guard let eq = spec.lastIndex(of: "="), eq != spec.startIndex else {
+                throw QuantError(.badPattern, "--tensor-type expects REGEX=TYPE, got '\(spec)'")
+            }
+            o.tensorTypes.append((String(spec[..<eq]), try Self.ggmlType(String(spec[spec.index(after: eq)...]), option: "--tensor-type")))
+        }
+        o.outputTensorType = try outputTensorType.map { try Self.ggmlType($0, option: "--output-tensor-type") }
+        o.tokenEmbeddingType = try tokenEmbeddingType.map { try Self.ggmlType($0, option: "--token-embedding-type") }
+        o.keep = keep
+        o.pure = pure
+        return o
+    }
+
+    func run() throws {
+        try reportingErrors(json: common.json) {
+            let opts = try options()
+            let file = try ModelFile.open(input)
+            guard let gguf = file.gguf else {
+                throw QuantError(.unsupportedType, "\(input): quantize reads GGUF input; convert safetensors or Hugging Face folders to GGUF first")
+            }
+            let plan = try QuantPlanner.plan(metadata: gguf.metadata, tensors: gguf.tensors, options: opts)
+            if !common.json { for w in plan.warnings { FileHandleStderr.write("warning: \(w)\n") } }
+            if dryRun {
+                report(plan: plan, result: nil)
+                return
+            }
+            let line = ProgressLine(verb: "quantizing", enabled: !common.json)
+            let clock = Stopwatch()
+            let result = try GGUFQuantizer.run(input: gguf, plan: plan, outputPath: output!, threads: parallel.count) { p in
+                let t = clock.seconds
+                let rate = Double(p.doneBytes) / max(t, 1e-9)
+                let eta = rate > 0 ? Double(p.totalBytes - p.doneBytes) / rate : 0
+                line.show("quantizing tensor \(p.tensorIndex + 1)/\(p.tensorCount) \(p.tensorName), \(Human.fixed(rate / 1048576, 1)) MB/s, ETA \(Human.fixed(eta, 0)) s")
+            }
+            line.finish()
+            report(plan: plan, result: result)
+        }
+    }
+
+    func report(plan: QuantPlan, result: QuantResult?) {
+        var byType: [String: (count: Int, elements: Int, bytes: Int)] = [:]
+        for t in plan.tensors {
+            var e = byType[t.targetType.name] ?? (0, 0, 0)
+            e.count += 1; e.elements += t.elementCount; e.bytes += t.targetBytes
+            byType[t.targetType.name] = e
+        }
+        let sortedTypes = byType.sorted { $0.value.bytes > $1.value.bytes }
+        let sourceBPW = plan.elementCount == 0 ? 0 : Double(plan.sourceBytes * 8) / Double(plan.elementCount)
+        if common.json {
+            var o = JSONObject([
+                ("input", .string(input)), ("output", output.map { .string($0) } ?? .null), ("preset", .string(QuantPreset.named(type)?.name ?? type)),
+                ("dryRun", .bool(dryRun)), ("tensors", JSONValue(plan.tensors.count)),
+                ("sourceBytes", JSONValue(plan.sourceBytes)), ("targetBytes", JSONValue(plan.targetBytes)),
+                ("sourceBitsPerWeight", .double(sourceBPW)), ("bitsPerWeight", .double(plan.bitsPerWeight)),
+                ("fallbacks", JSONValue(plan.fallbackCount)), ("warnings", .array(plan.warnings.map { .string($0) })),
+                ("plan", .array(plan.tensors.map { t in
+                    .object(JSONObject([("name", .string(t.name)), ("shape", .array(t.dimensions.reversed().map { JSONValue($0) })),
+                                        ("from", .string(t.sourceType.name)), ("to", .string(t.targetType.name)),
+                                        ("bytes", JSONValue(t.targetBytes)), ("note", t.note.map { .string($0) } ?? .null)]))
+                })),
+            ])
+            if let r = result {
+                o["seconds"] = .double(r.seconds)
+                o["outputBytes"] = JSONValue(r.outputBytes)
+            }
+            print(JSONValue.object(o).serialized(pretty: true))
+            return
+        }
+        if dryRun {
+            var t = Table(header: ["tensor", "shape", "from", "to", "size", "note"], rightAligned: [4])
+            for p in plan.tensors {
+                t.rows.append([p.name, p.dimensions.reversed().map(String.init).joined(separator: "x"), p.sourceType.name,
+                               p.targetType.name, Human.bytes(p.targetBytes), p.note ?? ""])
+            }
+            print(t.render())
+        }
+        var s = Table(header: ["type", "tensors", "weights", "size"], rightAligned: [1, 2, 3])
+        for (name, e) in sortedTypes { s.rows.append([name, String(e.count), Human.count(e.elements), Human.bytes(e.bytes)]) }
+        print(s.render())
+        let verb = result == nil ? "would quantize" : "quantized"
+        print("\(verb) \(input) -> \(output ?? "(dry run)") as \(QuantPreset.named(type)!.name)")
+        print("  \(Human.bytes(plan.sourceBytes)) (\(Human.fixed(sourceBPW, 2)) bits/weight) -> \(Human.bytes(plan.targetBytes)) (\(Human.fixed(plan.bitsPerWeight, 2)) bits/weight)"
+              + (result.map { " in \(Human.fixed($0.seconds, 2)) s" } ?? ""))
+    }
+}
