@@ -41,12 +41,14 @@ enum SIMDKernels {
         var base = (floats(w & 0x7FFF_FFFF) * 0x1.0p+112) * 0x1.0p-110
         let shl1 = w &+ w
         let sign = w & 0x8000_0000
-        var bias = shl1 & 0xFF00_0000
-        bias.replace(with: 0x7100_0000, where: bias .< 0x7100_0000)
-        base = floats((bias &>> 1) &+ 0x0780_0000) + base
+        // Unsigned comparisons are made signed on values shifted below 2^31 (SSE2 compares signed lanes only).
+        var bias = I8(truncatingIfNeeded: (shl1 & 0xFF00_0000) &>> 1)
+        bias.replace(with: 0x3880_0000, where: bias .< 0x3880_0000)
+        base = floats(U8(truncatingIfNeeded: bias) &+ 0x0780_0000) + base
         let b = bits(base)
         var nonsign = ((b &>> 13) & 0x7C00) &+ (b & 0x0FFF)
-        nonsign.replace(with: 0x7E00, where: shl1 .> 0xFF00_0000)
+        let isNaN = I8(truncatingIfNeeded: w & 0x7FFF_FFFF) .> I8(repeating: 0x7F80_0000)
+        nonsign.replace(with: 0x7E00, where: isNaN)
         return (sign &>> 16) | nonsign
     }
 
@@ -69,7 +71,8 @@ enum SIMDKernels {
         let twoW = w &+ w
         let normalized = floats((twoW &>> 4) &+ (0xE0 << 23)) * 0x1.0p-112
         let denormalized = floats((twoW &>> 17) | (126 << 23)) - 0.5
-        let magnitude = bits(denormalized).replacing(with: bits(normalized), where: twoW .>= (1 << 27))
+        let isNormal = I8(truncatingIfNeeded: twoW &>> 1) .>= I8(repeating: 1 << 26)
+        let magnitude = bits(denormalized).replacing(with: bits(normalized), where: isNormal)
         return floats(sign | magnitude)
     }
 
@@ -89,31 +92,53 @@ enum SIMDKernels {
         while i + 8 <= count {
             let w = bits(UnsafeRawPointer(src + i).loadUnaligned(as: F8.self))
             var r = (w &+ (0x7FFF &+ ((w &>> 16) & 1))) &>> 16
-            r.replace(with: (w &>> 16) | 64, where: (w & 0x7FFF_FFFF) .> 0x7F80_0000)
+            r.replace(with: (w &>> 16) | 64, where: I8(truncatingIfNeeded: w & 0x7FFF_FFFF) .> I8(repeating: 0x7F80_0000))
             UnsafeMutableRawPointer(out + i).storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: r), as: SIMD8<UInt16>.self)
             i += 8
         }
         while i < count { out[i] = floatToBFloat16(src[i]); i += 1 }
     }
 
-    /// round-half-away-from-zero of values below 2^23 in magnitude: truncate, then step away from zero when the
-    /// dropped fraction is at least one half (both steps exact, so this equals `roundf`).
+    static let magic = F8(repeating: 12582912)  // 1.5 * 2^23
+
+    /// `copysign(1, v)` per lane.
+    @inline(__always)
+    static func unitWithSign(_ v: F8) -> F8 { floats(bits(F8(repeating: 1)) | (bits(v) & 0x8000_0000)) }
+
+    /// Truncation toward zero of values below 2^22 in magnitude, in float: round to nearest with the 1.5 * 2^23
+    /// trick, then step back toward zero where that rounded away. Exact, and only adds, compares and selects.
+    @inline(__always)
+    static func truncated(_ v: F8) -> F8 {
+        let r = (v + magic) - magic
+        return r.replacing(with: r - unitWithSign(v), where: abs8(r) .> abs8(v))
+    }
+
+    /// The integer value of an integral float below 2^22 in magnitude (its bits after adding 1.5 * 2^23).
+    @inline(__always)
+    static func integers(_ integral: F8) -> I8 {
+        I8(truncatingIfNeeded: bits(integral + magic)) &- 0x4B40_0000
+    }
+
+    /// `roundf` per lane (half away from zero) for values below 2^22: truncate, then step away from zero when the
+    /// dropped fraction is at least one half. Every step is exact.
     @inline(__always)
     static func roundAway(_ v: F8) -> I8 {
-        let t = I8(v, rounding: .towardZero)
-        let frac = v - F8(t)
-        var step = I8(repeating: 0)
-        step.replace(with: 1, where: frac .>= 0.5)
-        step.replace(with: -1, where: frac .<= -0.5)
-        return t &+ step
+        let t = truncated(v)
+        let frac = v - t
+        let r = t.replacing(with: t + unitWithSign(v), where: abs8(frac) .>= 0.5)
+        return integers(r)
     }
+
+    /// Lane-wise maximum of non-NaN values.
+    @inline(__always)
+    static func vmax(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .> a) }
 
     static func quantizeQ8_0(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
         for i in 0..<blocks {
             let xb = UnsafeRawPointer(x + i * 32), yb = y + i * 34
             let v0 = xb.loadUnaligned(as: F8.self), v1 = xb.loadUnaligned(fromByteOffset: 32, as: F8.self)
             let v2 = xb.loadUnaligned(fromByteOffset: 64, as: F8.self), v3 = xb.loadUnaligned(fromByteOffset: 96, as: F8.self)
-            let m = pointwiseMax(pointwiseMax(abs8(v0), abs8(v1)), pointwiseMax(abs8(v2), abs8(v3)))
+            let m = vmax(vmax(abs8(v0), abs8(v1)), vmax(abs8(v2), abs8(v3)))
             let amax = m.max()
             guard amax.isFinite else { LegacyQuants.quantizeQ8_0(x + i * 32, yb, blocks: 1); continue }
             let d = amax / 127
@@ -137,7 +162,7 @@ enum SIMDKernels {
             let raw = UnsafeRawPointer(xb)
             let v0 = raw.loadUnaligned(as: F8.self), v1 = raw.loadUnaligned(fromByteOffset: 32, as: F8.self)
             let v2 = raw.loadUnaligned(fromByteOffset: 64, as: F8.self), v3 = raw.loadUnaligned(fromByteOffset: 96, as: F8.self)
-            let amax = pointwiseMax(pointwiseMax(abs8(v0), abs8(v1)), pointwiseMax(abs8(v2), abs8(v3))).max()
+            let amax = vmax(vmax(abs8(v0), abs8(v1)), vmax(abs8(v2), abs8(v3))).max()
             guard amax.isFinite else { LegacyQuants.quantizeQ4_0(xb, yb, blocks: 1); continue }
             var mx: Float = 0
             for j in 0..<32 where abs(xb[j]) == amax { mx = xb[j]; break }
@@ -145,11 +170,12 @@ enum SIMDKernels {
             let id: Float = d != 0 ? 1 / d : 0
             guard id.isFinite else { LegacyQuants.quantizeQ4_0(xb, yb, blocks: 1); continue }
             storeHalf(yb, 0, d)
-            let lo0 = I8(v0 * id + 8.5, rounding: .towardZero), lo1 = I8(v1 * id + 8.5, rounding: .towardZero)
-            let hi0 = I8(v2 * id + 8.5, rounding: .towardZero), hi1 = I8(v3 * id + 8.5, rounding: .towardZero)
+            let lo0 = integers(truncated(v0 * id + 8.5)), lo1 = integers(truncated(v1 * id + 8.5))
+            let hi0 = integers(truncated(v2 * id + 8.5)), hi1 = integers(truncated(v3 * id + 8.5))
             let fifteen = I8(repeating: 15)
-            let a = SIMD16<Int32>(lowHalf: pointwiseMin(lo0, fifteen), highHalf: pointwiseMin(lo1, fifteen))
-            let b = SIMD16<Int32>(lowHalf: pointwiseMin(hi0, fifteen), highHalf: pointwiseMin(hi1, fifteen))
+            @inline(__always) func cap(_ v: I8) -> I8 { v.replacing(with: fifteen, where: v .> fifteen) }
+            let a = SIMD16<Int32>(lowHalf: cap(lo0), highHalf: cap(lo1))
+            let b = SIMD16<Int32>(lowHalf: cap(hi0), highHalf: cap(hi1))
             let packed = SIMD16<UInt8>(truncatingIfNeeded: a | (b &<< 4))
             (yb + 2).storeBytes(of: packed, as: SIMD16<UInt8>.self)
         }

@@ -56,6 +56,10 @@ public enum QuantPlanner {
                                          sourceBytes: t.byteCount, targetBytes: targetBytes, note: note))
         }
         warnings += state.warnings
+        if state.fallbacks > 0 {
+            let pairs = state.fallbackPairs.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
+            warnings.append("\(state.fallbacks) of \(planned.count) tensors have rows that do not fill the preset's blocks and fall back: \(pairs)")
+        }
         if planned.contains(where: { $0.sourceType.isQuantized && $0.targetType != $0.sourceType }) {
             warnings.append("requantizing from an already quantized type: the result is worse than quantizing the original weights")
         }
@@ -135,6 +139,8 @@ struct RuleState {
     var tiedEmbeddings = true
     var fallbacks = 0
     var warnings: [String] = []
+    /// "FROM -> TO" fallbacks and how many tensors took each.
+    var fallbackPairs: [String: Int] = [:]
 
     init(facts: QuantModelFacts, options: QuantOptions) { self.facts = facts; self.options = options }
 
@@ -164,7 +170,7 @@ struct RuleState {
             }
             let fallback = fallbackType(t, type)
             if fallback != type {
-                warnings.append("\(t.name): rows of \(t.dimensions[0]) are not a multiple of \(type.blockSize) (\(type.name)); using \(fallback.name)")
+                fallbackPairs["\(type.name) -> \(fallback.name)", default: 0] += 1
                 note = "fallback from \(type.name)"
                 type = fallback
             }

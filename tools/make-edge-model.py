@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Makes .cache/variants/smollm2-edge-f16.gguf: SmolLM2 F16 with awkward values written into real tensors, so
+that quantizers are compared with llama.cpp on the cases that break them, inside a model llama.cpp loads.
+
+Rows 0..15 of every blk.0 and blk.1 matrix (and of token_embd) are replaced, one pattern per row:
+  0 zeros                 4 one spike (65504) in zeros   8 F16 subnormals (±6e-8..)  12 ramp -1..1
+  1 constant 0.5          5 ±65504 alternating           9 tiny normals (±6.1e-5)    13 -ramp
+  2 constant -0.25        6 one negative spike           10 a single nonzero value   14 powers of two
+  3 alternating ±1        7 halves of ±(1/3)             11 real row * 1e-4          15 real row * 1000
+Everything else, and all metadata, is the real model's. Needs .cache/variants/smollm2-f16.gguf
+(tools/make-variants.py). Written with gguf-py only.
+
+usage: tools/make-edge-model.py
+"""
+import os
+
+import numpy as np
+import gguf
+from gguf import GGUFReader
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+src = os.path.join(root, ".cache", "variants", "smollm2-f16.gguf")
+dst = os.path.join(root, ".cache", "variants", "smollm2-edge-f16.gguf")
+
+
+
+def field_value(field):
+    """A reader field's value in the form GGUFWriter.add_key_value takes."""
+    t = field.types[0]
+    if t == gguf.GGUFValueType.ARRAY:
+        sub = field.types[-1]
+        if sub == gguf.GGUFValueType.STRING:
+            return [bytes(field.parts[i]) for i in field.data], t, sub
+        return [field.parts[i].tolist()[0] for i in field.data], t, sub
+    if t == gguf.GGUFValueType.STRING:
+        return bytes(field.parts[-1]), t, None
+    return field.parts[-1].tolist()[0], t, None
+
+
+def patterns(row_len, real):
+    rows = []
+    n = row_len
+    rows.append(np.zeros(n))
+    rows.append(np.full(n, 0.5))
+    rows.append(np.full(n, -0.25))
+    rows.append(np.where(np.arange(n) % 2 == 0, 1.0, -1.0))
+    r = np.zeros(n); r[n // 3] = 65504.0; rows.append(r)
+    rows.append(np.where(np.arange(n) % 2 == 0, 65504.0, -65504.0))
+    r = np.zeros(n); r[7] = -3.0; rows.append(r)
+    rows.append(np.where(np.arange(n) < n // 2, 1 / 3, -1 / 3))
+    rows.append(np.where(np.arange(n) % 3 == 0, 5.96e-8, -1.2e-7))
+    rows.append(np.where(np.arange(n) % 2 == 0, 6.1e-5, -6.1e-5))
+    r = np.zeros(n); r[n - 1] = 0.125; rows.append(r)
+    rows.append(real[0] * 1e-4)
+    rows.append(np.linspace(-1, 1, n))
+    rows.append(-np.linspace(-1, 1, n))
+    rows.append(2.0 ** (np.arange(n) % 16 - 8))
+    rows.append(real[1] * 1000)
+    return np.stack(rows).astype(np.float16)
+
+
+def main():
+    r = GGUFReader(src)
+    arch = r.fields["general.architecture"].contents()
+    w = gguf.GGUFWriter(dst, arch=arch)
+    for key, field in r.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        value, t, sub = field_value(field)
+        w.add_key_value(key, value, t, sub_type=sub)
+    for t in r.tensors:
+        data = np.array(t.data)
+        if t.tensor_type == gguf.GGMLQuantizationType.F16 and (t.name.startswith(("blk.0.", "blk.1.")) or t.name == "token_embd.weight"):
+            data = data.copy()
+            data[:16] = patterns(data.shape[1], data[:2].astype(np.float32))
+        w.add_tensor(t.name, data, raw_dtype=t.tensor_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print(dst)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""llama.cpp's quantizer (llama_model_quantize from llama-cpp-python, the same code as llama-quantize) as the
+reference for `ingot quantize`.
+
+  record:  tools/reference/llama_quantize.py record OUT.json LABEL=MODEL.gguf[:PRESET,PRESET...] ...
+           (fixtures/reference/llama-quantize.json came from
+            record fixtures/reference/llama-quantize.json smollm2-f16=.cache/variants/smollm2-f16.gguf
+                   smollm2-edge-f16=.cache/variants/smollm2-edge-f16.gguf
+                   smollm2-q4_1=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf:Q8_0,Q4_K_M,Q6_K,F16)
+           quantizes each model to each preset with llama.cpp and records, per preset, the xxh64 of the whole
+           output file and of every tensor's bytes with its type, plus the seconds the call took.
+  time:    tools/reference/llama_quantize.py time MODEL.gguf PRESET OUT.gguf THREADS
+           one timed call; prints {"seconds": ...} (used by tools/bench-quantize.py).
+
+Needs `pip install llama-cpp-python` (builds llama.cpp; about 10 minutes on 2 cores). The recorded JSON is
+committed under fixtures/reference/ so that CI compares against it without building llama.cpp.
+"""
+import ctypes
+import json
+import os
+import sys
+import tempfile
+import time
+
+import xxhash
+from gguf import GGUFReader
+
+# llama.h LLAMA_FTYPE_* for the presets Ingot writes.
+FTYPES = {
+    "F16": 1, "BF16": 32, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q2_K": 10, "Q3_K_S": 11,
+    "Q3_K_M": 12, "Q3_K_L": 13, "Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16, "Q5_K_M": 17, "Q6_K": 18,
+    "IQ4_NL": 25, "IQ4_XS": 30, "MXFP4_MOE": 38,
+}
+ALL = ["Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K", "Q4_0",
+       "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "IQ4_XS", "MXFP4_MOE", "F16", "BF16"]
+
+
+def quantize(src, dst, preset, threads):
+    import llama_cpp
+    p = llama_cpp.llama_model_quantize_default_params()
+    p.ftype = FTYPES[preset]
+    p.nthread = threads
+    p.allow_requantize = True
+    t0 = time.perf_counter()
+    rc = llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p))
+    seconds = time.perf_counter() - t0
+    if rc != 0:
+        raise SystemExit(f"llama_model_quantize failed ({rc}) for {preset}")
+    return seconds
+
+
+def digest_file(path):
+    h = xxhash.xxh64()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def describe(path):
+    r = GGUFReader(path)
+    tensors = {}
+    for t in r.tensors:
+        tensors[t.name] = f"{t.tensor_type.name} {xxhash.xxh64(bytes(t.data)).hexdigest()}"
+    return {"file_xxh64": digest_file(path), "bytes": os.path.getsize(path), "tensors": tensors}
+
+
+def main():
+    if sys.argv[1] == "time":
+        _, _, src, preset, dst, threads = sys.argv
+        print(json.dumps({"seconds": quantize(src, dst, preset, int(threads))}))
+        return
+    assert sys.argv[1] == "record"
+    out = sys.argv[2]
+    result = {"tool": "llama-cpp-python " + __import__("llama_cpp").__version__, "models": {}}
+    for spec in sys.argv[3:]:
+        label, rest = spec.split("=", 1)
+        path, _, presets = rest.partition(":")
+        presets = presets.split(",") if presets else ALL
+        entry = {"source": os.path.basename(path), "source_xxh64": digest_file(path), "presets": {}}
+        with tempfile.TemporaryDirectory() as d:
+            for preset in presets:
+                dst = os.path.join(d, preset + ".gguf")
+                seconds = quantize(path, dst, preset, 2)
+                entry["presets"][preset] = describe(dst) | {"seconds": round(seconds, 3)}
+                os.remove(dst)
+                print(f"{label} {preset}: {entry['presets'][preset]['file_xxh64']} ({seconds:.2f} s)", file=sys.stderr)
+        result["models"][label] = entry
+    with open(out, "w") as f:
+        dump(result, f)
+
+
+def dump(d, f):
+    """One line per preset: small enough to commit, still readable in a diff."""
+    f.write('{"tool": %s, "models": {\n' % json.dumps(d["tool"]))
+    models = sorted(d["models"].items())
+    for i, (label, m) in enumerate(models):
+        f.write(' %s: {"source": %s, "source_xxh64": %s, "presets": {\n'
+                % (json.dumps(label), json.dumps(m["source"]), json.dumps(m["source_xxh64"])))
+        presets = sorted(m["presets"].items())
+        for j, (k, v) in enumerate(presets):
+            f.write('  %s: %s%s\n' % (json.dumps(k), json.dumps(v, sort_keys=True, separators=(",", ":")),
+                                      "," if j + 1 < len(presets) else ""))
+        f.write(' }}%s\n' % ("," if i + 1 < len(models) else ""))
+    f.write('}}\n')
+
+
+if __name__ == "__main__":
+    main()
