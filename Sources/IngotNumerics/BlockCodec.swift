@@ -8,8 +8,8 @@ import Darwin
 /// Quantize and dequantize whole rows of any supported GGUF tensor type.
 ///
 /// Every entry point takes a count that is a multiple of the type's block size (callers check rows against
-/// `GGMLType.blockSize` first and report a typed error). Kernels with a SIMD form use it unless
-/// `Kernels.referenceOnly` is set, which routes everything to the scalar references.
+/// `GGMLType.blockSize` first and report a typed error). Kernels with a SIMD form use it unless `reference` is
+/// true; it defaults to `Kernels.referenceOnly`, the process-wide switch.
 public enum BlockCodec {
     /// Types `quantize` can produce.
     public static let quantizable: [GGMLType] = [
@@ -30,9 +30,9 @@ public enum BlockCodec {
 
     /// Quantizes `count` floats into `type`'s blocks at `dst` (count / blockSize * bytesPerBlock bytes).
     public static func quantize(_ type: GGMLType, _ src: UnsafePointer<Float>, count: Int, into dst: UnsafeMutableRawPointer,
-                                scratch: inout QuantScratch) {
+                                scratch: inout QuantScratch, reference: Bool = Kernels.referenceOnly) {
         let blocks = count / type.blockSize
-        let simd = !Kernels.referenceOnly
+        let simd = !reference
         switch type {
         case .f32: UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * 4)
         case .f16: simd ? SIMDKernels.floatToHalf(src, dst, count: count) : ReferenceKernels.floatToHalf(src, dst, count: count)
@@ -55,9 +55,10 @@ public enum BlockCodec {
     }
 
     /// Dequantizes `count` values of `type` at `src` into floats.
-    public static func dequantize(_ type: GGMLType, _ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
+    public static func dequantize(_ type: GGMLType, _ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>,
+                                  reference: Bool = Kernels.referenceOnly) {
         let blocks = count / type.blockSize
-        let simd = !Kernels.referenceOnly
+        let simd = !reference
         switch type {
         case .f32: UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * 4)
         case .f64:

@@ -129,6 +129,12 @@ enum SIMDKernels {
         return integers(r)
     }
 
+    /// Whether any lane of a 32-value block is NaN (the reference's running maximum then depends on position).
+    @inline(__always)
+    static func hasNaN(_ a: F8, _ b: F8, _ c: F8, _ d: F8) -> Bool {
+        any((a .!= a) .| (b .!= b) .| (c .!= c) .| (d .!= d))
+    }
+
     /// Lane-wise maximum of non-NaN values.
     @inline(__always)
     static func vmax(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .> a) }
@@ -140,7 +146,7 @@ enum SIMDKernels {
             let v2 = xb.loadUnaligned(fromByteOffset: 64, as: F8.self), v3 = xb.loadUnaligned(fromByteOffset: 96, as: F8.self)
             let m = vmax(vmax(abs8(v0), abs8(v1)), vmax(abs8(v2), abs8(v3)))
             let amax = m.max()
-            guard amax.isFinite else { LegacyQuants.quantizeQ8_0(x + i * 32, yb, blocks: 1); continue }
+            guard amax.isFinite, !hasNaN(v0, v1, v2, v3) else { LegacyQuants.quantizeQ8_0(x + i * 32, yb, blocks: 1); continue }
             let d = amax / 127
             let id: Float = d != 0 ? 1 / d : 0
             guard id.isFinite else { LegacyQuants.quantizeQ8_0(x + i * 32, yb, blocks: 1); continue }
@@ -163,7 +169,7 @@ enum SIMDKernels {
             let v0 = raw.loadUnaligned(as: F8.self), v1 = raw.loadUnaligned(fromByteOffset: 32, as: F8.self)
             let v2 = raw.loadUnaligned(fromByteOffset: 64, as: F8.self), v3 = raw.loadUnaligned(fromByteOffset: 96, as: F8.self)
             let amax = vmax(vmax(abs8(v0), abs8(v1)), vmax(abs8(v2), abs8(v3))).max()
-            guard amax.isFinite else { LegacyQuants.quantizeQ4_0(xb, yb, blocks: 1); continue }
+            guard amax.isFinite, !hasNaN(v0, v1, v2, v3) else { LegacyQuants.quantizeQ4_0(xb, yb, blocks: 1); continue }
             var mx: Float = 0
             for j in 0..<32 where abs(xb[j]) == amax { mx = xb[j]; break }
             let d = mx / -8

@@ -35,12 +35,13 @@ ALL = ["Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "Q3_K_L", "Q3_K_M
        "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "IQ4_XS", "MXFP4_MOE", "F16", "BF16"]
 
 
-def quantize(src, dst, preset, threads):
+def quantize(src, dst, preset, threads, pure=False):
     import llama_cpp
     p = llama_cpp.llama_model_quantize_default_params()
     p.ftype = FTYPES[preset]
     p.nthread = threads
     p.allow_requantize = True
+    p.pure = pure
     t0 = time.perf_counter()
     rc = llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p))
     seconds = time.perf_counter() - t0
