@@ -81,6 +81,45 @@ p = subprocess.run([ingot, "pack", "fixtures/gguf/gguf-py-v2.gguf", "-o", "/none
 check(p.returncode == 1 and "does not exist" in p.stderr, "pack into a missing folder")
 p = subprocess.run([ingot, "pack", "fixtures/malformed/gguf-bad-magic.gguf", "-o", os.path.join(tmp, "y.ingot")], capture_output=True, text=True)
 check(p.returncode == 1 and "bad-magic" in p.stderr and not os.path.exists(os.path.join(tmp, "y.ingot")), "pack of a damaged model is refused")
+# quantize: a plan, a run, and the bad requests (each a typed error and nothing at the output path).
+smol = ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+p = subprocess.run([ingot, "quantize", smol, "--type", "Q4_K_M", "--dry-run", "--json"], capture_output=True, text=True)
+plan = json.loads(p.stdout) if p.returncode == 0 else {}
+types = {t["name"]: t["to"] for t in plan.get("plan", [])}
+check(p.returncode == 0 and types.get("token_embd.weight") == "Q8_0" and types.get("blk.0.ffn_down.weight") == "Q6_K"
+      and types.get("blk.0.attn_norm.weight") == "F32" and types.get("blk.0.attn_q.weight") == "Q5_0"
+      and any("requantizing" in w for w in plan["warnings"]), f"quantize --dry-run plan: {p.stderr[:300]}")
+out = os.path.join(tmp, "q.gguf")
+p = subprocess.run([ingot, "quantize", smol, "-o", out, "--type", "q8_0", "--keep", "token_embd", "--json"], capture_output=True, text=True)
+ok = p.returncode == 0
+if ok:
+    doc = json.loads(p.stdout)
+    q = subprocess.run([ingot, "inspect", "--json", out], capture_output=True, text=True)
+    info = {t["name"]: t for t in json.loads(q.stdout)["tensors"]}
+    ok = doc["outputBytes"] == os.path.getsize(out) and info["token_embd.weight"]["type"] == "Q8_0" \
+        and info["blk.3.ffn_up.weight"]["type"] == "Q8_0" and doc["bitsPerWeight"] < 9
+check(ok, f"quantize Q4_1 -> Q8_0 with --keep: {p.stderr[:300]}")
+def refused(args, code, what, path=None):
+    p = subprocess.run([ingot, "quantize", "--json"] + args, capture_output=True, text=True)
+    err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
+    check(p.returncode == 1 and err.get("code") == code and (path is None or not os.path.exists(path)),
+          f"{what}: exit {p.returncode}, {err or p.stderr[:200]}")
+bad = os.path.join(tmp, "never.gguf")
+refused([smol, "-o", bad, "--type", "Q9_K"], "unknown-type", "unknown preset")
+refused([smol, "-o", bad, "--type", "Q8_0", "--tensor-type", "ffn=Q7_0"], "unknown-type", "unknown tensor type")
+refused([smol, "-o", bad, "--type", "IQ2_XXS"], "needs-calibration", "preset that needs an importance matrix", bad)
+refused([smol, "-o", bad, "--type", "Q8_0", "--token-embedding-type", "Q4_K"], "row-not-block-multiple",
+        "rows of 576 cannot hold Q4_K blocks (no fallback for an explicit type)", bad)
+refused([smol, "-o", bad, "--type", "Q8_0", "--tensor-type", "(=Q4_0"], "bad-pattern", "bad regular expression", bad)
+refused([smol, "-o", "/nonexistent-folder/x.gguf", "--type", "Q8_0"], "write-failed", "output in a missing folder")
+refused(["fixtures/safetensors/all-dtypes.safetensors", "-o", bad, "--type", "Q8_0"], "unsupported-type", "safetensors input", bad)
+import resource
+def small_disk():  # a file-size limit stands in for a full disk: writes fail with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, 4 << 20))
+p = subprocess.run([ingot, "quantize", "--json", smol, "-o", bad, "--type", "Q8_0"], capture_output=True, text=True, preexec_fn=small_disk)
+err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
+check(p.returncode == 1 and err.get("code") == "write-failed" and not os.path.exists(bad)
+      and not [f for f in os.listdir(tmp) if f.startswith(".never")], f"full disk: {err or p.stderr[:200]}")
 shutil.rmtree(tmp)
 print(f"cli: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test run on a fresh machine: reference packages, real fixtures, unit tests, CLI checks.
+# The whole test run on a fresh machine: reference packages, real fixtures, unit tests, CLI checks,
+# quantization against llama.cpp's recorded outputs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -9,4 +10,10 @@ swift build --build-tests
 swift test --skip-build --disable-xctest
 bash tools/check-cli.sh
 bash tools/check-pack-roundtrips.sh
+# Quantization against llama.cpp's recorded outputs (release build: the quantizers are the workload).
+swift build -c release --product ingot
+python3 tools/make-edge-model.py >/dev/null
+INGOT="$root/.build/release/ingot" python3 tools/check-quantize.py
+# The same with every kernel forced to its scalar reference, for the presets with SIMD paths.
+INGOT_REFERENCE_KERNELS=1 INGOT="$root/.build/release/ingot" python3 tools/check-quantize.py Q8_0 Q4_0 F16 BF16
 INGOT="$root/.build/debug/ingot" python3 tools/fuzz-inspect.py 400 "${FUZZ_SEED:-1}"

@@ -26,6 +26,8 @@ struct CommonOptions: ParsableArguments {
 /// Runs a command body, turning a `FormatError` into a message (or a JSON error object) and exit
 /// code 1, so that bad input never ends in a trap or a stack trace.
 func reportingErrors(json: Bool, _ body: () throws -> Void) throws {
+    // A write past a file-size limit fails with EFBIG (reported like a full disk) instead of killing the process.
+    signal(SIGXFSZ, SIG_IGN)
     do {
         try body()
     } catch let e as FormatError {
