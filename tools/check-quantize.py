@@ -23,6 +23,7 @@ sources = {
     "smollm2-f16": ".cache/variants/smollm2-f16.gguf",
     "smollm2-edge-f16": ".cache/variants/smollm2-edge-f16.gguf",
     "smollm2-q4_1": ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+    "synthetic-llama": ".cache/variants/synthetic-llama-f16.gguf",
 }
 
 

@@ -13,6 +13,7 @@ bash tools/check-pack-roundtrips.sh
 # Quantization against llama.cpp's recorded outputs (release build: the quantizers are the workload).
 swift build -c release --product ingot
 python3 tools/make-edge-model.py >/dev/null
+python3 tools/make-synthetic-model.py .cache/variants/synthetic-llama-f16.gguf >/dev/null
 INGOT="$root/.build/release/ingot" python3 tools/check-quantize.py
 # The same with every kernel forced to its scalar reference, for the presets with SIMD paths.
 INGOT_REFERENCE_KERNELS=1 INGOT="$root/.build/release/ingot" python3 tools/check-quantize.py Q8_0 Q4_0 F16 BF16

@@ -6,7 +6,8 @@ reference for `ingot quantize`.
            (fixtures/reference/llama-quantize.json came from
             record fixtures/reference/llama-quantize.json smollm2-f16=.cache/variants/smollm2-f16.gguf
                    smollm2-edge-f16=.cache/variants/smollm2-edge-f16.gguf
-                   smollm2-q4_1=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf:Q8_0,Q4_K_M,Q6_K,F16)
+                   smollm2-q4_1=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf:Q8_0,Q4_K_M,Q6_K,F16
+                   synthetic-llama=.cache/variants/synthetic-llama-f16.gguf   (tools/make-synthetic-model.py))
            quantizes each model to each preset with llama.cpp and records, per preset, the xxh64 of the whole
            output file and of every tensor's bytes with its type, plus the seconds the call took.
   time:    tools/reference/llama_quantize.py time MODEL.gguf PRESET OUT.gguf THREADS
@@ -74,6 +75,8 @@ def main():
     assert sys.argv[1] == "record"
     out = sys.argv[2]
     result = {"tool": "llama-cpp-python " + __import__("llama_cpp").__version__, "models": {}}
+    if os.path.exists(out):  # models recorded earlier are kept unless recorded again
+        result["models"] = json.load(open(out))["models"]
     for spec in sys.argv[3:]:
         label, rest = spec.split("=", 1)
         path, _, presets = rest.partition(":")
