@@ -45,11 +45,15 @@ public enum BlockCodec {
         case .mxfp4: LegacyQuants.quantizeMXFP4(src, dst, blocks: blocks)
         case .iq4_NL: LegacyQuants.quantizeIQ4_NL(src, dst, blocks: blocks)
         case .iq4_XS: KQuants.quantizeIQ4_XS(src, dst, blocks: blocks, scratch: &scratch.iq4)
-        case .q2_K: KQuants.quantizeQ2_K(src, dst, blocks: blocks, scratch: &scratch.k)
+        case .q2_K: simd ? KQuants.quantizeQ2_KLanes(src, dst, blocks: blocks, scratch: &scratch)
+                         : KQuants.quantizeQ2_K(src, dst, blocks: blocks, scratch: &scratch.k)
         case .q3_K: KQuants.quantizeQ3_K(src, dst, blocks: blocks, scratch: &scratch.k)
-        case .q4_K: KQuants.quantizeQ4_K(src, dst, blocks: blocks, scratch: &scratch.k)
-        case .q5_K: KQuants.quantizeQ5_K(src, dst, blocks: blocks, scratch: &scratch.k)
-        case .q6_K: KQuants.quantizeQ6_K(src, dst, blocks: blocks, scratch: &scratch.k)
+        case .q4_K: simd ? KQuants.quantizeQ4_KLanes(src, dst, blocks: blocks, scratch: &scratch)
+                         : KQuants.quantizeQ4_K(src, dst, blocks: blocks, scratch: &scratch.k)
+        case .q5_K: simd ? KQuants.quantizeQ5_KLanes(src, dst, blocks: blocks, scratch: &scratch)
+                         : KQuants.quantizeQ5_K(src, dst, blocks: blocks, scratch: &scratch.k)
+        case .q6_K: simd ? KQuants.quantizeQ6_KLanes(src, dst, blocks: blocks, scratch: &scratch)
+                         : KQuants.quantizeQ6_K(src, dst, blocks: blocks, scratch: &scratch.k)
         default: preconditionFailure("BlockCodec.quantize called for \(type); check canQuantize first")
         }
     }
@@ -96,6 +100,7 @@ public enum BlockCodec {
 public struct QuantScratch {
     var k = KScratch()
     var iq4 = IQ4Scratch()
+    var lanes = KLaneScratch()
     public init() {}
 }
 
