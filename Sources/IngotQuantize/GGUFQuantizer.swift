@@ -76,6 +76,7 @@ public enum GGUFQuantizer {
                         job.run(rows: r0..<r1, floats: floatBuffers[worker], scratch: scratch, worker: worker)
                     }
                     try writer.append(UnsafeRawBufferPointer(out))
+                    input.file.release(offset: input.dataOffset + src.offset + row * srcRowBytes, count: n * srcRowBytes)
                     done += n * srcRowBytes
                     row += n
                     progress?(QuantProgress(tensorIndex: index, tensorCount: plan.tensors.count, tensorName: p.name,

@@ -10,8 +10,9 @@ reference for `ingot quantize`.
                    synthetic-llama=.cache/variants/synthetic-llama-f16.gguf   (tools/make-synthetic-model.py))
            quantizes each model to each preset with llama.cpp and records, per preset, the xxh64 of the whole
            output file and of every tensor's bytes with its type, plus the seconds the call took.
-  time:    tools/reference/llama_quantize.py time MODEL.gguf PRESET OUT.gguf THREADS
-           one timed call; prints {"seconds": ...} (used by tools/bench-quantize.py).
+  time:    tools/reference/llama_quantize.py time MODEL.gguf PRESET OUT.gguf THREADS [--sync]
+           one timed call (with --sync, followed by os.sync() inside the timing); prints {"seconds": ...}
+           (used by tools/bench-quantize.py).
 
 Needs `pip install llama-cpp-python` (builds llama.cpp; about 10 minutes on 2 cores). The recorded JSON is
 committed under fixtures/reference/ so that CI compares against it without building llama.cpp.
@@ -36,7 +37,7 @@ ALL = ["Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "Q3_K_L", "Q3_K_M
        "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "IQ4_XS", "MXFP4_MOE", "F16", "BF16"]
 
 
-def quantize(src, dst, preset, threads, pure=False):
+def quantize(src, dst, preset, threads, pure=False, sync=False):
     import llama_cpp
     p = llama_cpp.llama_model_quantize_default_params()
     p.ftype = FTYPES[preset]
@@ -45,6 +46,8 @@ def quantize(src, dst, preset, threads, pure=False):
     p.pure = pure
     t0 = time.perf_counter()
     rc = llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p))
+    if sync:
+        os.sync()
     seconds = time.perf_counter() - t0
     if rc != 0:
         raise SystemExit(f"llama_model_quantize failed ({rc}) for {preset}")
@@ -69,8 +72,8 @@ def describe(path):
 
 def main():
     if sys.argv[1] == "time":
-        _, _, src, preset, dst, threads = sys.argv
-        print(json.dumps({"seconds": quantize(src, dst, preset, int(threads))}))
+        src, preset, dst, threads = sys.argv[2:6]
+        print(json.dumps({"seconds": quantize(src, dst, preset, int(threads), sync="--sync" in sys.argv)}))
         return
     assert sys.argv[1] == "record"
     out = sys.argv[2]
