@@ -5,6 +5,23 @@ import PackageDescription
 //   IngotFormats  <-  IngotModel  <-  ingot (CLI)
 //   IngotFormats  <-  IngotPack (libzstd)  <-  ingot
 //   IngotFormats  <-  IngotNumerics  <-  IngotQuantize  <-  ingot
+// The kernels are built twice on x86-64: IngotNumerics for the baseline CPU (SSE2: runs on any x86-64), and
+// IngotNumericsAVX2, the same source files (symbolic links) compiled for Haswell (AVX2, BMI2, F16C), which
+// IngotNumerics calls at run time when /proc/cpuinfo shows those features. Both give identical bytes (no
+// floating-point contraction in Swift); see BENCHMARKS.md for what each build is worth. On arm64 the
+// baseline build already has NEON, so there is one build.
+#if arch(x86_64)
+let kernelVariants: [Target] = [
+    .target(
+        name: "IngotNumericsAVX2",
+        dependencies: ["IngotFormats"],
+        swiftSettings: [.define("INGOT_KERNEL_VARIANT"), .unsafeFlags(["-target-cpu", "haswell"])]
+    ),
+]
+#else
+let kernelVariants: [Target] = []
+#endif
+
 let package = Package(
     name: "Ingot",
     platforms: [.macOS(.v14)],
@@ -29,7 +46,7 @@ let package = Package(
         // Packed artifacts: per-tensor frames, byte transforms by dtype, zstd, a checksummed index.
         .target(name: "IngotPack", dependencies: ["IngotFormats", "CZstd"]),
         // Number formats and kernels: F16/BF16, every GGUF block format (scalar reference + SIMD).
-        .target(name: "IngotNumerics", dependencies: ["IngotFormats"]),
+        .target(name: "IngotNumerics", dependencies: ["IngotFormats"] + kernelVariants.map { .target(name: $0.name) }),
         // Quantization plans (llama-quantize presets and per-tensor rules) and the streaming GGUF quantizer.
         .target(name: "IngotQuantize", dependencies: ["IngotFormats", "IngotModel", "IngotNumerics"]),
         .executableTarget(
@@ -44,5 +61,5 @@ let package = Package(
         .testTarget(name: "IngotPackTests", dependencies: ["IngotPack", "IngotFormats"]),
         .testTarget(name: "IngotNumericsTests", dependencies: ["IngotNumerics", "IngotFormats"]),
         .testTarget(name: "IngotQuantizeTests", dependencies: ["IngotQuantize", "IngotNumerics", "IngotFormats"]),
-    ]
+    ] + kernelVariants
 )

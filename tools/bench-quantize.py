@@ -10,6 +10,9 @@ Each cell is the median of --runs runs; the page cache is left warm, and `sync` 
 
 usage: tools/bench-quantize.py [--runs 3] [--threads 2] [--big] [--presets Q8_0,Q4_0,Q4_K_M,Q6_K,Q2_K]
   --big adds the 1.1B-parameter synthetic llama (tools/make-synthetic-model.py; made on first use, 2.1 GB)
+       tools/bench-quantize.py --kernels [--runs 3]
+  one thread, Ingot alone, with each kernel build (INGOT_KERNELS=reference, baseline, best) on the synthetic
+  llama (256-multiple rows, so the K-quant kernels do all the work)
 Prints Markdown rows for BENCHMARKS.md.
 """
 import argparse
@@ -41,7 +44,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--big", action="store_true")
     ap.add_argument("--presets", default="Q8_0,Q4_0,Q4_K_M,Q6_K,Q2_K")
+    ap.add_argument("--kernels", action="store_true")
     a = ap.parse_args()
+    if a.kernels:
+        kernel_table(a)
+        return
     models = [("SmolLM2-135M F16", os.path.join(root, ".cache/variants/smollm2-f16.gguf"))]
     if a.big:
         big = os.path.join(root, ".cache/variants/synthetic-1b-f16.gguf")
@@ -69,6 +76,30 @@ def main():
                 o, t = statistics.median(ours), statistics.median(theirs)
                 print(f"| {label} ({size / 2**20:.0f} MiB) | {preset} | {a.threads} | {o:.2f} | {t:.2f} | {t / o:.2f}x "
                       f"| {max(our_rss):.0f} | {max(their_rss):.0f} |", flush=True)
+
+
+def kernel_table(a):
+    path = os.path.join(root, ".cache/variants/synthetic-llama-f16.gguf")
+    if not os.path.exists(path):
+        subprocess.run([sys.executable, os.path.join(root, "tools/make-synthetic-model.py"), path], check=True)
+    choices = ["reference", "baseline", "best"]
+    print("| preset | " + " | ".join(f"{c} s" for c in choices) + " | best vs baseline | best vs reference |")
+    print("|---|" + "---|" * (len(choices) + 2))
+    with tempfile.TemporaryDirectory(dir=os.path.join(root, ".cache")) as d:
+        out = os.path.join(d, "k.gguf")
+        for preset in a.presets.split(","):
+            t = {}
+            for c in choices:
+                runs = []
+                for _ in range(a.runs):
+                    env = dict(os.environ, INGOT_KERNELS=c)
+                    subprocess.run(["sync"])
+                    p = subprocess.run([ingot, "quantize", path, "-o", out, "--type", preset, "--threads", "1", "--json"],
+                                       capture_output=True, text=True, env=env, check=True)
+                    runs.append(json.loads(p.stdout)["seconds"])
+                t[c] = min(runs)
+            print(f"| {preset} | " + " | ".join(f"{t[c]:.2f}" for c in choices)
+                  + f" | {t['baseline'] / t['best']:.2f}x | {t['reference'] / t['best']:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

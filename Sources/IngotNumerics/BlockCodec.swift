@@ -4,12 +4,17 @@ import Glibc
 #else
 import Darwin
 #endif
+#if !INGOT_KERNEL_VARIANT && canImport(IngotNumericsAVX2)
+import IngotNumericsAVX2
+#endif
 
 /// Quantize and dequantize whole rows of any supported GGUF tensor type.
 ///
 /// Every entry point takes a count that is a multiple of the type's block size (callers check rows against
-/// `GGMLType.blockSize` first and report a typed error). Kernels with a SIMD form use it unless `reference` is
-/// true; it defaults to `Kernels.referenceOnly`, the process-wide switch.
+/// `GGMLType.blockSize` first and report a typed error). `kernels` picks the implementation: the scalar
+/// references, the SIMD kernels built for the baseline CPU (SSE2 on x86-64, NEON on arm64), or the best the
+/// running CPU has (on x86-64 with AVX2, the same sources compiled for Haswell as module IngotNumericsAVX2).
+/// All three give identical bytes; the default comes from `Kernels.choice`.
 public enum BlockCodec {
     /// Types `quantize` can produce.
     public static let quantizable: [GGMLType] = [
@@ -30,13 +35,20 @@ public enum BlockCodec {
 
     /// Quantizes `count` floats into `type`'s blocks at `dst` (count / blockSize * bytesPerBlock bytes).
     public static func quantize(_ type: GGMLType, _ src: UnsafePointer<Float>, count: Int, into dst: UnsafeMutableRawPointer,
-                                scratch: inout QuantScratch, reference: Bool = Kernels.referenceOnly) {
+                                scratch: inout QuantScratch, kernels: KernelChoice = Kernels.choice) {
+        #if !INGOT_KERNEL_VARIANT && canImport(IngotNumericsAVX2)
+        if kernels == .best && CPUFeatures.hasAVX2 {
+            if scratch.avx2 == nil { scratch.avx2 = IngotNumericsAVX2.QuantScratch() }
+            IngotNumericsAVX2.BlockCodec.quantize(type, src, count: count, into: dst, scratch: &scratch.avx2!, kernels: .best)
+            return
+        }
+        #endif
         let blocks = count / type.blockSize
-        let simd = !reference
+        let simd = kernels != .reference
         switch type {
         case .f32: UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * 4)
-        case .f16: simd ? SIMDKernels.floatToHalf(src, dst, count: count) : ReferenceKernels.floatToHalf(src, dst, count: count)
-        case .bf16: simd ? SIMDKernels.floatToBF16(src, dst, count: count) : ReferenceKernels.floatToBF16(src, dst, count: count)
+        case .f16: simd ? SIMDKernels.floatsToHalves(src, dst, count: count) : ReferenceKernels.floatsToHalves(src, dst, count: count)
+        case .bf16: simd ? SIMDKernels.floatsToBF16(src, dst, count: count) : ReferenceKernels.floatsToBF16(src, dst, count: count)
         case .q8_0: simd ? SIMDKernels.quantizeQ8_0(src, dst, blocks: blocks) : LegacyQuants.quantizeQ8_0(src, dst, blocks: blocks)
         case .q4_0: simd ? SIMDKernels.quantizeQ4_0(src, dst, blocks: blocks) : LegacyQuants.quantizeQ4_0(src, dst, blocks: blocks)
         case .q4_1: LegacyQuants.quantizeQ4_1(src, dst, blocks: blocks)
@@ -60,15 +72,21 @@ public enum BlockCodec {
 
     /// Dequantizes `count` values of `type` at `src` into floats.
     public static func dequantize(_ type: GGMLType, _ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>,
-                                  reference: Bool = Kernels.referenceOnly) {
+                                  kernels: KernelChoice = Kernels.choice) {
+        #if !INGOT_KERNEL_VARIANT && canImport(IngotNumericsAVX2)
+        if kernels == .best && CPUFeatures.hasAVX2 {
+            IngotNumericsAVX2.BlockCodec.dequantize(type, src, count: count, into: dst, kernels: .best)
+            return
+        }
+        #endif
         let blocks = count / type.blockSize
-        let simd = !reference
+        let simd = kernels != .reference
         switch type {
         case .f32: UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * 4)
         case .f64:
             for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
-        case .f16: simd ? SIMDKernels.halfToFloat(src, dst, count: count) : ReferenceKernels.halfToFloat(src, dst, count: count)
-        case .bf16: ReferenceKernels.bf16ToFloat(src, dst, count: count)
+        case .f16: simd ? SIMDKernels.halvesToFloats(src, dst, count: count) : ReferenceKernels.halvesToFloats(src, dst, count: count)
+        case .bf16: ReferenceKernels.bf16sToFloats(src, dst, count: count)
         case .q8_0: simd ? SIMDKernels.dequantizeQ8_0(src, dst, blocks: blocks) : Dequant.q8_0(src, dst, blocks: blocks)
         case .q4_0: simd ? SIMDKernels.dequantizeQ4_0(src, dst, blocks: blocks) : Dequant.q4_0(src, dst, blocks: blocks)
         case .q4_1: Dequant.q4_1(src, dst, blocks: blocks)
@@ -101,14 +119,64 @@ public struct QuantScratch {
     var k = KScratch()
     var iq4 = IQ4Scratch()
     var lanes = KLaneScratch()
+    #if !INGOT_KERNEL_VARIANT && canImport(IngotNumericsAVX2)
+    var avx2: IngotNumericsAVX2.QuantScratch?
+    #endif
     public init() {}
 }
 
-/// The switch that routes every kernel to its scalar reference (tests flip it; `INGOT_REFERENCE_KERNELS=1` sets it
-/// for a whole run).
+/// Which implementation of the kernels to run.
+public enum KernelChoice: String, Sendable, CaseIterable {
+    /// The scalar references (the specification).
+    case reference
+    /// SIMD kernels compiled for the baseline CPU of the architecture.
+    case baseline
+    /// The fastest variant the running CPU supports.
+    case best
+}
+
+/// The process-wide kernel choice: `INGOT_KERNELS=reference|baseline|best` (default best), and
+/// `INGOT_REFERENCE_KERNELS=1`, the switch that routes every kernel to its scalar reference.
 public enum Kernels {
-    nonisolated(unsafe) public static var referenceOnly: Bool = {
-        if let v = getenv("INGOT_REFERENCE_KERNELS") { return String(cString: v) == "1" }
-        return false
+    public static let choice: KernelChoice = {
+        if let v = getenv("INGOT_REFERENCE_KERNELS"), String(cString: v) == "1" { return .reference }
+        if let v = getenv("INGOT_KERNELS"), let c = KernelChoice(rawValue: String(cString: v)) { return c }
+        return .best
     }()
+
+    /// What `.best` runs on this machine, for reports.
+    public static var bestName: String {
+        #if !INGOT_KERNEL_VARIANT && canImport(IngotNumericsAVX2)
+        if CPUFeatures.hasAVX2 { return "avx2" }
+        #endif
+        #if arch(x86_64)
+        return "sse2"
+        #elseif arch(arm64)
+        return "neon"
+        #else
+        return "generic"
+        #endif
+    }
+}
+
+/// CPU features, read once from /proc/cpuinfo (Linux); absent features read as false.
+enum CPUFeatures {
+    static let flags: Set<Substring> = {
+        #if os(Linux)
+        guard let f = fopen("/proc/cpuinfo", "r") else { return [] }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 1 << 16)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let s = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if s.hasPrefix("flags") {
+                return Set(s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == ":" }))
+            }
+        }
+        #endif
+        return []
+    }()
+
+    /// What the Haswell build of the kernels may use.
+    /// Haswell's additions that the AVX2 build may use (LZCNT is listed as "abm").
+    static let hasAVX2: Bool = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "abm"].allSatisfy { flags.contains(Substring($0)) }
 }

@@ -5,21 +5,21 @@
 // non-finite inputs, whose reference result depends on the order of comparisons, go to the reference.
 
 enum ReferenceKernels {
-    static func floatToHalf(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
+    static func floatsToHalves(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
         let out = dst.assumingMemoryBound(to: UInt16.self)
-        for i in 0..<count { out[i] = IngotNumerics.floatToHalf(src[i]) }
+        for i in 0..<count { out[i] = floatToHalf(src[i]) }
     }
 
-    static func halfToFloat(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { dst[i] = IngotNumerics.halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+    static func halvesToFloats(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { dst[i] = halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
     }
 
-    static func floatToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
+    static func floatsToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
         let out = dst.assumingMemoryBound(to: UInt16.self)
         for i in 0..<count { out[i] = floatToBFloat16(src[i]) }
     }
 
-    static func bf16ToFloat(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+    static func bf16sToFloats(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count { dst[i] = bfloat16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
     }
 }
@@ -52,7 +52,7 @@ enum SIMDKernels {
         return (sign &>> 16) | nonsign
     }
 
-    static func floatToHalf(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
+    static func floatsToHalves(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
         let out = dst.assumingMemoryBound(to: UInt16.self)
         var i = 0
         while i + 8 <= count {
@@ -61,7 +61,7 @@ enum SIMDKernels {
             UnsafeMutableRawPointer(out + i).storeBytes(of: h, as: SIMD8<UInt16>.self)
             i += 8
         }
-        while i < count { out[i] = IngotNumerics.floatToHalf(src[i]); i += 1 }
+        while i < count { out[i] = floatToHalf(src[i]); i += 1 }
     }
 
     @inline(__always)
@@ -76,17 +76,17 @@ enum SIMDKernels {
         return floats(sign | magnitude)
     }
 
-    static func halfToFloat(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+    static func halvesToFloats(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0
         while i + 8 <= count {
             let h = src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
             UnsafeMutableRawPointer(dst + i).storeBytes(of: floatsFromHalf(h), as: F8.self)
             i += 8
         }
-        while i < count { dst[i] = IngotNumerics.halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)); i += 1 }
+        while i < count { dst[i] = halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)); i += 1 }
     }
 
-    static func floatToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
+    static func floatsToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
         let out = dst.assumingMemoryBound(to: UInt16.self)
         var i = 0
         while i + 8 <= count {

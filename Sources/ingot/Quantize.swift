@@ -102,6 +102,8 @@ struct Quantize: ParsableCommand {
         }
     }
 
+    var kernelName: String { Kernels.choice == .best ? Kernels.bestName : Kernels.choice.rawValue }
+
     func report(plan: QuantPlan, result: QuantResult?) {
         var byType: [String: (count: Int, elements: Int, bytes: Int)] = [:]
         for t in plan.tensors {
@@ -117,7 +119,7 @@ struct Quantize: ParsableCommand {
                 ("dryRun", .bool(dryRun)), ("tensors", JSONValue(plan.tensors.count)),
                 ("sourceBytes", JSONValue(plan.sourceBytes)), ("targetBytes", JSONValue(plan.targetBytes)),
                 ("sourceBitsPerWeight", .double(sourceBPW)), ("bitsPerWeight", .double(plan.bitsPerWeight)),
-                ("fallbacks", JSONValue(plan.fallbackCount)), ("warnings", .array(plan.warnings.map { .string($0) })),
+                ("fallbacks", JSONValue(plan.fallbackCount)), ("kernels", .string(kernelName)), ("warnings", .array(plan.warnings.map { .string($0) })),
                 ("plan", .array(plan.tensors.map { t in
                     .object(JSONObject([("name", .string(t.name)), ("shape", .array(t.dimensions.reversed().map { JSONValue($0) })),
                                         ("from", .string(t.sourceType.name)), ("to", .string(t.targetType.name)),
@@ -143,6 +145,7 @@ struct Quantize: ParsableCommand {
         for (name, e) in sortedTypes { s.rows.append([name, String(e.count), Human.count(e.elements), Human.bytes(e.bytes)]) }
         print(s.render())
         let verb = result == nil ? "would quantize" : "quantized"
+        if result != nil { print("kernels: \(kernelName)") }
         print("\(verb) \(input) -> \(output ?? "(dry run)") as \(QuantPreset.named(type)!.name)")
         print("  \(Human.bytes(plan.sourceBytes)) (\(Human.fixed(sourceBPW, 2)) bits/weight) -> \(Human.bytes(plan.targetBytes)) (\(Human.fixed(plan.bitsPerWeight, 2)) bits/weight)"
               + (result.map { " in \(Human.fixed($0.seconds, 2)) s" } ?? ""))

@@ -20,21 +20,21 @@ func sameFloats(_ a: [Float], _ b: [Float]) -> Int? {
     return a.count == b.count ? nil : min(a.count, b.count)
 }
 
-func dequantized(_ type: GGMLType, _ bytes: UnsafeRawBufferPointer, count: Int, reference: Bool) -> [Float] {
+func dequantized(_ type: GGMLType, _ bytes: UnsafeRawBufferPointer, count: Int, kernels: KernelChoice) -> [Float] {
     var out = [Float](repeating: 0, count: count)
     out.withUnsafeMutableBufferPointer { o in
-        BlockCodec.dequantize(type, bytes.baseAddress!, count: count, into: o.baseAddress!, reference: reference)
+        BlockCodec.dequantize(type, bytes.baseAddress!, count: count, into: o.baseAddress!, kernels: kernels)
     }
     return out
 }
 
-func quantized(_ type: GGMLType, _ values: [Float], reference: Bool) -> [UInt8] {
+func quantized(_ type: GGMLType, _ values: [Float], kernels: KernelChoice) -> [UInt8] {
     let bytes = values.count / type.blockSize * type.bytesPerBlock
     var out = [UInt8](repeating: 0xAA, count: bytes)
     var scratch = QuantScratch()
     values.withUnsafeBufferPointer { v in
         out.withUnsafeMutableBytes { o in
-            BlockCodec.quantize(type, v.baseAddress!, count: values.count, into: o.baseAddress!, scratch: &scratch, reference: reference)
+            BlockCodec.quantize(type, v.baseAddress!, count: values.count, into: o.baseAddress!, scratch: &scratch, kernels: kernels)
         }
     }
     return out
@@ -50,10 +50,10 @@ func quantized(_ type: GGMLType, _ values: [Float], reference: Bool) -> [UInt8] 
             let expectedInfo = try #require(file.tensor(named: t.name + ".expected"))
             let expected = Array(file.data(for: expectedInfo).bindMemory(to: Float.self))
             #expect(BlockCodec.canDequantize(t.type), "\(t.type)")
-            for reference in [true, false] {
-                let got = dequantized(t.type, file.data(for: t), count: t.elementCount, reference: reference)
+            for kernels in KernelChoice.allCases {
+                let got = dequantized(t.type, file.data(for: t), count: t.elementCount, kernels: kernels)
                 let bad = sameFloats(got, expected)
-                #expect(bad == nil, "\(t.name) (reference: \(reference)) differs at value \(bad ?? -1): \(bad.map { "\(got[$0]) vs \(expected[$0])" } ?? "")")
+                #expect(bad == nil, "\(t.name) (\(kernels) kernels) differs at value \(bad ?? -1): \(bad.map { "\(got[$0]) vs \(expected[$0])" } ?? "")")
             }
             checked.insert(t.type.name)
         }
@@ -144,12 +144,14 @@ struct SplitMix {
     func elementConversions(_ type: GGMLType) {
         for n in Self.lengths {
             for (name, values) in Self.valueSets(n, seed: UInt64(n)) {
-                let ref = quantized(type, values, reference: true), simd = quantized(type, values, reference: false)
-                let d = firstDifference(ref, simd)
-                #expect(d == nil, "\(type) \(name) n=\(n): first difference at byte \(d ?? -1)")
-                let back = ref.withUnsafeBytes { dequantized(type, $0, count: n, reference: true) }
-                let backSIMD = ref.withUnsafeBytes { dequantized(type, $0, count: n, reference: false) }
-                #expect(sameFloats(back, backSIMD) == nil, "\(type) \(name) n=\(n) dequantize")
+                let ref = quantized(type, values, kernels: .reference)
+                let back = ref.withUnsafeBytes { dequantized(type, $0, count: n, kernels: .reference) }
+                for k in [KernelChoice.baseline, .best] {
+                    let d = firstDifference(ref, quantized(type, values, kernels: k))
+                    #expect(d == nil, "\(type) \(name) n=\(n) \(k): first difference at byte \(d ?? -1)")
+                    let backSIMD = ref.withUnsafeBytes { dequantized(type, $0, count: n, kernels: k) }
+                    #expect(sameFloats(back, backSIMD) == nil, "\(type) \(name) n=\(n) \(k) dequantize")
+                }
             }
         }
     }
@@ -161,12 +163,14 @@ struct SplitMix {
         for blocks in Self.lengths where type.blockSize < 256 || blocks <= 33 {
             let n = blocks * type.blockSize
             for (name, values) in Self.valueSets(n, seed: UInt64(blocks) &* 31) {
-                let ref = quantized(type, values, reference: true), simd = quantized(type, values, reference: false)
-                let d = firstDifference(ref, simd)
-                #expect(d == nil, "\(type) quantize \(name) blocks=\(blocks): first difference at byte \(d ?? -1) (block \((d ?? 0) / type.bytesPerBlock))")
-                let back = ref.withUnsafeBytes { dequantized(type, $0, count: n, reference: true) }
-                let backSIMD = ref.withUnsafeBytes { dequantized(type, $0, count: n, reference: false) }
-                #expect(sameFloats(back, backSIMD) == nil, "\(type) dequantize \(name) blocks=\(blocks)")
+                let ref = quantized(type, values, kernels: .reference)
+                let back = ref.withUnsafeBytes { dequantized(type, $0, count: n, kernels: .reference) }
+                for k in [KernelChoice.baseline, .best] {
+                    let d = firstDifference(ref, quantized(type, values, kernels: k))
+                    #expect(d == nil, "\(type) \(k) quantize \(name) blocks=\(blocks): first difference at byte \(d ?? -1) (block \((d ?? 0) / type.bytesPerBlock))")
+                    let backSIMD = ref.withUnsafeBytes { dequantized(type, $0, count: n, kernels: k) }
+                    #expect(sameFloats(back, backSIMD) == nil, "\(type) \(k) dequantize \(name) blocks=\(blocks)")
+                }
                 if name == "normal" {
                     // Sanity of the format itself: the round trip stays near the input.
                     let err = zip(values, back).map { Double(abs($0 - $1)) }.max() ?? 0
@@ -181,9 +185,11 @@ struct SplitMix {
         for type in GGMLType.all where BlockCodec.canDequantize(type) {
             let n = 4 * type.blockSize
             let bytes = (0..<(n / type.blockSize * type.bytesPerBlock)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-            let a = bytes.withUnsafeBytes { dequantized(type, $0, count: n, reference: true) }
-            let b = bytes.withUnsafeBytes { dequantized(type, $0, count: n, reference: false) }
-            #expect(sameFloats(a, b) == nil, "\(type)")
+            let a = bytes.withUnsafeBytes { dequantized(type, $0, count: n, kernels: .reference) }
+            for k in [KernelChoice.baseline, .best] {
+                let b = bytes.withUnsafeBytes { dequantized(type, $0, count: n, kernels: k) }
+                #expect(sameFloats(a, b) == nil, "\(type) \(k)")
+            }
         }
     }
 }

@@ -1,0 +1,1 @@
+../IngotNumerics/QuantizeKLanes.swift
