@@ -26,7 +26,7 @@ public enum BlockCodec {
     public static func canDequantize(_ type: GGMLType) -> Bool {
         switch type {
         case .f32, .f16, .bf16, .f64, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
-             .iq4_NL, .iq4_XS, .mxfp4, .tq1_0, .tq2_0, .iq2_XXS, .iq2_XS, .iq2_S, .iq3_XXS, .iq3_S, .iq1_S, .iq1_M:
+             .iq4_NL, .iq4_XS, .mxfp4, .nvfp4, .tq1_0, .tq2_0, .iq2_XXS, .iq2_XS, .iq2_S, .iq3_XXS, .iq3_S, .iq1_S, .iq1_M:
             return true
         default:
             return false
@@ -100,6 +100,7 @@ public enum BlockCodec {
         case .iq4_NL: Dequant.iq4_nl(src, dst, blocks: blocks)
         case .iq4_XS: Dequant.iq4_xs(src, dst, blocks: blocks)
         case .mxfp4: Dequant.mxfp4(src, dst, blocks: blocks)
+        case .nvfp4: Dequant.nvfp4(src, dst, blocks: blocks)
         case .tq1_0: Dequant.tq1_0(src, dst, blocks: blocks)
         case .tq2_0: Dequant.tq2_0(src, dst, blocks: blocks)
         case .iq2_XXS: IQDequant.iq2_xxs(src, dst, blocks: blocks)

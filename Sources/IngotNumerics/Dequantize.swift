@@ -203,6 +203,31 @@ enum Dequant {
         }
     }
 
+    /// Unsigned E4M3 scale byte of NVFP4 to float, halved (the E2M1 values are stored doubled); 0 and 0x7F are 0.
+    @inline(__always)
+    static func ue4m3Half(_ x: UInt8) -> Float {
+        if x == 0 || x == 0x7F { return 0 }
+        let exp = Int((x >> 3) & 0xF), man = Float(x & 0x7)
+        let raw: Float = exp == 0 ? man * 0x1p-9 : (1 + man / 8) * Float(sign: .plus, exponent: exp - 7, significand: 1)
+        return raw * 0.5
+    }
+
+    static func nvfp4(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
+        // 36 bytes: 0 d:UE4M3[4] (one per 16 values), 4 qs[32]: sub-block s uses bytes 8s..8s+7, low nibbles first.
+        let kv = LegacyQuants.kvaluesMXFP4
+        for i in 0..<blocks {
+            let b = x + i * 36, o = y + i * 64
+            for s in 0..<4 {
+                let d = ue4m3Half(b.load(fromByteOffset: s, as: UInt8.self))
+                for j in 0..<8 {
+                    let q = b.load(fromByteOffset: 4 + 8 * s + j, as: UInt8.self)
+                    o[16 * s + j] = d * Float(kv[Int(q & 0xF)])
+                    o[16 * s + 8 + j] = d * Float(kv[Int(q >> 4)])
+                }
+            }
+        }
+    }
+
     static func tq1_0(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
         // 54 bytes: 0 qs:u8[48] (5 ternary digits per byte, as a fixed-point fraction of 243), 48 qh:u8[4], 52 d:f16.
         let pow3: [UInt16] = [1, 3, 9, 27, 81]

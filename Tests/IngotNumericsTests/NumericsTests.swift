@@ -60,7 +60,7 @@ func quantized(_ type: GGMLType, _ values: [Float], kernels: KernelChoice) -> [U
         // Every type gguf-py dequantizes that a GGUF can hold, the IQ and TQ families included.
         #expect(checked == Set(["F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
                                 "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M", "IQ4_NL", "IQ4_XS",
-                                "TQ1_0", "TQ2_0", "MXFP4"]))
+                                "TQ1_0", "TQ2_0", "MXFP4", "NVFP4"]))
     }
 }
 

@@ -24,7 +24,7 @@ import llama_quantize  # noqa: E402
 
 DEQUANT = [Q.F16, Q.BF16, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q8_0, Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K,
            Q.IQ2_XXS, Q.IQ2_XS, Q.IQ2_S, Q.IQ3_XXS, Q.IQ3_S, Q.IQ1_S, Q.IQ1_M, Q.IQ4_NL, Q.IQ4_XS, Q.TQ1_0,
-           Q.TQ2_0, Q.MXFP4]
+           Q.TQ2_0, Q.MXFP4, Q.NVFP4]
 # Presets whose llama.cpp output (with --pure) holds real blocks of the type in ffn_down (rows of 1536 values).
 LLAMA = {Q.Q2_K: "Q2_K", Q.Q3_K: "Q3_K_S", Q.Q4_K: "Q4_K_S", Q.Q5_K: "Q5_K_S", Q.Q6_K: "Q6_K",
          Q.IQ4_NL: "IQ4_NL", Q.IQ4_XS: "IQ4_XS"}
