@@ -187,6 +187,83 @@ enum SIMDKernels {
         }
     }
 
+    /// Loads the 32 values of a block as four lanes-of-eight vectors.
+    @inline(__always)
+    static func load32(_ x: UnsafePointer<Float>) -> (F8, F8, F8, F8) {
+        let r = UnsafeRawPointer(x)
+        return (r.loadUnaligned(as: F8.self), r.loadUnaligned(fromByteOffset: 32, as: F8.self),
+                r.loadUnaligned(fromByteOffset: 64, as: F8.self), r.loadUnaligned(fromByteOffset: 96, as: F8.self))
+    }
+
+    /// Stores 16 nibble pairs (low nibble from `a`, value j; high from `b`, value j + 16) at `y`, and returns
+    /// the fifth bits as Q5's qh word (bit j from a, bit j + 16 from b).
+    @inline(__always)
+    static func storeNibbles(_ a0: I8, _ a1: I8, _ b0: I8, _ b1: I8, _ y: UnsafeMutableRawPointer) -> UInt32 {
+        let a = SIMD16<Int32>(lowHalf: a0, highHalf: a1), b = SIMD16<Int32>(lowHalf: b0, highHalf: b1)
+        y.storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: (a & 0xF) | ((b & 0xF) &<< 4)), as: SIMD16<UInt8>.self)
+        let lanes = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        let low = (((a &>> 4) & 1) &<< lanes).wrappedSum(), high = (((b &>> 4) & 1) &<< lanes).wrappedSum()
+        return UInt32(truncatingIfNeeded: low) | UInt32(truncatingIfNeeded: high) << 16
+    }
+
+    @inline(__always)
+    static func capped(_ v: I8, _ limit: Int32) -> I8 { v.replacing(with: I8(repeating: limit), where: v .> I8(repeating: limit)) }
+
+    /// Q5_0: as Q4_0 with d = -max/16 and 5-bit levels min(31, trunc(x/d + 16.5)).
+    static func quantizeQ5_0(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
+        for i in 0..<blocks {
+            let xb = x + i * 32, yb = y + i * 22
+            let (v0, v1, v2, v3) = load32(xb)
+            let amax = vmax(vmax(abs8(v0), abs8(v1)), vmax(abs8(v2), abs8(v3))).max()
+            guard amax.isFinite, !hasNaN(v0, v1, v2, v3) else { LegacyQuants.quantizeQ5_0(xb, yb, blocks: 1); continue }
+            var mx: Float = 0
+            for j in 0..<32 where abs(xb[j]) == amax { mx = xb[j]; break }
+            let d = mx / -16
+            let id: Float = d != 0 ? 1 / d : 0
+            guard id.isFinite else { LegacyQuants.quantizeQ5_0(xb, yb, blocks: 1); continue }
+            storeHalf(yb, 0, d)
+            let q = { (v: F8) in capped(integers(truncated(v * id + 16.5)), 31) }
+            let qh = storeNibbles(q(v0), q(v1), q(v2), q(v3), yb + 6)
+            yb.storeBytes(of: qh.littleEndian, toByteOffset: 2, as: UInt32.self)
+        }
+    }
+
+    /// Minimum and maximum of a block as the reference scans them (NaN never replaces either).
+    @inline(__always)
+    static func minMax(_ v0: F8, _ v1: F8, _ v2: F8, _ v3: F8) -> (Float, Float) {
+        var lo = F8(repeating: .greatestFiniteMagnitude), hi = F8(repeating: -.greatestFiniteMagnitude)
+        for v in [v0, v1, v2, v3] {
+            lo.replace(with: v, where: v .< lo)
+            hi.replace(with: v, where: v .> hi)
+        }
+        return (lo.min(), hi.max())
+    }
+
+    /// Q4_1 (nmax 15, levels capped at 15) and Q5_1 (nmax 31, uncapped, fifth bits in qh).
+    @inline(__always)
+    static func quantizeMinMax(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int, five: Bool) {
+        let size = five ? 24 : 20
+        for i in 0..<blocks {
+            let xb = x + i * 32, yb = y + i * size
+            let (v0, v1, v2, v3) = load32(xb)
+            let (lo, hi) = minMax(v0, v1, v2, v3)
+            let d = (hi - lo) / (five ? 31 : 15)
+            let id: Float = d != 0 ? 1 / d : 0
+            guard lo.isFinite, hi.isFinite, d.isFinite, id.isFinite, !hasNaN(v0, v1, v2, v3) else {
+                five ? LegacyQuants.quantizeQ5_1(xb, yb, blocks: 1) : LegacyQuants.quantizeQ4_1(xb, yb, blocks: 1)
+                continue
+            }
+            storeHalf(yb, 0, d)
+            storeHalf(yb, 2, lo)
+            let q = { (v: F8) -> I8 in
+                let l = integers(truncated((v - lo) * id + 0.5))
+                return five ? l : capped(l, 15)
+            }
+            let qh = storeNibbles(q(v0), q(v1), q(v2), q(v3), yb + (five ? 8 : 4))
+            if five { yb.storeBytes(of: qh.littleEndian, toByteOffset: 4, as: UInt32.self) }
+        }
+    }
+
     static func dequantizeQ8_0(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
         for i in 0..<blocks {
             let b = x + i * 34
