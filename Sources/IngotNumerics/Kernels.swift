@@ -43,12 +43,11 @@ enum SIMDKernels {
         let sign = w & 0x8000_0000
         // Unsigned comparisons are made signed on values shifted below 2^31 (SSE2 compares signed lanes only).
         var bias = I8(truncatingIfNeeded: (shl1 & 0xFF00_0000) &>> 1)
-        bias.replace(with: 0x3880_0000, where: bias .< 0x3880_0000)
+        bias = bias.replacing(with: I8(repeating: 0x3880_0000), where: bias .< I8(repeating: 0x3880_0000))
         base = floats(U8(truncatingIfNeeded: bias) &+ 0x0780_0000) + base
         let b = bits(base)
-        var nonsign = ((b &>> 13) & 0x7C00) &+ (b & 0x0FFF)
         let isNaN = I8(truncatingIfNeeded: w & 0x7FFF_FFFF) .> I8(repeating: 0x7F80_0000)
-        nonsign.replace(with: 0x7E00, where: isNaN)
+        let nonsign = (((b &>> 13) & 0x7C00) &+ (b & 0x0FFF)).replacing(with: U8(repeating: 0x7E00), where: isNaN)
         return (sign &>> 16) | nonsign
     }
 
@@ -264,13 +263,102 @@ enum SIMDKernels {
         }
     }
 
+    typealias F16v = SIMD16<Float>
+
+    /// 16 bytes at `p` as floats after `(byte >> shift) & mask`.
+    @inline(__always)
+    static func levels(_ p: UnsafeRawPointer, _ shift: UInt8, _ mask: UInt8) -> SIMD16<Int32> {
+        SIMD16<Int32>(truncatingIfNeeded: (p.loadUnaligned(as: SIMD16<UInt8>.self) &>> shift) & mask)
+    }
+
+    /// Exact Int32 -> Float for |v| < 2^22, through the bits of 1.5 * 2^23 + v (the generic SIMD conversion
+    /// initializer is not lowered to a vector instruction).
+    @inline(__always)
+    static func floats16(_ v: SIMD16<Int32>) -> F16v {
+        unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: v &+ 0x4B40_0000), to: F16v.self) - 12582912
+    }
+
+    @inline(__always)
+    static func floats8(_ v: I8) -> F8 { floats(U8(truncatingIfNeeded: v &+ 0x4B40_0000)) - 12582912 }
+
+    @inline(__always)
+    static func store16(_ v: F16v, _ o: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(o).storeBytes(of: v, as: F16v.self)
+    }
+
+    /// Q4_K: per 32-value group, d·sc·q − dmin·m (the same two products and difference as the reference).
+    static func dequantizeQ4_K(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
+        for i in 0..<blocks {
+            let b = x + i * 144, o = y + i * 256
+            let d = loadHalf(b, 0), dmin = loadHalf(b, 2)
+            for j in 0..<8 {
+                let (sc, m) = KQuants.scaleMinK4(j, b + 4)
+                let dl = F16v(repeating: d * Float(sc)), ml = F16v(repeating: dmin * Float(m))
+                let base = 16 + 32 * (j / 2), shift = UInt8(4 * (j % 2))
+                for h in 0..<2 {
+                    let q = floats16(levels(b + base + 16 * h, shift, 0xF))
+                    store16(dl * q - ml, o + 32 * j + 16 * h)
+                }
+            }
+        }
+    }
+
+    static func dequantizeQ5_K(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
+        for i in 0..<blocks {
+            let b = x + i * 176, o = y + i * 256
+            let d = loadHalf(b, 0), dmin = loadHalf(b, 2)
+            for j in 0..<8 {
+                let (sc, m) = KQuants.scaleMinK4(j, b + 4)
+                let dl = F16v(repeating: d * Float(sc)), ml = F16v(repeating: dmin * Float(m))
+                let base = 48 + 32 * (j / 2), shift = UInt8(4 * (j % 2))
+                for h in 0..<2 {
+                    let low = levels(b + base + 16 * h, shift, 0xF)
+                    let high = levels(b + 16 + 16 * h, UInt8(j), 1) &<< 4
+                    store16(dl * floats16(low | high) - ml, o + 32 * j + 16 * h)
+                }
+            }
+        }
+    }
+
+    static func dequantizeQ6_K(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
+        for i in 0..<blocks {
+            let b = x + i * 210, o = y + i * 256
+            let d = loadHalf(b, 208)
+            for h in 0..<2 {
+                for k in 0..<4 {
+                    for half in 0..<2 {
+                        let l = 16 * half
+                        let low = levels(b + 64 * h + l + 32 * (k % 2), k >= 2 ? 4 : 0, 0xF)
+                        let high = levels(b + 128 + 32 * h + l, UInt8(2 * k), 3) &<< 4
+                        let v = 128 * h + 32 * k + l
+                        let sc = Float(b.load(fromByteOffset: 192 + v / 16, as: Int8.self))
+                        store16(F16v(repeating: d * sc) * floats16((low | high) &- 32), o + v)
+                    }
+                }
+            }
+        }
+    }
+
+    static func dequantizeQ2_K(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
+        for i in 0..<blocks {
+            let b = x + i * 84, o = y + i * 256
+            let d = loadHalf(b, 80), dmin = loadHalf(b, 82)
+            for g in 0..<16 {
+                let sc = b.load(fromByteOffset: g, as: UInt8.self)
+                let dl = F16v(repeating: d * Float(sc & 0xF)), ml = F16v(repeating: dmin * Float(sc >> 4))
+                let base = 16 + 32 * (g / 8) + 16 * (g % 2)
+                store16(dl * floats16(levels(b + base, UInt8(2 * ((g / 2) % 4)), 3)) - ml, o + 16 * g)
+            }
+        }
+    }
+
     static func dequantizeQ8_0(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
         for i in 0..<blocks {
             let b = x + i * 34
             let d = F8(repeating: loadHalf(b, 0))
             for k in 0..<4 {
                 let q = b.loadUnaligned(fromByteOffset: 2 + 8 * k, as: SIMD8<Int8>.self)
-                let v = F8(I8(truncatingIfNeeded: q)) * d
+                let v = floats8(I8(truncatingIfNeeded: q)) * d
                 UnsafeMutableRawPointer(y + i * 32 + 8 * k).storeBytes(of: v, as: F8.self)
             }
         }
@@ -283,8 +371,8 @@ enum SIMDKernels {
             let q = b.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
             let lo = SIMD16<Int32>(truncatingIfNeeded: q & 0xF) &- 8
             let hi = SIMD16<Int32>(truncatingIfNeeded: q &>> 4) &- 8
-            UnsafeMutableRawPointer(y + i * 32).storeBytes(of: d * SIMD16<Float>(lo), as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(y + i * 32 + 16).storeBytes(of: d * SIMD16<Float>(hi), as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(y + i * 32).storeBytes(of: d * floats16(lo), as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(y + i * 32 + 16).storeBytes(of: d * floats16(hi), as: SIMD16<Float>.self)
         }
     }
 }

@@ -58,7 +58,7 @@ enum KLanes {
             sumW += W[i]
             sumX += W[i] * X[i]
         }
-        lo.replace(with: 0, where: lo .> 0)
+        lo = lo.replacing(with: F8(repeating: 0), where: lo .> 0)
         let flat = hi .== lo
         let fnmax = Float(nmax)
         var iscale = fnmax / (hi - lo)
@@ -88,7 +88,7 @@ enum KLanes {
             var thisScale = (sumW * sumXL - sumX * sumL) / D
             var thisMin = (sumL2 * sumX - sumL * sumXL) / D
             let clampMin = thisMin .> 0
-            thisMin.replace(with: 0, where: clampMin)
+            thisMin = thisMin.replacing(with: F8(repeating: 0), where: clampMin)
             thisScale.replace(with: sumXL / sumL2, where: clampMin)
             var curError = F8(repeating: 0)
             for i in 0..<n {
@@ -98,7 +98,7 @@ enum KLanes {
             }
             let better = positive .& (curError .< bestError)
             if !any(better) { continue }
-            let mask = I8(repeating: 0).replacing(with: -1, where: better)
+            let mask = I8(repeating: 0).replacing(with: I8(repeating: -1), where: better)
             for i in 0..<n { L[i] = (Laux[i] & mask) | (L[i] & ~mask) }
             bestError.replace(with: curError, where: better)
             scale.replace(with: thisScale, where: better)
@@ -106,9 +106,9 @@ enum KLanes {
         }
         // Sub-blocks whose values are all equal (after taking min down to 0) get scale 0 and levels 0.
         if any(flat) {
-            let keep = I8(repeating: -1).replacing(with: 0, where: flat)
+            let keep = I8(repeating: -1).replacing(with: I8(repeating: 0), where: flat)
             for i in 0..<n { L[i] &= keep }
-            scale.replace(with: 0, where: flat)
+            scale = scale.replacing(with: F8(repeating: 0), where: flat)
         }
         return (scale, -lo)
     }
@@ -135,7 +135,7 @@ enum KLanes {
             sumlx += w * X[i] * fl
             suml2 += w * fl * fl
         }
-        var scale = (sumlx / suml2).replacing(with: 0, where: suml2 .== 0)
+        var scale = (sumlx / suml2).replacing(with: F8(repeating: 0), where: suml2 .== 0)
         var best = scale * sumlx
         for s in -9...9 where s != 0 {
             iscale = -(fnmax + 0.1 * Float(s)) / mx
@@ -149,7 +149,7 @@ enum KLanes {
             }
             let better = (suml2 .> 0) .& (sumlx * sumlx .> best * suml2)
             if !any(better) { continue }
-            let mask = I8(repeating: 0).replacing(with: -1, where: better)
+            let mask = I8(repeating: 0).replacing(with: I8(repeating: -1), where: better)
             for i in 0..<n {
                 let l = clamp(nearest(iscale * X[i]), -nmax, nmax - 1) &+ nmax
                 L[i] = (l & mask) | (L[i] & ~mask)
@@ -158,9 +158,9 @@ enum KLanes {
             best.replace(with: scale * sumlx, where: better)
         }
         if any(zero) {
-            let keep = I8(repeating: -1).replacing(with: 0, where: zero)
+            let keep = I8(repeating: -1).replacing(with: I8(repeating: 0), where: zero)
             for i in 0..<n { L[i] &= keep }
-            scale.replace(with: 0, where: zero)
+            scale = scale.replacing(with: F8(repeating: 0), where: zero)
         }
         return scale
     }
@@ -225,7 +225,7 @@ extension KQuants {
                 dm[j] = mAll * Float(m)
             }
             let skip = d .== 0
-            let keep = SIMD8<Int32>(repeating: 0).replacing(with: -1, where: skip)
+            let keep = SIMD8<Int32>(repeating: 0).replacing(with: SIMD8<Int32>(repeating: -1), where: skip)
             for i in 0..<32 {
                 let l = KLanes.clamp(KLanes.nearest((X[i] + dm) / d), 0, nmax)
                 let v = (l & ~keep) | (L[i] & keep)
