@@ -13,28 +13,18 @@ Everything else, and all metadata, is the real model's. Needs .cache/variants/sm
 usage: tools/make-edge-model.py
 """
 import os
+import sys
 
 import numpy as np
 import gguf
 from gguf import GGUFReader
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(root, "tools"))
+from gguf_fields import copy_metadata  # noqa: E402
 src = os.path.join(root, ".cache", "variants", "smollm2-f16.gguf")
 dst = os.path.join(root, ".cache", "variants", "smollm2-edge-f16.gguf")
 
-
-
-def field_value(field):
-    """A reader field's value in the form GGUFWriter.add_key_value takes."""
-    t = field.types[0]
-    if t == gguf.GGUFValueType.ARRAY:
-        sub = field.types[-1]
-        if sub == gguf.GGUFValueType.STRING:
-            return [bytes(field.parts[i]) for i in field.data], t, sub
-        return [field.parts[i].tolist()[0] for i in field.data], t, sub
-    if t == gguf.GGUFValueType.STRING:
-        return bytes(field.parts[-1]), t, None
-    return field.parts[-1].tolist()[0], t, None
 
 
 def patterns(row_len, real):
@@ -63,11 +53,7 @@ def main():
     r = GGUFReader(src)
     arch = r.fields["general.architecture"].contents()
     w = gguf.GGUFWriter(dst, arch=arch)
-    for key, field in r.fields.items():
-        if key.startswith("GGUF.") or key == "general.architecture":
-            continue
-        value, t, sub = field_value(field)
-        w.add_key_value(key, value, t, sub_type=sub)
+    copy_metadata(r, w)
     for t in r.tensors:
         data = np.array(t.data)
         if t.tensor_type == gguf.GGMLQuantizationType.F16 and (t.name.startswith(("blk.0.", "blk.1.")) or t.name == "token_embd.weight"):

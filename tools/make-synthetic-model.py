@@ -13,24 +13,15 @@ usage: tools/make-synthetic-model.py OUT.gguf [--hidden 512] [--ffn 1536] [--lay
 """
 import argparse
 import os
+import sys
 
 import numpy as np
 import gguf
-from gguf import GGUFReader, GGUFValueType as V
+from gguf import GGUFReader
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def field_value(field):
-    t = field.types[0]
-    if t == V.ARRAY:
-        sub = field.types[-1]
-        if sub == V.STRING:
-            return [bytes(field.parts[i]) for i in field.data], t, sub
-        return [field.parts[i].tolist()[0] for i in field.data], t, sub
-    if t == V.STRING:
-        return bytes(field.parts[-1]), t, None
-    return field.parts[-1].tolist()[0], t, None
+sys.path.insert(0, os.path.join(root, "tools"))
+from gguf_fields import copy_metadata  # noqa: E402
 
 
 def weights(seed, shape):
@@ -67,13 +58,7 @@ def main():
         "llama.rope.dimension_count": head_dim, "general.file_type": 1, "general.name": "synthetic-llama",
     }
     w = gguf.GGUFWriter(a.out, arch="llama")
-    for key, field in src.fields.items():
-        if key.startswith("GGUF.") or key == "general.architecture":
-            continue
-        value, t, sub = field_value(field)
-        if key in replace:
-            value = replace[key]
-        w.add_key_value(key, value, t, sub_type=sub)
+    copy_metadata(src, w, replace)
     seed = 1
     def add(name, shape):
         nonlocal seed

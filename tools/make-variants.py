@@ -21,22 +21,11 @@ from safetensors.numpy import save_file  # noqa: F401
 from safetensors import TensorSpec, serialize_file
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(root, "tools"))
+from gguf_fields import field_value  # noqa: E402
 cache = os.path.join(root, ".cache")
 out_dir = os.path.join(cache, "variants")
 os.makedirs(out_dir, exist_ok=True)
-
-
-def field_value(field):
-    """A reader field's value in the form GGUFWriter.add_key_value takes."""
-    t = field.types[0]
-    if t == V.ARRAY:
-        sub = field.types[-1]
-        if sub == V.STRING:
-            return [bytes(field.parts[i]) for i in field.data], t, sub
-        return [field.parts[i].tolist()[0] for i in field.data], t, sub
-    if t == V.STRING:
-        return bytes(field.parts[-1]), t, None
-    return field.parts[-1].tolist()[0], t, None
 
 
 def to_bf16_bits(x):

@@ -327,24 +327,7 @@ enum KQuants {
             if scales[j] > maxScale { maxScale = scales[j] }
             if mins[j] > maxMin { maxMin = mins[j] }
         }
-        let invScale: Float = maxScale > 0 ? 63 / maxScale : 0
-        let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
-        var sb = [UInt8](repeating: 0, count: 12)
-        for j in 0..<8 {
-            let ls = min(63, UInt8(truncatingIfNeeded: nearestInt(invScale * scales[j])))
-            let lm = min(63, UInt8(truncatingIfNeeded: nearestInt(invMin * mins[j])))
-            if j < 4 {
-                sb[j] = ls; sb[j + 4] = lm
-            } else {
-                sb[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4)
-                sb[j - 4] |= (ls >> 4) << 6
-                sb[j] |= (lm >> 4) << 6
-            }
-        }
-        for j in 0..<12 { y.storeBytes(of: sb[j], toByteOffset: 4 + j, as: UInt8.self) }
-        storeHalf(y, 0, maxScale / 63)
-        storeHalf(y, 2, maxMin / 63)
-        let dAll = loadHalf(y, 0), mAll = loadHalf(y, 2)
+        let (dAll, mAll) = packScalesMinsK(SIMD8(scales[0..<8]), SIMD8(mins[0..<8]), maxScale: maxScale, maxMin: maxMin, into: y)
         for j in 0..<8 {
             let (sc, m) = scaleMinK4(j, UnsafeRawPointer(y + 4))
             let d = dAll * Float(sc)
@@ -354,6 +337,61 @@ enum KQuants {
                 let l = Int(nearestInt((x[32 * j + ii] + dm) / d))
                 L[32 * j + ii] = UInt8(max(0, min(nmax, l)))
             }
+        }
+    }
+
+    /// Writes the Q4_K/Q5_K header for eight (scale, min) pairs: d = maxScale/63 and dmin = maxMin/63 at 0 and 2,
+    /// each pair as 6-bit values packed into the 12 bytes at 4. Returns d and dmin as stored (f16-rounded).
+    @inline(__always)
+    static func packScalesMinsK(_ scales: SIMD8<Float>, _ mins: SIMD8<Float>, maxScale: Float, maxMin: Float,
+                                into y: UnsafeMutableRawPointer) -> (Float, Float) {
+        let invScale: Float = maxScale > 0 ? 63 / maxScale : 0
+        let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
+        var sb: (UInt64, UInt32) = (0, 0)
+        withUnsafeMutableBytes(of: &sb) { b in
+            for j in 0..<8 {
+                let ls = min(63, UInt8(truncatingIfNeeded: nearestInt(invScale * scales[j])))
+                let lm = min(63, UInt8(truncatingIfNeeded: nearestInt(invMin * mins[j])))
+                if j < 4 {
+                    b[j] = ls; b[j + 4] = lm
+                } else {
+                    b[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4)
+                    b[j - 4] |= (ls >> 4) << 6
+                    b[j] |= (lm >> 4) << 6
+                }
+            }
+            for j in 0..<12 { y.storeBytes(of: b[j], toByteOffset: 4 + j, as: UInt8.self) }
+        }
+        storeHalf(y, 0, maxScale / 63)
+        storeHalf(y, 2, maxMin / 63)
+        return (loadHalf(y, 0), loadHalf(y, 2))
+    }
+
+    /// Q4_K quants: levels j and j + 32 of each 64-value half share a byte (low and high nibble), at offset 16.
+    @inline(__always)
+    static func packQ4K(_ L: UnsafePointer<UInt8>, _ y: UnsafeMutableRawPointer) {
+        for (n, j) in stride(from: 0, to: 256, by: 64).enumerated() {
+            for l in 0..<32 {
+                y.storeBytes(of: L[j + l] | (L[j + l + 32] << 4), toByteOffset: 16 + 32 * n + l, as: UInt8.self)
+            }
+        }
+    }
+
+    /// Q5_K quants: low nibbles as Q4_K's at offset 48, fifth bits in qh[32] at 16 (two bits per 64 values).
+    @inline(__always)
+    static func packQ5K(_ L: UnsafePointer<UInt8>, _ y: UnsafeMutableRawPointer) {
+        for j in 0..<32 { y.storeBytes(of: 0, toByteOffset: 16 + j, as: UInt8.self) }
+        var m1: UInt8 = 1, m2: UInt8 = 2
+        for (k, n) in stride(from: 0, to: 256, by: 64).enumerated() {
+            for j in 0..<32 {
+                var l1 = L[n + j], l2 = L[n + j + 32]
+                var h = y.load(fromByteOffset: 16 + j, as: UInt8.self)
+                if l1 > 15 { l1 -= 16; h |= m1 }
+                if l2 > 15 { l2 -= 16; h |= m2 }
+                y.storeBytes(of: h, toByteOffset: 16 + j, as: UInt8.self)
+                y.storeBytes(of: l1 | (l2 << 4), toByteOffset: 48 + 32 * k + j, as: UInt8.self)
+            }
+            m1 = m1 &<< 2; m2 = m2 &<< 2
         }
     }
 
@@ -368,11 +406,7 @@ enum KQuants {
                 let x = x0 + i * 256, y = y0 + i * 144
                 quantizeScaleMinK(x, y, nmax: 15, rmin: -1, nstep: 20, L: L, Laux: Lauxb.baseAddress!,
                                   weights: Wb.baseAddress!, scales: &scales, mins: &mins)
-                for (n, j) in stride(from: 0, to: 256, by: 64).enumerated() {
-                    for l in 0..<32 {
-                        y.storeBytes(of: L[j + l] | (L[j + l + 32] << 4), toByteOffset: 16 + 32 * n + l, as: UInt8.self)
-                    }
-                }
+                packQ4K(L, y)
             }
         }}}
     }
@@ -388,18 +422,7 @@ enum KQuants {
                 let x = x0 + i * 256, y = y0 + i * 176
                 quantizeScaleMinK(x, y, nmax: 31, rmin: -0.5, nstep: 15, L: L, Laux: Lauxb.baseAddress!,
                                   weights: Wb.baseAddress!, scales: &scales, mins: &mins)
-                var qh = [UInt8](repeating: 0, count: 32)
-                var m1: UInt8 = 1, m2: UInt8 = 2
-                for (k, n) in stride(from: 0, to: 256, by: 64).enumerated() {
-                    for j in 0..<32 {
-                        var l1 = L[n + j], l2 = L[n + j + 32]
-                        if l1 > 15 { l1 -= 16; qh[j] |= m1 }
-                        if l2 > 15 { l2 -= 16; qh[j] |= m2 }
-                        y.storeBytes(of: l1 | (l2 << 4), toByteOffset: 48 + 32 * k + j, as: UInt8.self)
-                    }
-                    m1 = m1 &<< 2; m2 = m2 &<< 2
-                }
-                for j in 0..<32 { y.storeBytes(of: qh[j], toByteOffset: 16 + j, as: UInt8.self) }
+                packQ5K(L, y)
             }
         }}}
     }

@@ -198,26 +198,7 @@ extension KQuants {
                 if scales[j] > maxScale { maxScale = scales[j] }
                 if mins[j] > maxMin { maxMin = mins[j] }
             }
-            let invScale: Float = maxScale > 0 ? 63 / maxScale : 0
-            let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
-            var sb: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            withUnsafeMutableBytes(of: &sb) { b in
-                for j in 0..<8 {
-                    let ls = min(63, UInt8(truncatingIfNeeded: nearestInt(invScale * scales[j])))
-                    let lm = min(63, UInt8(truncatingIfNeeded: nearestInt(invMin * mins[j])))
-                    if j < 4 {
-                        b[j] = ls; b[j + 4] = lm
-                    } else {
-                        b[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4)
-                        b[j - 4] |= (ls >> 4) << 6
-                        b[j] |= (lm >> 4) << 6
-                    }
-                }
-                for j in 0..<12 { y.storeBytes(of: b[j], toByteOffset: 4 + j, as: UInt8.self) }
-            }
-            storeHalf(y, 0, maxScale / 63)
-            storeHalf(y, 2, maxMin / 63)
-            let dAll = loadHalf(y, 0), mAll = loadHalf(y, 2)
+            let (dAll, mAll) = packScalesMinsK(scales, mins, maxScale: maxScale, maxMin: maxMin, into: y)
             var d = SIMD8<Float>(repeating: 0), dm = SIMD8<Float>(repeating: 0)
             for j in 0..<8 {
                 let (sc, m) = scaleMinK4(j, UnsafeRawPointer(y + 4))
@@ -240,11 +221,7 @@ extension KQuants {
             for i in 0..<blocks {
                 let x = x0 + i * 256, y = y0 + i * 144
                 scaleMinKLanes(x, y, nmax: 15, rmin: -1, nstep: 20, Lout: L, s: &s.lanes)
-                for (n, j) in stride(from: 0, to: 256, by: 64).enumerated() {
-                    for l in 0..<32 {
-                        y.storeBytes(of: L[j + l] | (L[j + l + 32] << 4), toByteOffset: 16 + 32 * n + l, as: UInt8.self)
-                    }
-                }
+                packQ4K(L, y)
             }
         }
     }
@@ -255,19 +232,7 @@ extension KQuants {
             for i in 0..<blocks {
                 let x = x0 + i * 256, y = y0 + i * 176
                 scaleMinKLanes(x, y, nmax: 31, rmin: -0.5, nstep: 15, Lout: L, s: &s.lanes)
-                for j in 0..<32 { y.storeBytes(of: 0, toByteOffset: 16 + j, as: UInt8.self) }
-                var m1: UInt8 = 1, m2: UInt8 = 2
-                for (k, n) in stride(from: 0, to: 256, by: 64).enumerated() {
-                    for j in 0..<32 {
-                        var l1 = L[n + j], l2 = L[n + j + 32]
-                        var h = y.load(fromByteOffset: 16 + j, as: UInt8.self)
-                        if l1 > 15 { l1 -= 16; h |= m1 }
-                        if l2 > 15 { l2 -= 16; h |= m2 }
-                        y.storeBytes(of: h, toByteOffset: 16 + j, as: UInt8.self)
-                        y.storeBytes(of: l1 | (l2 << 4), toByteOffset: 48 + 32 * k + j, as: UInt8.self)
-                    }
-                    m1 = m1 &<< 2; m2 = m2 &<< 2
-                }
+                packQ5K(L, y)
             }
         }
     }
