@@ -193,7 +193,6 @@ enum KQuants {
         s.weights.withUnsafeMutableBufferPointer { Wb in
             let L = Lb.baseAddress!, Laux = Lauxb.baseAddress!, weights = Wb.baseAddress!
             var scales = [Float](repeating: 0, count: 16), mins = [Float](repeating: 0, count: 16)
-            let q4scale: Float = 15
             for i in 0..<blocks {
                 let x = x0 + i * 256, y = y0 + i * 84
                 var maxScale: Float = 0, maxMin: Float = 0
@@ -205,27 +204,7 @@ enum KQuants {
                     if scales[j] > maxScale { maxScale = scales[j] }
                     if mins[j] > maxMin { maxMin = mins[j] }
                 }
-                if maxScale > 0 {
-                    let iscale = q4scale / maxScale
-                    for j in 0..<16 {
-                        y.storeBytes(of: UInt8(truncatingIfNeeded: nearestInt(iscale * scales[j])), toByteOffset: j, as: UInt8.self)
-                    }
-                    storeHalf(y, 80, maxScale / q4scale)
-                } else {
-                    for j in 0..<16 { y.storeBytes(of: 0, toByteOffset: j, as: UInt8.self) }
-                    storeHalf(y, 80, 0)
-                }
-                if maxMin > 0 {
-                    let iscale = q4scale / maxMin
-                    for j in 0..<16 {
-                        let l = nearestInt(iscale * mins[j])
-                        let prev = y.load(fromByteOffset: j, as: UInt8.self)
-                        y.storeBytes(of: prev | UInt8(truncatingIfNeeded: l << 4), toByteOffset: j, as: UInt8.self)
-                    }
-                    storeHalf(y, 82, maxMin / q4scale)
-                } else {
-                    storeHalf(y, 82, 0)
-                }
+                packQ2KScales({ scales[$0] }, { mins[$0] }, maxScale: maxScale, maxMin: maxMin, into: y)
                 let dAll = loadHalf(y, 80), mAll = loadHalf(y, 82)
                 for j in 0..<16 {
                     let sc = y.load(fromByteOffset: j, as: UInt8.self)
@@ -237,14 +216,64 @@ enum KQuants {
                         L[16 * j + ii] = UInt8(max(0, min(3, l)))
                     }
                 }
-                for j in stride(from: 0, to: 256, by: 128) {
-                    for l in 0..<32 {
-                        let v = L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6)
-                        y.storeBytes(of: v, toByteOffset: 16 + j / 4 + l, as: UInt8.self)
-                    }
-                }
+                packQ2K(L, y)
             }
         }}}
+    }
+
+    /// The Q2_K header: sixteen 4-bit scales and mins against d = maxScale/15 and dmin = maxMin/15
+    /// (bytes 0-15, then 80 and 82).
+    @inline(__always)
+    static func packQ2KScales(_ scale: (Int) -> Float, _ min: (Int) -> Float, maxScale: Float, maxMin: Float,
+                              into y: UnsafeMutableRawPointer) {
+        let q4scale: Float = 15
+        if maxScale > 0 {
+            let iscale = q4scale / maxScale
+            for j in 0..<16 {
+                y.storeBytes(of: UInt8(truncatingIfNeeded: nearestInt(iscale * scale(j))), toByteOffset: j, as: UInt8.self)
+            }
+            storeHalf(y, 80, maxScale / q4scale)
+        } else {
+            for j in 0..<16 { y.storeBytes(of: 0, toByteOffset: j, as: UInt8.self) }
+            storeHalf(y, 80, 0)
+        }
+        if maxMin > 0 {
+            let iscale = q4scale / maxMin
+            for j in 0..<16 {
+                let l = nearestInt(iscale * min(j))
+                let prev = y.load(fromByteOffset: j, as: UInt8.self)
+                y.storeBytes(of: prev | UInt8(truncatingIfNeeded: l << 4), toByteOffset: j, as: UInt8.self)
+            }
+            storeHalf(y, 82, maxMin / q4scale)
+        } else {
+            storeHalf(y, 82, 0)
+        }
+    }
+
+    /// Q2_K quants: levels j, j+32, j+64, j+96 of each 128-value half in one byte, at offset 16.
+    @inline(__always)
+    static func packQ2K(_ L: UnsafePointer<UInt8>, _ y: UnsafeMutableRawPointer) {
+        for j in stride(from: 0, to: 256, by: 128) {
+            for l in 0..<32 {
+                let v = L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6)
+                y.storeBytes(of: v, toByteOffset: 16 + j / 4 + l, as: UInt8.self)
+            }
+        }
+    }
+
+    /// Q6_K quants from levels 0..63: low nibbles in ql (offset 0), high two bits in qh (offset 128).
+    @inline(__always)
+    static func packQ6K(_ L: UnsafePointer<Int8>, _ y: UnsafeMutableRawPointer) {
+        for (k, j) in stride(from: 0, to: 256, by: 128).enumerated() {
+            for l in 0..<32 {
+                let a = UInt8(bitPattern: L[j + l]), b = UInt8(bitPattern: L[j + l + 32])
+                let c = UInt8(bitPattern: L[j + l + 64]), e = UInt8(bitPattern: L[j + l + 96])
+                y.storeBytes(of: (a & 0xF) | ((c & 0xF) << 4), toByteOffset: 64 * k + l, as: UInt8.self)
+                y.storeBytes(of: (b & 0xF) | ((e & 0xF) << 4), toByteOffset: 64 * k + l + 32, as: UInt8.self)
+                let h = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6)
+                y.storeBytes(of: h, toByteOffset: 128 + 32 * k + l, as: UInt8.self)
+            }
+        }
     }
 
     /// Q3_K, 110 bytes: 0 hmask:u8[32], 32 qs:u8[64], 96 scales:u8[12] (16 6-bit signed scales), 108 d:f16.
@@ -397,32 +426,27 @@ enum KQuants {
 
     /// Q4_K, 144 bytes: 0 d:f16, 2 dmin:f16, 4 scales:u8[12], 16 qs:u8[128].
     static func quantizeQ4_K(_ x0: UnsafePointer<Float>, _ y0: UnsafeMutableRawPointer, blocks: Int, scratch s: inout KScratch) {
-        var scales = s.scales, mins = s.mins
-        s.L.withUnsafeMutableBufferPointer { Lb in
-        s.Laux.withUnsafeMutableBufferPointer { Lauxb in
-        s.weights.withUnsafeMutableBufferPointer { Wb in
-            let L = Lb.baseAddress!
-            for i in 0..<blocks {
-                let x = x0 + i * 256, y = y0 + i * 144
-                quantizeScaleMinK(x, y, nmax: 15, rmin: -1, nstep: 20, L: L, Laux: Lauxb.baseAddress!,
-                                  weights: Wb.baseAddress!, scales: &scales, mins: &mins)
-                packQ4K(L, y)
-            }
-        }}}
+        quantizeScaleMinKBlocks(x0, y0, blocks: blocks, five: false, scratch: &s)
     }
 
     /// Q5_K, 176 bytes: 0 d:f16, 2 dmin:f16, 4 scales:u8[12], 16 qh:u8[32], 48 qs:u8[128].
     static func quantizeQ5_K(_ x0: UnsafePointer<Float>, _ y0: UnsafeMutableRawPointer, blocks: Int, scratch s: inout KScratch) {
+        quantizeScaleMinKBlocks(x0, y0, blocks: blocks, five: true, scratch: &s)
+    }
+
+    /// Q4_K (nmax 15, 21 candidate scales from -1) or Q5_K (nmax 31, 16 candidates from -0.5).
+    static func quantizeScaleMinKBlocks(_ x0: UnsafePointer<Float>, _ y0: UnsafeMutableRawPointer, blocks: Int, five: Bool,
+                                        scratch s: inout KScratch) {
         var scales = s.scales, mins = s.mins
         s.L.withUnsafeMutableBufferPointer { Lb in
         s.Laux.withUnsafeMutableBufferPointer { Lauxb in
         s.weights.withUnsafeMutableBufferPointer { Wb in
             let L = Lb.baseAddress!
             for i in 0..<blocks {
-                let x = x0 + i * 256, y = y0 + i * 176
-                quantizeScaleMinK(x, y, nmax: 31, rmin: -0.5, nstep: 15, L: L, Laux: Lauxb.baseAddress!,
-                                  weights: Wb.baseAddress!, scales: &scales, mins: &mins)
-                packQ5K(L, y)
+                let x = x0 + i * 256, y = y0 + i * (five ? 176 : 144)
+                quantizeScaleMinK(x, y, nmax: five ? 31 : 15, rmin: five ? -0.5 : -1, nstep: five ? 15 : 20, L: L,
+                                  Laux: Lauxb.baseAddress!, weights: Wb.baseAddress!, scales: &scales, mins: &mins)
+                five ? packQ5K(L, y) : packQ4K(L, y)
             }
         }}}
     }
@@ -460,16 +484,7 @@ enum KQuants {
                         L[16 * j + ii] = Int8(max(-32, min(31, l)) + 32)
                     }
                 }
-                for (k, j) in stride(from: 0, to: 256, by: 128).enumerated() {
-                    for l in 0..<32 {
-                        let a = UInt8(bitPattern: L[j + l]), b = UInt8(bitPattern: L[j + l + 32])
-                        let c = UInt8(bitPattern: L[j + l + 64]), e = UInt8(bitPattern: L[j + l + 96])
-                        y.storeBytes(of: (a & 0xF) | ((c & 0xF) << 4), toByteOffset: 64 * k + l, as: UInt8.self)
-                        y.storeBytes(of: (b & 0xF) | ((e & 0xF) << 4), toByteOffset: 64 * k + l + 32, as: UInt8.self)
-                        let h = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6)
-                        y.storeBytes(of: h, toByteOffset: 128 + 32 * k + l, as: UInt8.self)
-                    }
-                }
+                packQ6K(L, y)
             }
         }
     }

@@ -278,16 +278,7 @@ extension KQuants {
                         for j in 0..<8 where !skip[j] { L[128 * g + 16 * j + k] = Int8(truncatingIfNeeded: l[j]) }
                     }
                 }
-                for (k, j) in stride(from: 0, to: 256, by: 128).enumerated() {
-                    for l in 0..<32 {
-                        let a = UInt8(bitPattern: L[j + l]), b = UInt8(bitPattern: L[j + l + 32])
-                        let c = UInt8(bitPattern: L[j + l + 64]), e = UInt8(bitPattern: L[j + l + 96])
-                        y.storeBytes(of: (a & 0xF) | ((c & 0xF) << 4), toByteOffset: 64 * k + l, as: UInt8.self)
-                        y.storeBytes(of: (b & 0xF) | ((e & 0xF) << 4), toByteOffset: 64 * k + l + 32, as: UInt8.self)
-                        let h = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6)
-                        y.storeBytes(of: h, toByteOffset: 128 + 32 * k + l, as: UInt8.self)
-                    }
-                }
+                packQ6K(L, y)
             }
         }}}
     }
@@ -300,7 +291,6 @@ extension KQuants {
         s.lanes.Laux.withUnsafeMutableBufferPointer { Lauxb in
         s.k.L.withUnsafeMutableBufferPointer { Lob in
             let X = Xb.baseAddress!, W = Wb.baseAddress!, LV = Lb.baseAddress!, Laux = Lauxb.baseAddress!, L = Lob.baseAddress!
-            let q4scale: Float = 15
             for i in 0..<blocks {
                 let x = x0 + i * 256, y = y0 + i * 84
                 var scales = [SIMD8<Float>](repeating: .zero, count: 2), mins = scales
@@ -318,27 +308,7 @@ extension KQuants {
                     if sc > maxScale { maxScale = sc }
                     if m > maxMin { maxMin = m }
                 }
-                if maxScale > 0 {
-                    let iscale = q4scale / maxScale
-                    for j in 0..<16 {
-                        y.storeBytes(of: UInt8(truncatingIfNeeded: nearestInt(iscale * scales[j / 8][j % 8])), toByteOffset: j, as: UInt8.self)
-                    }
-                    storeHalf(y, 80, maxScale / q4scale)
-                } else {
-                    for j in 0..<16 { y.storeBytes(of: 0, toByteOffset: j, as: UInt8.self) }
-                    storeHalf(y, 80, 0)
-                }
-                if maxMin > 0 {
-                    let iscale = q4scale / maxMin
-                    for j in 0..<16 {
-                        let l = nearestInt(iscale * mins[j / 8][j % 8])
-                        let prev = y.load(fromByteOffset: j, as: UInt8.self)
-                        y.storeBytes(of: prev | UInt8(truncatingIfNeeded: l << 4), toByteOffset: j, as: UInt8.self)
-                    }
-                    storeHalf(y, 82, maxMin / q4scale)
-                } else {
-                    storeHalf(y, 82, 0)
-                }
+                packQ2KScales({ scales[$0 / 8][$0 % 8] }, { mins[$0 / 8][$0 % 8] }, maxScale: maxScale, maxMin: maxMin, into: y)
                 let dAll = loadHalf(y, 80), mAll = loadHalf(y, 82)
                 for g in 0..<2 {
                     var d = SIMD8<Float>(repeating: 0), dm = SIMD8<Float>(repeating: 0)
@@ -353,12 +323,7 @@ extension KQuants {
                         for j in 0..<8 where !skip[j] { L[128 * g + 16 * j + k] = UInt8(truncatingIfNeeded: l[j]) }
                     }
                 }
-                for j in stride(from: 0, to: 256, by: 128) {
-                    for l in 0..<32 {
-                        let v = L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6)
-                        y.storeBytes(of: v, toByteOffset: 16 + j / 4 + l, as: UInt8.self)
-                    }
-                }
+                packQ2K(L, y)
             }
         }}}}}
     }
