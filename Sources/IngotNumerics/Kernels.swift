@@ -339,6 +339,58 @@ enum SIMDKernels {
         }
     }
 
+    static func dequantizeQ4_1(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
+        for i in 0..<blocks {
+            let b = x + i * 20, o = y + i * 32
+            let d = F16v(repeating: loadHalf(b, 0)), m = F16v(repeating: loadHalf(b, 2))
+            store16(d * floats16(levels(b + 4, 0, 0xF)) + m, o)
+            store16(d * floats16(levels(b + 4, 4, 0xF)) + m, o + 16)
+        }
+    }
+
+    /// The fifth bits of values j (`upper` false) or j + 16 (true) from Q5's qh word, shifted into bit 4.
+    @inline(__always)
+    static func fifthBits(_ qh: UInt32, upper: Bool) -> SIMD16<Int32> {
+        let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) &+ (upper ? 16 : 0)
+        return SIMD16<Int32>(truncatingIfNeeded: ((SIMD16<UInt32>(repeating: qh) &>> lanes) & 1) &<< 4)
+    }
+
+    static func dequantizeQ5_0(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
+        for i in 0..<blocks {
+            let b = x + i * 22, o = y + i * 32
+            let d = F16v(repeating: loadHalf(b, 0))
+            let qh = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+            store16(d * floats16((levels(b + 6, 0, 0xF) | fifthBits(qh, upper: false)) &- 16), o)
+            store16(d * floats16((levels(b + 6, 4, 0xF) | fifthBits(qh, upper: true)) &- 16), o + 16)
+        }
+    }
+
+    static func dequantizeQ5_1(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
+        for i in 0..<blocks {
+            let b = x + i * 24, o = y + i * 32
+            let d = F16v(repeating: loadHalf(b, 0)), m = F16v(repeating: loadHalf(b, 2))
+            let qh = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+            store16(d * floats16(levels(b + 8, 0, 0xF) | fifthBits(qh, upper: false)) + m, o)
+            store16(d * floats16(levels(b + 8, 4, 0xF) | fifthBits(qh, upper: true)) + m, o + 16)
+        }
+    }
+
+    static func dequantizeQ3_K(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
+        for i in 0..<blocks {
+            let b = x + i * 110, o = y + i * 256
+            let d = loadHalf(b, 108)
+            for g in 0..<16 {
+                let low = b.load(fromByteOffset: 96 + g % 8, as: UInt8.self) >> UInt8(4 * (g / 8))
+                let high = b.load(fromByteOffset: 104 + g % 4, as: UInt8.self) >> UInt8(2 * (g / 4))
+                let dl = F16v(repeating: d * Float(Int((low & 0xF) | ((high & 3) << 4)) - 32))
+                let q = levels(b + 32 + 32 * (g / 8) + 16 * (g % 2), UInt8(2 * ((g / 2) % 4)), 3)
+                let h = levels(b + 16 * (g % 2), UInt8(4 * (g / 8) + (g / 2) % 4), 1)
+                // q - 4 where the high bit is clear: q - 4 + 4h.
+                store16(dl * floats16(q &- 4 &+ (h &<< 2)), o + 16 * g)
+            }
+        }
+    }
+
     static func dequantizeQ2_K(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, blocks: Int) {
         for i in 0..<blocks {
             let b = x + i * 84, o = y + i * 256
