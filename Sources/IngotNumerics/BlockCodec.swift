@@ -38,8 +38,9 @@ public enum BlockCodec {
                                 scratch: inout QuantScratch, kernels: KernelChoice = Kernels.choice) {
         #if !INGOT_KERNEL_VARIANT && canImport(IngotNumericsAVX2)
         if kernels == .best && CPUFeatures.hasAVX2 {
-            if scratch.avx2 == nil { scratch.avx2 = IngotNumericsAVX2.QuantScratch() }
-            IngotNumericsAVX2.BlockCodec.quantize(type, src, count: count, into: dst, scratch: &scratch.avx2!, kernels: .best)
+            var variant = scratch.avx2.take() ?? IngotNumericsAVX2.QuantScratch()  // moved out: no copy-on-write
+            IngotNumericsAVX2.BlockCodec.quantize(type, src, count: count, into: dst, scratch: &variant, kernels: .best)
+            scratch.avx2 = variant
             return
         }
         #endif

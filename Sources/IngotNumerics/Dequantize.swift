@@ -91,8 +91,8 @@ enum Dequant {
                 let sc = Int((low & 0xF) | ((high & 3) << 4)) - 32
                 let dl = d * Float(sc)
                 let base = 32 + 32 * (g / 8) + 16 * (g % 2), shift = UInt8(2 * ((g / 2) % 4))
-                let hbit = UInt8((g / 2) % 8 + 0) // hmask bit index for this group within its 128-half
-                let hShift = UInt8(4 * (g / 8)) + hbit % 4
+                // hmask bit of this group: 4 per 128-value half, one per pair of groups.
+                let hShift = UInt8(4 * (g / 8) + (g / 2) % 4)
                 for l in 0..<16 {
                     let q = Int((b.load(fromByteOffset: base + l, as: UInt8.self) >> shift) & 3)
                     let m = b.load(fromByteOffset: 16 * (g % 2) + l, as: UInt8.self)

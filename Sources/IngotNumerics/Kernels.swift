@@ -169,8 +169,7 @@ enum SIMDKernels {
             let v2 = raw.loadUnaligned(fromByteOffset: 64, as: F8.self), v3 = raw.loadUnaligned(fromByteOffset: 96, as: F8.self)
             let amax = vmax(vmax(abs8(v0), abs8(v1)), vmax(abs8(v2), abs8(v3))).max()
             guard amax.isFinite, !hasNaN(v0, v1, v2, v3) else { LegacyQuants.quantizeQ4_0(xb, yb, blocks: 1); continue }
-            var mx: Float = 0
-            for j in 0..<32 where abs(xb[j]) == amax { mx = xb[j]; break }
+            let mx = firstWithMagnitude(amax, xb)
             let d = mx / -8
             let id: Float = d != 0 ? 1 / d : 0
             guard id.isFinite else { LegacyQuants.quantizeQ4_0(xb, yb, blocks: 1); continue }
@@ -215,8 +214,7 @@ enum SIMDKernels {
             let (v0, v1, v2, v3) = load32(xb)
             let amax = vmax(vmax(abs8(v0), abs8(v1)), vmax(abs8(v2), abs8(v3))).max()
             guard amax.isFinite, !hasNaN(v0, v1, v2, v3) else { LegacyQuants.quantizeQ5_0(xb, yb, blocks: 1); continue }
-            var mx: Float = 0
-            for j in 0..<32 where abs(xb[j]) == amax { mx = xb[j]; break }
+            let mx = firstWithMagnitude(amax, xb)
             let d = mx / -16
             let id: Float = d != 0 ? 1 / d : 0
             guard id.isFinite else { LegacyQuants.quantizeQ5_0(xb, yb, blocks: 1); continue }
@@ -227,14 +225,22 @@ enum SIMDKernels {
         }
     }
 
+    /// The first of a block's 32 values whose magnitude is `amax` (the reference keeps the first on ties).
+    @inline(__always)
+    static func firstWithMagnitude(_ amax: Float, _ xb: UnsafePointer<Float>) -> Float {
+        for j in 0..<32 where abs(xb[j]) == amax { return xb[j] }
+        return 0
+    }
+
     /// Minimum and maximum of a block as the reference scans them (NaN never replaces either).
     @inline(__always)
     static func minMax(_ v0: F8, _ v1: F8, _ v2: F8, _ v3: F8) -> (Float, Float) {
         var lo = F8(repeating: .greatestFiniteMagnitude), hi = F8(repeating: -.greatestFiniteMagnitude)
-        for v in [v0, v1, v2, v3] {
+        @inline(__always) func take(_ v: F8) {
             lo.replace(with: v, where: v .< lo)
             hi.replace(with: v, where: v .> hi)
         }
+        take(v0); take(v1); take(v2); take(v3)
         return (lo.min(), hi.max())
     }
 

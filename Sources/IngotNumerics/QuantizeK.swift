@@ -289,7 +289,8 @@ enum KQuants {
                     let sc = abs(scales[j])
                     if sc > amax { amax = sc; maxScale = scales[j] }
                 }
-                var sb = [UInt8](repeating: 0, count: 12)
+                let sb = (y + 96).bindMemory(to: UInt8.self, capacity: 12)  // the 12 scale bytes, built in place
+                sb.initialize(repeating: 0, count: 12)
                 if maxScale != 0 {
                     let iscale = -32 / maxScale
                     for j in 0..<16 {
@@ -303,7 +304,6 @@ enum KQuants {
                 } else {
                     storeHalf(y, 108, 0)
                 }
-                for j in 0..<12 { y.storeBytes(of: sb[j], toByteOffset: 96 + j, as: UInt8.self) }
                 let dAll = loadHalf(y, 108)
                 for j in 0..<16 {
                     var sc = Int(j < 8 ? sb[j] & 0xF : sb[j - 8] >> 4)

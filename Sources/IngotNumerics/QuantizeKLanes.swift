@@ -293,22 +293,23 @@ extension KQuants {
             let X = Xb.baseAddress!, W = Wb.baseAddress!, LV = Lb.baseAddress!, Laux = Lauxb.baseAddress!, L = Lob.baseAddress!
             for i in 0..<blocks {
                 let x = x0 + i * 256, y = y0 + i * 84
-                var scales = [SIMD8<Float>](repeating: .zero, count: 2), mins = scales
+                var scales = SIMD16<Float>(), mins = SIMD16<Float>()
                 for g in 0..<2 {
                     for k in 0..<16 {
                         X[16 * g + k] = KLanes.gather(x + 128 * g, 16, k)
                         W[16 * g + k] = KLanes.absolute(X[16 * g + k])
                     }
-                    (scales[g], mins[g]) = KLanes.makeQKX2(16, 3, X + 16 * g, W + 16 * g, LV + 16 * g, Laux, -0.5, 0.1, 15, true)
+                    let (sc, mn) = KLanes.makeQKX2(16, 3, X + 16 * g, W + 16 * g, LV + 16 * g, Laux, -0.5, 0.1, 15, true)
+                    if g == 0 { scales.lowHalf = sc; mins.lowHalf = mn } else { scales.highHalf = sc; mins.highHalf = mn }
                     for k in 0..<16 { for j in 0..<8 { L[128 * g + 16 * j + k] = UInt8(truncatingIfNeeded: LV[16 * g + k][j]) } }
                 }
                 var maxScale: Float = 0, maxMin: Float = 0
                 for j in 0..<16 {
-                    let sc = scales[j / 8][j % 8], m = mins[j / 8][j % 8]
+                    let sc = scales[j], m = mins[j]
                     if sc > maxScale { maxScale = sc }
                     if m > maxMin { maxMin = m }
                 }
-                packQ2KScales({ scales[$0 / 8][$0 % 8] }, { mins[$0 / 8][$0 % 8] }, maxScale: maxScale, maxMin: maxMin, into: y)
+                packQ2KScales({ scales[$0] }, { mins[$0] }, maxScale: maxScale, maxMin: maxMin, into: y)
                 let dAll = loadHalf(y, 80), mAll = loadHalf(y, 82)
                 for g in 0..<2 {
                     var d = SIMD8<Float>(repeating: 0), dm = SIMD8<Float>(repeating: 0)

@@ -98,22 +98,24 @@ public enum QuantPlanner {
         return n
     }
 
+    /// Name parts of tensors llama-quantize never quantizes (norms, routers, positional and tiny tensors).
+    static let excludedNameParts = [
+        "_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel", "per_layer_model_proj",
+        "ssm_conv1d", "shortconv.conv.weight", "indexer.k_proj.weight", "indexer.q_proj.weight",
+        "time_mix_first.weight", "time_mix_w0.weight", "time_mix_w1.weight", "time_mix_w2.weight",
+        "time_mix_v0.weight", "time_mix_v1.weight", "time_mix_v2.weight", "time_mix_a0.weight",
+        "time_mix_a1.weight", "time_mix_a2.weight", "time_mix_g1.weight", "time_mix_g2.weight",
+        "time_mix_decay_w1.weight", "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight",
+        "attn_rel_b.weight", ".position_embd", "sam.pos_embd", "sam.neck.", "sam.net_", ".rel_pos",
+        ".patch_embd", ".patch_merger", "a.rvq.codebook", "mm.a.code_embd",
+    ]
+
     /// `tensor_allows_quantization`: 2-D and 3-D weights except norms, routers, positional and tiny tensors.
     static func allowsQuantization(_ t: GGUFTensorInfo) -> Bool {
         guard significantDimensions(t.dimensions) >= 2 else { return false }
         let n = t.name
         guard n.hasSuffix("weight") else { return false }
-        let excluded = [
-            "_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel", "per_layer_model_proj",
-            "ssm_conv1d", "shortconv.conv.weight", "indexer.k_proj.weight", "indexer.q_proj.weight",
-            "time_mix_first.weight", "time_mix_w0.weight", "time_mix_w1.weight", "time_mix_w2.weight",
-            "time_mix_v0.weight", "time_mix_v1.weight", "time_mix_v2.weight", "time_mix_a0.weight",
-            "time_mix_a1.weight", "time_mix_a2.weight", "time_mix_g1.weight", "time_mix_g2.weight",
-            "time_mix_decay_w1.weight", "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight",
-            "attn_rel_b.weight", ".position_embd", "sam.pos_embd", "sam.neck.", "sam.net_", ".rel_pos",
-            ".patch_embd", ".patch_merger", "a.rvq.codebook", "mm.a.code_embd",
-        ]
-        if excluded.contains(where: { n.contains($0) }) { return false }
+        if excludedNameParts.contains(where: { n.contains($0) }) { return false }
         if n == "position_embd.weight" || n == "token_types.weight" { return false }
         return true
     }

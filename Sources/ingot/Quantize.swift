@@ -86,7 +86,7 @@ struct Quantize: ParsableCommand {
             let plan = try QuantPlanner.plan(metadata: gguf.metadata, tensors: gguf.tensors, options: opts)
             if !common.json { for w in plan.warnings { FileHandleStderr.write("warning: \(w)\n") } }
             if dryRun {
-                report(plan: plan, result: nil)
+                report(plan: plan, preset: opts.preset, result: nil)
                 return
             }
             let line = ProgressLine(verb: "quantizing", enabled: !common.json)
@@ -98,13 +98,13 @@ struct Quantize: ParsableCommand {
                 line.show("quantizing tensor \(p.tensorIndex + 1)/\(p.tensorCount) \(p.tensorName), \(Human.fixed(rate / 1048576, 1)) MB/s, ETA \(Human.fixed(eta, 0)) s")
             }
             line.finish()
-            report(plan: plan, result: result)
+            report(plan: plan, preset: opts.preset, result: result)
         }
     }
 
     var kernelName: String { Kernels.choice == .best ? Kernels.bestName : Kernels.choice.rawValue }
 
-    func report(plan: QuantPlan, result: QuantResult?) {
+    func report(plan: QuantPlan, preset: QuantPreset, result: QuantResult?) {
         var byType: [String: (count: Int, elements: Int, bytes: Int)] = [:]
         for t in plan.tensors {
             var e = byType[t.targetType.name] ?? (0, 0, 0)
@@ -115,7 +115,7 @@ struct Quantize: ParsableCommand {
         let sourceBPW = plan.elementCount == 0 ? 0 : Double(plan.sourceBytes * 8) / Double(plan.elementCount)
         if common.json {
             var o = JSONObject([
-                ("input", .string(input)), ("output", output.map { .string($0) } ?? .null), ("preset", .string(QuantPreset.named(type)?.name ?? type)),
+                ("input", .string(input)), ("output", output.map { .string($0) } ?? .null), ("preset", .string(preset.name)),
                 ("dryRun", .bool(dryRun)), ("tensors", JSONValue(plan.tensors.count)),
                 ("sourceBytes", JSONValue(plan.sourceBytes)), ("targetBytes", JSONValue(plan.targetBytes)),
                 ("sourceBitsPerWeight", .double(sourceBPW)), ("bitsPerWeight", .double(plan.bitsPerWeight)),
@@ -146,7 +146,7 @@ struct Quantize: ParsableCommand {
         print(s.render())
         let verb = result == nil ? "would quantize" : "quantized"
         if result != nil { print("kernels: \(kernelName)") }
-        print("\(verb) \(input) -> \(output ?? "(dry run)") as \(QuantPreset.named(type)!.name)")
+        print("\(verb) \(input) -> \(output ?? "(dry run)") as \(preset.name)")
         print("  \(Human.bytes(plan.sourceBytes)) (\(Human.fixed(sourceBPW, 2)) bits/weight) -> \(Human.bytes(plan.targetBytes)) (\(Human.fixed(plan.bitsPerWeight, 2)) bits/weight)"
               + (result.map { " in \(Human.fixed($0.seconds, 2)) s" } ?? ""))
     }
