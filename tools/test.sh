@@ -12,6 +12,8 @@ bash tools/check-cli.sh
 bash tools/check-pack-roundtrips.sh
 # Quantization against llama.cpp's recorded outputs (release build: the quantizers are the workload).
 swift build -c release --product ingot
+# Tokenizer: llama.cpp's own tokenizer tests, and ids recorded from llama.cpp for SmolLM2 and all of Shakespeare.
+python3 tools/check-tokenizer.py
 python3 tools/make-edge-model.py >/dev/null
 python3 tools/make-synthetic-model.py .cache/variants/synthetic-llama-f16.gguf >/dev/null
 INGOT="$root/.build/release/ingot" python3 tools/check-quantize.py

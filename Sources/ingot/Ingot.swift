@@ -1,5 +1,6 @@
 import ArgumentParser
 import IngotFormats
+import IngotModel
 import IngotQuantize
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ struct Ingot: ParsableCommand {
         commandName: "ingot",
         abstract: "Shrink, convert and verify the weights of large language models.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Quantize.self, Pack.self, Unpack.self, Verify.self]
+        subcommands: [Inspect.self, Quantize.self, Tokenize.self, Pack.self, Unpack.self, Verify.self]
     )
 }
 
@@ -31,6 +32,15 @@ func reportingErrors(json: Bool, _ body: () throws -> Void) throws {
     do {
         try body()
     } catch let e as FormatError {
+        if json {
+            var o = JSONObject([("code", .string(e.code.rawValue)), ("field", .string(e.field)), ("detail", .string(e.detail))])
+            if let p = e.path { o["path"] = .string(p) }
+            if let off = e.offset { o["offset"] = JSONValue(off) }
+            print(JSONValue.object(JSONObject([("error", .object(o))])).serialized(pretty: true))
+        }
+        FileHandleStderr.write("error: \(e.description)\n")
+        throw ExitCode(1)
+    } catch let e as ModelError {
         if json {
             var o = JSONObject([("code", .string(e.code.rawValue)), ("field", .string(e.field)), ("detail", .string(e.detail))])
             if let p = e.path { o["path"] = .string(p) }

