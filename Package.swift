@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Ingot: one package, one library per pipeline stage, dependencies pointing one way:
-//   IngotFormats  <-  IngotModel  <-  ingot (CLI)
+//   IngotFormats  <-  IngotNumerics  <-  IngotModel  <-  IngotEvaluate  <-  ingot (CLI)
 //   IngotFormats  <-  IngotPack (libzstd)  <-  ingot
 //   IngotFormats  <-  IngotNumerics  <-  IngotQuantize  <-  ingot
 // The kernels are built twice on x86-64: IngotNumerics for the baseline CPU (SSE2: runs on any x86-64), and
@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "IngotPack", targets: ["IngotPack"]),
         .library(name: "IngotNumerics", targets: ["IngotNumerics"]),
         .library(name: "IngotQuantize", targets: ["IngotQuantize"]),
+        .library(name: "IngotEvaluate", targets: ["IngotEvaluate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,7 +41,9 @@ let package = Package(
         // File formats: byte cursor, GGUF, safetensors, Hugging Face folders, JSON, atomic output.
         .target(name: "IngotFormats"),
         // What a model is (ModelSpec), read from GGUF keys or config.json; inventories of tensors.
-        .target(name: "IngotModel", dependencies: ["IngotFormats"]),
+        .target(name: "IngotModel", dependencies: ["IngotFormats", "IngotNumerics"]),
+        // Evaluation: perplexity and KL divergence against a base model, as llama-perplexity computes them.
+        .target(name: "IngotEvaluate", dependencies: ["IngotFormats", "IngotModel", "IngotNumerics"]),
         // libzstd from the system (Debian: libzstd-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // Packed artifacts: per-tensor frames, byte transforms by dtype, zstd, a checksummed index.
@@ -52,12 +55,13 @@ let package = Package(
         .executableTarget(
             name: "ingot",
             dependencies: [
-                "IngotFormats", "IngotModel", "IngotPack", "IngotNumerics", "IngotQuantize",
+                "IngotFormats", "IngotModel", "IngotPack", "IngotNumerics", "IngotQuantize", "IngotEvaluate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "IngotFormatsTests", dependencies: ["IngotFormats"]),
-        .testTarget(name: "IngotModelTests", dependencies: ["IngotModel", "IngotFormats"]),
+        .testTarget(name: "IngotModelTests", dependencies: ["IngotModel", "IngotFormats", "IngotNumerics"]),
+        .testTarget(name: "IngotEvaluateTests", dependencies: ["IngotEvaluate", "IngotModel", "IngotFormats", "IngotNumerics"]),
         .testTarget(name: "IngotPackTests", dependencies: ["IngotPack", "IngotFormats"]),
         .testTarget(name: "IngotNumericsTests", dependencies: ["IngotNumerics", "IngotFormats"]),
         .testTarget(name: "IngotQuantizeTests", dependencies: ["IngotQuantize", "IngotNumerics", "IngotFormats"]),

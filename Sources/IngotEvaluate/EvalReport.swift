@@ -1,0 +1,84 @@
+import IngotFormats
+
+/// KL divergence against a base model, in llama-perplexity's terms.
+public struct KLDReport: Sendable {
+    public var basePerplexity = 0.0, basePerplexityError = 0.0
+    public var lnPerplexityRatio = 0.0, lnPerplexityRatioError = 0.0
+    public var perplexityRatio = 0.0, perplexityRatioError = 0.0
+    public var meanKLD = 0.0, meanKLDError = 0.0
+    /// (name, value): max, 99.9, 99, 95, 90, median, 10, 5, 1, min.
+    public var kldPercentiles: [(String, Double)] = []
+    public var meanDeltaP = 0.0, meanDeltaPError = 0.0
+    public var rmsDeltaP = 0.0, rmsDeltaPError = 0.0
+    public var deltaPPercentiles: [(String, Double)] = []
+    /// Fraction of scored tokens where both models put the same token first.
+    public var sameTop = 0.0, sameTopError = 0.0
+}
+
+/// Everything `ingot eval` reports, as text or JSON.
+public struct EvalReport: Sendable {
+    public var model = ""
+    public var base: String?
+    public var context = 0, chunks = 0, threads = 0, scoredTokens = 0
+    public var kernels = ""
+    public var perplexity = 0.0, perplexityError = 0.0
+    public var tokensPerSecond = 0.0
+    public var baseTokensPerSecond: Double?
+    public var kld: KLDReport?
+
+    public var json: JSONValue {
+        var o = JSONObject([
+            ("model", .string(model)), ("context", JSONValue(context)), ("chunks", JSONValue(chunks)),
+            ("scored_tokens", JSONValue(scoredTokens)), ("threads", JSONValue(threads)), ("kernels", .string(kernels)),
+            ("perplexity", .double(perplexity)), ("perplexity_error", .double(perplexityError)),
+            ("tokens_per_second", .double(tokensPerSecond)),
+        ])
+        if let base { o["base"] = .string(base) }
+        if let b = baseTokensPerSecond { o["base_tokens_per_second"] = .double(b) }
+        if let k = kld {
+            o["kld"] = .object(JSONObject([
+                ("base_perplexity", .double(k.basePerplexity)), ("base_perplexity_error", .double(k.basePerplexityError)),
+                ("ln_ppl_ratio", .double(k.lnPerplexityRatio)), ("ln_ppl_ratio_error", .double(k.lnPerplexityRatioError)),
+                ("ppl_ratio", .double(k.perplexityRatio)), ("ppl_ratio_error", .double(k.perplexityRatioError)),
+                ("mean", .double(k.meanKLD)), ("mean_error", .double(k.meanKLDError)),
+                ("percentiles", .object(JSONObject(k.kldPercentiles.map { ($0.0, JSONValue.double($0.1)) }))),
+                ("same_top", .double(k.sameTop)), ("same_top_error", .double(k.sameTopError)),
+                ("mean_delta_p", .double(k.meanDeltaP)), ("mean_delta_p_error", .double(k.meanDeltaPError)),
+                ("rms_delta_p", .double(k.rmsDeltaP)), ("rms_delta_p_error", .double(k.rmsDeltaPError)),
+                ("delta_p_percentiles", .object(JSONObject(k.deltaPPercentiles.map { ($0.0, JSONValue.double($0.1)) }))),
+            ]))
+        }
+        return .object(o)
+    }
+
+    public var text: String {
+        func f(_ v: Double, _ d: Int) -> String { fixed(v, d) }
+        var s = "model       \(model)\n"
+        if let base { s += "base        \(base)\n" }
+        s += "chunks      \(chunks) of \(context) tokens, \(scoredTokens) scored, \(threads) threads, kernels \(kernels)\n"
+        s += "speed       \(f(tokensPerSecond, 1)) tokens/s"
+        if let b = baseTokensPerSecond { s += " (base \(f(b, 1)) tokens/s)" }
+        s += "\n\nPPL         \(f(perplexity, 4)) ± \(f(perplexityError, 5))\n"
+        guard let k = kld else { return s }
+        s += "PPL(base)   \(f(k.basePerplexity, 4)) ± \(f(k.basePerplexityError, 5))\n"
+        s += "PPL ratio   \(f(k.perplexityRatio, 6)) ± \(f(k.perplexityRatioError, 6))   ln ratio \(f(k.lnPerplexityRatio, 6)) ± \(f(k.lnPerplexityRatioError, 6))\n"
+        s += "mean KLD    \(f(k.meanKLD, 6)) ± \(f(k.meanKLDError, 6))\n"
+        s += "KLD         " + k.kldPercentiles.map { "\($0.0) \(f($0.1, 6))" }.joined(separator: "  ") + "\n"
+        s += "same top    \(f(100 * k.sameTop, 3)) ± \(f(100 * k.sameTopError, 3)) %\n"
+        s += "mean Δp     \(f(100 * k.meanDeltaP, 3)) ± \(f(100 * k.meanDeltaPError, 3)) %\n"
+        s += "RMS Δp      \(f(100 * k.rmsDeltaP, 3)) ± \(f(100 * k.rmsDeltaPError, 3)) %\n"
+        s += "Δp          " + k.deltaPPercentiles.map { "\($0.0) \(f(100 * $0.1, 3))%" }.joined(separator: "  ") + "\n"
+        return s
+    }
+
+    func fixed(_ v: Double, _ digits: Int) -> String {
+        guard v.isFinite else { return "\(v)" }
+        var p = 1.0
+        for _ in 0..<digits { p *= 10 }
+        let r = (abs(v) * p).rounded()
+        let whole = Int(r / p)
+        var frac = String(Int(r - Double(whole) * p))
+        while frac.count < digits { frac = "0" + frac }
+        return (v < 0 && r > 0 ? "-" : "") + "\(whole)" + (digits > 0 ? "." + frac : "")
+    }
+}

@@ -1,0 +1,295 @@
+import IngotFormats
+import IngotModel
+import IngotNumerics
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How to evaluate: llama-perplexity's defaults.
+public struct EvalOptions: Sendable {
+    /// Tokens per chunk (llama-perplexity `-c`).
+    public var context = 512
+    /// At most this many chunks (llama-perplexity `--chunks`); nil for all.
+    public var chunks: Int?
+    public var threads = 2
+    public var kernels: KernelChoice = Kernels.choice
+    public init() {}
+}
+
+/// Where a run stands, for a progress line.
+public struct EvalProgress: Sendable {
+    public var chunk: Int
+    public var chunks: Int
+    public var tokensPerSecond: Double
+    public var perplexity: Double
+}
+
+/// Perplexity, and against a base model the KL divergence of the next-token distributions, computed as
+/// llama-perplexity computes them (tools/perplexity/perplexity.cpp):
+///
+/// - the text is tokenized once (BOS where the model adds one, special tokens not parsed) and cut into
+///   `tokens / ctx` chunks; the first token of each chunk becomes BOS where the model adds one;
+/// - each chunk is one causal window; only the second half is scored: the logits at positions ctx/2 ..< ctx-1
+///   predict tokens ctx/2+1 ..< ctx, so each chunk scores ctx - ctx/2 - 1 tokens;
+/// - PPL = exp(mean NLL), with uncertainty PPL · sqrt(var(NLL) / (count - 1));
+/// - with a base model both run over the same windows, and per scored token: KLD = Σ p_base (ln p_base - ln p),
+///   top-1 agreement of the argmaxes, Δp = p(token) - p_base(token). Nothing is written to disk.
+public final class Evaluator {
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+    public let base: LlamaModel?
+    public let options: EvalOptions
+    /// Where a base run is saved to or replayed from (llama.cpp's `--kl-divergence-base` file format).
+    public var baseLogProbs: BaseLogProbs?
+
+    public init(model: LlamaModel, tokenizer: Tokenizer, base: LlamaModel? = nil, options: EvalOptions) throws {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.base = base
+        self.options = options
+        if let base, base.vocab != model.vocab {
+            throw ModelError(.vocabularyMismatch, field: "token_embd.weight",
+                             "the base model has \(base.vocab) tokens and the model \(model.vocab): KL divergence needs one vocabulary",
+                             path: base.path)
+        }
+        if tokenizer.vocabularySize != model.vocab {
+            throw ModelError(.vocabularyMismatch, field: "tokenizer.ggml.tokens",
+                             "the tokenizer has \(tokenizer.vocabularySize) tokens and the model's embedding \(model.vocab) rows",
+                             path: model.path)
+        }
+    }
+
+    /// The chunks of tokens llama-perplexity would evaluate (before BOS replaces each first token), or a
+    /// `text-too-short` error.
+    public func windows(_ text: [UInt8]) throws -> [[Int32]] {
+        let ctx = options.context
+        let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
+        guard tokens.count >= 2 * ctx else {
+            throw ModelError(.textTooShort, field: "--text",
+                             "the text is \(tokens.count) tokens; a context of \(ctx) needs at least \(2 * ctx) (two chunks), as llama-perplexity requires")
+        }
+        let n = min(options.chunks ?? Int.max, tokens.count / ctx)
+        return (0..<n).map { c in Array(tokens[(c * ctx)..<((c + 1) * ctx)]) }
+    }
+
+    public func run(_ text: [UInt8], progress: (EvalProgress) -> Void = { _ in }) throws -> EvalReport {
+        let ctx = options.context
+        guard ctx >= 8 else { throw ModelError(.invalidValue, field: "--ctx", "the context must be at least 8 tokens") }
+        let windows = try windows(text)
+        let first = ctx / 2
+        let scored = ctx - first - 1
+        let vocab = model.vocab
+        let workspace = MatMulWorkspace(threads: options.threads)
+        var stats = Accumulator()
+        var computeSeconds = 0.0, baseSeconds = 0.0
+        if let file = baseLogProbs, file.mode == .write {
+            try file.begin(context: ctx, vocab: vocab, tokens: windows)
+        }
+        if let file = baseLogProbs, file.mode == .read {
+            try file.check(context: ctx, vocab: vocab, tokens: windows)
+        }
+        for (c, original) in windows.enumerated() {
+            var window = original
+            if tokenizer.addsBOS, let bos = tokenizer.bos { window[0] = bos }
+            let t0 = now()
+            let logits = try model.logits(window, outputs: first..<(ctx - 1), workspace: workspace, kernels: options.kernels)
+            computeSeconds += now() - t0
+            var baseLogits: [Float]?
+            if let base {
+                let t1 = now()
+                baseLogits = try base.logits(window, outputs: first..<(ctx - 1), workspace: workspace, kernels: options.kernels)
+                baseSeconds += now() - t1
+            }
+            let targets = Array(window[(first + 1)..<ctx])
+            let rows = Slots<Position>(count: scored)
+            let replay = try baseLogProbs.flatMap { $0.mode == .read ? try $0.readChunk(c, rows: scored) : nil }
+            let baseRows = baseLogits ?? []
+            let threads = options.threads
+            logits.withUnsafeBufferPointer { lp in baseRows.withUnsafeBufferPointer { bp in
+                let lps = UnsafeSendable(lp.baseAddress!)
+                let bls = bp.isEmpty ? nil : UnsafeSendable(bp.baseAddress!)
+                try? parallelFor(0..<scored, threads: threads) { i, _ in
+                    let row = lps.pointer + i * vocab
+                    if let bls {
+                        rows[i] = Position.compare(row, bls.pointer + i * vocab, vocab: vocab, token: Int(targets[i]))
+                    } else if let replay {
+                        rows[i] = replay.compare(row, row: i, vocab: vocab, token: Int(targets[i]))
+                    } else {
+                        rows[i] = Position.single(row, vocab: vocab, token: Int(targets[i]))
+                    }
+                }
+            } }
+            if let file = baseLogProbs, file.mode == .write {
+                try (baseLogits ?? logits).withUnsafeBufferPointer { try file.writeChunk($0.baseAddress!, rows: scored, vocab: vocab) }
+            }
+            for i in 0..<scored { if let p = rows[i] { stats.add(p) } }
+            let seconds = computeSeconds + baseSeconds
+            progress(EvalProgress(chunk: c + 1, chunks: windows.count,
+                                  tokensPerSecond: Double((c + 1) * ctx * (base == nil ? 1 : 2)) / max(seconds, 1e-9),
+                                  perplexity: exp(stats.sumNLL / Double(stats.count))))
+        }
+        try baseLogProbs?.finish()
+        return stats.report(model: model, base: base, options: options, chunks: windows.count,
+                            hasBase: base != nil || baseLogProbs?.mode == .read,
+                            seconds: computeSeconds, baseSeconds: baseSeconds)
+    }
+
+    func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+}
+
+/// What one scored position contributes.
+struct Position {
+    var nll: Double
+    var nllBase: Double = 0
+    var kld: Double = 0
+    var sameTop = false
+    var pDiff: Double = 0
+
+    /// ln-sum-exp of a row (max + ln Σ e^(x - max)) and its argmax, as llama-perplexity computes it.
+    static func logSumExp(_ row: UnsafePointer<Float>, _ n: Int) -> (lse: Double, max: Float, argmax: Int) {
+        var m = row[0], arg = 0
+        for i in 1..<n where row[i] > m { m = row[i]; arg = i }
+        var acc = SIMD8<Float>()
+        var sum: Double = 0
+        var i = 0
+        let mv = SIMD8<Float>(repeating: m)
+        while i + 8 <= n {
+            acc += Activations.exp(UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<Float>.self) - mv)
+            i += 8
+            if i % 4096 == 0 { sum += Double(acc.sum()); acc = SIMD8() }
+        }
+        sum += Double(acc.sum())
+        while i < n { sum += Double(expf(row[i] - m)); i += 1 }
+        return (Double(m) + log(sum), m, arg)
+    }
+
+    static func single(_ row: UnsafePointer<Float>, vocab: Int, token: Int) -> Position {
+        let s = logSumExp(row, vocab)
+        return Position(nll: s.lse - Double(row[token]))
+    }
+
+    static func compare(_ row: UnsafePointer<Float>, _ baseRow: UnsafePointer<Float>, vocab: Int, token: Int) -> Position {
+        let q = logSumExp(row, vocab), b = logSumExp(baseRow, vocab)
+        // KLD = Σ p_b (lp_b - lp_q), lp = logit - lse.
+        let shift = Float(q.lse - b.lse)
+        let bl = SIMD8<Float>(repeating: Float(b.lse))
+        var acc = SIMD8<Float>()
+        var kld: Double = 0
+        var i = 0
+        while i + 8 <= vocab {
+            let lb = UnsafeRawPointer(baseRow + i).loadUnaligned(as: SIMD8<Float>.self)
+            let lq = UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<Float>.self)
+            let pb = Activations.exp(lb - bl)
+            acc += pb * (lb - lq + shift)
+            i += 8
+            if i % 4096 == 0 { kld += Double(acc.sum()); acc = SIMD8() }
+        }
+        kld += Double(acc.sum())
+        while i < vocab {
+            let lb = Double(baseRow[i]) - b.lse
+            kld += exp(lb) * (lb - (Double(row[i]) - q.lse))
+            i += 1
+        }
+        let nll = q.lse - Double(row[token]), nllBase = b.lse - Double(baseRow[token])
+        return Position(nll: nll, nllBase: nllBase, kld: max(kld, 0), sameTop: q.argmax == b.argmax,
+                        pDiff: exp(-nll) - exp(-nllBase))
+    }
+}
+
+/// Sums over all scored positions, and the per-position KLD and Δp for percentiles.
+struct Accumulator {
+    var count = 0
+    var sumNLL = 0.0, sumNLL2 = 0.0
+    var sumBase = 0.0, sumBase2 = 0.0, sumCross = 0.0
+    var sumKLD = 0.0, sumKLD2 = 0.0
+    var sumP = 0.0, sumP2 = 0.0, sumP4 = 0.0
+    var sameTop = 0
+    var klds: [Float] = []
+    var pDiffs: [Float] = []
+
+    mutating func add(_ p: Position) {
+        count += 1
+        sumNLL += p.nll; sumNLL2 += p.nll * p.nll
+        sumBase += p.nllBase; sumBase2 += p.nllBase * p.nllBase; sumCross += p.nll * p.nllBase
+        sumKLD += p.kld; sumKLD2 += p.kld * p.kld
+        sumP += p.pDiff; sumP2 += p.pDiff * p.pDiff; sumP4 += p.pDiff * p.pDiff * p.pDiff * p.pDiff
+        if p.sameTop { sameTop += 1 }
+        klds.append(Float(p.kld))
+        pDiffs.append(Float(p.pDiff))
+    }
+
+    /// Mean and its standard error, as llama-perplexity's `mean_and_uncertainty`.
+    func meanAndError(_ sum: Double, _ sum2: Double) -> (Double, Double) {
+        let n = Double(count)
+        let f = sum / n
+        let v = sum2 / n - f * f
+        return (f, v > 0 && count > 10 ? (v / (n - 1)).squareRoot() : 0)
+    }
+
+    func covariance(_ a: Double, _ b: Double, _ ab: Double) -> Double {
+        guard count >= 10 else { return 0 }
+        let n = Double(count)
+        return (ab / n - (a / n) * (b / n)) / (n - 1)
+    }
+
+    static func percentile(_ sorted: [Float], _ fraction: Double) -> Double {
+        guard let first = sorted.first else { return 0 }
+        if fraction <= 0 { return Double(first) }
+        if fraction >= 1 { return Double(sorted[sorted.count - 1]) }
+        let p = fraction * Double(sorted.count - 1)
+        let ip = Int(p)
+        let f = p - Double(ip)
+        return (1 - f) * Double(sorted[ip]) + f * Double(sorted[min(ip + 1, sorted.count - 1)])
+    }
+
+    func report(model: LlamaModel, base: LlamaModel?, options: EvalOptions, chunks: Int, hasBase: Bool,
+                seconds: Double, baseSeconds: Double) -> EvalReport {
+        var r = EvalReport()
+        r.model = model.path
+        r.base = base?.path
+        r.context = options.context
+        r.chunks = chunks
+        r.threads = options.threads
+        r.kernels = options.kernels == .best ? Kernels.bestName : options.kernels.rawValue
+        r.scoredTokens = count
+        let (lnPPL, lnErr) = meanAndError(sumNLL, sumNLL2)
+        r.perplexity = exp(lnPPL)
+        r.perplexityError = r.perplexity * lnErr
+        r.tokensPerSecond = Double(chunks * options.context) / max(seconds, 1e-9)
+        if base != nil { r.baseTokensPerSecond = Double(chunks * options.context) / max(baseSeconds, 1e-9) }
+        guard hasBase else { return r }
+        var k = KLDReport()
+        let (lnBase, lnBaseErr) = meanAndError(sumBase, sumBase2)
+        k.basePerplexity = exp(lnBase)
+        k.basePerplexityError = k.basePerplexity * lnBaseErr
+        let cov = covariance(sumNLL, sumBase, sumCross)
+        let ratioErr = (lnErr * lnErr + lnBaseErr * lnBaseErr - 2 * cov).squareRoot()
+        k.lnPerplexityRatio = lnPPL - lnBase
+        k.lnPerplexityRatioError = ratioErr
+        k.perplexityRatio = exp(lnPPL - lnBase)
+        k.perplexityRatioError = k.perplexityRatio * ratioErr
+        (k.meanKLD, k.meanKLDError) = meanAndError(sumKLD, sumKLD2)
+        let sortedKLD = klds.sorted()
+        k.kldPercentiles = [("max", 1.0), ("99.9", 0.999), ("99", 0.99), ("95", 0.95), ("90", 0.9), ("median", 0.5),
+                            ("10", 0.1), ("5", 0.05), ("1", 0.01), ("min", 0.0)].map { ($0.0, Accumulator.percentile(sortedKLD, $0.1)) }
+        k.kldPercentiles[5].1 = sortedKLD.count % 2 == 0
+            ? 0.5 * Double(sortedKLD[sortedKLD.count / 2] + sortedKLD[sortedKLD.count / 2 - 1]) : Double(sortedKLD[sortedKLD.count / 2])
+        (k.meanDeltaP, k.meanDeltaPError) = meanAndError(sumP, sumP2)
+        let mse = meanAndError(sumP2, sumP4)
+        k.rmsDeltaP = mse.0.squareRoot()
+        k.rmsDeltaPError = k.rmsDeltaP > 0 ? 0.5 / k.rmsDeltaP * mse.1 : 0
+        let sortedP = pDiffs.sorted()
+        k.deltaPPercentiles = [("max", 1.0), ("99", 0.99), ("95", 0.95), ("median", 0.5), ("5", 0.05), ("1", 0.01),
+                               ("min", 0.0)].map { ($0.0, Accumulator.percentile(sortedP, $0.1)) }
+        k.sameTop = Double(sameTop) / Double(count)
+        k.sameTopError = (k.sameTop * (1 - k.sameTop) / Double(count - 1)).squareRoot()
+        r.kld = k
+        return r
+    }
+}

@@ -1,0 +1,305 @@
+import IngotFormats
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import IngotNumerics
+
+/// A decoder-only transformer of the Llama family (Llama 2/3, SmolLM, Mistral, Qwen2/2.5), run on the weights as
+/// the file stores them: every projection is a `StoredMatrix` of its GGUF type, multiplied by `QuantizedMatMul`.
+///
+/// Per layer, for a window of n tokens (d = head size, h = heads, g = KV heads):
+///
+///     x̂ = rmsnorm(x) · attn_norm
+///     q, k, v = x̂·Wqᵀ (+bq), x̂·Wkᵀ (+bk), x̂·Wvᵀ (+bv)        n×hd, n×gd, n×gd
+///     rotate q, k by position (RoPE)                          GGUF llama: pairs (2i, 2i+1); NeoX/HF: (i, i+d/2)
+///     k, v rounded to half precision                          as llama.cpp's default F16 KV cache holds them
+///     a_head = softmax(q_head·k_groupᵀ / √d, causal) · v_group  query head j reads KV head j / (h/g)
+///     x += a·Woᵀ
+///     x̂ = rmsnorm(x) · ffn_norm
+///     x += (silu(x̂·Wgateᵀ) ⊙ x̂·Wupᵀ)·Wdownᵀ
+///
+/// then logits = (rmsnorm(x) · output_norm)·Woutputᵀ (the token embedding when the output is tied).
+public final class LlamaModel: @unchecked Sendable {
+    public enum RopeStyle: String, Sendable { case adjacentPairs = "norm", halves = "neox" }
+
+    public struct Layer {
+        var attnNorm: [Float], ffnNorm: [Float]
+        var q: StoredMatrix, k: StoredMatrix, v: StoredMatrix, o: StoredMatrix
+        var qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
+        var gate: StoredMatrix, up: StoredMatrix, down: StoredMatrix
+    }
+
+    public let path: String
+    public let architecture: String
+    public let layers: [Layer]
+    public let embedding: StoredMatrix
+    public let output: StoredMatrix
+    public let outputNorm: [Float]
+    public let hidden: Int, heads: Int, kvHeads: Int, headDim: Int, ffn: Int, vocab: Int
+    public let ropeDims: Int, ropeBase: Float, ropeStyle: RopeStyle
+    public let ropeFactors: [Float]?
+    public let eps: Float
+    public let trainedContext: Int?
+    /// Round K and V to half precision as llama.cpp's F16 cache does (on by default).
+    public var halfPrecisionCache = true
+    let file: GGUFFile
+
+    public var description: String {
+        "\(architecture), \(layers.count) layers, hidden \(hidden), heads \(heads)/\(kvHeads), ffn \(ffn), vocab \(vocab)"
+    }
+
+    /// The architectures this forward pass runs and how each stores q/k for rotation.
+    public static let supported: [String: RopeStyle] = ["llama": .adjacentPairs, "mistral": .adjacentPairs,
+                                                        "qwen2": .halves]
+
+    public init(gguf g: GGUFFile) throws {
+        file = g
+        path = g.path
+        let arch = g["general.architecture"]?.stringValue ?? "?"
+        architecture = arch
+        guard let style = LlamaModel.supported[arch] else {
+            throw ModelError(.unsupportedArchitecture, field: "general.architecture",
+                             offset: g.metadata.first { $0.key == "general.architecture" }?.fileOffset,
+                             "architecture '\(arch)' is not supported (llama, mistral and qwen2 are)", path: g.path)
+        }
+        ropeStyle = style
+        func int(_ key: String) throws -> Int {
+            guard let v = g["\(arch).\(key)"]?.intValue, v > 0, v < 1 << 24 else {
+                throw ModelError(.missingField, field: "\(arch).\(key)", "a positive integer is required", path: g.path)
+            }
+            return v
+        }
+        let blocks = try int("block_count")
+        hidden = try int("embedding_length")
+        heads = try int("attention.head_count")
+        kvHeads = (try? int("attention.head_count_kv")) ?? heads
+        ffn = try int("feed_forward_length")
+        headDim = (try? int("attention.key_length")) ?? hidden / heads
+        guard heads % kvHeads == 0, headDim % 2 == 0 else {
+            throw ModelError(.invalidValue, field: "\(arch).attention.head_count_kv",
+                             "\(heads) heads cannot share \(kvHeads) KV heads of size \(headDim)", path: g.path)
+        }
+        ropeDims = min((try? int("rope.dimension_count")) ?? headDim, headDim) & ~1
+        ropeBase = Float(g["\(arch).rope.freq_base"]?.doubleValue ?? 10000)
+        eps = Float(g["\(arch).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5)
+        trainedContext = g["\(arch).context_length"]?.intValue
+
+        func tensor(_ name: String) -> GGUFTensorInfo? { g.tensor(named: name) }
+        func matrix(_ name: String, rows: Int?, cols: Int) throws -> StoredMatrix {
+            guard let t = tensor(name) else {
+                throw ModelError(.missingTensor, field: name, "the model has no tensor '\(name)'", path: g.path)
+            }
+            let d = t.dimensions
+            guard d.count == 2, d[0] == cols, rows == nil || d[1] == rows else {
+                throw ModelError(.shapeMismatch, field: name, offset: t.infoOffset,
+                                 "expected [\(rows.map(String.init) ?? "*"), \(cols)] (rows, columns), found \(Array(d.reversed()))",
+                                 path: g.path)
+            }
+            guard let m = StoredMatrix(type: t.type, rows: d[1], cols: d[0], data: g.data(for: t).baseAddress!) else {
+                throw ModelError(.unsupportedTensorType, field: name, offset: t.infoOffset,
+                                 "tensor type \(t.type) cannot be computed on", path: g.path)
+            }
+            return m
+        }
+        func vector(_ name: String, _ n: Int, required: Bool = true) throws -> [Float]? {
+            guard let t = tensor(name) else {
+                if !required { return nil }
+                throw ModelError(.missingTensor, field: name, "the model has no tensor '\(name)'", path: g.path)
+            }
+            guard t.elementCount == n, BlockCodec.canDequantize(t.type), n % t.type.blockSize == 0 else {
+                throw ModelError(.shapeMismatch, field: name, offset: t.infoOffset,
+                                 "expected \(n) values, found \(t.dimensions) of \(t.type)", path: g.path)
+            }
+            var out = [Float](repeating: 0, count: n)
+            out.withUnsafeMutableBufferPointer { BlockCodec.dequantize(t.type, g.data(for: t).baseAddress!, count: n, into: $0.baseAddress!) }
+            return out
+        }
+        embedding = try matrix("token_embd.weight", rows: nil, cols: hidden)
+        vocab = embedding.rows
+        output = tensor("output.weight") != nil ? try matrix("output.weight", rows: vocab, cols: hidden) : embedding
+        outputNorm = try vector("output_norm.weight", hidden)!
+        ropeFactors = try vector("rope_freqs.weight", ropeDims / 2, required: false)
+        let qd = heads * headDim, kvd = kvHeads * headDim
+        var layers: [Layer] = []
+        for i in 0..<blocks {
+            let p = "blk.\(i)."
+            layers.append(Layer(
+                attnNorm: try vector(p + "attn_norm.weight", hidden)!, ffnNorm: try vector(p + "ffn_norm.weight", hidden)!,
+                q: try matrix(p + "attn_q.weight", rows: qd, cols: hidden),
+                k: try matrix(p + "attn_k.weight", rows: kvd, cols: hidden),
+                v: try matrix(p + "attn_v.weight", rows: kvd, cols: hidden),
+                o: try matrix(p + "attn_output.weight", rows: hidden, cols: qd),
+                qBias: try vector(p + "attn_q.bias", qd, required: false),
+                kBias: try vector(p + "attn_k.bias", kvd, required: false),
+                vBias: try vector(p + "attn_v.bias", kvd, required: false),
+                gate: try matrix(p + "ffn_gate.weight", rows: ffn, cols: hidden),
+                up: try matrix(p + "ffn_up.weight", rows: ffn, cols: hidden),
+                down: try matrix(p + "ffn_down.weight", rows: hidden, cols: ffn)))
+        }
+        self.layers = layers
+    }
+
+    // MARK: forward pass
+
+    /// Logits for positions `outputs` of one window of `tokens` (positions 0..<n): `outputs.count × vocab` floats.
+    public func logits(_ tokens: [Int32], outputs: Range<Int>, workspace: MatMulWorkspace,
+                       kernels: KernelChoice = Kernels.choice) throws -> [Float] {
+        let n = tokens.count
+        precondition(outputs.lowerBound >= 0 && outputs.upperBound <= n, "outputs outside the window")
+        for (i, t) in tokens.enumerated() where t < 0 || Int(t) >= vocab {
+            throw ModelError(.invalidToken, field: "token[\(i)]", "token id \(t) is outside the vocabulary of \(vocab)", path: path)
+        }
+        let qd = heads * headDim, kvd = kvHeads * headDim
+        var x = [Float](repeating: 0, count: n * hidden)
+        var xn = [Float](repeating: 0, count: n * hidden)
+        var q = [Float](repeating: 0, count: n * qd)
+        var k = [Float](repeating: 0, count: n * kvd)
+        var v = [Float](repeating: 0, count: n * kvd)
+        var vt = [Float](repeating: 0, count: n * kvd)
+        var att = [Float](repeating: 0, count: n * qd)
+        var g = [Float](repeating: 0, count: n * ffn)
+        var u = [Float](repeating: 0, count: n * ffn)
+        let scores = (0..<workspace.threads).map { _ in [Float](repeating: 0, count: n * n) }.map(SharedFloats.init)
+        let (cosTable, sinTable) = ropeTables(n)
+
+        x.withUnsafeMutableBufferPointer { xp in
+            for (i, t) in tokens.enumerated() {
+                embedding.dequantize(rows: Int(t), count: 1, into: xp.baseAddress! + i * hidden, kernels: kernels)
+            }
+        }
+        for layer in layers {
+            norm(x, layer.attnNorm, n, into: &xn)
+            mul(layer.q, xn, n, into: &q, ws: workspace, kernels: kernels)
+            mul(layer.k, xn, n, into: &k, ws: workspace, kernels: kernels)
+            mul(layer.v, xn, n, into: &v, ws: workspace, kernels: kernels)
+            if let b = layer.qBias { addBias(&q, b, n) }
+            if let b = layer.kBias { addBias(&k, b, n) }
+            if let b = layer.vBias { addBias(&v, b, n) }
+            rope(&q, n, heads, cosTable, sinTable)
+            rope(&k, n, kvHeads, cosTable, sinTable)
+            if halfPrecisionCache {
+                for i in 0..<k.count { k[i] = halfToFloat(floatToHalf(k[i])) }
+                for i in 0..<v.count { v[i] = halfToFloat(floatToHalf(v[i])) }
+            }
+            for t in 0..<n { for c in 0..<kvd { vt[c * n + t] = v[t * kvd + c] } }
+            attention(q, k, vt, n, scores: scores, into: &att, threads: workspace.threads, kernels: kernels)
+            mul(layer.o, att, n, into: &xn, ws: workspace, kernels: kernels)
+            for i in 0..<x.count { x[i] += xn[i] }
+            norm(x, layer.ffnNorm, n, into: &xn)
+            mul(layer.gate, xn, n, into: &g, ws: workspace, kernels: kernels)
+            mul(layer.up, xn, n, into: &u, ws: workspace, kernels: kernels)
+            g.withUnsafeMutableBufferPointer { gp in u.withUnsafeBufferPointer { up in
+                Activations.siluMul(gp.baseAddress!, up.baseAddress!, n * ffn)
+            } }
+            mul(layer.down, g, n, into: &xn, ws: workspace, kernels: kernels)
+            for i in 0..<x.count { x[i] += xn[i] }
+        }
+        let m = outputs.count
+        var last = [Float](repeating: 0, count: m * hidden)
+        x.withUnsafeBufferPointer { xp in outputNorm.withUnsafeBufferPointer { wp in last.withUnsafeMutableBufferPointer { lp in
+            for (j, t) in outputs.enumerated() {
+                Activations.rmsNorm(xp.baseAddress! + t * hidden, wp.baseAddress!, hidden, eps: eps, into: lp.baseAddress! + j * hidden)
+            }
+        } } }
+        var logits = [Float](repeating: 0, count: m * vocab)
+        mul(output, last, m, into: &logits, ws: workspace, kernels: kernels)
+        return logits
+    }
+
+    private func norm(_ x: [Float], _ w: [Float], _ n: Int, into out: inout [Float]) {
+        let d = hidden
+        x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in out.withUnsafeMutableBufferPointer { op in
+            for t in 0..<n { Activations.rmsNorm(xp.baseAddress! + t * d, wp.baseAddress!, d, eps: eps, into: op.baseAddress! + t * d) }
+        } } }
+    }
+
+    private func mul(_ w: StoredMatrix, _ x: [Float], _ n: Int, into y: inout [Float], ws: MatMulWorkspace,
+                     kernels: KernelChoice) {
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            QuantizedMatMul.multiply(w, xp.baseAddress!, tokens: n, yp.baseAddress!, ldy: w.rows, workspace: ws, kernels: kernels)
+        } }
+    }
+
+    private func addBias(_ y: inout [Float], _ b: [Float], _ n: Int) {
+        let d = b.count
+        for t in 0..<n { for i in 0..<d { y[t * d + i] += b[i] } }
+    }
+
+    /// cos/sin of position · θ_i for i < ropeDims/2, with θ_i = base^(-2i/ropeDims) built by repeated
+    /// multiplication in Float as ggml's rope cache does (divided by rope_freqs where the model has them).
+    func ropeTables(_ n: Int) -> ([Float], [Float]) {
+        let half = ropeDims / 2
+        var c = [Float](repeating: 1, count: n * half), s = [Float](repeating: 0, count: n * half)
+        let thetaScale = powf(ropeBase, -2 / Float(ropeDims))
+        for p in 0..<n {
+            var theta = Float(p)
+            for i in 0..<half {
+                let t = theta / (ropeFactors?[i] ?? 1)
+                c[p * half + i] = cosf(t)
+                s[p * half + i] = sinf(t)
+                theta *= thetaScale
+            }
+        }
+        return (c, s)
+    }
+
+    private func rope(_ y: inout [Float], _ n: Int, _ nHeads: Int, _ c: [Float], _ s: [Float]) {
+        let half = ropeDims / 2, d = headDim
+        for t in 0..<n {
+            for h in 0..<nHeads {
+                let base = (t * nHeads + h) * d
+                for i in 0..<half {
+                    let (a, b) = ropeStyle == .adjacentPairs ? (base + 2 * i, base + 2 * i + 1) : (base + i, base + i + half)
+                    let x0 = y[a], x1 = y[b], cc = c[t * half + i], ss = s[t * half + i]
+                    y[a] = x0 * cc - x1 * ss
+                    y[b] = x0 * ss + x1 * cc
+                }
+            }
+        }
+    }
+
+    /// Causal attention, one head per job. Queries go in blocks of 32 so that each block only scores the keys
+    /// it can see.
+    private func attention(_ q: [Float], _ k: [Float], _ vt: [Float], _ n: Int, scores: [SharedFloats],
+                           into out: inout [Float], threads: Int, kernels: KernelChoice) {
+        let qd = heads * headDim, kvd = kvHeads * headDim, d = headDim, group = heads / kvHeads
+        let scale = 1 / Float(d).squareRoot()
+        q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in vt.withUnsafeBufferPointer { vp in
+            out.withUnsafeMutableBufferPointer { op in
+                let qs = UnsafeSendable(qp.baseAddress!), ks = UnsafeSendable(kp.baseAddress!)
+                let vs = UnsafeSendable(vp.baseAddress!), os = UnsafeSendable(UnsafePointer(op.baseAddress!))
+                try? parallelFor(0..<heads, threads: threads) { h, worker in
+                    let s = scores[worker].pointer
+                    let kvh = h / group
+                    let o = UnsafeMutablePointer(mutating: os.pointer)
+                    var t0 = 0
+                    while t0 < n {
+                        let tb = min(32, n - t0), keys = t0 + tb
+                        MatMul.gemm(qs.pointer + t0 * qd + h * d, ldx: qd, ks.pointer + kvh * d, ldw: kvd, k: d,
+                                    tokens: tb, rows: keys, s + t0 * n, ldy: n, kernels: kernels)
+                        for t in t0..<(t0 + tb) {
+                            let row = s + t * n
+                            Activations.softmax(row, t + 1, scale: scale)
+                            for j in (t + 1)..<max(t + 1, keys) { row[j] = 0 }
+                        }
+                        MatMul.gemm(s + t0 * n, ldx: n, vs.pointer + kvh * d * n, ldw: n, k: keys,
+                                    tokens: tb, rows: d, o + t0 * qd + h * d, ldy: qd, kernels: kernels)
+                        t0 += tb
+                    }
+                }
+            }
+        } } }
+    }
+}
+
+/// A float buffer one worker owns for the length of a call.
+final class SharedFloats: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ a: [Float]) {
+        pointer = .allocate(capacity: max(a.count, 1))
+        pointer.initialize(repeating: 0, count: max(a.count, 1))
+    }
+    deinit { pointer.deallocate() }
+}

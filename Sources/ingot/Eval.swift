@@ -1,0 +1,105 @@
+import ArgumentParser
+import IngotEvaluate
+import IngotFormats
+import IngotModel
+import IngotNumerics
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure perplexity on a text, and KL divergence against a base model.",
+        discussion: """
+        Computes perplexity as llama-perplexity does: the text is cut into chunks of --ctx tokens, each chunk is \
+        one window (BOS first where the model adds one) and only its second half is scored. With --base, both \
+        models run over the same windows and the report adds mean KL divergence with its error, KLD percentiles, \
+        top-1 agreement, mean and RMS Δp and PPL(model)/PPL(base); nothing is written to disk unless --save-base \
+        asks for the base log-probabilities (in llama.cpp's --kl-divergence-base format), which --base-logprobs \
+        replays later.
+        """
+    )
+
+    @Argument(help: "The model to evaluate (GGUF).")
+    var model: String
+
+    @Option(name: .long, help: "The text to score (UTF-8).")
+    var text: String
+
+    @Option(name: .long, help: "Tokens per chunk.")
+    var ctx = 512
+
+    @Option(name: .long, help: "Score at most this many chunks (default: all).")
+    var chunks: Int?
+
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .long, help: "A base model (GGUF) to compare against: KL divergence, top-1 agreement, Δp.")
+    var base: String?
+
+    @Option(name: .customLong("save-base"), help: "Save the base log-probabilities to this file (llama.cpp's format).")
+    var saveBase: String?
+
+    @Option(name: .customLong("base-logprobs"), help: "Compare against base log-probabilities saved earlier.")
+    var baseLogprobs: String?
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if ctx < 8 || ctx > 1 << 20 { throw ValidationError("--ctx must be between 8 and 1048576") }
+        if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1") }
+        if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
+        if base != nil && baseLogprobs != nil { throw ValidationError("give --base or --base-logprobs, not both") }
+        if saveBase != nil && baseLogprobs != nil { throw ValidationError("--save-base cannot be used with --base-logprobs") }
+    }
+
+    func run() throws {
+        try reportingErrors(json: common.json) {
+            let file = try ModelFile.open(model)
+            guard let g = file.gguf else {
+                throw ModelError(.unsupportedArchitecture, field: "format", "eval runs GGUF models; \(model) is not one", path: model)
+            }
+            let m = try LlamaModel(gguf: g)
+            let tokenizer = try Tokenizer(gguf: g)
+            var baseModel: LlamaModel?
+            if let base {
+                let bf = try ModelFile.open(base)
+                guard let bg = bf.gguf else {
+                    throw ModelError(.unsupportedArchitecture, field: "format", "eval runs GGUF models; \(base) is not one", path: base)
+                }
+                baseModel = try LlamaModel(gguf: bg)
+                let bt = try Tokenizer(gguf: bg)
+                if bt.tokens != tokenizer.tokens {
+                    throw ModelError(.vocabularyMismatch, field: "tokenizer.ggml.tokens",
+                                     "the base model's vocabulary differs from the model's; KL divergence compares the same tokens",
+                                     path: base)
+                }
+            }
+            var options = EvalOptions()
+            options.context = ctx
+            options.chunks = chunks
+            options.threads = threads ?? ProcessInfoCores.count
+            let evaluator = try Evaluator(model: m, tokenizer: tokenizer, base: baseModel, options: options)
+            if let saveBase { evaluator.baseLogProbs = BaseLogProbs(writing: saveBase) }
+            if let baseLogprobs { evaluator.baseLogProbs = try BaseLogProbs(reading: baseLogprobs) }
+            let textFile = try MappedFile(path: text)
+            let line = ProgressLine(verb: "eval", enabled: !common.json)
+            let report = try evaluator.run(Array(textFile.bytes)) { p in
+                line.show("chunk \(p.chunk)/\(p.chunks), \(Human.fixed(p.tokensPerSecond, 1)) tokens/s, PPL \(Human.fixed(p.perplexity, 4))")
+            }
+            line.finish()
+            print(common.json ? report.json.serialized(pretty: true) : report.text)
+        }
+    }
+}
+
+enum ProcessInfoCores {
+    static var count: Int {
+        #if canImport(Glibc)
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        #else
+        return 4
+        #endif
+    }
+}

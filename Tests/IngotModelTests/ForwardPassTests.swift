@@ -1,0 +1,183 @@
+import Foundation
+import IngotFormats
+import IngotModel
+import IngotNumerics
+import Testing
+
+/// A two-layer llama with every projection in a different GGUF type, and a plain implementation of the same model
+/// written from the equations (Double, one loop per sum, no tiling, no SIMD) to check the forward pass against.
+@Suite("Forward pass against a plain implementation")
+struct ForwardPassTests {
+    static let hidden = 256, heads = 4, kvHeads = 2, ffn = 512, vocab = 96, layers = 2
+    static var headDim: Int { hidden / heads }
+    /// Logit differences allowed, relative to the largest logit magnitude (Float sums in another order, the half-
+    /// precision cache turned off on both sides).
+    static let tolerance = 2e-4
+
+    static let types: [String: GGMLType] = [
+        "token_embd.weight": .q8_0, "attn_q.weight": .q8_0, "attn_k.weight": .q4_K, "attn_v.weight": .q6_K,
+        "attn_output.weight": .q5_0, "ffn_gate.weight": .q4_1, "ffn_up.weight": .f16, "ffn_down.weight": .q5_K,
+        "output.weight": .bf16,
+    ]
+
+    static func values(_ n: Int, seed: UInt64, scale: Float) -> [Float] {
+        var s = seed
+        return (0..<n).map { _ in
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            return (Float(Int64(bitPattern: s >> 11) % 2000) / 1000 - 1) * scale
+        }
+    }
+
+    /// Writes the model; returns its path and the dequantized weights by name.
+    static func makeModel(in dir: String, arch: String) throws -> (String, [String: [Float]]) {
+        let path = dir + "/tiny-\(arch).gguf"
+        var specs: [(String, [Int], GGMLType, Float)] = [("token_embd.weight", [hidden, vocab], .q8_0, 1),
+                                                       ("output_norm.weight", [hidden], .f32, 1), ("output.weight", [hidden, vocab], .bf16, 0.2)]
+        for l in 0..<layers {
+            let p = "blk.\(l)."
+            specs += [(p + "attn_norm.weight", [hidden], .f32, 1), (p + "ffn_norm.weight", [hidden], .f32, 1),
+                      (p + "attn_q.weight", [hidden, hidden], types["attn_q.weight"]!, 0.15),
+                      (p + "attn_k.weight", [hidden, kvHeads * headDim], types["attn_k.weight"]!, 0.15),
+                      (p + "attn_v.weight", [hidden, kvHeads * headDim], types["attn_v.weight"]!, 0.2),
+                      (p + "attn_output.weight", [hidden, hidden], types["attn_output.weight"]!, 0.1),
+                      (p + "ffn_gate.weight", [hidden, ffn], types["ffn_gate.weight"]!, 0.1),
+                      (p + "ffn_up.weight", [hidden, ffn], types["ffn_up.weight"]!, 0.1),
+                      (p + "ffn_down.weight", [ffn, hidden], types["ffn_down.weight"]!, 0.08)]
+            if arch == "qwen2" {
+                specs += [(p + "attn_q.bias", [hidden], .f32, 0.1), (p + "attn_k.bias", [kvHeads * headDim], .f32, 0.1),
+                          (p + "attn_v.bias", [kvHeads * headDim], .f32, 0.1)]
+            }
+        }
+        let meta = [
+            GGUFKeyValue("general.architecture", .string(GGUFString(arch))),
+            GGUFKeyValue("\(arch).block_count", .uint32(UInt32(layers))),
+            GGUFKeyValue("\(arch).embedding_length", .uint32(UInt32(hidden))),
+            GGUFKeyValue("\(arch).feed_forward_length", .uint32(UInt32(ffn))),
+            GGUFKeyValue("\(arch).attention.head_count", .uint32(UInt32(heads))),
+            GGUFKeyValue("\(arch).attention.head_count_kv", .uint32(UInt32(kvHeads))),
+            GGUFKeyValue("\(arch).rope.freq_base", .float32(10000)),
+            GGUFKeyValue("\(arch).attention.layer_norm_rms_epsilon", .float32(1e-5)),
+        ]
+        let infos = try specs.map { try GGUFTensorInfo(name: $0.0, dimensions: $0.1, type: $0.2) }
+        let writer = try GGUFWriter(path: path, metadata: meta, tensors: infos)
+        var weights: [String: [Float]] = [:]
+        var scratch = QuantScratch()
+        for (i, s) in specs.enumerated() {
+            let n = s.1.reduce(1, *)
+            var v = values(n, seed: UInt64(i + 1), scale: s.3)
+            if s.0.hasSuffix("norm.weight") { v = v.map { 1 + 0.3 * $0 } }
+            var bytes = [UInt8](repeating: 0, count: infos[i].byteCount)
+            var back = [Float](repeating: 0, count: n)
+            v.withUnsafeBufferPointer { vp in bytes.withUnsafeMutableBytes { bp in
+                BlockCodec.quantize(s.2, vp.baseAddress!, count: n, into: bp.baseAddress!, scratch: &scratch, kernels: .reference)
+                back.withUnsafeMutableBufferPointer { BlockCodec.dequantize(s.2, bp.baseAddress!, count: n, into: $0.baseAddress!, kernels: .reference) }
+            } }
+            weights[s.0] = back
+            try bytes.withUnsafeBytes { try writer.write($0) }
+        }
+        try writer.finish()
+        return (path, weights)
+    }
+
+    /// The plain forward pass: y = W x as Σ over columns, RoPE on angle pos · 10000^(-2i/d), exact softmax.
+    static func plainLogits(_ w: [String: [Float]], _ tokens: [Int32], neox: Bool) -> [[Double]] {
+        let d = headDim, n = tokens.count, group = heads / kvHeads
+        func mat(_ name: String, _ x: [Double], rows: Int, cols: Int) -> [Double] {
+            let m = w[name]!
+            return (0..<rows).map { r in (0..<cols).reduce(0.0) { $0 + Double(m[r * cols + $1]) * x[$1] } }
+        }
+        func norm(_ x: [Double], _ name: String) -> [Double] {
+            let g = w[name]!
+            let s = 1 / (x.map { $0 * $0 }.reduce(0, +) / Double(x.count) + 1e-5).squareRoot()
+            return x.indices.map { x[$0] * s * Double(g[$0]) }
+        }
+        func rope(_ v: inout [Double], pos: Int) {
+            for h in 0..<(v.count / d) {
+                for i in 0..<(d / 2) {
+                    let theta = Double(pos) * pow(10000, -2 * Double(i) / Double(d))
+                    let (a, b) = neox ? (h * d + i, h * d + i + d / 2) : (h * d + 2 * i, h * d + 2 * i + 1)
+                    let x0 = v[a], x1 = v[b]
+                    v[a] = x0 * cos(theta) - x1 * sin(theta)
+                    v[b] = x0 * sin(theta) + x1 * cos(theta)
+                }
+            }
+        }
+        var x = tokens.map { t in (0..<hidden).map { Double(w["token_embd.weight"]![Int(t) * hidden + $0]) } }
+        for l in 0..<layers {
+            let p = "blk.\(l)."
+            var q: [[Double]] = [], k: [[Double]] = [], v: [[Double]] = []
+            for t in 0..<n {
+                let h = norm(x[t], p + "attn_norm.weight")
+                var qt = mat(p + "attn_q.weight", h, rows: hidden, cols: hidden)
+                var kt = mat(p + "attn_k.weight", h, rows: kvHeads * d, cols: hidden)
+                var vt = mat(p + "attn_v.weight", h, rows: kvHeads * d, cols: hidden)
+                if let b = w[p + "attn_q.bias"] { qt = qt.indices.map { qt[$0] + Double(b[$0]) } }
+                if let b = w[p + "attn_k.bias"] { kt = kt.indices.map { kt[$0] + Double(b[$0]) } }
+                if let b = w[p + "attn_v.bias"] { vt = vt.indices.map { vt[$0] + Double(b[$0]) } }
+                rope(&qt, pos: t); rope(&kt, pos: t)
+                q.append(qt); k.append(kt); v.append(vt)
+            }
+            for t in 0..<n {
+                var att = [Double](repeating: 0, count: hidden)
+                for h in 0..<heads {
+                    let g = h / group
+                    let s = (0...t).map { j in (0..<d).reduce(0.0) { $0 + q[t][h * d + $1] * k[j][g * d + $1] } / Double(d).squareRoot() }
+                    let m = s.max()!
+                    let e = s.map { exp($0 - m) }, z = e.reduce(0, +)
+                    for j in 0...t { for c in 0..<d { att[h * d + c] += e[j] / z * v[j][g * d + c] } }
+                }
+                let o = mat(p + "attn_output.weight", att, rows: hidden, cols: hidden)
+                x[t] = x[t].indices.map { x[t][$0] + o[$0] }
+                let h2 = norm(x[t], p + "ffn_norm.weight")
+                let gt = mat(p + "ffn_gate.weight", h2, rows: ffn, cols: hidden)
+                let ut = mat(p + "ffn_up.weight", h2, rows: ffn, cols: hidden)
+                let a = gt.indices.map { gt[$0] / (1 + exp(-gt[$0])) * ut[$0] }
+                let dn = mat(p + "ffn_down.weight", a, rows: hidden, cols: ffn)
+                x[t] = x[t].indices.map { x[t][$0] + dn[$0] }
+            }
+        }
+        return x.map { mat("output.weight", norm($0, "output_norm.weight"), rows: vocab, cols: hidden) }
+    }
+
+    @Test("logits equal the plain implementation", arguments: ["llama", "qwen2"])
+    func logits(arch: String) throws {
+        let dir = NSTemporaryDirectory() + "ingot-forward-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (path, weights) = try ForwardPassTests.makeModel(in: dir, arch: arch)
+        let model = try LlamaModel(gguf: try GGUFFile(path: path))
+        model.halfPrecisionCache = false
+        let tokens: [Int32] = [1, 5, 17, 95, 3, 3, 40, 0, 66, 12, 7, 88, 21, 9, 50, 2, 31, 77, 4, 60, 8, 19, 44, 71, 26, 13, 90, 35, 58, 6, 23, 80, 14, 47, 39, 29]
+        let want = ForwardPassTests.plainLogits(weights, tokens, neox: arch == "qwen2")
+        let range = want.joined().map(abs).max()!
+        for kernels in KernelChoice.allCases {
+            let got = try model.logits(tokens, outputs: 0..<tokens.count, workspace: MatMulWorkspace(threads: 2), kernels: kernels)
+            var worst = 0.0
+            for t in 0..<tokens.count { for v in 0..<ForwardPassTests.vocab { worst = max(worst, abs(Double(got[t * ForwardPassTests.vocab + v]) - want[t][v])) } }
+            #expect(worst <= ForwardPassTests.tolerance * range, "\(arch), \(kernels): max difference \(worst) of logits up to \(range)")
+        }
+        // Only the requested positions come back, equal to the same rows of a full run.
+        let tail = try model.logits(tokens, outputs: 30..<36, workspace: MatMulWorkspace(threads: 1))
+        let full = try model.logits(tokens, outputs: 0..<36, workspace: MatMulWorkspace(threads: 1))
+        #expect(tail == Array(full[(30 * ForwardPassTests.vocab)...]))
+    }
+
+    @Test("bad models and tokens are typed errors")
+    func errors() throws {
+        let dir = NSTemporaryDirectory() + "ingot-forward-err-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (path, _) = try ForwardPassTests.makeModel(in: dir, arch: "llama")
+        let model = try LlamaModel(gguf: try GGUFFile(path: path))
+        #expect(throws: ModelError.self) { try model.logits([1, 96], outputs: 0..<2, workspace: MatMulWorkspace(threads: 1)) }
+        let other = dir + "/gpt.gguf"
+        let w = try GGUFWriter(path: other, metadata: [GGUFKeyValue("general.architecture", .string("gptj"))], tensors: [])
+        try w.finish()
+        do {
+            _ = try LlamaModel(gguf: try GGUFFile(path: other))
+            Issue.record("an unsupported architecture was accepted")
+        } catch let e as ModelError {
+            #expect(e.code == .unsupportedArchitecture && e.field == "general.architecture" && e.offset != nil)
+        }
+    }
+}
