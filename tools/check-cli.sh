@@ -120,6 +120,42 @@ p = subprocess.run([ingot, "quantize", "--json", smol, "-o", bad, "--type", "Q8_
 err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
 check(p.returncode == 1 and err.get("code") == "write-failed" and not os.path.exists(bad)
       and not [f for f in os.listdir(tmp) if f.startswith(".never")], f"full disk: {err or p.stderr[:200]}")
+# Tokenize and eval: ids as llama.cpp gives them, and bad input refused with a typed error.
+p = subprocess.run([ingot, "tokenize", smol, "--prompt", "Hello world", "--json"], capture_output=True, text=True)
+check(p.returncode == 0 and json.loads(p.stdout)["ids"] == [19556, 905], f"tokenize 'Hello world': {p.stdout[:200]}")
+short = os.path.join(tmp, "short.txt")
+open(short, "w").write("To be, or not to be, that is the question.\n" * 20)
+def eval_refused(args, code, what):
+    p = subprocess.run([ingot, "eval", "--json"] + args, capture_output=True, text=True)
+    err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
+    check(p.returncode == 1 and err.get("code") == code and p.stderr.startswith("error: "),
+          f"{what}: exit {p.returncode}, {err or p.stderr[:200]}")
+eval_refused([smol, "--text", short], "text-too-short", "eval of a text shorter than two contexts")
+import numpy as np
+from gguf import GGUFWriter
+def tiny(path, arch, vocab):
+    w = GGUFWriter(path, arch)
+    w.add_block_count(1); w.add_embedding_length(32); w.add_feed_forward_length(32); w.add_head_count(1)
+    w.add_head_count_kv(1); w.add_context_length(64); w.add_layer_norm_rms_eps(1e-5)
+    w.add_tokenizer_model("gpt2"); w.add_tokenizer_pre("gpt-2")
+    w.add_token_list([f"t{i}" for i in range(vocab)]); w.add_token_merges(["t 0"])
+    rng = np.random.default_rng(0)
+    names = {"token_embd.weight": (vocab, 32), "output_norm.weight": (32,), "blk.0.attn_norm.weight": (32,),
+             "blk.0.ffn_norm.weight": (32,), "blk.0.attn_q.weight": (32, 32), "blk.0.attn_k.weight": (32, 32),
+             "blk.0.attn_v.weight": (32, 32), "blk.0.attn_output.weight": (32, 32), "blk.0.ffn_gate.weight": (32, 32),
+             "blk.0.ffn_up.weight": (32, 32), "blk.0.ffn_down.weight": (32, 32)}
+    for n, shape in names.items():
+        w.add_tensor(n, rng.standard_normal(shape).astype(np.float32))
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+other = os.path.join(tmp, "other-vocab.gguf")
+tiny(other, "llama", 300)
+eval_refused([smol, "--text", "fixtures/tokenizer/smollm2-hard.json", "--base", other], "vocabulary-mismatch",
+             "eval against a base model with another vocabulary")
+gptj = os.path.join(tmp, "gptj.gguf")
+tiny(gptj, "gptj", 300)
+eval_refused([gptj, "--text", short], "unsupported-architecture", "eval of an unsupported architecture")
+eval_refused(["fixtures/safetensors/all-dtypes.safetensors", "--text", short], "unsupported-architecture",
+             "eval of a safetensors file")
 shutil.rmtree(tmp)
 print(f"cli: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -14,6 +14,8 @@ bash tools/check-pack-roundtrips.sh
 swift build -c release --product ingot
 # Tokenizer: llama.cpp's own tokenizer tests, and ids recorded from llama.cpp for SmolLM2 and all of Shakespeare.
 python3 tools/check-tokenizer.py
+# Perplexity and KL divergence against llama.cpp's recorded numbers (SmolLM2 F16/Q8_0/Q4_K_M/Q4_1, Hamlet).
+python3 tools/check-eval.py
 python3 tools/make-edge-model.py >/dev/null
 python3 tools/make-synthetic-model.py .cache/variants/synthetic-llama-f16.gguf >/dev/null
 INGOT="$root/.build/release/ingot" python3 tools/check-quantize.py

@@ -44,6 +44,8 @@ public final class LlamaModel: @unchecked Sendable {
     public let trainedContext: Int?
     /// Round K and V to half precision as llama.cpp's F16 cache does (on by default).
     public var halfPrecisionCache = true
+    /// Round the activations to each weight's llama.cpp dot-product format (on by default; see `ActivationRounding`).
+    public var activationRounding: ActivationRounding = .llamaCpp
     let file: GGUFFile
 
     public var description: String {
@@ -218,7 +220,8 @@ public final class LlamaModel: @unchecked Sendable {
     private func mul(_ w: StoredMatrix, _ x: [Float], _ n: Int, into y: inout [Float], ws: MatMulWorkspace,
                      kernels: KernelChoice) {
         x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
-            QuantizedMatMul.multiply(w, xp.baseAddress!, tokens: n, yp.baseAddress!, ldy: w.rows, workspace: ws, kernels: kernels)
+            QuantizedMatMul.multiply(w, xp.baseAddress!, tokens: n, yp.baseAddress!, ldy: w.rows, workspace: ws,
+                                     activations: activationRounding, kernels: kernels)
         } }
     }
 

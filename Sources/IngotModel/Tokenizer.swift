@@ -133,10 +133,11 @@ public final class Tokenizer: @unchecked Sendable {
         var bos: Int32? = kind == .spm ? 1 : 11
         var eos: Int32? = kind == .spm ? 2 : 11
         if kind == .bpe {
-            guard case .array(.string(let m))? = g["tokenizer.ggml.merges"] else {
-                throw fail(.missingField, "tokenizer.ggml.merges", "a gpt2 tokenizer needs its merges")
+            switch g["tokenizer.ggml.merges"] {
+            case .array(.string(let m))?: merges = m.map(\.bytes)
+            case .array(let a)? where a.count == 0: merges = []
+            default: throw fail(.missingField, "tokenizer.ggml.merges", "a gpt2 tokenizer needs its merges (an array of strings)")
             }
-            merges = m.map(\.bytes)
             let preName = g["tokenizer.ggml.pre"]?.stringValue ?? "default"
             guard let p = PreTokenizer(named: preName) else {
                 throw fail(.unsupportedTokenizer, "tokenizer.ggml.pre", "pre-tokenizer '\(preName)' is not supported")

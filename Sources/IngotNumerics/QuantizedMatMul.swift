@@ -31,6 +31,7 @@ public struct StoredMatrix: @unchecked Sendable {
 public final class MatMulWorkspace: @unchecked Sendable {
     public let threads: Int
     let tiles: [ReusableBuffer]
+    let activations = ReusableBuffer()
     public init(threads: Int) {
         self.threads = max(1, threads)
         tiles = (0..<max(1, threads)).map { _ in ReusableBuffer() }
@@ -46,9 +47,16 @@ public enum QuantizedMatMul {
     /// y[t * ldy + r] = Σ_i x[t * cols + i] · W[r, i] for t < tokens.
     public static func multiply(_ w: StoredMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                                 _ y: UnsafeMutablePointer<Float>, ldy: Int, workspace: MatMulWorkspace,
-                                kernels: KernelChoice = Kernels.choice) {
+                                activations: ActivationRounding = .exact, kernels: KernelChoice = Kernels.choice) {
         let tiles = (w.rows + tileRows - 1) / tileRows
-        let xs = UnsafeSendable(x), ys = UnsafeSendable(UnsafePointer(y))
+        var input = x
+        if activations == .llamaCpp && ActivationRounding.vecDotType(for: w.type) != nil {
+            let copy = workspace.activations.get(tokens * w.cols * 4).baseAddress!.assumingMemoryBound(to: Float.self)
+            copy.update(from: x, count: tokens * w.cols)
+            ActivationRounding.round(copy, count: tokens * w.cols, cols: w.cols, for: w.type)
+            input = UnsafePointer(copy)
+        }
+        let xs = UnsafeSendable(input), ys = UnsafeSendable(UnsafePointer(y))
         try? parallelFor(0..<tiles, threads: workspace.threads) { tile, worker in
             let r0 = tile * tileRows
             let n = min(tileRows, w.rows - r0)
@@ -81,4 +89,62 @@ public enum QuantizedMatMul {
 public struct UnsafeSendable<T>: @unchecked Sendable {
     public let pointer: UnsafePointer<T>
     public init(_ p: UnsafePointer<T>) { pointer = p }
+}
+
+/// How the activations meet the weights. llama.cpp's CPU backend does not multiply floats by quantized weights: it
+/// first converts each activation row to the weight type's `vec_dot_type` (ggml-cpu.c `type_traits_cpu`): Q8_0 for
+/// Q4_0/Q5_0/Q8_0/IQ4_NL/MXFP4, Q8_1 (the same 8-bit values) for Q4_1/Q5_1, Q8_K for the K-quants and IQ types,
+/// F16 for F16 and BF16 for BF16, then takes integer dot products. `.llamaCpp` reproduces that rounding (the
+/// activations are quantized that way and expanded back to floats), so the products equal llama.cpp's up to the
+/// order of float sums; `.exact` multiplies the float activations as they are.
+public enum ActivationRounding: String, Sendable, CaseIterable {
+    case llamaCpp = "llama.cpp", exact
+
+    /// The format llama.cpp converts activations to for weights of `type`; nil for none (F32 weights).
+    public static func vecDotType(for type: GGMLType) -> GGMLType? {
+        switch type {
+        case .f32: nil
+        case .f16: .f16
+        case .bf16: .bf16
+        case .q4_0, .q5_0, .q8_0, .iq4_NL, .mxfp4, .q4_1, .q5_1: .q8_0
+        default: .q8_K
+        }
+    }
+
+    /// Rounds `count` activations (a whole number of rows of `cols`) in place as llama.cpp would for `weights`.
+    public static func round(_ x: UnsafeMutablePointer<Float>, count: Int, cols: Int, for weights: GGMLType) {
+        guard let t = vecDotType(for: weights), cols % t.blockSize == 0 else { return }
+        if t == .q8_K {
+            var i = 0
+            while i + 256 <= count {
+                roundQ8K(x + i)
+                i += 256
+            }
+            return
+        }
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: t.byteCount(elements: cols) ?? 0, alignment: 16)
+        defer { bytes.deallocate() }
+        var scratch = QuantScratch()
+        var r = 0
+        while r + cols <= count {
+            BlockCodec.quantize(t, x + r, count: cols, into: bytes, scratch: &scratch, kernels: .reference)
+            BlockCodec.dequantize(t, bytes, count: cols, into: x + r)
+            r += cols
+        }
+    }
+
+    /// ggml's `quantize_row_q8_K_ref` and back: 256 values share d = max / -127, where max is the value of largest
+    /// magnitude; q = min(127, nearest(x / d)).
+    static func roundQ8K(_ x: UnsafeMutablePointer<Float>) {
+        var amax: Float = 0, mx: Float = 0
+        for j in 0..<256 where abs(x[j]) > amax { amax = abs(x[j]); mx = x[j] }
+        guard amax != 0 else { for j in 0..<256 { x[j] = 0 }; return }
+        let iscale = -127 / mx
+        let d = 1 / iscale
+        for j in 0..<256 {
+            let v = iscale * x[j] + 12582912
+            let q = min(127, (Int32(bitPattern: v.bitPattern) & 0x007f_ffff) - 0x0040_0000)
+            x[j] = d * Float(q)
+        }
+    }
 }

