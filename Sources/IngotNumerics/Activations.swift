@@ -4,7 +4,8 @@ public enum Activations {
     /// polynomial on the remainder (the scheme of ggml's `ggml_v_expf`); relative error about 1e-7.
     @inline(__always)
     public static func exp(_ v: SIMD8<Float>) -> SIMD8<Float> {
-        let x = v.clamped(lowerBound: SIMD8(repeating: -87), upperBound: SIMD8(repeating: 88))
+        let lo = SIMD8<Float>(repeating: -87), hi = SIMD8<Float>(repeating: 88)
+        let x = v.replacing(with: lo, where: v .< lo).replacing(with: hi, where: v .> hi)
         let r = SIMD8<Float>(repeating: 0x1.8p23)
         let z = x * 0x1.715476p+0 + r
         let n = z - r
@@ -19,9 +20,18 @@ public enum Activations {
     /// Softmax of `x[0..<n]` in place after scaling by `scale`.
     public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int, scale: Float) {
         var m = -Float.infinity
-        for i in 0..<n { x[i] *= scale; m = max(m, x[i]) }
-        var sum: Float = 0
         var i = 0
+        var mv8 = SIMD8<Float>(repeating: -.infinity)
+        while i + 8 <= n {
+            let v = load(x + i) * scale
+            store(v, x + i)
+            mv8 = mv8.replacing(with: v, where: v .> mv8)
+            i += 8
+        }
+        for j in 0..<8 { m = max(m, mv8[j]) }
+        while i < n { x[i] *= scale; m = max(m, x[i]); i += 1 }
+        var sum: Float = 0
+        i = 0
         var acc = SIMD8<Float>()
         let mv = SIMD8<Float>(repeating: m)
         while i + 8 <= n {

@@ -7,8 +7,8 @@ import IngotNumericsAVX2
 /// weights reach it as tiles of rows dequantized to floats (`QuantizedMatMul`), so every GGUF format shares this
 /// kernel and the dequantizers (bit-exact with ggml's) carry the format.
 ///
-/// Cost: tokens · rows · k multiply-adds. The SIMD kernel keeps a 4-token × 3-row block of eight-lane sums in
-/// registers (12 accumulators), loading each X and W vector once per block: 7 loads per 12 multiply-adds.
+/// Cost: tokens · rows · k multiply-adds. The SIMD kernel keeps a 3-token × 3-row block of eight-lane sums in
+/// registers (9 accumulators), loading each X and W vector once per block: 6 loads per 9 multiply-adds.
 public enum MatMul {
     /// `y[t * ldy + r] = Σ_{i<k} x[t * ldx + i] · w[r * ldw + i]` for t < tokens, r < rows.
     public static func gemm(_ x: UnsafePointer<Float>, ldx: Int, _ w: UnsafePointer<Float>, ldw: Int, k: Int,
@@ -46,17 +46,17 @@ extension SIMDKernels {
     public static func gemm(_ x: UnsafePointer<Float>, ldx: Int, _ w: UnsafePointer<Float>, ldw: Int, k: Int,
                             tokens: Int, rows: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
         var t = 0
-        while t + 4 <= tokens {
+        while t + 3 <= tokens {
             var r = 0
             while r + 3 <= rows {
-                block4x3(x + t * ldx, ldx, w + r * ldw, ldw, k, y + t * ldy + r, ldy)
+                block3x3(x + t * ldx, ldx, w + r * ldw, ldw, k, y + t * ldy + r, ldy)
                 r += 3
             }
             while r < rows {
-                for j in 0..<4 { y[(t + j) * ldy + r] = dot(x + (t + j) * ldx, w + r * ldw, k) }
+                for j in 0..<3 { y[(t + j) * ldy + r] = dot(x + (t + j) * ldx, w + r * ldw, k) }
                 r += 1
             }
-            t += 4
+            t += 3
         }
         while t < tokens {
             var r = 0
@@ -115,18 +115,19 @@ extension SIMDKernels {
         y[0] = s0; y[1] = s1; y[2] = s2
     }
 
-    /// Four tokens against three rows: twelve accumulators.
+    /// Three tokens against three rows: nine accumulators, which with three W vectors and one X vector stay in the
+    /// sixteen vector registers of AVX2 (a 4×3 block spills).
     @inline(__always)
-    static func block4x3(_ x: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafePointer<Float>, _ ldw: Int, _ k: Int,
+    static func block3x3(_ x: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafePointer<Float>, _ ldw: Int, _ k: Int,
                          _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
-        let x0 = x, x1 = x + ldx, x2 = x + 2 * ldx, x3 = x + 3 * ldx
+        let x0 = x, x1 = x + ldx, x2 = x + 2 * ldx
         let w0 = w, w1 = w + ldw, w2 = w + 2 * ldw
         var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>()
         var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>()
         var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a22 = SIMD8<Float>()
-        var a30 = SIMD8<Float>(), a31 = SIMD8<Float>(), a32 = SIMD8<Float>()
         var i = 0
-        while i + 8 <= k {
+        let end = k & ~7
+        while i < end {
             let b0 = load8(w0 + i), b1 = load8(w1 + i), b2 = load8(w2 + i)
             var v = load8(x0 + i)
             a00 = madd(a00, v, b0); a01 = madd(a01, v, b1); a02 = madd(a02, v, b2)
@@ -134,16 +135,13 @@ extension SIMDKernels {
             a10 = madd(a10, v, b0); a11 = madd(a11, v, b1); a12 = madd(a12, v, b2)
             v = load8(x2 + i)
             a20 = madd(a20, v, b0); a21 = madd(a21, v, b1); a22 = madd(a22, v, b2)
-            v = load8(x3 + i)
-            a30 = madd(a30, v, b0); a31 = madd(a31, v, b1); a32 = madd(a32, v, b2)
-            i += 8
+            i &+= 8
         }
         y[0] = a00.sum(); y[1] = a01.sum(); y[2] = a02.sum()
         y[ldy] = a10.sum(); y[ldy + 1] = a11.sum(); y[ldy + 2] = a12.sum()
         y[2 * ldy] = a20.sum(); y[2 * ldy + 1] = a21.sum(); y[2 * ldy + 2] = a22.sum()
-        y[3 * ldy] = a30.sum(); y[3 * ldy + 1] = a31.sum(); y[3 * ldy + 2] = a32.sum()
         if i < k {
-            for j in 0..<4 {
+            for j in 0..<3 {
                 for c in 0..<3 {
                     let xr = x + j * ldx, wr = w + c * ldw
                     var t = y[j * ldy + c]

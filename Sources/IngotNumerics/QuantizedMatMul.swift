@@ -127,7 +127,7 @@ public enum ActivationRounding: String, Sendable, CaseIterable {
         var scratch = QuantScratch()
         var r = 0
         while r + cols <= count {
-            BlockCodec.quantize(t, x + r, count: cols, into: bytes, scratch: &scratch, kernels: .reference)
+            BlockCodec.quantize(t, x + r, count: cols, into: bytes, scratch: &scratch)
             BlockCodec.dequantize(t, bytes, count: cols, into: x + r)
             r += cols
         }
