@@ -6,7 +6,8 @@
    case), tokenized without BOS/EOS and without parsing special tokens. They come from the llama-cpp-python sdist on
    PyPI (tools/fetch-fixtures.sh --llama-vocab puts them under .cache/llama-vocab/).
 2. fixtures/tokenizer/smollm2-hard.json: hard strings and a slice of Hamlet, with the ids llama.cpp gave
-   (recorded by tools/reference/llama_tokenize.py).
+   (recorded by tools/reference/llama_tokenize.py), from the GGUF and from its tokenizer.json form
+   (tools/make-tokenizer-json.py; four of llama.cpp's vocabularies are also run that way).
 3. fixtures/tokenizer/shakespeare.json: count and SHA-256 of the ids of every play in the Shakespeare corpus under
    llama.cpp, for SmolLM2 (also recorded by tools/reference/llama_tokenize.py).
 
@@ -23,6 +24,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEP = "\n__ggml_vocab_test__\n"
+# Vocabularies also checked through a tokenizer.json made from them (tools/make-tokenizer-json.py).
+AS_JSON = {"ggml-vocab-gpt-2.gguf", "ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf", "ggml-vocab-starcoder.gguf"}
 # Tokenizers Ingot does not implement (WordPiece, Gemma 4's SentencePiece-BPE).
 UNSUPPORTED = {"ggml-vocab-bert-bge.gguf", "ggml-vocab-gemma-4.gguf"}
 
@@ -67,32 +70,44 @@ def main():
             cases = cases[:-1]
         expected = [[int(x) for x in line.split()] for line in open(path + ".out", encoding="utf-8").read().split("\n")]
         expected = expected[:len(cases)]
-        got = ids_of_texts(a.ingot, path, cases)
-        bad = [i for i in range(len(cases)) if got[i] != expected[i]]
-        if bad:
-            failures += 1
-            print(f"  FAIL  {name}: {len(bad)} of {len(cases)} cases differ")
-            for i in bad[:3]:
-                print(f"        {cases[i]!r}\n        want {expected[i]}\n        got  {got[i]}")
-        else:
-            passed += 1
-            print(f"  ok    {name}: {len(cases)} cases")
+        sources = [(name, path)]
+        if name in AS_JSON:
+            js = os.path.join(tempfile.gettempdir(), f"ingot-{os.getpid()}-{name}.tokenizer.json")
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools/make-tokenizer-json.py"), path, js], check=True)
+            sources.append((name + " as tokenizer.json", js))
+        for label, source in sources:
+            got = ids_of_texts(a.ingot, source, cases)
+            if source.endswith(".json"):
+                os.unlink(source)
+            bad = [i for i in range(len(cases)) if got[i] != expected[i]]
+            if bad:
+                failures += 1
+                print(f"  FAIL  {label}: {len(bad)} of {len(cases)} cases differ")
+                for i in bad[:3]:
+                    print(f"        {cases[i]!r}\n        want {expected[i]}\n        got  {got[i]}")
+            else:
+                passed += 1
+                print(f"  ok    {label}: {len(cases)} cases")
 
     fixture = json.load(open(os.path.join(ROOT, "fixtures/tokenizer/smollm2-hard.json"), encoding="utf-8"))
     cases = fixture["cases"] + fixture["special_cases"]
     texts = [c["text"] for c in cases]
     n = len(fixture["cases"])
-    got = ids_of_texts(a.ingot, a.model, texts[:n], add_special=True)
-    got += ids_of_texts(a.ingot, a.model, texts[n:], add_special=True, parse_special=True)
-    bad = [i for i, c in enumerate(cases) if got[i] != c["ids"]]
-    if bad:
-        failures += 1
-        print(f"  FAIL  smollm2-hard.json: {len(bad)} of {len(texts)} cases differ")
-        for i in bad[:3]:
-            print(f"        {texts[i][:80]!r}\n        want {cases[i]['ids'][:40]}\n        got  {got[i][:40]}")
-    else:
-        passed += 1
-        print(f"  ok    smollm2-hard.json: {len(texts)} cases")
+    smol_json = os.path.join(tempfile.gettempdir(), f"ingot-{os.getpid()}-smollm2.tokenizer.json")
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools/make-tokenizer-json.py"), a.model, smol_json], check=True)
+    for label, source in [("smollm2-hard.json", a.model), ("smollm2-hard.json through tokenizer.json", smol_json)]:
+        got = ids_of_texts(a.ingot, source, texts[:n], add_special=True)
+        got += ids_of_texts(a.ingot, source, texts[n:], add_special=True, parse_special=True)
+        bad = [i for i, c in enumerate(cases) if got[i] != c["ids"]]
+        if bad:
+            failures += 1
+            print(f"  FAIL  {label}: {len(bad)} of {len(texts)} cases differ")
+            for i in bad[:3]:
+                print(f"        {texts[i][:80]!r}\n        want {cases[i]['ids'][:40]}\n        got  {got[i][:40]}")
+        else:
+            passed += 1
+            print(f"  ok    {label}: {len(texts)} cases")
+    os.unlink(smol_json)
 
     corpus = json.load(open(os.path.join(ROOT, "fixtures/tokenizer/shakespeare.json"), encoding="utf-8"))
     total = 0
