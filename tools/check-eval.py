@@ -6,6 +6,7 @@
 - perplexity of the shipped Q4_1 and of the F16, Q8_0 and Q4_K_M forms: |PPL_ingot / PPL_llama.cpp - 1| <= 0.5 %;
 - KL divergence of Q8_0 and Q4_K_M against F16: mean KLD within 5 % relative, top-1 agreement within 0.5 points.
 
+The F16 model is also run as a Hugging Face folder (tools/make-hf-model.py) against the same llama.cpp number.
 The F16, Q8_0 and Q4_K_M files are made by `ingot quantize` from .cache/variants/smollm2-f16.gguf (byte-identical
 to llama-quantize's, see tools/check-quantize.py). Two KLD runs give the Q8_0, Q4_K_M and F16 perplexities too.
 
@@ -73,6 +74,13 @@ def main():
         rows.append(f"  {'ok  ' if ok else 'FAIL'}  top-1 {q:32s} ingot {100 * s:8.3f}%  llama.cpp {100 * ts:8.3f}%  {100 * (s - ts):+.3f} pp")
     q41 = "SmolLM2-135M-Instruct.Q4_1.gguf"
     ppl_row(q41, ingot_eval(q41)["perplexity"], ref[q41]["ppl"])
+    # The same F16 model as a Hugging Face folder (Transformers' names, un-permuted q/k, tokenizer.json).
+    hf = os.path.join(cache, "smollm2-hf")
+    if not os.path.exists(os.path.join(hf, "tokenizer.json")):
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools/make-hf-model.py"), f16, hf], check=True)
+    models["smollm2-hf"] = hf
+    ref["smollm2-hf"] = ref["smollm2-F16.gguf"]
+    ppl_row("F16 as a Hugging Face folder", ingot_eval("smollm2-hf")["perplexity"], ref["smollm2-F16.gguf"]["ppl"])
     print("\n".join(rows))
     print(f"eval: {len(rows) - failures} passed, {failures} failed")
     return 1 if failures else 0

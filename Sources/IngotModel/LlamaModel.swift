@@ -46,7 +46,8 @@ public final class LlamaModel: @unchecked Sendable {
     public var halfPrecisionCache = true
     /// Round the activations to each weight's llama.cpp dot-product format (on by default; see `ActivationRounding`).
     public var activationRounding: ActivationRounding = .llamaCpp
-    let file: GGUFFile
+    /// The file or folder whose memory map the weights point into.
+    let storage: AnyObject
 
     public var description: String {
         "\(architecture), \(layers.count) layers, hidden \(hidden), heads \(heads)/\(kvHeads), ffn \(ffn), vocab \(vocab)"
@@ -56,76 +57,163 @@ public final class LlamaModel: @unchecked Sendable {
     public static let supported: [String: RopeStyle] = ["llama": .adjacentPairs, "mistral": .adjacentPairs,
                                                         "qwen2": .halves]
 
-    public init(gguf g: GGUFFile) throws {
-        file = g
-        path = g.path
+    /// A tensor as the loader finds it: GGML type, dims fastest-first, data, and where its entry is in the file.
+    struct TensorRef {
+        var name: String, type: GGMLType, dims: [Int], data: UnsafeRawPointer, entryOffset: Int?
+    }
+
+    /// The hyperparameters, from GGUF keys or config.json.
+    struct Hyper {
+        var blocks = 0, hidden = 0, heads = 0, kvHeads = 0, ffn = 0, headDim = 0, ropeDims = 0
+        var ropeBase: Float = 10000, eps: Float = 1e-5, context: Int?
+    }
+
+    /// Reads a GGUF model (llama.cpp's tensor names and keys).
+    public convenience init(gguf g: GGUFFile) throws {
         let arch = g["general.architecture"]?.stringValue ?? "?"
-        architecture = arch
         guard let style = LlamaModel.supported[arch] else {
             throw ModelError(.unsupportedArchitecture, field: "general.architecture",
                              offset: g.metadata.first { $0.key == "general.architecture" }?.fileOffset,
                              "architecture '\(arch)' is not supported (llama, mistral and qwen2 are)", path: g.path)
         }
-        ropeStyle = style
         func int(_ key: String) throws -> Int {
             guard let v = g["\(arch).\(key)"]?.intValue, v > 0, v < 1 << 24 else {
-                throw ModelError(.missingField, field: "\(arch).\(key)", "a positive integer is required", path: g.path)
+                throw ModelError(.missingField, field: "\(arch).\(key)", offset: g.metadata.first { $0.key == "\(arch).\(key)" }?.fileOffset,
+                                 "a positive integer below 2^24 is required", path: g.path)
             }
             return v
         }
-        let blocks = try int("block_count")
-        hidden = try int("embedding_length")
-        heads = try int("attention.head_count")
-        kvHeads = (try? int("attention.head_count_kv")) ?? heads
-        ffn = try int("feed_forward_length")
-        headDim = (try? int("attention.key_length")) ?? hidden / heads
-        guard heads % kvHeads == 0, headDim % 2 == 0 else {
-            throw ModelError(.invalidValue, field: "\(arch).attention.head_count_kv",
-                             "\(heads) heads cannot share \(kvHeads) KV heads of size \(headDim)", path: g.path)
+        var h = Hyper()
+        h.blocks = try int("block_count")
+        h.hidden = try int("embedding_length")
+        h.heads = try int("attention.head_count")
+        h.kvHeads = g["\(arch).attention.head_count_kv"] == nil ? h.heads : try int("attention.head_count_kv")
+        h.ffn = try int("feed_forward_length")
+        h.headDim = g["\(arch).attention.key_length"] == nil ? h.hidden / h.heads : try int("attention.key_length")
+        h.ropeDims = g["\(arch).rope.dimension_count"] == nil ? h.headDim : try int("rope.dimension_count")
+        h.ropeBase = Float(g["\(arch).rope.freq_base"]?.doubleValue ?? 10000)
+        h.eps = Float(g["\(arch).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5)
+        h.context = g["\(arch).context_length"]?.intValue
+        try self.init(path: g.path, architecture: arch, ropeStyle: style, hyper: h, storage: g) { name in
+            g.tensor(named: name).map { t in
+                TensorRef(name: name, type: t.type, dims: t.dimensions, data: g.data(for: t).baseAddress!, entryOffset: t.infoOffset)
+            }
         }
-        ropeDims = min((try? int("rope.dimension_count")) ?? headDim, headDim) & ~1
-        ropeBase = Float(g["\(arch).rope.freq_base"]?.doubleValue ?? 10000)
-        eps = Float(g["\(arch).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5)
-        trainedContext = g["\(arch).context_length"]?.intValue
+    }
 
-        func tensor(_ name: String) -> GGUFTensorInfo? { g.tensor(named: name) }
+    /// Reads a Hugging Face folder (config.json and safetensors with Transformers' tensor names). Its q/k
+    /// projections are in Hugging Face's layout, so RoPE rotates the halves of each head.
+    public convenience init(huggingFace d: HFModelDirectory) throws {
+        guard let c = d.config else {
+            throw ModelError(.missingField, field: "config.json", "the folder has no config.json", path: d.path)
+        }
+        let arch = c["model_type"]?.stringValue ?? "?"
+        guard LlamaModel.supported[arch] != nil else {
+            throw ModelError(.unsupportedArchitecture, field: "config.json model_type",
+                             "architecture '\(arch)' is not supported (llama, mistral and qwen2 are)", path: d.path)
+        }
+        if let rs = c["rope_scaling"], rs != .null {
+            throw ModelError(.unsupportedArchitecture, field: "config.json rope_scaling", "RoPE scaling is not supported yet", path: d.path)
+        }
+        func int(_ key: String) throws -> Int {
+            guard let v = c[key]?.intValue, v > 0, v < 1 << 24 else {
+                throw ModelError(.missingField, field: "config.json \(key)", "a positive integer below 2^24 is required", path: d.path)
+            }
+            return v
+        }
+        var h = Hyper()
+        h.blocks = try int("num_hidden_layers")
+        h.hidden = try int("hidden_size")
+        h.heads = try int("num_attention_heads")
+        h.kvHeads = c["num_key_value_heads"] == nil ? h.heads : try int("num_key_value_heads")
+        h.ffn = try int("intermediate_size")
+        h.headDim = c["head_dim"] == nil || c["head_dim"] == .null ? h.hidden / h.heads : try int("head_dim")
+        h.ropeDims = h.headDim
+        h.ropeBase = Float(c["rope_theta"]?.doubleValue ?? 10000)
+        h.eps = Float(c["rms_norm_eps"]?.doubleValue ?? 1e-6)
+        h.context = c["max_position_embeddings"]?.intValue
+        var byName: [String: (SafetensorsFile, SafetensorsTensor)] = [:]
+        for shard in d.shards { for t in shard.tensors { byName[t.name] = (shard, t) } }
+        func hfName(_ name: String) -> String {
+            var parts = name.split(separator: ".").map(String.init)
+            if name == "token_embd.weight" { return "model.embed_tokens.weight" }
+            if name == "output_norm.weight" { return "model.norm.weight" }
+            if name == "output.weight" { return "lm_head.weight" }
+            guard parts.count == 4, parts[0] == "blk" else { return name }
+            let map = ["attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+                       "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+                       "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+                       "ffn_down": "mlp.down_proj"]
+            parts[2] = map[parts[2]] ?? parts[2]
+            return "model.layers.\(parts[1]).\(parts[2]).\(parts[3])"
+        }
+        let tied = c["tie_word_embeddings"]?.boolValue ?? false
+        try self.init(path: d.path, architecture: arch, ropeStyle: .halves, hyper: h, storage: d) { name in
+            if name == "output.weight" && tied { return nil }
+            let hf = hfName(name)
+            guard let (shard, t) = byName[hf] else { return nil }
+            let type: GGMLType
+            switch t.dtype {
+            case .f32: type = .f32
+            case .f16: type = .f16
+            case .bf16: type = .bf16
+            default: type = .f64  // refused below as a type the forward pass cannot compute on
+            }
+            return TensorRef(name: hf, type: type, dims: t.shape.reversed(),
+                             data: shard.data(for: t).baseAddress!, entryOffset: nil)
+        }
+    }
+
+    init(path: String, architecture arch: String, ropeStyle style: RopeStyle, hyper h: Hyper, storage: AnyObject,
+         find: (String) -> TensorRef?) throws {
+        self.storage = storage
+        self.path = path
+        architecture = arch
+        ropeStyle = style
+        hidden = h.hidden; heads = h.heads; kvHeads = h.kvHeads; ffn = h.ffn; headDim = h.headDim
+        ropeBase = h.ropeBase; eps = h.eps; trainedContext = h.context
+        ropeDims = min(h.ropeDims, h.headDim) & ~1
+        guard heads % kvHeads == 0, headDim % 2 == 0 else {
+            throw ModelError(.invalidValue, field: "\(arch) head counts",
+                             "\(heads) heads cannot share \(kvHeads) KV heads of size \(headDim)", path: path)
+        }
         func matrix(_ name: String, rows: Int?, cols: Int) throws -> StoredMatrix {
-            guard let t = tensor(name) else {
-                throw ModelError(.missingTensor, field: name, "the model has no tensor '\(name)'", path: g.path)
+            guard let t = find(name) else {
+                throw ModelError(.missingTensor, field: name, "the model has no tensor for '\(name)'", path: path)
             }
-            let d = t.dimensions
+            let d = t.dims
             guard d.count == 2, d[0] == cols, rows == nil || d[1] == rows else {
-                throw ModelError(.shapeMismatch, field: name, offset: t.infoOffset,
+                throw ModelError(.shapeMismatch, field: t.name, offset: t.entryOffset,
                                  "expected [\(rows.map(String.init) ?? "*"), \(cols)] (rows, columns), found \(Array(d.reversed()))",
-                                 path: g.path)
+                                 path: path)
             }
-            guard let m = StoredMatrix(type: t.type, rows: d[1], cols: d[0], data: g.data(for: t).baseAddress!) else {
-                throw ModelError(.unsupportedTensorType, field: name, offset: t.infoOffset,
-                                 "tensor type \(t.type) cannot be computed on", path: g.path)
+            guard t.type != .f64, let m = StoredMatrix(type: t.type, rows: d[1], cols: d[0], data: t.data) else {
+                throw ModelError(.unsupportedTensorType, field: t.name, offset: t.entryOffset,
+                                 "tensor type \(t.type) cannot be computed on", path: path)
             }
             return m
         }
         func vector(_ name: String, _ n: Int, required: Bool = true) throws -> [Float]? {
-            guard let t = tensor(name) else {
+            guard let t = find(name) else {
                 if !required { return nil }
-                throw ModelError(.missingTensor, field: name, "the model has no tensor '\(name)'", path: g.path)
+                throw ModelError(.missingTensor, field: name, "the model has no tensor for '\(name)'", path: path)
             }
-            guard t.elementCount == n, BlockCodec.canDequantize(t.type), n % t.type.blockSize == 0 else {
-                throw ModelError(.shapeMismatch, field: name, offset: t.infoOffset,
-                                 "expected \(n) values, found \(t.dimensions) of \(t.type)", path: g.path)
+            guard t.dims.reduce(1, *) == n, t.type != .f64, BlockCodec.canDequantize(t.type), n % t.type.blockSize == 0 else {
+                throw ModelError(.shapeMismatch, field: t.name, offset: t.entryOffset,
+                                 "expected \(n) values, found \(t.dims) of \(t.type)", path: path)
             }
             var out = [Float](repeating: 0, count: n)
-            out.withUnsafeMutableBufferPointer { BlockCodec.dequantize(t.type, g.data(for: t).baseAddress!, count: n, into: $0.baseAddress!) }
+            out.withUnsafeMutableBufferPointer { BlockCodec.dequantize(t.type, t.data, count: n, into: $0.baseAddress!) }
             return out
         }
         embedding = try matrix("token_embd.weight", rows: nil, cols: hidden)
         vocab = embedding.rows
-        output = tensor("output.weight") != nil ? try matrix("output.weight", rows: vocab, cols: hidden) : embedding
+        output = find("output.weight") != nil ? try matrix("output.weight", rows: vocab, cols: hidden) : embedding
         outputNorm = try vector("output_norm.weight", hidden)!
         ropeFactors = try vector("rope_freqs.weight", ropeDims / 2, required: false)
         let qd = heads * headDim, kvd = kvHeads * headDim
         var layers: [Layer] = []
-        for i in 0..<blocks {
+        for i in 0..<h.blocks {
             let p = "blk.\(i)."
             layers.append(Layer(
                 attnNorm: try vector(p + "attn_norm.weight", hidden)!, ffnNorm: try vector(p + "ffn_norm.weight", hidden)!,
@@ -141,6 +229,17 @@ public final class LlamaModel: @unchecked Sendable {
                 down: try matrix(p + "ffn_down.weight", rows: hidden, cols: ffn)))
         }
         self.layers = layers
+    }
+
+    /// Opens a GGUF file or a Hugging Face folder.
+    public static func open(_ model: ModelFile) throws -> LlamaModel {
+        switch model.storage {
+        case .gguf(let g): return try LlamaModel(gguf: g)
+        case .huggingFaceFolder(let d): return try LlamaModel(huggingFace: d)
+        case .safetensors:
+            throw ModelError(.unsupportedArchitecture, field: "format",
+                             "a lone safetensors file has no config; give its Hugging Face folder", path: model.path)
+        }
     }
 
     // MARK: forward pass

@@ -20,7 +20,7 @@ struct Eval: ParsableCommand {
         """
     )
 
-    @Argument(help: "The model to evaluate (GGUF).")
+    @Argument(help: "The model to evaluate: a GGUF file or a Hugging Face folder (config.json, safetensors, tokenizer.json).")
     var model: String
 
     @Option(name: .long, help: "The text to score (UTF-8).")
@@ -35,7 +35,7 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: all cores).")
     var threads: Int?
 
-    @Option(name: .long, help: "A base model (GGUF) to compare against: KL divergence, top-1 agreement, Δp.")
+    @Option(name: .long, help: "A base model (GGUF or folder) to compare against: KL divergence, top-1 agreement, Δp.")
     var base: String?
 
     @Option(name: .customLong("save-base"), help: "Save the base log-probabilities to this file (llama.cpp's format).")
@@ -57,19 +57,13 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors(json: common.json) {
             let file = try ModelFile.open(model)
-            guard let g = file.gguf else {
-                throw ModelError(.unsupportedArchitecture, field: "format", "eval runs GGUF models; \(model) is not one", path: model)
-            }
-            let m = try LlamaModel(gguf: g)
-            let tokenizer = try Tokenizer(gguf: g)
+            let m = try LlamaModel.open(file)
+            let tokenizer = try TokenizerLoader.load(file)
             var baseModel: LlamaModel?
             if let base {
                 let bf = try ModelFile.open(base)
-                guard let bg = bf.gguf else {
-                    throw ModelError(.unsupportedArchitecture, field: "format", "eval runs GGUF models; \(base) is not one", path: base)
-                }
-                baseModel = try LlamaModel(gguf: bg)
-                let bt = try Tokenizer(gguf: bg)
+                baseModel = try LlamaModel.open(bf)
+                let bt = try TokenizerLoader.load(bf)
                 if bt.tokens != tokenizer.tokens {
                     throw ModelError(.vocabularyMismatch, field: "tokenizer.ggml.tokens",
                                      "the base model's vocabulary differs from the model's; KL divergence compares the same tokens",

@@ -13,7 +13,7 @@ struct Tokenize: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .gguf model (or vocabulary-only GGUF), or a tokenizer.json.")
+    @Argument(help: "A .gguf model (or vocabulary-only GGUF), a Hugging Face folder, or a tokenizer.json.")
     var model: String
 
     @Option(name: .long, help: "The text to tokenize, as a UTF-8 file.")
@@ -97,9 +97,20 @@ enum TokenizerLoader {
             return try Tokenizer(huggingFace: try JSONParser.parse(file.bytes, field: path), path: path)
         }
         let model = try ModelFile.open(path)
-        guard let g = model.gguf else {
-            throw ModelError(.unsupportedTokenizer, field: "tokenizer", "\(path) is not a GGUF file; give its tokenizer.json", path: path)
+        return try load(model)
+    }
+
+    /// The tokenizer of an open model: GGUF metadata, or a folder's tokenizer.json.
+    static func load(_ model: ModelFile) throws -> Tokenizer {
+        switch model.storage {
+        case .gguf(let g): return try Tokenizer(gguf: g)
+        case .huggingFaceFolder(let d):
+            let json = d.path + "/tokenizer.json"
+            let file = try MappedFile(path: json)
+            return try Tokenizer(huggingFace: try JSONParser.parse(file.bytes, field: json), path: json)
+        case .safetensors:
+            throw ModelError(.unsupportedTokenizer, field: "tokenizer",
+                             "\(model.path) holds no tokenizer; give its tokenizer.json or its folder", path: model.path)
         }
-        return try Tokenizer(gguf: g)
     }
 }
