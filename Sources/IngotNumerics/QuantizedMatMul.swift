@@ -53,7 +53,13 @@ public enum QuantizedMatMul {
         if activations == .llamaCpp && ActivationRounding.vecDotType(for: w.type) != nil {
             let copy = workspace.activations.get(tokens * w.cols * 4).baseAddress!.assumingMemoryBound(to: Float.self)
             copy.update(from: x, count: tokens * w.cols)
-            ActivationRounding.round(copy, count: tokens * w.cols, cols: w.cols, for: w.type)
+            // Rows are rounded independently: split them among the workers.
+            let parts = min(workspace.threads, tokens), cs = UnsafeSendable(UnsafePointer(copy)), cols = w.cols, type = w.type
+            try? parallelFor(0..<parts, threads: parts) { p, _ in
+                let r0 = tokens * p / parts, r1 = tokens * (p + 1) / parts
+                ActivationRounding.round(UnsafeMutablePointer(mutating: cs.pointer) + r0 * cols, count: (r1 - r0) * cols,
+                                         cols: cols, for: type)
+            }
             input = UnsafePointer(copy)
         }
         let xs = UnsafeSendable(input), ys = UnsafeSendable(UnsafePointer(y))
