@@ -43,6 +43,18 @@ def ids_of_texts(ingot, model, texts, add_special=False, parse_special=False):
         os.unlink(path)
 
 
+def report(label, cases, got, expected):
+    """Prints one ok/FAIL line (and the first differing cases); returns True when every case matched."""
+    bad = [i for i in range(len(cases)) if got[i] != expected[i]]
+    if not bad:
+        print(f"  ok    {label}: {len(cases)} cases")
+        return True
+    print(f"  FAIL  {label}: {len(bad)} of {len(cases)} cases differ")
+    for i in bad[:3]:
+        print(f"        {cases[i][:80]!r}\n        want {expected[i][:40]}\n        got  {got[i][:40]}")
+    return False
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
@@ -79,15 +91,10 @@ def main():
             got = ids_of_texts(a.ingot, source, cases)
             if source.endswith(".json"):
                 os.unlink(source)
-            bad = [i for i in range(len(cases)) if got[i] != expected[i]]
-            if bad:
-                failures += 1
-                print(f"  FAIL  {label}: {len(bad)} of {len(cases)} cases differ")
-                for i in bad[:3]:
-                    print(f"        {cases[i]!r}\n        want {expected[i]}\n        got  {got[i]}")
-            else:
+            if report(label, cases, got, expected):
                 passed += 1
-                print(f"  ok    {label}: {len(cases)} cases")
+            else:
+                failures += 1
 
     fixture = json.load(open(os.path.join(ROOT, "fixtures/tokenizer/smollm2-hard.json"), encoding="utf-8"))
     cases = fixture["cases"] + fixture["special_cases"]
@@ -98,15 +105,10 @@ def main():
     for label, source in [("smollm2-hard.json", a.model), ("smollm2-hard.json through tokenizer.json", smol_json)]:
         got = ids_of_texts(a.ingot, source, texts[:n], add_special=True)
         got += ids_of_texts(a.ingot, source, texts[n:], add_special=True, parse_special=True)
-        bad = [i for i, c in enumerate(cases) if got[i] != c["ids"]]
-        if bad:
-            failures += 1
-            print(f"  FAIL  {label}: {len(bad)} of {len(texts)} cases differ")
-            for i in bad[:3]:
-                print(f"        {texts[i][:80]!r}\n        want {cases[i]['ids'][:40]}\n        got  {got[i][:40]}")
-        else:
+        if report(label, texts, got, [c["ids"] for c in cases]):
             passed += 1
-            print(f"  ok    {label}: {len(texts)} cases")
+        else:
+            failures += 1
     os.unlink(smol_json)
 
     corpus = json.load(open(os.path.join(ROOT, "fixtures/tokenizer/shakespeare.json"), encoding="utf-8"))

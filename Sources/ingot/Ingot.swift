@@ -29,34 +29,23 @@ struct CommonOptions: ParsableArguments {
 func reportingErrors(json: Bool, _ body: () throws -> Void) throws {
     // A write past a file-size limit fails with EFBIG (reported like a full disk) instead of killing the process.
     signal(SIGXFSZ, SIG_IGN)
+    func fail(_ fields: [(String, String?)], offset: Int?, _ description: String) throws -> Never {
+        if json {
+            var o = JSONObject(fields.compactMap { k, v in v.map { (k, JSONValue.string($0)) } })
+            if let offset { o["offset"] = JSONValue(offset) }
+            print(JSONValue.object(JSONObject([("error", .object(o))])).serialized(pretty: true))
+        }
+        FileHandleStderr.write("error: \(description)\n")
+        throw ExitCode(1)
+    }
     do {
         try body()
     } catch let e as FormatError {
-        if json {
-            var o = JSONObject([("code", .string(e.code.rawValue)), ("field", .string(e.field)), ("detail", .string(e.detail))])
-            if let p = e.path { o["path"] = .string(p) }
-            if let off = e.offset { o["offset"] = JSONValue(off) }
-            print(JSONValue.object(JSONObject([("error", .object(o))])).serialized(pretty: true))
-        }
-        FileHandleStderr.write("error: \(e.description)\n")
-        throw ExitCode(1)
+        try fail([("code", e.code.rawValue), ("field", e.field), ("detail", e.detail), ("path", e.path)], offset: e.offset, e.description)
     } catch let e as ModelError {
-        if json {
-            var o = JSONObject([("code", .string(e.code.rawValue)), ("field", .string(e.field)), ("detail", .string(e.detail))])
-            if let p = e.path { o["path"] = .string(p) }
-            if let off = e.offset { o["offset"] = JSONValue(off) }
-            print(JSONValue.object(JSONObject([("error", .object(o))])).serialized(pretty: true))
-        }
-        FileHandleStderr.write("error: \(e.description)\n")
-        throw ExitCode(1)
+        try fail([("code", e.code.rawValue), ("field", e.field), ("detail", e.detail), ("path", e.path)], offset: e.offset, e.description)
     } catch let e as QuantError {
-        if json {
-            var o = JSONObject([("code", .string(e.code.rawValue)), ("detail", .string(e.detail))])
-            if let t = e.tensor { o["tensor"] = .string(t) }
-            print(JSONValue.object(JSONObject([("error", .object(o))])).serialized(pretty: true))
-        }
-        FileHandleStderr.write("error: \(e.description)\n")
-        throw ExitCode(1)
+        try fail([("code", e.code.rawValue), ("detail", e.detail), ("tensor", e.tensor)], offset: nil, e.description)
     }
 }
 
