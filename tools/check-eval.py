@@ -81,6 +81,28 @@ def main():
     models["smollm2-hf"] = hf
     ref["smollm2-hf"] = ref["smollm2-F16.gguf"]
     ppl_row("F16 as a Hugging Face folder", ingot_eval("smollm2-hf")["perplexity"], ref["smollm2-F16.gguf"]["ppl"])
+    # Base log-probabilities saved in llama.cpp's --kl-divergence-base format and replayed: the 16-bit KLD is close
+    # to the exact one, and a file made for another context is refused at its n_ctx field.
+    saved = os.path.join(cache, "smollm2-F16-3chunks.kld")
+    base_cmd = [a.ingot, "eval", "--text", text, "--chunks", "3", "--json"]
+    subprocess.run(base_cmd[:2] + [f16] + base_cmd[2:] + ["--save-base", saved], check=True, capture_output=True)
+    expected_size = 20 + 4 * 3 * 512 + 3 * 255 * (2 * ((49152 + 1) // 2) + 4) * 2
+    replay = json.loads(subprocess.run(base_cmd[:2] + [models["smollm2-Q8_0.gguf"]] + base_cmd[2:] + ["--base-logprobs", saved],
+                                       check=True, capture_output=True).stdout)["kld"]
+    exact = json.loads(subprocess.run(base_cmd[:2] + [models["smollm2-Q8_0.gguf"]] + base_cmd[2:] + ["--base", f16],
+                                      check=True, capture_output=True).stdout)["kld"]
+    ok = os.path.getsize(saved) == expected_size and abs(replay["mean"] / exact["mean"] - 1) <= KLD_TOLERANCE \
+        and abs(replay["same_top"] - exact["same_top"]) <= 0.01
+    failures += not ok
+    rows.append(f"  {'ok  ' if ok else 'FAIL'}  saved base: {os.path.getsize(saved)} bytes (want {expected_size}), "
+                f"KLD replayed {replay['mean']:.6f} vs exact {exact['mean']:.6f}")
+    p = subprocess.run(base_cmd[:2] + [models["smollm2-Q8_0.gguf"]] + base_cmd[2:] + ["--ctx", "256", "--base-logprobs", saved],
+                       capture_output=True, text=True)
+    err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
+    ok = p.returncode == 1 and err.get("field") == "n_ctx" and err.get("offset") == 8
+    failures += not ok
+    rows.append(f"  {'ok  ' if ok else 'FAIL'}  saved base for another context refused: {err}")
+    os.unlink(saved)
     print("\n".join(rows))
     print(f"eval: {len(rows) - failures} passed, {failures} failed")
     return 1 if failures else 0
