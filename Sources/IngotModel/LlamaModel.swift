@@ -173,7 +173,7 @@ public final class LlamaModel: @unchecked Sendable {
         hidden = h.hidden; heads = h.heads; kvHeads = h.kvHeads; ffn = h.ffn; headDim = h.headDim
         ropeBase = h.ropeBase; eps = h.eps; trainedContext = h.context
         ropeDims = min(h.ropeDims, h.headDim) & ~1
-        guard heads % kvHeads == 0, headDim % 2 == 0 else {
+        guard heads % kvHeads == 0, headDim > 0, headDim % 2 == 0 else {
             throw ModelError(.invalidValue, field: "\(arch) head counts",
                              "\(heads) heads cannot share \(kvHeads) KV heads of size \(headDim)", path: path)
         }
@@ -262,7 +262,7 @@ public final class LlamaModel: @unchecked Sendable {
         var att = [Float](repeating: 0, count: n * qd)
         var g = [Float](repeating: 0, count: n * ffn)
         var u = [Float](repeating: 0, count: n * ffn)
-        let scores = (0..<workspace.threads).map { _ in [Float](repeating: 0, count: n * n) }.map(SharedFloats.init)
+        let scores = (0..<workspace.threads).map { _ in SharedFloats(count: LlamaModel.queryBlock * n) }
         let (cosTable, sinTable) = ropeTables(n)
 
         x.withUnsafeMutableBufferPointer { xp in
@@ -362,8 +362,10 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
-    /// Causal attention, one head per job. Queries go in blocks of 32 so that each block only scores the keys
-    /// it can see.
+    /// Queries per attention block: each block scores only the keys it can see, in a 32 × n buffer per worker.
+    static let queryBlock = 32
+
+    /// Causal attention, one head per job, queries in blocks of `queryBlock`.
     private func attention(_ q: [Float], _ k: [Float], _ vt: [Float], _ n: Int, scores: [SharedFloats],
                            into out: inout [Float], threads: Int, kernels: KernelChoice) {
         let qd = heads * headDim, kvd = kvHeads * headDim, d = headDim, group = heads / kvHeads
@@ -378,15 +380,15 @@ public final class LlamaModel: @unchecked Sendable {
                     let o = UnsafeMutablePointer(mutating: os.pointer)
                     var t0 = 0
                     while t0 < n {
-                        let tb = min(32, n - t0), keys = t0 + tb
+                        let tb = min(LlamaModel.queryBlock, n - t0), keys = t0 + tb
                         MatMul.gemm(qs.pointer + t0 * qd + h * d, ldx: qd, ks.pointer + kvh * d, ldw: kvd, k: d,
-                                    tokens: tb, rows: keys, s + t0 * n, ldy: n, kernels: kernels)
+                                    tokens: tb, rows: keys, s, ldy: n, kernels: kernels)
                         for t in t0..<(t0 + tb) {
-                            let row = s + t * n
+                            let row = s + (t - t0) * n
                             Activations.softmax(row, t + 1, scale: scale)
                             for j in (t + 1)..<max(t + 1, keys) { row[j] = 0 }
                         }
-                        MatMul.gemm(s + t0 * n, ldx: n, vs.pointer + kvh * d * n, ldw: n, k: keys,
+                        MatMul.gemm(s, ldx: n, vs.pointer + kvh * d * n, ldw: n, k: keys,
                                     tokens: tb, rows: d, o + t0 * qd + h * d, ldy: qd, kernels: kernels)
                         t0 += tb
                     }
@@ -399,9 +401,9 @@ public final class LlamaModel: @unchecked Sendable {
 /// A float buffer one worker owns for the length of a call.
 final class SharedFloats: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
-    init(_ a: [Float]) {
-        pointer = .allocate(capacity: max(a.count, 1))
-        pointer.initialize(repeating: 0, count: max(a.count, 1))
+    init(count: Int) {
+        pointer = .allocate(capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
     }
     deinit { pointer.deallocate() }
 }

@@ -47,7 +47,7 @@ struct Eval: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        if ctx < 8 || ctx > 1 << 20 { throw ValidationError("--ctx must be between 8 and 1048576") }
+        if ctx < 8 || ctx > 65536 { throw ValidationError("--ctx must be between 8 and 65536") }
         if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1") }
         if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
         if base != nil && baseLogprobs != nil { throw ValidationError("give --base or --base-logprobs, not both") }
