@@ -50,35 +50,4 @@ public struct EvalReport: Sendable {
         }
         return .object(o)
     }
-
-    public var text: String {
-        func f(_ v: Double, _ d: Int) -> String { fixed(v, d) }
-        var s = "model       \(model)\n"
-        if let base { s += "base        \(base)\n" }
-        s += "chunks      \(chunks) of \(context) tokens, \(scoredTokens) scored, \(threads) threads, kernels \(kernels)\n"
-        s += "speed       \(f(tokensPerSecond, 1)) tokens/s"
-        if let b = baseTokensPerSecond { s += " (base \(f(b, 1)) tokens/s)" }
-        s += "\n\nPPL         \(f(perplexity, 4)) ± \(f(perplexityError, 5))\n"
-        guard let k = kld else { return s }
-        s += "PPL(base)   \(f(k.basePerplexity, 4)) ± \(f(k.basePerplexityError, 5))\n"
-        s += "PPL ratio   \(f(k.perplexityRatio, 6)) ± \(f(k.perplexityRatioError, 6))   ln ratio \(f(k.lnPerplexityRatio, 6)) ± \(f(k.lnPerplexityRatioError, 6))\n"
-        s += "mean KLD    \(f(k.meanKLD, 6)) ± \(f(k.meanKLDError, 6))\n"
-        s += "KLD         " + k.kldPercentiles.map { "\($0.0) \(f($0.1, 6))" }.joined(separator: "  ") + "\n"
-        s += "same top    \(f(100 * k.sameTop, 3)) ± \(f(100 * k.sameTopError, 3)) %\n"
-        s += "mean Δp     \(f(100 * k.meanDeltaP, 3)) ± \(f(100 * k.meanDeltaPError, 3)) %\n"
-        s += "RMS Δp      \(f(100 * k.rmsDeltaP, 3)) ± \(f(100 * k.rmsDeltaPError, 3)) %\n"
-        s += "Δp          " + k.deltaPPercentiles.map { "\($0.0) \(f(100 * $0.1, 3))%" }.joined(separator: "  ") + "\n"
-        return s
-    }
-
-    func fixed(_ v: Double, _ digits: Int) -> String {
-        guard v.isFinite else { return "\(v)" }
-        var p = 1.0
-        for _ in 0..<digits { p *= 10 }
-        let r = (abs(v) * p).rounded()
-        let whole = Int(r / p)
-        var frac = String(Int(r - Double(whole) * p))
-        while frac.count < digits { frac = "0" + frac }
-        return (v < 0 && r > 0 ? "-" : "") + "\(whole)" + (digits > 0 ? "." + frac : "")
-    }
 }

@@ -95,9 +95,8 @@ public final class LlamaModel: @unchecked Sendable {
         h.eps = Float(g["\(arch).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5)
         h.context = g["\(arch).context_length"]?.intValue
         try self.init(path: g.path, architecture: arch, ropeStyle: style, hyper: h, storage: g) { name in
-            g.tensor(named: name).map { t in
-                TensorRef(name: name, type: t.type, dims: t.dimensions, data: g.data(for: t).baseAddress!, entryOffset: t.infoOffset)
-            }
+            guard let t = g.tensor(named: name), let data = g.data(for: t).baseAddress else { return nil }
+            return TensorRef(name: name, type: t.type, dims: t.dimensions, data: data, entryOffset: t.infoOffset)
         }
     }
 
@@ -151,7 +150,7 @@ public final class LlamaModel: @unchecked Sendable {
         try self.init(path: d.path, architecture: arch, ropeStyle: .halves, hyper: h, storage: d) { name in
             if name == "output.weight" && tied { return nil }
             let hf = hfName(name)
-            guard let (shard, t) = byName[hf] else { return nil }
+            guard let (shard, t) = byName[hf], let data = shard.data(for: t).baseAddress else { return nil }
             let type: GGMLType
             switch t.dtype {
             case .f32: type = .f32
@@ -160,7 +159,7 @@ public final class LlamaModel: @unchecked Sendable {
             default: type = .f64  // refused below as a type the forward pass cannot compute on
             }
             return TensorRef(name: hf, type: type, dims: t.shape.reversed(),
-                             data: shard.data(for: t).baseAddress!, entryOffset: nil)
+                             data: data, entryOffset: nil)
         }
     }
 
@@ -198,7 +197,7 @@ public final class LlamaModel: @unchecked Sendable {
                 if !required { return nil }
                 throw ModelError(.missingTensor, field: name, "the model has no tensor for '\(name)'", path: path)
             }
-            guard t.dims.reduce(1, *) == n, t.type != .f64, BlockCodec.canDequantize(t.type), n % t.type.blockSize == 0 else {
+            guard n > 0, t.dims.reduce(1, *) == n, t.type != .f64, BlockCodec.canDequantize(t.type), n % t.type.blockSize == 0 else {
                 throw ModelError(.shapeMismatch, field: t.name, offset: t.entryOffset,
                                  "expected \(n) values, found \(t.dims) of \(t.type)", path: path)
             }
@@ -262,7 +261,7 @@ public final class LlamaModel: @unchecked Sendable {
         var att = [Float](repeating: 0, count: n * qd)
         var g = [Float](repeating: 0, count: n * ffn)
         var u = [Float](repeating: 0, count: n * ffn)
-        let scores = (0..<workspace.threads).map { _ in SharedFloats(count: LlamaModel.queryBlock * n) }
+        let scores = (0..<workspace.threads).map { _ in ReusableBuffer() }
         let (cosTable, sinTable) = ropeTables(n)
 
         x.withUnsafeMutableBufferPointer { xp in
@@ -281,8 +280,8 @@ public final class LlamaModel: @unchecked Sendable {
             rope(&q, n, heads, cosTable, sinTable)
             rope(&k, n, kvHeads, cosTable, sinTable)
             if halfPrecisionCache {
-                for i in 0..<k.count { k[i] = halfToFloat(floatToHalf(k[i])) }
-                for i in 0..<v.count { v[i] = halfToFloat(floatToHalf(v[i])) }
+                k.withUnsafeMutableBufferPointer { ActivationRounding.roundTrip($0.baseAddress!, count: n * kvd, cols: kvd, through: .f16) }
+                v.withUnsafeMutableBufferPointer { ActivationRounding.roundTrip($0.baseAddress!, count: n * kvd, cols: kvd, through: .f16) }
             }
             for t in 0..<n { for c in 0..<kvd { vt[c * n + t] = v[t * kvd + c] } }
             attention(q, k, vt, n, scores: scores, into: &att, threads: workspace.threads, kernels: kernels)
@@ -366,7 +365,7 @@ public final class LlamaModel: @unchecked Sendable {
     static let queryBlock = 32
 
     /// Causal attention, one head per job, queries in blocks of `queryBlock`.
-    private func attention(_ q: [Float], _ k: [Float], _ vt: [Float], _ n: Int, scores: [SharedFloats],
+    private func attention(_ q: [Float], _ k: [Float], _ vt: [Float], _ n: Int, scores: [ReusableBuffer],
                            into out: inout [Float], threads: Int, kernels: KernelChoice) {
         let qd = heads * headDim, kvd = kvHeads * headDim, d = headDim, group = heads / kvHeads
         let scale = 1 / Float(d).squareRoot()
@@ -375,7 +374,7 @@ public final class LlamaModel: @unchecked Sendable {
                 let qs = UnsafeSendable(qp.baseAddress!), ks = UnsafeSendable(kp.baseAddress!)
                 let vs = UnsafeSendable(vp.baseAddress!), os = UnsafeSendable(UnsafePointer(op.baseAddress!))
                 try? parallelFor(0..<heads, threads: threads) { h, worker in
-                    let s = scores[worker].pointer
+                    let s = scores[worker].get(LlamaModel.queryBlock * n * 4).baseAddress!.assumingMemoryBound(to: Float.self)
                     let kvh = h / group
                     let o = UnsafeMutablePointer(mutating: os.pointer)
                     var t0 = 0
@@ -396,14 +395,4 @@ public final class LlamaModel: @unchecked Sendable {
             }
         } } }
     }
-}
-
-/// A float buffer one worker owns for the length of a call.
-final class SharedFloats: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-    init(count: Int) {
-        pointer = .allocate(capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
-    }
-    deinit { pointer.deallocate() }
 }

@@ -62,11 +62,11 @@ public final class Tokenizer: @unchecked Sendable {
         }
         self.merges = merges
         var byteTokens = [Int32](repeating: -1, count: 256)
+        let hex = Array("0123456789ABCDEF".utf8)
         for b in 0..<256 {
             switch kind {
             case .bpe: byteTokens[b] = ids[Tokenizer.byteLevelChar[b]] ?? -1
             case .spm:
-                let hex = Array("0123456789ABCDEF".utf8)
                 byteTokens[b] = ids[Array("<0x".utf8) + [hex[b >> 4], hex[b & 15], UInt8(ascii: ">")]] ?? ids[[UInt8(b)]] ?? -1
             }
         }

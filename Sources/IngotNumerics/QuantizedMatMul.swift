@@ -119,7 +119,14 @@ public enum ActivationRounding: String, Sendable, CaseIterable {
 
     /// Rounds `count` activations (a whole number of rows of `cols`) in place as llama.cpp would for `weights`.
     public static func round(_ x: UnsafeMutablePointer<Float>, count: Int, cols: Int, for weights: GGMLType) {
-        guard let t = vecDotType(for: weights), cols % t.blockSize == 0 else { return }
+        guard let t = vecDotType(for: weights) else { return }
+        roundTrip(x, count: count, cols: cols, through: t)
+    }
+
+    /// Stores `count` values (rows of `cols`) in format `t` and reads them back, in place: Q8_K by its own rule,
+    /// every other type through its quantizer and dequantizer. Rows that are not whole blocks are left as they are.
+    public static func roundTrip(_ x: UnsafeMutablePointer<Float>, count: Int, cols: Int, through t: GGMLType) {
+        guard cols % t.blockSize == 0 else { return }
         if t == .q8_K {
             var i = 0
             while i + 256 <= count {

@@ -88,6 +88,29 @@ struct Eval: ParsableCommand {
     }
 }
 
+/// The human table of an evaluation.
+extension EvalReport {
+    public var text: String {
+        func f(_ v: Double, _ d: Int) -> String { Human.fixed(v, d) }
+        var s = "model       \(model)\n"
+        if let base { s += "base        \(base)\n" }
+        s += "chunks      \(chunks) of \(context) tokens, \(scoredTokens) scored, \(threads) threads, kernels \(kernels)\n"
+        s += "speed       \(f(tokensPerSecond, 1)) tokens/s"
+        if let b = baseTokensPerSecond { s += " (base \(f(b, 1)) tokens/s)" }
+        s += "\n\nPPL         \(f(perplexity, 4)) ± \(f(perplexityError, 5))\n"
+        guard let k = kld else { return s }
+        s += "PPL(base)   \(f(k.basePerplexity, 4)) ± \(f(k.basePerplexityError, 5))\n"
+        s += "PPL ratio   \(f(k.perplexityRatio, 6)) ± \(f(k.perplexityRatioError, 6))   ln ratio \(f(k.lnPerplexityRatio, 6)) ± \(f(k.lnPerplexityRatioError, 6))\n"
+        s += "mean KLD    \(f(k.meanKLD, 6)) ± \(f(k.meanKLDError, 6))\n"
+        s += "KLD         " + k.kldPercentiles.map { "\($0.0) \(f($0.1, 6))" }.joined(separator: "  ") + "\n"
+        s += "same top    \(f(100 * k.sameTop, 3)) ± \(f(100 * k.sameTopError, 3)) %\n"
+        s += "mean Δp     \(f(100 * k.meanDeltaP, 3)) ± \(f(100 * k.meanDeltaPError, 3)) %\n"
+        s += "RMS Δp      \(f(100 * k.rmsDeltaP, 3)) ± \(f(100 * k.rmsDeltaPError, 3)) %\n"
+        s += "Δp          " + k.deltaPPercentiles.map { "\($0.0) \(f(100 * $0.1, 3))%" }.joined(separator: "  ") + "\n"
+        return s
+    }
+}
+
 enum ProcessInfoCores {
     static var count: Int {
         #if canImport(Glibc)
