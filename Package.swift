@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Ingot: one package, one library per pipeline stage, dependencies pointing one way:
-//   IngotFormats  <-  IngotNumerics  <-  IngotModel  <-  IngotEvaluate  <-  ingot (CLI)
+//   IngotFormats  <-  IngotArchitectures  <-  IngotModel  <-  IngotEvaluate  <-  ingot (CLI)
+//   IngotFormats  <-  IngotNumerics  <-  IngotModel  <-  IngotConvert  <-  ingot
 //   IngotFormats  <-  IngotPack (libzstd)  <-  ingot
 //   IngotFormats  <-  IngotNumerics  <-  IngotQuantize  <-  ingot
 // The kernels are built twice on x86-64: IngotNumerics for the baseline CPU (SSE2: runs on any x86-64), and
@@ -28,7 +29,9 @@ let package = Package(
     products: [
         .executable(name: "ingot", targets: ["ingot"]),
         .library(name: "IngotFormats", targets: ["IngotFormats"]),
+        .library(name: "IngotArchitectures", targets: ["IngotArchitectures"]),
         .library(name: "IngotModel", targets: ["IngotModel"]),
+        .library(name: "IngotConvert", targets: ["IngotConvert"]),
         .library(name: "IngotPack", targets: ["IngotPack"]),
         .library(name: "IngotNumerics", targets: ["IngotNumerics"]),
         .library(name: "IngotQuantize", targets: ["IngotQuantize"]),
@@ -40,8 +43,13 @@ let package = Package(
     targets: [
         // File formats: byte cursor, GGUF, safetensors, Hugging Face folders, JSON, atomic output.
         .target(name: "IngotFormats"),
-        // What a model is (ModelSpec), read from GGUF keys or config.json; inventories of tensors.
-        .target(name: "IngotModel", dependencies: ["IngotFormats", "IngotNumerics"]),
+        // One table per architecture (hyperparameters and tensor names in GGUF's and Hugging Face's vocabularies,
+        // q/k permutation) and ModelSpec, the one reader and writer of hyperparameters.
+        .target(name: "IngotArchitectures", dependencies: ["IngotFormats"]),
+        // The tokenizer, inventories of tensors, the forward pass.
+        .target(name: "IngotModel", dependencies: ["IngotFormats", "IngotArchitectures", "IngotNumerics"]),
+        // Conversion between Hugging Face folders and GGUF (names, permutation, dtypes, tokenizer, metadata), streamed.
+        .target(name: "IngotConvert", dependencies: ["IngotFormats", "IngotArchitectures", "IngotModel", "IngotNumerics"]),
         // Evaluation: perplexity and KL divergence against a base model, as llama-perplexity computes them.
         .target(name: "IngotEvaluate", dependencies: ["IngotFormats", "IngotModel", "IngotNumerics"]),
         // libzstd from the system (Debian: libzstd-dev).
@@ -55,12 +63,14 @@ let package = Package(
         .executableTarget(
             name: "ingot",
             dependencies: [
-                "IngotFormats", "IngotModel", "IngotPack", "IngotNumerics", "IngotQuantize", "IngotEvaluate",
+                "IngotFormats", "IngotArchitectures", "IngotModel", "IngotConvert", "IngotPack", "IngotNumerics", "IngotQuantize",
+                "IngotEvaluate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "IngotFormatsTests", dependencies: ["IngotFormats"]),
-        .testTarget(name: "IngotModelTests", dependencies: ["IngotModel", "IngotFormats", "IngotNumerics"]),
+        .testTarget(name: "IngotModelTests", dependencies: ["IngotModel", "IngotArchitectures", "IngotFormats", "IngotNumerics"]),
+        .testTarget(name: "IngotConvertTests", dependencies: ["IngotConvert", "IngotModel", "IngotArchitectures", "IngotFormats", "IngotNumerics"]),
         .testTarget(name: "IngotEvaluateTests", dependencies: ["IngotEvaluate", "IngotModel", "IngotFormats", "IngotNumerics"]),
         .testTarget(name: "IngotPackTests", dependencies: ["IngotPack", "IngotFormats"]),
         .testTarget(name: "IngotNumericsTests", dependencies: ["IngotNumerics", "IngotFormats"]),

@@ -5,7 +5,7 @@ of tokenizer.ggml.pre (smollm: Digits(individual) + ByteLevel; gpt-2: ByteLevel;
 regex + ByteLevel without regex). Used by tools/check-tokenizer.py to check `ingot tokenize` on tokenizer.json,
 with the `tokenizers` package (if installed) as a second reference.
 
-usage: tools/make-tokenizer-json.py MODEL.gguf OUT.json
+usage: tools/make-tokenizer-json.py MODEL.gguf OUT.json [PRE]   (PRE overrides tokenizer.ggml.pre)
 """
 import json
 import sys
@@ -26,7 +26,7 @@ def main():
     tokens = field(r, "tokenizer.ggml.tokens")
     types = field(r, "tokenizer.ggml.token_type") or [1] * len(tokens)
     merges = field(r, "tokenizer.ggml.merges")
-    pre = field(r, "tokenizer.ggml.pre") or "default"
+    pre = sys.argv[3] if len(sys.argv) > 3 else field(r, "tokenizer.ggml.pre") or "default"
     byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
     if pre in ("smollm", "starcoder", "refact", "command-r"):
         pre_tok = {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True}, byte_level]}

@@ -43,6 +43,9 @@ public final class Evaluator {
     public let options: EvalOptions
     /// Where a base run is saved to or replayed from (llama.cpp's `--kl-divergence-base` file format).
     public var baseLogProbs: BaseLogProbs?
+    /// Called with each chunk's index and its scored logits (`ctx - ctx/2 - 1` rows of `vocab` floats), for
+    /// comparing them with another runtime.
+    public var logitsObserver: ((Int, [Float]) throws -> Void)?
 
     public init(model: LlamaModel, tokenizer: Tokenizer, base: LlamaModel? = nil, options: EvalOptions) throws {
         self.model = model
@@ -96,6 +99,7 @@ public final class Evaluator {
             let t0 = now()
             let logits = try model.logits(window, outputs: first..<(ctx - 1), workspace: workspace, kernels: options.kernels)
             computeSeconds += now() - t0
+            try logitsObserver?(c, logits)
             var baseLogits: [Float]?
             if let base {
                 let t1 = now()

@@ -41,6 +41,7 @@ public struct FormatError: Error, CustomStringConvertible, Sendable, Equatable {
         case invalidJSON = "invalid-json"
         case missingField = "missing-field"
         case missingShard = "missing-shard"
+        case pickleCheckpoint = "pickle-checkpoint"
         case tensorNotFound = "tensor-not-found"
         // Writing.
         case writeFailed = "write-failed"

@@ -11,6 +11,11 @@ public final class HFModelDirectory: @unchecked Sendable {
     public static let indexName = "model.safetensors.index.json"
     public static let singleName = "model.safetensors"
 
+    /// PyTorch's pickle checkpoints (`pytorch_model.bin`, `*.pt`, `*.pth`, `*.ckpt`), which Ingot never opens.
+    public static func isPickleCheckpoint(_ name: String) -> Bool {
+        [".bin", ".pt", ".pth", ".ckpt"].contains { name.hasSuffix($0) } && !name.hasPrefix("tokenizer")
+    }
+
     public let path: String
     /// Shards sorted by file name: those the index names, or every `.safetensors` file in the
     /// folder when there is no index.
@@ -40,9 +45,11 @@ public final class HFModelDirectory: @unchecked Sendable {
             var seen = Set<String>()
             shardNames = []
             for (i, m) in map.members.enumerated() {
-                guard let shard = m.value.stringValue, !shard.contains("/"), !shard.isEmpty else {
+                guard let shard = m.value.stringValue, !shard.contains("/"), !shard.contains("\\"), !shard.isEmpty,
+                      shard != ".", shard != ".." else {
                     throw FormatError(.invalidValue, field: "weight_map['\(m.key)']", offset: map.offset(ofMember: i),
-                                      "must name a shard file in the folder", path: indexPath)
+                                      "must name a shard file in the folder (no '/', '\\' or '..'), not \(m.value.serialized())",
+                                      path: indexPath)
                 }
                 if seen.insert(shard).inserted { shardNames.append(shard) }
             }
@@ -50,6 +57,13 @@ public final class HFModelDirectory: @unchecked Sendable {
         } else {
             index = nil
             shardNames = files.filter { $0.hasSuffix(".safetensors") }
+            if shardNames.isEmpty, let pickle = files.first(where: HFModelDirectory.isPickleCheckpoint) {
+                throw FormatError(.pickleCheckpoint, field: "file '\(pickle)'", offset: nil,
+                                  "PyTorch pickle checkpoints are refused: unpickling runs code from the file. Ask for the "
+                                  + "safetensors files (most Hugging Face repositories have them), or convert once in a "
+                                  + "sandbox with transformers' save_pretrained(..., safe_serialization=True)",
+                                  path: path + "/" + pickle)
+            }
         }
         var opened: [SafetensorsFile] = []
         var owner: [String: String] = [:]

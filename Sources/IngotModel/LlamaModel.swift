@@ -22,12 +22,12 @@ import IngotNumerics
 ///
 /// then logits = (rmsnorm(x) · output_norm)·Woutputᵀ (the token embedding when the output is tied).
 public final class LlamaModel: @unchecked Sendable {
-    public enum RopeStyle: String, Sendable { case adjacentPairs = "norm", halves = "neox" }
-
     public struct Layer {
         var attnNorm: [Float], ffnNorm: [Float]
         var q: StoredMatrix, k: StoredMatrix, v: StoredMatrix, o: StoredMatrix
         var qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
+        /// Qwen3's RMS norms over each q and k head (head size values each).
+        var qNorm: [Float]?, kNorm: [Float]?
         var gate: StoredMatrix, up: StoredMatrix, down: StoredMatrix
     }
 
@@ -53,104 +53,58 @@ public final class LlamaModel: @unchecked Sendable {
         "\(architecture), \(layers.count) layers, hidden \(hidden), heads \(heads)/\(kvHeads), ffn \(ffn), vocab \(vocab)"
     }
 
-    /// The architectures this forward pass runs and how each stores q/k for rotation.
-    public static let supported: [String: RopeStyle] = ["llama": .adjacentPairs, "mistral": .adjacentPairs,
-                                                        "qwen2": .halves]
+    /// The architectures this forward pass runs: dense decoders of the llama family.
+    public static let supported: [Architecture] = [.llama, .mistral, .qwen2, .qwen3]
 
     /// A tensor as the loader finds it: GGML type, dims fastest-first, data, and where its entry is in the file.
     struct TensorRef {
         var name: String, type: GGMLType, dims: [Int], data: UnsafeRawPointer, entryOffset: Int?
     }
 
-    /// The hyperparameters, from GGUF keys or config.json.
-    struct Hyper {
-        var blocks = 0, hidden = 0, heads = 0, kvHeads = 0, ffn = 0, headDim = 0, ropeDims = 0
-        var ropeBase: Float = 10000, eps: Float = 1e-5, context: Int?
+    static func table(_ spec: ModelSpec, field: String, offset: Int?, path: String) throws -> Architecture {
+        guard let table = spec.table, supported.contains(where: { $0.name == table.name }), (spec.expertCount ?? 0) <= 1 else {
+            let what = (spec.expertCount ?? 0) > 1 ? "mixture-of-experts \(spec.architecture ?? "?")" : "architecture '\(spec.architecture ?? "?")'"
+            throw ModelError(.unsupportedArchitecture, field: field, offset: offset,
+                             "\(what) has no forward pass yet (\(supported.map(\.name).joined(separator: ", ")) do)", path: path)
+        }
+        return table
     }
 
     /// Reads a GGUF model (llama.cpp's tensor names and keys).
     public convenience init(gguf g: GGUFFile) throws {
-        let arch = g["general.architecture"]?.stringValue ?? "?"
-        guard let style = LlamaModel.supported[arch] else {
-            throw ModelError(.unsupportedArchitecture, field: "general.architecture",
-                             offset: g.metadata.first { $0.key == "general.architecture" }?.fileOffset,
-                             "architecture '\(arch)' is not supported (llama, mistral and qwen2 are)", path: g.path)
-        }
-        func int(_ key: String) throws -> Int {
-            guard let v = g["\(arch).\(key)"]?.intValue, v > 0, v < 1 << 24 else {
-                throw ModelError(.missingField, field: "\(arch).\(key)", offset: g.metadata.first { $0.key == "\(arch).\(key)" }?.fileOffset,
-                                 "a positive integer below 2^24 is required", path: g.path)
-            }
-            return v
-        }
-        var h = Hyper()
-        h.blocks = try int("block_count")
-        h.hidden = try int("embedding_length")
-        h.heads = try int("attention.head_count")
-        h.kvHeads = g["\(arch).attention.head_count_kv"] == nil ? h.heads : try int("attention.head_count_kv")
-        h.ffn = try int("feed_forward_length")
-        h.headDim = g["\(arch).attention.key_length"] == nil ? h.hidden / h.heads : try int("attention.key_length")
-        h.ropeDims = g["\(arch).rope.dimension_count"] == nil ? h.headDim : try int("rope.dimension_count")
-        h.ropeBase = Float(g["\(arch).rope.freq_base"]?.doubleValue ?? 10000)
-        h.eps = Float(g["\(arch).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5)
-        h.context = g["\(arch).context_length"]?.intValue
-        try self.init(path: g.path, architecture: arch, ropeStyle: style, hyper: h, storage: g) { name in
+        let spec = ModelSpec(gguf: g)
+        let table = try LlamaModel.table(spec, field: "general.architecture",
+                                         offset: g.metadata.first { $0.key == "general.architecture" }?.fileOffset, path: g.path)
+        try self.init(path: g.path, spec: spec, table: table, ropeStyle: table.ggufRopeStyle, storage: g, ropeFactors: nil) { name in
             guard let t = g.tensor(named: name), let data = g.data(for: t).baseAddress else { return nil }
             return TensorRef(name: name, type: t.type, dims: t.dimensions, data: data, entryOffset: t.infoOffset)
         }
     }
 
-    /// Reads a Hugging Face folder (config.json and safetensors with Transformers' tensor names). Its q/k
-    /// projections are in Hugging Face's layout, so RoPE rotates the halves of each head.
+    /// Reads a Hugging Face folder (config.json and safetensors with Transformers' tensor names, found through the
+    /// architecture's table). Its q/k projections are in Hugging Face's layout, so RoPE rotates the halves of each
+    /// head; Llama 3.1's `rope_scaling` becomes the same per-frequency divisors llama.cpp stores as `rope_freqs`.
     public convenience init(huggingFace d: HFModelDirectory) throws {
         guard let c = d.config else {
             throw ModelError(.missingField, field: "config.json", "the folder has no config.json", path: d.path)
         }
-        let arch = c["model_type"]?.stringValue ?? "?"
-        guard LlamaModel.supported[arch] != nil else {
-            throw ModelError(.unsupportedArchitecture, field: "config.json model_type",
-                             "architecture '\(arch)' is not supported (llama, mistral and qwen2 are)", path: d.path)
+        let spec = ModelSpec(config: c, files: d.files)
+        let table = try LlamaModel.table(spec, field: "config.json model_type", offset: nil, path: d.path)
+        if let other = spec.otherRopeScaling {
+            throw ModelError(.unsupportedArchitecture, field: "config.json rope_scaling",
+                             "RoPE scaling '\(other)' is not supported (llama3 is)", path: d.path)
         }
-        if let rs = c["rope_scaling"], rs != .null {
-            throw ModelError(.unsupportedArchitecture, field: "config.json rope_scaling", "RoPE scaling is not supported yet", path: d.path)
+        var factors: [Float]?
+        if let rs = spec.ropeScaling, let dims = spec.ropeDimensions {
+            factors = rs.llama3Factors(base: spec.ropeFreqBase ?? 10000, dims: dims)
         }
-        func int(_ key: String) throws -> Int {
-            guard let v = c[key]?.intValue, v > 0, v < 1 << 24 else {
-                throw ModelError(.missingField, field: "config.json \(key)", "a positive integer below 2^24 is required", path: d.path)
-            }
-            return v
-        }
-        var h = Hyper()
-        h.blocks = try int("num_hidden_layers")
-        h.hidden = try int("hidden_size")
-        h.heads = try int("num_attention_heads")
-        h.kvHeads = c["num_key_value_heads"] == nil ? h.heads : try int("num_key_value_heads")
-        h.ffn = try int("intermediate_size")
-        h.headDim = c["head_dim"] == nil || c["head_dim"] == .null ? h.hidden / h.heads : try int("head_dim")
-        h.ropeDims = h.headDim
-        h.ropeBase = Float(c["rope_theta"]?.doubleValue ?? 10000)
-        h.eps = Float(c["rms_norm_eps"]?.doubleValue ?? 1e-6)
-        h.context = c["max_position_embeddings"]?.intValue
         var byName: [String: (SafetensorsFile, SafetensorsTensor)] = [:]
         for shard in d.shards { for t in shard.tensors { byName[t.name] = (shard, t) } }
-        func hfName(_ name: String) -> String {
-            var parts = name.split(separator: ".").map(String.init)
-            if name == "token_embd.weight" { return "model.embed_tokens.weight" }
-            if name == "output_norm.weight" { return "model.norm.weight" }
-            if name == "output.weight" { return "lm_head.weight" }
-            guard parts.count == 4, parts[0] == "blk" else { return name }
-            let map = ["attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
-                       "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-                       "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-                       "ffn_down": "mlp.down_proj"]
-            parts[2] = map[parts[2]] ?? parts[2]
-            return "model.layers.\(parts[1]).\(parts[2]).\(parts[3])"
-        }
-        let tied = c["tie_word_embeddings"]?.boolValue ?? false
-        try self.init(path: d.path, architecture: arch, ropeStyle: .halves, hyper: h, storage: d) { name in
+        let tied = spec.tiedEmbeddings ?? false
+        try self.init(path: d.path, spec: spec, table: table, ropeStyle: .halves, storage: d, ropeFactors: factors) { name in
             if name == "output.weight" && tied { return nil }
-            let hf = hfName(name)
-            guard let (shard, t) = byName[hf], let data = shard.data(for: t).baseAddress else { return nil }
+            guard let hf = table.hfName(forGGUF: name)?.name, let (shard, t) = byName[hf],
+                  let data = shard.data(for: t).baseAddress else { return nil }
             let type: GGMLType
             switch t.dtype {
             case .f32: type = .f32
@@ -158,22 +112,29 @@ public final class LlamaModel: @unchecked Sendable {
             case .bf16: type = .bf16
             default: type = .f64  // refused below as a type the forward pass cannot compute on
             }
-            return TensorRef(name: hf, type: type, dims: t.shape.reversed(),
-                             data: data, entryOffset: nil)
+            return TensorRef(name: hf, type: type, dims: t.shape.reversed(), data: data, entryOffset: nil)
         }
     }
 
-    init(path: String, architecture arch: String, ropeStyle style: RopeStyle, hyper h: Hyper, storage: AnyObject,
-         find: (String) -> TensorRef?) throws {
+    init(path: String, spec: ModelSpec, table: Architecture, ropeStyle style: RopeStyle, storage: AnyObject,
+         ropeFactors factors: [Float]?, find: (String) -> TensorRef?) throws {
         self.storage = storage
         self.path = path
-        architecture = arch
+        architecture = table.name
         ropeStyle = style
-        hidden = h.hidden; heads = h.heads; kvHeads = h.kvHeads; ffn = h.ffn; headDim = h.headDim
-        ropeBase = h.ropeBase; eps = h.eps; trainedContext = h.context
-        ropeDims = min(h.ropeDims, h.headDim) & ~1
+        hidden = try spec.require(.hiddenSize, path: path)
+        heads = try spec.require(.headCount, path: path)
+        kvHeads = spec.int(.kvHeadCount) == nil ? heads : try spec.require(.kvHeadCount, path: path)
+        ffn = try spec.require(.feedForwardSize, path: path)
+        headDim = spec.int(.keyLength) == nil ? hidden / heads : try spec.require(.keyLength, path: path)
+        let ropeDimensions = spec.int(.ropeDimensionCount) == nil ? headDim : try spec.require(.ropeDimensionCount, path: path)
+        let blocks = try spec.require(.layerCount, path: path)
+        ropeBase = Float(spec.ropeFreqBase ?? 10000)
+        eps = Float(spec.rmsNormEpsilon ?? 1e-5)
+        trainedContext = spec.contextLength
+        ropeDims = min(ropeDimensions, headDim) & ~1
         guard heads % kvHeads == 0, headDim > 0, headDim % 2 == 0 else {
-            throw ModelError(.invalidValue, field: "\(arch) head counts",
+            throw ModelError(.invalidValue, field: "\(table.name) head counts",
                              "\(heads) heads cannot share \(kvHeads) KV heads of size \(headDim)", path: path)
         }
         func matrix(_ name: String, rows: Int?, cols: Int) throws -> StoredMatrix {
@@ -209,10 +170,10 @@ public final class LlamaModel: @unchecked Sendable {
         vocab = embedding.rows
         output = find("output.weight") != nil ? try matrix("output.weight", rows: vocab, cols: hidden) : embedding
         outputNorm = try vector("output_norm.weight", hidden)!
-        ropeFactors = try vector("rope_freqs.weight", ropeDims / 2, required: false)
+        ropeFactors = try factors ?? vector("rope_freqs.weight", ropeDims / 2, required: false)
         let qd = heads * headDim, kvd = kvHeads * headDim
         var layers: [Layer] = []
-        for i in 0..<h.blocks {
+        for i in 0..<blocks {
             let p = "blk.\(i)."
             layers.append(Layer(
                 attnNorm: try vector(p + "attn_norm.weight", hidden)!, ffnNorm: try vector(p + "ffn_norm.weight", hidden)!,
@@ -223,6 +184,8 @@ public final class LlamaModel: @unchecked Sendable {
                 qBias: try vector(p + "attn_q.bias", qd, required: false),
                 kBias: try vector(p + "attn_k.bias", kvd, required: false),
                 vBias: try vector(p + "attn_v.bias", kvd, required: false),
+                qNorm: try vector(p + "attn_q_norm.weight", headDim, required: table.role("attn_q_norm") != nil),
+                kNorm: try vector(p + "attn_k_norm.weight", headDim, required: table.role("attn_k_norm") != nil),
                 gate: try matrix(p + "ffn_gate.weight", rows: ffn, cols: hidden),
                 up: try matrix(p + "ffn_up.weight", rows: ffn, cols: hidden),
                 down: try matrix(p + "ffn_down.weight", rows: hidden, cols: ffn)))
@@ -277,6 +240,8 @@ public final class LlamaModel: @unchecked Sendable {
             if let b = layer.qBias { addBias(&q, b, n) }
             if let b = layer.kBias { addBias(&k, b, n) }
             if let b = layer.vBias { addBias(&v, b, n) }
+            if let w = layer.qNorm { headNorm(&q, w, n * heads) }
+            if let w = layer.kNorm { headNorm(&k, w, n * kvHeads) }
             rope(&q, n, heads, cosTable, sinTable)
             rope(&k, n, kvHeads, cosTable, sinTable)
             if halfPrecisionCache {
@@ -320,6 +285,14 @@ public final class LlamaModel: @unchecked Sendable {
         x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
             QuantizedMatMul.multiply(w, xp.baseAddress!, tokens: n, yp.baseAddress!, ldy: w.rows, workspace: ws,
                                      activations: activationRounding, kernels: kernels)
+        } }
+    }
+
+    /// RMS norm over each head of `count` rows of `headDim` values, in place (Qwen3's q/k norms).
+    private func headNorm(_ y: inout [Float], _ w: [Float], _ count: Int) {
+        let d = headDim
+        y.withUnsafeMutableBufferPointer { yp in w.withUnsafeBufferPointer { wp in
+            for r in 0..<count { Activations.rmsNorm(yp.baseAddress! + r * d, wp.baseAddress!, d, eps: eps, into: yp.baseAddress! + r * d) }
         } }
     }
 

@@ -44,6 +44,9 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("base-logprobs"), help: "Compare against base log-probabilities saved earlier.")
     var baseLogprobs: String?
 
+    @Option(name: .customLong("logits-out"), help: "Write the first chunk's scored logits to this .npy file (float32, positions x vocabulary).")
+    var logitsOut: String?
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -77,6 +80,13 @@ struct Eval: ParsableCommand {
             let evaluator = try Evaluator(model: m, tokenizer: tokenizer, base: baseModel, options: options)
             if let saveBase { evaluator.baseLogProbs = BaseLogProbs(writing: saveBase) }
             if let baseLogprobs { evaluator.baseLogProbs = try BaseLogProbs(reading: baseLogprobs) }
+            if let logitsOut {
+                let vocab = m.vocab
+                evaluator.logitsObserver = { chunk, logits in
+                    guard chunk == 0 else { return }
+                    try NumpyFile.writeFloat32(logits, shape: [logits.count / vocab, vocab], to: logitsOut)
+                }
+            }
             let textFile = try MappedFile(path: text)
             let line = ProgressLine(verb: "eval", enabled: !common.json)
             let report = try evaluator.run(Array(textFile.bytes)) { p in

@@ -1,3 +1,5 @@
+import IngotFormats
+
 /// Human-readable numbers and simple aligned tables for terminal output.
 enum Human {
     static func bytes(_ n: Int) -> String {
@@ -47,5 +49,21 @@ struct Table {
             return indent + parts.joined(separator: "  ")
         }
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+}
+
+/// `.npy` files (NumPy's format 1.0: magic, header length, a Python dict literal padded to 64 bytes, raw data).
+enum NumpyFile {
+    static func writeFloat32(_ values: [Float], shape: [Int], to path: String) throws {
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(shape.map(String.init).joined(separator: ", "))\(shape.count == 1 ? "," : "")), }"
+        let unpadded = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
+        let n = header.utf8.count
+        bytes += [UInt8(n & 0xFF), UInt8(n >> 8)] + Array(header.utf8)
+        let out = try OutputFile(path: path)
+        try out.write(bytes)
+        try values.withUnsafeBytes { try out.write($0) }
+        try out.commit()
     }
 }

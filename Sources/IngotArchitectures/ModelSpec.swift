@@ -1,0 +1,292 @@
+import IngotFormats
+
+/// The hyperparameters Ingot knows by name. Each architecture's table (`Architecture.hyperparameters`) says which
+/// GGUF key and which `config.json` keys hold each one.
+public enum SpecField: String, CaseIterable, Sendable {
+    case layerCount, contextLength, hiddenSize, feedForwardSize, headCount, kvHeadCount, ropeFreqBase, rmsNormEpsilon
+    case expertCount, expertUsedCount, keyLength, valueLength, vocabSize, ropeDimensionCount
+    case expertFeedForwardSize, expertSharedFeedForwardSize, expertSharedCount, expertWeightsScale, expertWeightsNorm
+    case leadingDenseBlockCount, qLoraRank, kvLoraRank
+}
+
+/// A hyperparameter's value.
+public enum SpecValue: Equatable, Sendable {
+    case int(Int), float(Double), bool(Bool)
+
+    public var int: Int? { if case .int(let v) = self { return v }; return nil }
+    public var double: Double? {
+        switch self {
+        case .int(let v): Double(v)
+        case .float(let v): v
+        case .bool: nil
+        }
+    }
+}
+
+/// Llama 3.1's frequency-dependent RoPE scaling (config `rope_scaling` with `rope_type: llama3`), which llama.cpp
+/// stores as the per-frequency divisors of a `rope_freqs` tensor.
+public struct RopeScaling: Equatable, Sendable {
+    public var type: String
+    public var factor: Double
+    public var lowFreqFactor: Double
+    public var highFreqFactor: Double
+    public var originalContext: Int
+
+    /// The divisor of each of the `dims / 2` rotary frequencies, as llama.cpp's converter computes them
+    /// (`LlamaModel.generate_extra_tensors`): 1 for wavelengths below `originalContext / highFreqFactor`, `factor`
+    /// above `originalContext / lowFreqFactor`, and a smooth blend between.
+    public func llama3Factors(base: Double, dims: Int) -> [Float] {
+        let low = Double(originalContext) / lowFreqFactor, high = Double(originalContext) / highFreqFactor
+        return stride(from: 0, to: dims, by: 2).map { i in
+            // In double precision, rounded once. llama.cpp's converter computes in torch float32, whose vectorized pow
+            // is not correctly rounded: the blended factors agree within a few ulps (tools/check-convert.py).
+            let freq = 1 / pow(base, Double(i) / Double(dims))
+            let wavelen = 2 * Double.pi / freq
+            if wavelen < high { return 1 }
+            if wavelen > low { return Float(factor) }
+            let smooth = (Double(originalContext) / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor)
+            return Float(1 / ((1 - smooth) / factor + smooth))
+        }
+    }
+}
+
+/// What a model is, in one vocabulary whether it was read from GGUF keys or from a Hugging Face `config.json`, and
+/// the one place that reads and writes both: the keys come from the architecture's table (`Architecture`). Every
+/// value is optional: a file states what it states, and nothing is guessed.
+public struct ModelSpec: Equatable, Sendable {
+    /// llama.cpp's name for the architecture (`llama`, `qwen2`), also when read from a config.json `model_type`
+    /// (`mistral` and `mixtral` folders are llama.cpp's `llama`).
+    public var architecture: String?
+    /// config.json `model_type` as the folder states it.
+    public var modelType: String?
+    public var name: String?
+    public var values: [SpecField: SpecValue] = [:]
+    /// Where each value was read: the GGUF key or `config.json KEY`, and the byte offset when the format records one.
+    public var sources: [SpecField: (field: String, offset: Int?)] = [:]
+    /// GGUF `tokenizer.ggml.model` (`gpt2`, `llama`); for folders, which tokenizer file is present.
+    public var tokenizer: String?
+    /// True when the output projection reuses the token embedding (no `output.weight` in GGUF;
+    /// config `tie_word_embeddings`).
+    public var tiedEmbeddings: Bool?
+    /// config.json `rope_scaling`, when it is Llama 3.1's (`rope_type: llama3`).
+    public var ropeScaling: RopeScaling?
+    /// config.json `rope_scaling` of another type (read so that it can be refused where it matters).
+    public var otherRopeScaling: String?
+
+    public init() {}
+
+    public static func == (a: ModelSpec, b: ModelSpec) -> Bool {
+        a.architecture == b.architecture && a.name == b.name && a.values == b.values && a.tokenizer == b.tokenizer
+            && a.tiedEmbeddings == b.tiedEmbeddings && a.ropeScaling == b.ropeScaling
+    }
+
+    /// The architecture's table, when Ingot knows it.
+    public var table: Architecture? { architecture.flatMap(Architecture.named) }
+
+    public subscript(field: SpecField) -> SpecValue? {
+        get { values[field] }
+        set { values[field] = newValue }
+    }
+
+    public func int(_ f: SpecField) -> Int? { values[f]?.int }
+    public func double(_ f: SpecField) -> Double? { values[f]?.double }
+
+    public var layerCount: Int? { int(.layerCount) }
+    public var contextLength: Int? { int(.contextLength) }
+    public var hiddenSize: Int? { int(.hiddenSize) }
+    public var feedForwardSize: Int? { int(.feedForwardSize) }
+    public var headCount: Int? { int(.headCount) }
+    public var kvHeadCount: Int? { int(.kvHeadCount) ?? headCount }
+    public var ropeFreqBase: Double? { double(.ropeFreqBase) }
+    public var rmsNormEpsilon: Double? { double(.rmsNormEpsilon) }
+    public var vocabSize: Int? { int(.vocabSize) }
+    public var expertCount: Int? { int(.expertCount) }
+    public var expertUsedCount: Int? { int(.expertUsedCount) }
+
+    /// Size of one attention head: `attention.key_length` / `head_dim` where stated, else hidden / heads.
+    public var headDimension: Int? {
+        if let k = int(.keyLength) { return k }
+        guard let h = hiddenSize, let n = headCount, n > 0, h % n == 0 else { return nil }
+        return h / n
+    }
+
+    /// Rotary dimensions per head: `rope.dimension_count` where stated, else the head size.
+    public var ropeDimensions: Int? { int(.ropeDimensionCount) ?? headDimension }
+
+    // MARK: reading
+
+    /// Reads the llama.cpp keys of a GGUF file, through the architecture's table (the common keys for an
+    /// architecture Ingot does not know).
+    public init(gguf g: GGUFFile) {
+        let arch = g["general.architecture"]?.stringValue
+        architecture = arch
+        name = g["general.name"]?.stringValue
+        let params = arch.flatMap(Architecture.named)?.hyperparameters ?? Hyperparameter.common
+        if let arch {
+            for p in params {
+                let key = "\(arch).\(p.gguf)"
+                guard let kv = g.metadata.first(where: { $0.key == key }) else { continue }
+                let value: SpecValue?
+                switch p.kind {
+                case .uint32: value = kv.value.intValue.map(SpecValue.int)
+                case .float32: value = kv.value.doubleValue.map(SpecValue.float)
+                case .bool: value = kv.value.boolValue.map(SpecValue.bool)
+                }
+                if let value {
+                    values[p.field] = value
+                    sources[p.field] = (key, kv.fileOffset)
+                }
+            }
+        }
+        if values[.vocabSize] == nil, let n = g["tokenizer.ggml.tokens"]?.arrayValue?.count { values[.vocabSize] = .int(n) }
+        tokenizer = g["tokenizer.ggml.model"]?.stringValue
+        if g.tensor(named: "token_embd.weight") != nil {
+            tiedEmbeddings = g.tensor(named: "output.weight") == nil
+        }
+    }
+
+    /// Reads a Hugging Face `config.json` (and which tokenizer files sit beside it), through the table of its
+    /// `model_type`.
+    public init(config c: JSONValue, files: [String] = []) {
+        modelType = c["model_type"]?.stringValue
+        let table = modelType.flatMap(Architecture.forModelType)
+        architecture = table?.name ?? modelType
+        name = c["_name_or_path"]?.stringValue ?? c["architectures"]?.arrayValue?.first?.stringValue
+        let object = c.objectValue
+        for p in table?.hyperparameters ?? Hyperparameter.common where values[p.field] == nil {
+            for key in p.config {
+                guard let v = c[key], v != .null else { continue }
+                let value: SpecValue?
+                switch p.kind {
+                case .uint32: value = v.intValue.map(SpecValue.int)
+                case .float32: value = v.doubleValue.map(SpecValue.float)
+                case .bool: value = v.boolValue.map(SpecValue.bool)
+                }
+                guard let value else { continue }
+                values[p.field] = value
+                let offset = object.flatMap { o in o.members.firstIndex { $0.key == key }.flatMap(o.offset(ofMember:)) }
+                sources[p.field] = ("config.json \(key)", offset)
+                break
+            }
+        }
+        if values[.kvHeadCount] == nil, let h = values[.headCount] { values[.kvHeadCount] = h }
+        // Where config.json has no key for the rotary dimensions, llama.cpp's converter writes the head size.
+        if values[.ropeDimensionCount] == nil, let p = table?.hyperparameters.first(where: { $0.field == .ropeDimensionCount }),
+           p.config.isEmpty, let d = headDimension {
+            values[.ropeDimensionCount] = .int(d)
+        }
+        tiedEmbeddings = c["tie_word_embeddings"]?.boolValue
+        if let rs = c["rope_scaling"], rs != .null {
+            let type = rs["rope_type"]?.stringValue ?? rs["type"]?.stringValue ?? "?"
+            if type == "llama3" {
+                ropeScaling = RopeScaling(type: type, factor: rs["factor"]?.doubleValue ?? 8,
+                                          lowFreqFactor: rs["low_freq_factor"]?.doubleValue ?? 1,
+                                          highFreqFactor: rs["high_freq_factor"]?.doubleValue ?? 4,
+                                          originalContext: rs["original_max_position_embeddings"]?.intValue ?? 8192)
+            } else {
+                otherRopeScaling = type
+            }
+        }
+        if files.contains("tokenizer.json") { tokenizer = "tokenizer.json" }
+        else if files.contains("tokenizer.model") { tokenizer = "tokenizer.model" }
+    }
+
+    /// The spec of any model file: GGUF keys, or the folder's config.json.
+    public init(model: ModelFile) {
+        switch model.storage {
+        case .gguf(let g): self.init(gguf: g)
+        case .huggingFaceFolder(let d):
+            if let c = d.config { self.init(config: c, files: d.files) } else { self.init() }
+        case .safetensors: self.init()
+        }
+    }
+
+    /// A positive integer hyperparameter below 2^24, or a typed error naming the key (and its offset) that should hold it.
+    public func require(_ f: SpecField, path: String?) throws -> Int {
+        guard let v = int(f), v > 0, v < 1 << 24 else {
+            let where_ = sources[f] ?? (defaultKey(f), nil)
+            throw ModelError(.missingField, field: where_.field, offset: where_.offset,
+                             "a positive integer below 2^24 is required", path: path)
+        }
+        return v
+    }
+
+    func defaultKey(_ f: SpecField) -> String {
+        guard let p = (table?.hyperparameters ?? Hyperparameter.common).first(where: { $0.field == f }) else { return f.rawValue }
+        return "\(architecture ?? "?").\(p.gguf)"
+    }
+
+    // MARK: writing
+
+    /// The `{arch}.*` keys of this spec in the table's order, as llama.cpp's converter writes them, with
+    /// `general.file_type` where the converter puts it (after the common keys, before the architecture's own).
+    public func ggufKeys(architecture table: Architecture, fileType: UInt32?) -> [GGUFKeyValue] {
+        var out: [GGUFKeyValue] = []
+        func put(_ p: Hyperparameter) {
+            guard let v = values[p.field] else { return }
+            let key = "\(table.name).\(p.gguf)"
+            switch (p.kind, v) {
+            case (.uint32, .int(let i)) where i >= 0 && i <= Int(UInt32.max): out.append(GGUFKeyValue(key, .uint32(UInt32(i))))
+            case (.float32, _): if let d = v.double { out.append(GGUFKeyValue(key, .float32(Float(d)))) }
+            case (.bool, .bool(let b)): out.append(GGUFKeyValue(key, .bool(b)))
+            default: break
+            }
+        }
+        Hyperparameter.common.forEach(put)
+        if let fileType { out.append(GGUFKeyValue("general.file_type", .uint32(fileType))) }
+        table.extraHyperparameters.forEach(put)
+        return out
+    }
+
+    /// The hyperparameters as `config.json` members (each key once; the first config key of each entry).
+    public func configMembers(architecture table: Architecture) -> [(String, JSONValue)] {
+        var out: [(String, JSONValue)] = []
+        var written = Set<String>()
+        for p in table.hyperparameters {
+            guard let key = p.config.first, let v = values[p.field], written.insert(key).inserted else { continue }
+            switch v {
+            case .int(let i): out.append((key, JSONValue(i)))
+            case .float(let d): out.append((key, .double(d)))
+            case .bool(let b): out.append((key, .bool(b)))
+            }
+        }
+        return out
+    }
+
+    public var json: JSONValue {
+        var o = JSONObject()
+        func put(_ k: String, _ v: JSONValue?) { if let v { o.members.append((key: k, value: v)) } }
+        put("architecture", architecture.map { .string($0) })
+        put("name", name.map { .string($0) })
+        put("layerCount", layerCount.map { JSONValue($0) })
+        put("contextLength", contextLength.map { JSONValue($0) })
+        put("hiddenSize", hiddenSize.map { JSONValue($0) })
+        put("feedForwardSize", feedForwardSize.map { JSONValue($0) })
+        put("headCount", headCount.map { JSONValue($0) })
+        put("kvHeadCount", kvHeadCount.map { JSONValue($0) })
+        put("headDimension", headDimension.map { JSONValue($0) })
+        put("ropeFreqBase", ropeFreqBase.map { .double($0) })
+        put("rmsNormEpsilon", rmsNormEpsilon.map { .double($0) })
+        put("vocabSize", vocabSize.map { JSONValue($0) })
+        put("expertCount", expertCount.map { JSONValue($0) })
+        put("expertUsedCount", expertUsedCount.map { JSONValue($0) })
+        for f in SpecField.allCases where ![.layerCount, .contextLength, .hiddenSize, .feedForwardSize, .headCount, .kvHeadCount,
+                                            .ropeFreqBase, .rmsNormEpsilon, .vocabSize, .expertCount, .expertUsedCount].contains(f) {
+            switch values[f] {
+            case .int(let i)?: put(f.rawValue, JSONValue(i))
+            case .float(let d)?: put(f.rawValue, .double(d))
+            case .bool(let b)?: put(f.rawValue, .bool(b))
+            case nil: break
+            }
+        }
+        put("tokenizer", tokenizer.map { .string($0) })
+        put("tiedEmbeddings", tiedEmbeddings.map { .bool($0) })
+        return .object(o)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

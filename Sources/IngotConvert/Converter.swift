@@ -1,0 +1,372 @@
+import IngotFormats
+import IngotModel
+import IngotNumerics
+
+/// `ingot convert`: a Hugging Face folder to GGUF, a GGUF to a Hugging Face folder, or a folder to a folder in
+/// another dtype. Names, the q/k permutation, hyperparameters and tokenizer go through the architecture's table
+/// (`Architecture`, `ModelSpec`, `TokenizerFacts`); tensors stream one slab of rows at a time, so memory stays a
+/// small multiple of the largest tensor whatever the model size, and the output appears only when complete.
+public enum Converter {
+    public enum Target: String, Sendable, CaseIterable { case gguf, hf }
+
+    /// The stored float type of converted weights. `auto` means: to GGUF, llama.cpp's `--outtype auto` (F16 when
+    /// the folder's first tensor is F16, else BF16); to a folder, each float tensor keeps its type and quantized
+    /// GGUF tensors become F16.
+    public enum DType: String, Sendable, CaseIterable { case auto, f32, f16, bf16 }
+
+    public struct Options: Sendable {
+        public var target: Target
+        public var dtype: DType = .auto
+        /// Largest shard of a Hugging Face output (a bigger tensor gets a shard of its own).
+        public var shardBytes = 5_000_000_000
+        public init(target: Target) { self.target = target }
+    }
+
+    public struct Report: Sendable {
+        public var input: String, output: String
+        public var target: Target
+        public var architecture: String
+        public var tensorCount = 0
+        public var bytesWritten = 0
+        public var typeCounts: [String: Int] = [:]
+        public var preTokenizer: String?
+
+        public var json: JSONValue {
+            .object(JSONObject([
+                ("input", .string(input)), ("output", .string(output)), ("to", .string(target.rawValue)),
+                ("architecture", .string(architecture)), ("tensors", JSONValue(tensorCount)), ("bytes", JSONValue(bytesWritten)),
+                ("types", .object(JSONObject(typeCounts.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) }))),
+                ("preTokenizer", preTokenizer.map { .string($0) } ?? .null),
+            ]))
+        }
+    }
+
+    /// Converts `model` into `output`. `progress(done, total)` is called after each tensor.
+    public static func convert(_ model: ModelFile, to output: String, options: Options,
+                               progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
+        switch (model.storage, options.target) {
+        case (.gguf(let g), .hf): return try ggufToFolder(g, output: output, options: options, progress: progress)
+        case (.huggingFaceFolder(let d), .gguf): return try folderToGGUF(d, output: output, options: options, progress: progress)
+        case (.huggingFaceFolder(let d), .hf): return try folderToFolder(d, output: output, options: options, progress: progress)
+        case (.gguf, .gguf):
+            throw ModelError(.invalidValue, field: "--to", "the input is already GGUF (ingot quantize changes its types)", path: model.path)
+        case (.safetensors, _):
+            throw ModelError(.unsupportedArchitecture, field: "format",
+                             "a lone safetensors file has no config.json; give its Hugging Face folder", path: model.path)
+        }
+    }
+
+    // MARK: Hugging Face folder -> GGUF
+
+    static func folderToGGUF(_ d: HFModelDirectory, output: String, options: Options, progress: (Int, Int) -> Void) throws -> Report {
+        let (spec, table) = try specAndTable(d)
+        let sources = try SourceTensor.all(d)
+        let outType: GGMLType
+        switch options.dtype {
+        case .f32: outType = .f32
+        case .f16: outType = .f16
+        case .bf16: outType = .bf16
+        case .auto:
+            // llama.cpp: the type of the first tensor the folder yields (first shard, names sorted).
+            let first = d.shards.first?.tensors.min { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            outType = first?.dtype == .f16 ? .f16 : .bf16
+        }
+        var outputs: [PlannedTensor] = []
+        // Llama 3.1 rope scaling becomes the rope_freqs tensor, first, as llama.cpp's converter writes it.
+        if let rs = spec.ropeScaling, table.role("rope_freqs") != nil, let dims = spec.ropeDimensions {
+            let factors = rs.llama3Factors(base: spec.ropeFreqBase ?? 10000, dims: dims)
+            outputs.append(PlannedTensor(name: "rope_freqs.weight", type: .f32, dims: [factors.count], parts: [.values(factors)]))
+        } else if let other = spec.otherRopeScaling {
+            throw ModelError(.unsupportedArchitecture, field: "config.json rope_scaling",
+                             "RoPE scaling '\(other)' is not converted yet (llama3 is)", path: d.path)
+        }
+        var stacks: [String: (index: Int, experts: [Int: SourceTensor], role: TensorRole)] = [:]
+        for s in sources {
+            if s.name.hasSuffix(".rotary_emb.inv_freq") { continue }
+            guard let mapped = table.ggufName(forHF: s.name) else {
+                throw ModelError(.unsupportedArchitecture, field: "tensor '\(s.name)'", offset: s.entryOffset,
+                                 "is not a tensor of \(table.name) (\(s.file))", path: d.path)
+            }
+            try checkShape(s, role: mapped.role, spec: spec, path: d.path)
+            let type = storedType(name: mapped.name, role: mapped.role, dims: s.dims.count, chosen: outType)
+            if mapped.role.scope == .expertStack, let x = mapped.expert {
+                if var stack = stacks[mapped.name] {
+                    guard stack.experts[x] == nil else {
+                        throw FormatError(.duplicateTensor, field: "tensor '\(s.name)'", offset: nil, "expert \(x) appears twice", path: d.path)
+                    }
+                    stack.experts[x] = s
+                    stacks[mapped.name] = stack
+                } else {
+                    stacks[mapped.name] = (outputs.count, [x: s], mapped.role)
+                    outputs.append(PlannedTensor(name: mapped.name, type: type, dims: [], parts: []))
+                }
+                continue
+            }
+            let perm = try permutation(mapped.role, table: table, spec: spec, rows: s.rows, tensor: s, path: d.path)
+            outputs.append(PlannedTensor(name: mapped.name, type: type, dims: s.dims,
+                                         parts: [.rows(s, 0..<s.rows, permute: perm.map { ($0, true) })]))
+        }
+        // Stacked experts: [experts, rows, cols] in expert order, each expert's shape the same.
+        for (name, stack) in stacks {
+            let n = stack.experts.count
+            guard let first = stack.experts[0], (0..<n).allSatisfy({ stack.experts[$0] != nil }) else {
+                throw ModelError(.missingTensor, field: name, "experts must be numbered 0..<\(n) without gaps", path: d.path)
+            }
+            if let count = spec.expertCount, count != n {
+                throw ModelError(.shapeMismatch, field: name, "the folder has \(n) experts; config.json says \(count)", path: d.path)
+            }
+            var parts: [Part] = []
+            for x in 0..<n {
+                let e = stack.experts[x]!  // checked above: every index below n is present
+                guard e.dims == first.dims else {
+                    throw ModelError(.shapeMismatch, field: e.name, "shape \(e.shape) differs from expert 0's \(first.shape)", path: d.path)
+                }
+                parts.append(.rows(e, 0..<e.rows, permute: nil))
+            }
+            outputs[stack.index].dims = first.dims + [n]
+            outputs[stack.index].parts = parts
+        }
+        // Metadata in the order llama.cpp's converter writes it: general.*, hyperparameters, tokenizer.
+        let parameters = outputs.reduce(0) { $0 + $1.dims.reduce(1, *) }
+        let expertParameters = outputs.filter { $0.name.contains("_exps.") }.reduce(0) { $0 + $1.dims.reduce(1, *) }
+        var metadata: [GGUFKeyValue] = [GGUFKeyValue("general.architecture", .string(GGUFString(table.name))),
+                                        GGUFKeyValue("general.type", .string("model"))]
+        let folderName = String(d.path.split(separator: "/").last ?? "model")
+        metadata += ModelCard.ggufKeys(readmePath: d.path + "/README.md", folderName: folderName, parameters: parameters,
+                                       expertCount: expertParameters > 0 ? spec.expertCount ?? 0 : 0, expertParameters: expertParameters)
+        let fileType: UInt32 = outType == .f32 ? 0 : outType == .f16 ? 1 : 32
+        metadata += spec.ggufKeys(architecture: table, fileType: fileType)
+        metadata.append(GGUFKeyValue("general.quantization_version", .uint32(2)))
+        let tok = try TokenizerFacts(folder: d.path, files: d.files, vocabSize: spec.vocabSize,
+                                     configBOS: d.config?["bos_token_id"]?.intValue, configEOS: d.config?["eos_token_id"]?.intValue,
+                                     llamaVocabRules: table.llamaVocabRules)
+        metadata += tok.ggufKeys
+        var report = Report(input: d.path, output: output, target: .gguf, architecture: table.name)
+        report.preTokenizer = tok.pre
+        try writeGGUF(outputs, metadata: metadata, to: output, report: &report, progress: progress)
+        return report
+    }
+
+    /// The type llama.cpp's converter stores a tensor in: F32 for 1-D tensors, norms, routers and anything not named
+    /// `.weight`; the chosen type otherwise.
+    static func storedType(name: String, role: TensorRole?, dims: Int, chosen: GGMLType) -> GGMLType {
+        if dims <= 1 || name.hasSuffix("_norm.weight") || role?.keepsF32 == true || !name.hasSuffix(".weight") { return .f32 }
+        return chosen
+    }
+
+    // MARK: GGUF -> Hugging Face folder
+
+    static func ggufToFolder(_ g: GGUFFile, output: String, options: Options, progress: (Int, Int) -> Void) throws -> Report {
+        let spec = ModelSpec(gguf: g)
+        let archOffset = g.metadata.first { $0.key == "general.architecture" }?.fileOffset
+        guard let table = spec.table else {
+            throw ModelError(.unsupportedArchitecture, field: "general.architecture", offset: archOffset,
+                             "architecture '\(spec.architecture ?? "none")' is not one Ingot converts (\(Architecture.supportedNames))",
+                             path: g.path)
+        }
+        if let t = g.tensor(named: "rope_freqs.weight") {
+            throw ModelError(.unsupportedArchitecture, field: "tensor 'rope_freqs.weight'", offset: t.infoOffset,
+                             "Llama 3.1 RoPE factors cannot be written back as config.json rope_scaling yet", path: g.path)
+        }
+        let tok = try TokenizerFacts(gguf: g)
+        let sources = SourceTensor.all(g)
+        var outputs: [PlannedTensor] = []
+        for s in sources {
+            guard let mapped = table.hfName(forGGUF: s.name) else {
+                throw ModelError(.unsupportedArchitecture, field: "tensor '\(s.name)'", offset: s.entryOffset,
+                                 "is not a tensor of \(table.name)", path: g.path)
+            }
+            guard BlockCodec.canDequantize(s.type) else {
+                throw ModelError(.unsupportedTensorType, field: "tensor '\(s.name)'", offset: s.entryOffset,
+                                 "type \(s.type.name) cannot be dequantized", path: g.path)
+            }
+            let type = folderType(source: s.type, chosen: options.dtype)
+            if mapped.role.scope == .expertStack {
+                guard s.dims.count == 3 else {
+                    throw ModelError(.shapeMismatch, field: "tensor '\(s.name)'", offset: s.entryOffset,
+                                     "a stacked expert tensor has 3 dimensions, not \(s.dims.count)", path: g.path)
+                }
+                let rows = s.dims[1]
+                for x in 0..<s.dims[2] {
+                    outputs.append(PlannedTensor(name: mapped.hfName(expert: x), type: type, dims: Array(s.dims[0..<2]),
+                                                 parts: [.rows(s, (x * rows)..<((x + 1) * rows), permute: nil)]))
+                }
+                continue
+            }
+            let perm = try permutation(mapped.role, table: table, spec: spec, rows: s.rows, tensor: s, path: g.path)
+            outputs.append(PlannedTensor(name: mapped.name, type: type, dims: s.dims,
+                                         parts: [.rows(s, 0..<s.rows, permute: perm.map { ($0, false) })]))
+        }
+        // config.json: the class, the table's hyperparameters, tying, dtype and special tokens.
+        let experts = (spec.expertCount ?? 0) > 1
+        var config: [(String, JSONValue)] = [
+            ("architectures", [.string(experts ? table.expertClassName ?? table.className : table.className)]),
+            ("model_type", .string(experts ? table.expertModelType ?? table.modelTypes[0] : table.modelTypes[0])),
+        ]
+        config += spec.configMembers(architecture: table).map { k, v in
+            // GGUF stores these as float32; write the shortest decimal that gives the same float32.
+            if case .double(let d) = v, let f = Double("\(Float(d))") { return (k, .double(f)) }
+            return (k, v)
+        }
+        for (k, v) in table.configConstants where !config.contains(where: { $0.0 == k }) {
+            if k == "attention_bias" { config.append((k, .bool(g.tensor(named: "blk.0.attn_q.bias") != nil))); continue }
+            config.append((k, v))
+        }
+        config.append(("tie_word_embeddings", .bool(g.tensor(named: "output.weight") == nil)))
+        let dtypes = Set(outputs.filter { $0.dims.count > 1 }.map(\.type))
+        config.append(("torch_dtype", .string(dtypes == [.bf16] ? "bfloat16" : dtypes == [.f32] ? "float32" : "float16")))
+        config.append(("rope_scaling", .null))
+        if let b = tok.bos { config.append(("bos_token_id", JSONValue(b))) }
+        if let e = tok.eos { config.append(("eos_token_id", JSONValue(e))) }
+        var generation: [(String, JSONValue)] = [("_from_model_config", true)]
+        if let b = tok.bos { generation.append(("bos_token_id", JSONValue(b))) }
+        if let e = tok.eos { generation.append(("eos_token_id", JSONValue(e))) }
+        let files: [(String, String)] = [
+            ("config.json", JSONValue.object(JSONObject(config)).serialized(pretty: true) + "\n"),
+            ("generation_config.json", JSONValue.object(JSONObject(generation)).serialized(pretty: true) + "\n"),
+            ("tokenizer.json", tok.tokenizerJSON.serialized() + "\n"),
+            ("tokenizer_config.json", tok.tokenizerConfigJSON.serialized(pretty: true) + "\n"),
+            ("README.md", ModelCard.readme(from: g)),
+        ]
+        var report = Report(input: g.path, output: output, target: .hf, architecture: table.name)
+        report.preTokenizer = tok.pre
+        try writeFolder(outputs, files: files.map { ($0.0, Array($0.1.utf8)) }, to: output, options: options,
+                        report: &report, progress: progress)
+        return report
+    }
+
+    static func folderType(source: GGMLType, chosen: DType) -> GGMLType {
+        switch chosen {
+        case .f32: return .f32
+        case .f16: return .f16
+        case .bf16: return .bf16
+        case .auto: return source == .f32 || source == .f16 || source == .bf16 ? source : .f16
+        }
+    }
+
+    // MARK: folder -> folder
+
+    static func folderToFolder(_ d: HFModelDirectory, output: String, options: Options, progress: (Int, Int) -> Void) throws -> Report {
+        let (_, table) = try specAndTable(d)
+        var outputs: [PlannedTensor] = []
+        for s in try SourceTensor.all(d) {
+            outputs.append(PlannedTensor(name: s.name, type: folderType(source: s.type, chosen: options.dtype), dims: s.dims,
+                                         parts: [.rows(s, 0..<s.rows, permute: nil)]))
+        }
+        var files: [(String, [UInt8])] = []
+        for name in d.files where !name.hasSuffix(".safetensors") && name != HFModelDirectory.indexName {
+            let f = try MappedFile(path: d.path + "/" + name)
+            files.append((name, Array(f.bytes)))
+        }
+        var report = Report(input: d.path, output: output, target: .hf, architecture: table.name)
+        try writeFolder(outputs, files: files, to: output, options: options, report: &report, progress: progress)
+        return report
+    }
+
+    // MARK: shared
+
+    static func specAndTable(_ d: HFModelDirectory) throws -> (ModelSpec, Architecture) {
+        guard let c = d.config else {
+            throw ModelError(.missingField, field: "config.json", "the folder has no config.json", path: d.path)
+        }
+        let spec = ModelSpec(config: c, files: d.files)
+        guard let table = spec.table else {
+            throw ModelError(.unsupportedArchitecture, field: "config.json model_type",
+                             "model_type '\(spec.modelType ?? "none")' is not one Ingot converts (\(Architecture.all.flatMap(\.modelTypes).joined(separator: ", ")))",
+                             path: d.path)
+        }
+        return (spec, table)
+    }
+
+    /// The head count whose rows a q/k tensor permutes, checked against its row count.
+    static func permutation(_ role: TensorRole, table: Architecture, spec: ModelSpec, rows: Int, tensor: SourceTensor,
+                            path: String) throws -> Int? {
+        guard table.permutesQK, let p = role.permutation else { return nil }
+        let heads = try spec.require(p == .queryHeads ? .headCount : .kvHeadCount, path: path)
+        guard rows % (2 * heads) == 0 else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(tensor.name)'", offset: tensor.entryOffset,
+                             "\(rows) rows do not split into \(heads) heads of an even size", path: path)
+        }
+        return heads
+    }
+
+    /// Checks a tensor's shape against config.json for the roles whose shape the hyperparameters fix.
+    static func checkShape(_ s: SourceTensor, role: TensorRole, spec: ModelSpec, path: String) throws {
+        guard let hidden = spec.hiddenSize, let heads = spec.headCount, let d = spec.headDimension else { return }
+        let kv = spec.kvHeadCount ?? heads
+        let expected: [Int]?
+        switch role.gguf {
+        case "attn_q": expected = s.name.hasSuffix(".bias") ? [heads * d] : [heads * d, hidden]
+        case "attn_k", "attn_v": expected = s.name.hasSuffix(".bias") ? [kv * d] : [kv * d, hidden]
+        case "attn_output": expected = [hidden, heads * d]
+        case "attn_norm", "ffn_norm", "output_norm": expected = [hidden]
+        case "ffn_gate", "ffn_up": expected = spec.feedForwardSize.map { [$0, hidden] }
+        case "ffn_down": expected = spec.feedForwardSize.map { [hidden, $0] }
+        case "token_embd", "output": expected = spec.vocabSize.map { [$0, hidden] }
+        default: expected = nil
+        }
+        if let expected, s.shape != expected {
+            throw ModelError(.shapeMismatch, field: "tensor '\(s.name)'", offset: s.entryOffset,
+                             "config.json implies shape \(expected), the file holds \(s.shape)", path: path)
+        }
+    }
+
+    static func writeGGUF(_ outputs: [PlannedTensor], metadata: [GGUFKeyValue], to path: String, report: inout Report,
+                          progress: (Int, Int) -> Void) throws {
+        let infos = try outputs.map { try GGUFTensorInfo(name: $0.name, dimensions: $0.dims, type: $0.type) }
+        let writer = try GGUFWriter(path: path, metadata: metadata, tensors: infos)
+        var done = false
+        defer { if !done { writer.abort() } }
+        var scratch = ConversionScratch()
+        for (i, t) in outputs.enumerated() {
+            for part in t.parts {
+                try scratch.produce(part, as: t.type) { try writer.append($0) }
+            }
+            report.typeCounts[t.type.name, default: 0] += 1
+            progress(i + 1, outputs.count)
+        }
+        try writer.finish()
+        done = true
+        report.tensorCount = outputs.count
+        report.bytesWritten = writer.bytesWritten
+    }
+
+    static func writeFolder(_ outputs: [PlannedTensor], files: [(String, [UInt8])], to path: String, options: Options,
+                            report: inout Report, progress: (Int, Int) -> Void) throws {
+        let declared = outputs.map { SafetensorsTensor(name: $0.name, dtype: $0.type.safetensorsDType, shape: Array($0.dims.reversed())) }
+        let writer = try HFModelDirectoryWriter(path: path, tensors: declared, maxShardBytes: options.shardBytes)
+        var done = false
+        defer { if !done { writer.abort() } }
+        let byName = Dictionary(outputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var scratch = ConversionScratch()
+        var buffer: [UInt8] = []
+        for (i, name) in writer.dataOrder.enumerated() {
+            guard let t = byName[name] else { continue }
+            buffer.removeAll(keepingCapacity: true)
+            for part in t.parts {
+                try scratch.produce(part, as: t.type) { buffer.append(contentsOf: $0) }
+            }
+            try buffer.withUnsafeBytes { try writer.write($0) }
+            report.typeCounts[t.type.name, default: 0] += 1
+            report.bytesWritten += buffer.count
+            progress(i + 1, outputs.count)
+        }
+        for (name, contents) in files {
+            try contents.withUnsafeBytes { try writer.addFile(named: name, contents: $0) }
+        }
+        try writer.finish()
+        done = true
+        report.tensorCount = outputs.count
+    }
+}
+
+extension GGMLType {
+    /// The safetensors dtype of a float type (the only ones a folder is written in).
+    var safetensorsDType: SafetensorsDType {
+        switch self {
+        case .f16: .f16
+        case .bf16: .bf16
+        default: .f32
+        }
+    }
+}

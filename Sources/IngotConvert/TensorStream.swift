@@ -1,0 +1,140 @@
+import IngotFormats
+import IngotModel
+import IngotNumerics
+
+/// One input tensor as both formats describe it: its type in GGML's vocabulary (safetensors F32/F16/BF16 are GGML's
+/// F32/F16/BF16), dims fastest-first, and its bytes in the memory map.
+struct SourceTensor {
+    var name: String
+    var type: GGMLType
+    /// Fastest-first (GGUF order).
+    var dims: [Int]
+    var data: UnsafeRawPointer
+    var byteCount: Int
+    /// Where the tensor's entry is in its file's header, when the format records it.
+    var entryOffset: Int?
+    var file: String
+
+    /// Outermost-first (Hugging Face order).
+    var shape: [Int] { dims.reversed() }
+    /// Rows: every dimension but the fastest one (1 for a vector of one row... of `dims[0]` values).
+    var rows: Int { dims.dropFirst().reduce(1, *) }
+    var rowBytes: Int { rows == 0 ? 0 : byteCount / rows }
+
+    static func all(_ g: GGUFFile) -> [SourceTensor] {
+        g.tensors.compactMap { t in
+            let data = g.data(for: t)
+            // A tensor of zero bytes has no address; give it any pointer, nothing is read.
+            let base = data.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!  // constant, never dereferenced
+            return SourceTensor(name: t.name, type: t.type, dims: t.dimensions, data: base, byteCount: t.byteCount,
+                                entryOffset: t.infoOffset, file: g.path)
+        }
+    }
+
+    /// Every tensor of a folder's shards, refusing dtypes Ingot cannot convert yet.
+    static func all(_ d: HFModelDirectory) throws -> [SourceTensor] {
+        var out: [SourceTensor] = []
+        for shard in d.shards {
+            // Each shard's tensors by name, as the safetensors package lists them to llama.cpp's converter.
+            for t in shard.tensors.sorted(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) {
+                let type: GGMLType
+                switch t.dtype {
+                case .f32: type = .f32
+                case .f16: type = .f16
+                case .bf16: type = .bf16
+                default:
+                    throw ModelError(.unsupportedTensorType, field: "tensor '\(t.name)'",
+                                     "dtype \(t.dtype) is not converted yet (F32, F16 and BF16 are)", path: shard.path)
+                }
+                let data = shard.data(for: t)
+                let base = data.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!  // constant, never dereferenced
+                out.append(SourceTensor(name: t.name, type: type, dims: t.shape.isEmpty ? [1] : Array(t.shape.reversed()),
+                                        data: base, byteCount: data.count, entryOffset: nil, file: shard.path))
+            }
+        }
+        return out
+    }
+}
+
+/// One output tensor: its name, stored type, dims (fastest first) and the parts whose converted bytes it is made of,
+/// in order (one part, or one per expert for a stacked tensor).
+struct PlannedTensor {
+    var name: String
+    var type: GGMLType
+    var dims: [Int]
+    var parts: [Part]
+}
+
+enum Part {
+    /// Rows `rows` of a source tensor. `permute` reorders the rows of each of `heads` heads between Hugging Face's
+    /// rotary layout and llama.cpp's: to GGUF, output row (h, 2i + j) is input row (h, j·d/2 + i); from GGUF the
+    /// inverse (`LlamaModel.permute` in llama.cpp's converter, and its undoing).
+    case rows(SourceTensor, Range<Int>, permute: (heads: Int, toGGUF: Bool)?)
+    /// Values computed by the converter (`rope_freqs`).
+    case values([Float])
+}
+
+/// Buffers reused from tensor to tensor: the permuted source rows, their float values, the encoded output.
+struct ConversionScratch {
+    var gathered: [UInt8] = []
+    var floats: [Float] = []
+    var encoded: [UInt8] = []
+    var quant = QuantScratch()
+    /// Rows converted at a time: about 16 MiB of floats.
+    static let slabFloats = 4 << 20
+
+    /// Converts `part` to `type` and hands the bytes to `sink`, one slab of rows at a time.
+    mutating func produce(_ part: Part, as type: GGMLType, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        switch part {
+        case .values(let v):
+            try encode(v, count: v.count, as: type, sink: sink)
+        case .rows(let s, let range, let permute):
+            let rowElements = s.dims.first ?? 1
+            let slabRows = max(1, ConversionScratch.slabFloats / max(1, rowElements))
+            let rowsPerHead = permute.map { s.rows / $0.heads } ?? 0
+            var r = range.lowerBound
+            while r < range.upperBound {
+                let n = min(slabRows, range.upperBound - r)
+                let bytes = n * s.rowBytes
+                if gathered.count < bytes { gathered = [UInt8](repeating: 0, count: bytes) }
+                gathered.withUnsafeMutableBytes { g in
+                    for i in 0..<n {
+                        let src = permute.map { ConversionScratch.sourceRow(r + i, rowsPerHead: rowsPerHead, toGGUF: $0.toGGUF) } ?? (r + i)
+                        (g.baseAddress! + i * s.rowBytes).copyMemory(from: s.data + src * s.rowBytes, byteCount: s.rowBytes)
+                    }
+                }
+                if s.type == type {
+                    try gathered.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<bytes])) }
+                } else {
+                    let count = n * rowElements
+                    if floats.count < count { floats = [Float](repeating: 0, count: count) }
+                    gathered.withUnsafeBytes { g in floats.withUnsafeMutableBufferPointer { f in
+                        BlockCodec.dequantize(s.type, g.baseAddress!, count: count, into: f.baseAddress!)
+                    } }
+                    try encode(floats, count: count, as: type, sink: sink)
+                }
+                r += n
+            }
+        }
+    }
+
+    /// The input row that output row `r` takes. Within a head of d rows, GGUF row 2i + j is Hugging Face row
+    /// j·d/2 + i.
+    static func sourceRow(_ r: Int, rowsPerHead d: Int, toGGUF: Bool) -> Int {
+        let head = r / d, within = r % d, half = d / 2
+        if toGGUF {
+            return head * d + (within % 2) * half + within / 2
+        } else {
+            return head * d + (within % half) * 2 + within / half
+        }
+    }
+
+    mutating func encode(_ values: [Float], count: Int, as type: GGMLType, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let bytes = type.byteCount(elements: count) ?? count * 4
+        if encoded.count < bytes { encoded = [UInt8](repeating: 0, count: bytes) }
+        values.withUnsafeBufferPointer { v in encoded.withUnsafeMutableBytes { e in
+            BlockCodec.quantize(type, v.baseAddress!, count: count, into: e.baseAddress!, scratch: &quant)
+        } }
+        try encoded.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<bytes])) }
+    }
+}

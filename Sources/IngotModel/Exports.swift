@@ -1,0 +1,2 @@
+// What a model is (architecture tables, ModelSpec, ModelError) is part of every IngotModel user's vocabulary.
+@_exported import IngotArchitectures
