@@ -6,7 +6,9 @@
 - perplexity of the shipped Q4_1 and of the F16, Q8_0 and Q4_K_M forms: |PPL_ingot / PPL_llama.cpp - 1| <= 0.5 %;
 - KL divergence of Q8_0 and Q4_K_M against F16: mean KLD within 5 % relative, top-1 agreement within 0.5 points.
 
-The F16 model is also run as a Hugging Face folder (tools/make-hf-model.py) against the same llama.cpp number.
+The F16 model is also run as a Hugging Face folder (tools/make-hf-model.py) against the same llama.cpp number, and
+the llama31 (Llama 3.1 rope scaling), qwen2 (biases) and qwen3 (q/k norms) models made from SmolLM2's weights run
+as GGUF and as folders against llama.cpp on the GGUFs llama.cpp's converter made of them.
 The F16, Q8_0 and Q4_K_M files are made by `ingot quantize` from .cache/variants/smollm2-f16.gguf (byte-identical
 to llama-quantize's, see tools/check-quantize.py). Two KLD runs give the Q8_0, Q4_K_M and F16 perplexities too.
 
@@ -81,6 +83,22 @@ def main():
     models["smollm2-hf"] = hf
     ref["smollm2-hf"] = ref["smollm2-F16.gguf"]
     ppl_row("F16 as a Hugging Face folder", ingot_eval("smollm2-hf")["perplexity"], ref["smollm2-F16.gguf"]["ppl"])
+    # The other architectures, made from SmolLM2's weights (tools/make-hf-model.py), against llama.cpp on the GGUF its
+    # own converter made (tools/reference/convert_hf_to_gguf.py): Ingot's GGUF of each (byte-identical in its
+    # tensors, tools/check-convert.py), and the folders whose loading differs most from GGUF (rope scaling from
+    # config.json, Hugging Face's q/k layout with per-head norms).
+    for arch in ["llama31", "qwen2", "qwen3"]:
+        folder = os.path.join(ROOT, ".cache/variants/hf", f"smollm2-{arch}")
+        if not os.path.exists(os.path.join(folder, "tokenizer_config.json")):
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools/make-hf-model.py"), f16, folder, "--arch", arch], check=True)
+        gguf_path = os.path.join(cache, f"smollm2-{arch}.gguf")
+        subprocess.run([a.ingot, "convert", folder, "-o", gguf_path, "--to", "gguf", "--json"], check=True, capture_output=True)
+        key = f"convert-{arch}.gguf"
+        models[key], models[key + " folder"] = gguf_path, folder
+        ref[key + " folder"] = ref[key]
+        ppl_row(f"{arch} (GGUF)", ingot_eval(key)["perplexity"], ref[key]["ppl"])
+        if arch != "qwen2":
+            ppl_row(f"{arch} (folder)", ingot_eval(key + " folder")["perplexity"], ref[key]["ppl"])
     # Base log-probabilities saved in llama.cpp's --kl-divergence-base format and replayed: the 16-bit KLD is close
     # to the exact one, and a file made for another context is refused at its n_ctx field.
     saved = os.path.join(cache, "smollm2-F16-3chunks.kld")

@@ -16,6 +16,9 @@ swift build -c release --product ingot
 python3 tools/check-tokenizer.py
 # Perplexity and KL divergence against llama.cpp's recorded numbers (SmolLM2 F16/Q8_0/Q4_K_M/Q4_1, Hamlet).
 python3 tools/check-eval.py
+# Conversion between Hugging Face folders and GGUF against gguf-py, safetensors, and the recorded outputs of
+# llama.cpp's converter, llama.cpp, transformers and mlx-lm.
+python3 tools/check-convert.py
 python3 tools/make-edge-model.py >/dev/null
 python3 tools/make-synthetic-model.py .cache/variants/synthetic-llama-f16.gguf >/dev/null
 INGOT="$root/.build/release/ingot" python3 tools/check-quantize.py

