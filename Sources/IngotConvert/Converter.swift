@@ -249,12 +249,23 @@ public enum Converter {
     static func folderToFolder(_ d: HFModelDirectory, output: String, options: Options, progress: (Int, Int) -> Void) throws -> Report {
         let (_, table) = try specAndTable(d)
         var outputs: [PlannedTensor] = []
+        var decodedFP8 = false
         for s in try SourceTensor.all(d) {
-            outputs.append(PlannedTensor(name: s.name, type: folderType(source: s.type, chosen: options.dtype), dims: s.dims,
-                                         parts: [.rows(s, 0..<s.rows, permute: nil)]))
+            // FP8 weights decode to BF16 under auto, as DeepSeek's fp8_cast_bf16.py writes them.
+            let type = s.fp8 != nil && options.dtype == .auto ? .bf16 : folderType(source: s.type, chosen: options.dtype)
+            decodedFP8 = decodedFP8 || s.fp8 != nil
+            outputs.append(PlannedTensor(name: s.name, type: type, dims: s.dims, parts: [.rows(s, 0..<s.rows, permute: nil)]))
         }
         var files: [(String, [UInt8])] = []
         for name in d.files where !name.hasSuffix(".safetensors") && name != HFModelDirectory.indexName {
+            if name == "config.json", decodedFP8, var config = d.config?.objectValue {
+                // The weights are no longer quantized: the config must not say they are.
+                config["quantization_config"] = nil
+                let dtypes = Set(outputs.filter { $0.dims.count > 1 }.map(\.type))
+                config["torch_dtype"] = .string(dtypes == [.bf16] ? "bfloat16" : dtypes == [.f32] ? "float32" : "float16")
+                files.append((name, Array((JSONValue.object(config).serialized(pretty: true) + "\n").utf8)))
+                continue
+            }
             let f = try MappedFile(path: d.path + "/" + name)
             files.append((name, Array(f.bytes)))
         }

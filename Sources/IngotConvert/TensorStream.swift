@@ -14,6 +14,8 @@ struct SourceTensor {
     /// Where the tensor's entry is in its file's header, when the format records it.
     var entryOffset: Int?
     var file: String
+    /// Set for an FP8 weight: rows are decoded with its scales (`type` is then F32, what they decode to).
+    var fp8: ScaledFP8?
 
     /// Outermost-first (Hugging Face order).
     var shape: [Int] { dims.reversed() }
@@ -31,28 +33,18 @@ struct SourceTensor {
         }
     }
 
-    /// Every tensor of a folder's shards, refusing dtypes Ingot cannot convert yet.
+    /// Every tensor of a folder's shards (FP8 weights paired with their scales, which are not tensors of their own).
     static func all(_ d: HFModelDirectory) throws -> [SourceTensor] {
-        var out: [SourceTensor] = []
-        for shard in d.shards {
-            // Each shard's tensors by name, as the safetensors package lists them to llama.cpp's converter.
-            for t in shard.tensors.sorted(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) {
-                let type: GGMLType
-                switch t.dtype {
-                case .f32: type = .f32
-                case .f16: type = .f16
-                case .bf16: type = .bf16
-                default:
-                    throw ModelError(.unsupportedTensorType, field: "tensor '\(t.name)'",
-                                     "dtype \(t.dtype) is not converted yet (F32, F16 and BF16 are)", path: shard.path)
-                }
-                let data = shard.data(for: t)
-                let base = data.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!  // constant, never dereferenced
-                out.append(SourceTensor(name: t.name, type: type, dims: t.shape.isEmpty ? [1] : Array(t.shape.reversed()),
-                                        data: base, byteCount: data.count, entryOffset: nil, file: shard.path))
+        try FolderTensors.read(d).map { t in
+            let dims = t.shape.isEmpty ? [1] : Array(t.shape.reversed())
+            switch t.storage {
+            case .float(let type, let data, let bytes):
+                return SourceTensor(name: t.name, type: type, dims: dims, data: data, byteCount: bytes, entryOffset: nil, file: t.file)
+            case .fp8(let f):
+                return SourceTensor(name: t.name, type: .f32, dims: dims, data: f.data, byteCount: f.rows * f.cols * 4,
+                                    entryOffset: nil, file: t.file, fp8: f)
             }
         }
-        return out
     }
 }
 
@@ -93,6 +85,19 @@ struct ConversionScratch {
             let slabRows = max(1, ConversionScratch.slabFloats / max(1, rowElements))
             let rowsPerHead = permute.map { s.rows / $0.heads } ?? 0
             var r = range.lowerBound
+            while r < range.upperBound, let f = s.fp8 {
+                // FP8: each output row decoded from its source row with that row's scales.
+                let n = min(slabRows, range.upperBound - r), count = n * rowElements
+                if floats.count < count { floats = [Float](repeating: 0, count: count) }
+                floats.withUnsafeMutableBufferPointer { out in
+                    for i in 0..<n {
+                        let src = permute.map { ConversionScratch.sourceRow(r + i, rowsPerHead: rowsPerHead, toGGUF: $0.toGGUF) } ?? (r + i)
+                        f.decodeRow(src, into: out.baseAddress! + i * rowElements)
+                    }
+                }
+                try encode(floats, count: count, as: type, sink: sink)
+                r += n
+            }
             while r < range.upperBound {
                 let n = min(slabRows, range.upperBound - r)
                 let bytes = n * s.rowBytes

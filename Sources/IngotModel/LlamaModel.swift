@@ -98,21 +98,20 @@ public final class LlamaModel: @unchecked Sendable {
         if let rs = spec.ropeScaling, let dims = spec.ropeDimensions {
             factors = rs.llama3Factors(base: spec.ropeFreqBase ?? 10000, dims: dims)
         }
-        var byName: [String: (SafetensorsFile, SafetensorsTensor)] = [:]
-        for shard in d.shards { for t in shard.tensors { byName[t.name] = (shard, t) } }
+        var byName: [String: FolderTensor] = [:]
+        for t in try FolderTensors.read(d) { byName[t.name] = t }
         let tied = spec.tiedEmbeddings ?? false
-        try self.init(path: d.path, spec: spec, table: table, ropeStyle: .halves, storage: d, ropeFactors: factors) { name in
+        // FP8 weights are decoded once, at load, into F32 matrices this model keeps.
+        let decoded = DecodedWeights(folder: d)
+        try self.init(path: d.path, spec: spec, table: table, ropeStyle: .halves, storage: decoded, ropeFactors: factors) { name in
             if name == "output.weight" && tied { return nil }
-            guard let hf = table.hfName(forGGUF: name)?.name, let (shard, t) = byName[hf],
-                  let data = shard.data(for: t).baseAddress else { return nil }
-            let type: GGMLType
-            switch t.dtype {
-            case .f32: type = .f32
-            case .f16: type = .f16
-            case .bf16: type = .bf16
-            default: type = .f64  // refused below as a type the forward pass cannot compute on
+            guard let hf = table.hfName(forGGUF: name)?.name, let t = byName[hf] else { return nil }
+            switch t.storage {
+            case .float(let type, let data, _):
+                return TensorRef(name: hf, type: type, dims: t.shape.reversed(), data: data, entryOffset: nil)
+            case .fp8(let f):
+                return TensorRef(name: hf, type: .f32, dims: t.shape.reversed(), data: decoded.decode(f), entryOffset: nil)
             }
-            return TensorRef(name: hf, type: type, dims: t.shape.reversed(), data: data, entryOffset: nil)
         }
     }
 
@@ -191,6 +190,21 @@ public final class LlamaModel: @unchecked Sendable {
                 down: try matrix(p + "ffn_down.weight", rows: hidden, cols: ffn)))
         }
         self.layers = layers
+    }
+
+    /// A folder's memory map and the weights decoded from it at load (FP8 with scales), owned for the model's lifetime.
+    final class DecodedWeights {
+        let folder: HFModelDirectory
+        var buffers: [UnsafeMutableBufferPointer<Float>] = []
+        init(folder: HFModelDirectory) { self.folder = folder }
+        deinit { buffers.forEach { $0.deallocate() } }
+
+        func decode(_ f: ScaledFP8) -> UnsafeRawPointer {
+            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, f.rows * f.cols))
+            for r in 0..<f.rows { f.decodeRow(r, into: b.baseAddress! + r * f.cols) }
+            buffers.append(b)
+            return UnsafeRawPointer(b.baseAddress!)
+        }
     }
 
     /// Opens a GGUF file or a Hugging Face folder.

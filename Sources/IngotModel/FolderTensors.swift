@@ -1,0 +1,99 @@
+import IngotFormats
+import IngotNumerics
+
+/// A tensor of a Hugging Face folder as a model sees it: stored floats, or an FP8 weight with its scales.
+public struct FolderTensor: @unchecked Sendable {
+    public enum Storage {
+        /// F32, F16 or BF16 data, in GGML's names for those types.
+        case float(GGMLType, UnsafeRawPointer, byteCount: Int)
+        /// An FP8 weight decoded row by row with its scales.
+        case fp8(ScaledFP8)
+    }
+
+    public let name: String
+    /// Outermost-first.
+    public let shape: [Int]
+    public let storage: Storage
+    /// The shard holding the data.
+    public let file: String
+}
+
+/// The tensors of a folder with FP8 weights paired with their scales: `X.weight` (F8_E4M3 or F8_E5M2) and
+/// `X.weight_scale_inv` (DeepSeek-V3/R1: one F32 scale per 128x128 block, edge blocks padded) or `X.weight_scale`
+/// (one scale per tensor, per output channel, or per block). Scales, and the activation scales of static FP8
+/// checkpoints (`X.input_scale`), are consumed by the pairing. The block size is config.json's
+/// `quantization_config.weight_block_size` where stated, else 128 x 128.
+public enum FolderTensors {
+    public static func read(_ d: HFModelDirectory) throws -> [FolderTensor] {
+        var block = (128, 128)
+        if let b = d.config?["quantization_config"]?["weight_block_size"]?.arrayValue, b.count == 2,
+           let r = b[0].intValue, let c = b[1].intValue, r > 0, c > 0, r <= 1 << 16, c <= 1 << 16 {
+            block = (r, c)
+        }
+        var byName: [String: (SafetensorsFile, SafetensorsTensor)] = [:]
+        for shard in d.shards { for t in shard.tensors { byName[t.name] = (shard, t) } }
+        var out: [FolderTensor] = []
+        for shard in d.shards {
+            // Each shard's tensors by name, as the safetensors package lists them.
+            for t in shard.tensors.sorted(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) {
+                if let suffix = [".weight_scale_inv", ".weight_scale", ".input_scale"].first(where: t.name.hasSuffix) {
+                    let weight = suffix == ".input_scale" ? nil : String(t.name.dropLast(suffix.count)) + ".weight"
+                    if let weight, byName[weight] == nil {
+                        throw ModelError(.missingTensor, field: "tensor '\(t.name)'", "is a scale for '\(weight)', which the folder lacks",
+                                         path: shard.path)
+                    }
+                    continue
+                }
+                let data = shard.data(for: t)
+                let base = data.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!  // constant, never dereferenced (no bytes)
+                switch t.dtype {
+                case .f32, .f16, .bf16:
+                    let type: GGMLType = t.dtype == .f32 ? .f32 : t.dtype == .f16 ? .f16 : .bf16
+                    out.append(FolderTensor(name: t.name, shape: t.shape, storage: .float(type, base, byteCount: data.count), file: shard.path))
+                case .f8_e4m3, .f8_e5m2:
+                    out.append(FolderTensor(name: t.name, shape: t.shape,
+                                            storage: .fp8(try scaled(t, base, byName: byName, block: block, path: shard.path)),
+                                            file: shard.path))
+                default:
+                    throw ModelError(.unsupportedTensorType, field: "tensor '\(t.name)'",
+                                     "dtype \(t.dtype) is not read yet (F32, F16, BF16, and F8_E4M3/F8_E5M2 with scales are)",
+                                     path: shard.path)
+                }
+            }
+        }
+        return out
+    }
+
+    static func scaled(_ t: SafetensorsTensor, _ data: UnsafeRawPointer, byName: [String: (SafetensorsFile, SafetensorsTensor)],
+                       block: (Int, Int), path: String) throws -> ScaledFP8 {
+        guard t.shape.count == 2 else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(t.name)'", "an FP8 weight must be a matrix, not \(t.shape)", path: path)
+        }
+        let stem = t.name.hasSuffix(".weight") ? String(t.name.dropLast(".weight".count)) : t.name
+        guard let (shard, s) = byName[stem + ".weight_scale_inv"] ?? byName[stem + ".weight_scale"] else {
+            throw ModelError(.missingTensor, field: "tensor '\(t.name)'",
+                             "an \(t.dtype) weight needs its scales ('\(stem).weight_scale_inv' or '\(stem).weight_scale'); the folder has neither",
+                             path: path)
+        }
+        let rows = t.shape[0], cols = t.shape[1]
+        guard let layout = ScaledFP8.layout(scaleShape: s.shape, rows: rows, cols: cols, block: block) else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(s.name)'",
+                             "scales of shape \(s.shape) fit neither the tensor, its \(rows) rows nor its \(block.0)x\(block.1) blocks of \(t.shape)",
+                             path: shard.path)
+        }
+        let n = s.shape.reduce(1, *)
+        let raw = shard.data(for: s)
+        var scales = [Float](repeating: 0, count: n)
+        guard let base = raw.baseAddress, [.f32, .bf16, .f16].contains(s.dtype) else {
+            throw ModelError(.unsupportedTensorType, field: "tensor '\(s.name)'", "scales must be F32, BF16 or F16, not \(s.dtype)",
+                             path: shard.path)
+        }
+        let type: GGMLType = s.dtype == .f32 ? .f32 : s.dtype == .f16 ? .f16 : .bf16
+        scales.withUnsafeMutableBufferPointer { BlockCodec.dequantize(type, base, count: n, into: $0.baseAddress!) }
+        if let bad = scales.firstIndex(where: { !$0.isFinite }) {
+            throw ModelError(.invalidValue, field: "tensor '\(s.name)'", "scale \(bad) is \(scales[bad]); scales must be finite",
+                             path: shard.path)
+        }
+        return ScaledFP8(format: t.dtype == .f8_e4m3 ? .e4m3fn : .e5m2, data: data, rows: rows, cols: cols, scales: scales, layout: layout)
+    }
+}

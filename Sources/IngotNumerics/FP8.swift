@@ -1,0 +1,90 @@
+/// FP8 values as checkpoints store them (OCP FP8, as `ml_dtypes` and PyTorch define them):
+///
+/// - E4M3FN: sign, 4 exponent bits (bias 7), 3 mantissa bits; no infinities, NaN only at S.1111.111; max 448.
+/// - E5M2: sign, 5 exponent bits (bias 15), 2 mantissa bits; IEEE-like, the top byte of a binary16.
+///
+/// Each code converts to exactly one Float, so decoding is a 256-entry table lookup.
+public enum FP8 {
+    public enum Format: Sendable { case e4m3fn, e5m2 }
+
+    /// Every E4M3FN code's value.
+    public static let e4m3fnTable: [Float] = (0..<256).map { code in
+        let sign: Float = code & 0x80 != 0 ? -1 : 1
+        let exponent = (code >> 3) & 0xF, mantissa = code & 7
+        if exponent == 0xF && mantissa == 7 { return .nan }
+        if exponent == 0 { return sign * Float(mantissa) * 0x1p-9 }  // subnormal: m/8 · 2^-6
+        return sign * (1 + Float(mantissa) / 8) * Float(sign: .plus, exponent: exponent - 7, significand: 1)
+    }
+
+    /// Every E5M2 code's value (the code shifted into the top byte of a binary16).
+    public static let e5m2Table: [Float] = (0..<256).map { halfToFloat(UInt16($0) << 8) }
+
+    public static func table(_ f: Format) -> [Float] { f == .e4m3fn ? e4m3fnTable : e5m2Table }
+}
+
+/// How the scales of an FP8 weight of `rows` x `cols` are laid out (`w = fp8(q) · scale`; DeepSeek names its block
+/// scales `weight_scale_inv`, a multiplication despite the name):
+public enum FP8ScaleLayout: Equatable, Sendable {
+    /// One scale for the tensor.
+    case tensor
+    /// One scale per output row (per channel).
+    case channel
+    /// One scale per block of `rows` x `cols` values; edge blocks are partial (the checkpoint padded them).
+    case blocks(rows: Int, cols: Int)
+}
+
+/// An FP8 weight with its scales: decodes rows of floats.
+public struct ScaledFP8: @unchecked Sendable {
+    public let format: FP8.Format
+    public let data: UnsafeRawPointer
+    public let rows: Int, cols: Int
+    /// The scales as Floats (F32, BF16 and F16 scale tensors are widened when the weight is opened).
+    public let scales: [Float]
+    public let layout: FP8ScaleLayout
+
+    public init(format: FP8.Format, data: UnsafeRawPointer, rows: Int, cols: Int, scales: [Float], layout: FP8ScaleLayout) {
+        self.format = format
+        self.data = data
+        self.rows = rows
+        self.cols = cols
+        self.scales = scales
+        self.layout = layout
+    }
+
+    /// The scale layout implied by a scale tensor of `count` values and shape `shape` for a `rows` x `cols` weight
+    /// (block size `block`, default 128 x 128), or nil when the shapes cannot go together.
+    public static func layout(scaleShape shape: [Int], rows: Int, cols: Int, block: (Int, Int) = (128, 128)) -> FP8ScaleLayout? {
+        let count = shape.reduce(1, *)
+        if count == 1 { return .tensor }
+        if count == rows && (shape.count == 1 || (shape.count == 2 && shape[1] == 1)) { return .channel }
+        let br = (rows + block.0 - 1) / block.0, bc = (cols + block.1 - 1) / block.1
+        if shape == [br, bc] { return .blocks(rows: block.0, cols: block.1) }
+        return nil
+    }
+
+    /// Decodes row `r` into `out` (cols floats): float32(fp8) · float32(scale), as compressed-tensors' dequantizer
+    /// and DeepSeek's `weight_dequant` compute it.
+    public func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        let table = FP8.table(format)
+        let src = data.assumingMemoryBound(to: UInt8.self) + r * cols
+        table.withUnsafeBufferPointer { t in
+            switch layout {
+            case .tensor:
+                let s = scales[0]
+                for c in 0..<cols { out[c] = t[Int(src[c])] * s }
+            case .channel:
+                let s = scales[r]
+                for c in 0..<cols { out[c] = t[Int(src[c])] * s }
+            case .blocks(let br, let bc):
+                let blocksPerRow = (cols + bc - 1) / bc
+                let base = (r / br) * blocksPerRow
+                var c = 0
+                while c < cols {
+                    let s = scales[base + c / bc], end = min(cols, c + bc)
+                    for j in c..<end { out[j] = t[Int(src[j])] * s }
+                    c = end
+                }
+            }
+        }
+    }
+}
