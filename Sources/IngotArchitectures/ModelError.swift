@@ -1,3 +1,5 @@
+import IngotFormats
+
 /// What stops a model from being tokenized or run: something the file states that Ingot cannot run, or states
 /// inconsistently. Like `FormatError`, it names the file, the field or tensor, and the byte offset where known.
 public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -35,4 +37,9 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         if let path { s += " in \(path)" }
         return s + ": " + detail
     }
+}
+
+extension ModelError: IngotError {
+    public var codeName: String { code.rawValue }
+    public var reportFields: [(String, String?)] { [("field", field), ("detail", detail), ("path", path)] }
 }

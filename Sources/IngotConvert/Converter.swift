@@ -59,10 +59,27 @@ public enum Converter {
     // MARK: Hugging Face folder -> GGUF
 
     static func folderToGGUF(_ d: HFModelDirectory, output: String, options: Options, progress: (Int, Int) -> Void) throws -> Report {
+        let plan = try planGGUF(d, dtype: options.dtype)
+        var report = Report(input: d.path, output: output, target: .gguf, architecture: plan.architecture)
+        report.preTokenizer = plan.preTokenizer
+        try writeGGUF(plan.outputs, metadata: plan.metadata, to: output, report: &report, progress: progress)
+        return report
+    }
+
+    /// What a folder becomes in GGUF: metadata in the order llama.cpp's converter writes it, and each tensor with
+    /// the parts its bytes are made of.
+    struct GGUFPlan {
+        var metadata: [GGUFKeyValue]
+        var outputs: [PlannedTensor]
+        var architecture: String
+        var preTokenizer: String
+    }
+
+    static func planGGUF(_ d: HFModelDirectory, dtype: DType) throws -> GGUFPlan {
         let (spec, table) = try specAndTable(d)
         let sources = try SourceTensor.all(d)
         let outType: GGMLType
-        switch options.dtype {
+        switch dtype {
         case .f32: outType = .f32
         case .f16: outType = .f16
         case .bf16: outType = .bf16
@@ -141,10 +158,7 @@ public enum Converter {
                                      configBOS: d.config?["bos_token_id"]?.intValue, configEOS: d.config?["eos_token_id"]?.intValue,
                                      llamaVocabRules: table.llamaVocabRules)
         metadata += tok.ggufKeys
-        var report = Report(input: d.path, output: output, target: .gguf, architecture: table.name)
-        report.preTokenizer = tok.pre
-        try writeGGUF(outputs, metadata: metadata, to: output, report: &report, progress: progress)
-        return report
+        return GGUFPlan(metadata: metadata, outputs: outputs, architecture: table.name, preTokenizer: tok.pre)
     }
 
     /// The type llama.cpp's converter stores a tensor in: F32 for 1-D tensors, norms, routers and anything not named
@@ -380,4 +394,35 @@ extension GGMLType {
         default: .f32
         }
     }
+}
+
+/// A Hugging Face folder seen as the GGUF `ingot convert --to gguf` would write, tensor by tensor, without a file:
+/// what `ingot quantize` reads a folder through. Each tensor's bytes are produced when asked for (one tensor held at
+/// a time).
+public final class FolderAsGGUF: GGUFTensorSource {
+    public let path: String
+    public let metadata: [GGUFKeyValue]
+    public let tensors: [GGUFTensorInfo]
+    let planned: [String: PlannedTensor]
+    var scratch = ConversionScratch()
+    var buffer: [UInt8] = []
+
+    public init(_ d: HFModelDirectory, dtype: Converter.DType = .auto) throws {
+        let plan = try Converter.planGGUF(d, dtype: dtype)
+        path = d.path
+        metadata = plan.metadata
+        tensors = try plan.outputs.map { try GGUFTensorInfo(name: $0.name, dimensions: $0.dims, type: $0.type) }
+        planned = Dictionary(plan.outputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public func withBytes<R>(of tensor: GGUFTensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let t = planned[tensor.name] else {
+            throw FormatError(.tensorNotFound, field: "tensor '\(tensor.name)'", offset: nil, "not a tensor of this folder", path: path)
+        }
+        buffer.removeAll(keepingCapacity: true)
+        for part in t.parts { try scratch.produce(part, as: t.type) { buffer.append(contentsOf: $0) } }
+        return try buffer.withUnsafeBytes(body)
+    }
+
+    public func release(_ tensor: GGUFTensorInfo, bytes range: Range<Int>) {}
 }

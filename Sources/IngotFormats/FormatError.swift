@@ -82,3 +82,17 @@ public struct FormatError: Error, CustomStringConvertible, Sendable, Equatable {
         return e
     }
 }
+
+/// What every Ingot error reports, so that one renderer (the CLI's text line and `--json` object) serves them all:
+/// a stable machine-readable code and the named fields (file, field or tensor, detail) plus a byte offset.
+public protocol IngotError: Error, CustomStringConvertible {
+    var codeName: String { get }
+    /// Named values, in display order (`path`, `field`, `tensor`, `detail`); nil values are left out.
+    var reportFields: [(String, String?)] { get }
+    var offset: Int? { get }
+}
+
+extension FormatError: IngotError {
+    public var codeName: String { code.rawValue }
+    public var reportFields: [(String, String?)] { [("field", field), ("detail", detail), ("path", path)] }
+}

@@ -29,6 +29,8 @@ public struct PackSummary: Sendable {
     public var tensors: Int
     public var originalBytes: Int
     public var packedBytes: Int
+    /// Files that were symbolic links: their targets' contents were packed, and unpack restores regular files.
+    public var linkedFiles: [String]
     /// Restored bytes per transform, and what they were stored in.
     public var byTransform: [(transform: String, original: Int, stored: Int)]
 }
@@ -59,7 +61,8 @@ public enum Packer {
             throw FormatError(.cannotOpen, field: "input", offset: nil, "cannot open: \(String(cString: strerror(errno)))", path: input)
         }
         let isFolder = (st.st_mode & S_IFMT) == S_IFDIR
-        let names: [String] = isFolder ? try listTree(input) : [String(input.split(separator: "/").last ?? "")]
+        let tree = isFolder ? try listTree(input) : (files: [String(input.split(separator: "/").last ?? "")], links: [])
+        let names = tree.files
         var sources: [Source] = []
         var frames: [PlannedFrame] = []
         var tensors: [PackIndex.Tensor] = []
@@ -130,7 +133,7 @@ public enum Packer {
         try out.write(footer)
         try out.commit()
         return PackSummary(files: files.count, frames: frames.count, tensors: tensors.count, originalBytes: total,
-                           packedBytes: out.bytesWritten,
+                           packedBytes: out.bytesWritten, linkedFiles: tree.links,
                            byTransform: byTransform.map { ($0.key, $0.value.0, $0.value.1) }.sorted { $0.original > $1.original })
     }
 
@@ -288,19 +291,33 @@ public enum Packer {
     }
 }
 
-/// Every regular file under `dir`, as sorted relative paths (symbolic links are refused).
-func listTree(_ dir: String, prefix: String = "") throws -> [String] {
-    var out: [String] = []
+/// Every regular file under `dir`, as sorted relative paths, and which of them are symbolic links. A link to a regular
+/// file counts as that file (a Hugging Face hub snapshot is a folder of links into `../../blobs/`): its contents are
+/// packed and unpacking restores a regular file. A link to anything else, or a dangling one, is refused.
+func listTree(_ dir: String, prefix: String = "") throws -> (files: [String], links: [String]) {
+    var out: [String] = [], links: [String] = []
     for name in try directoryEntries(dir) {
         var st = stat()
         let full = dir + "/" + name
         guard lstat(full, &st) == 0 else { continue }
         switch st.st_mode & S_IFMT {
         case S_IFREG: out.append(prefix + name)
-        case S_IFDIR: out += try listTree(full, prefix: prefix + name + "/")
+        case S_IFDIR:
+            let sub = try listTree(full, prefix: prefix + name + "/")
+            out += sub.files
+            links += sub.links
+        case S_IFLNK:
+            var target = stat()
+            guard stat(full, &target) == 0, (target.st_mode & S_IFMT) == S_IFREG else {
+                throw FormatError(.invalidValue, field: "folder", offset: nil,
+                                  "'\(prefix + name)' is a symbolic link to something other than a regular file", path: dir)
+            }
+            out.append(prefix + name)
+            links.append(prefix + name)
         default:
             throw FormatError(.invalidValue, field: "folder", offset: nil, "'\(prefix + name)' is not a regular file or folder", path: dir)
         }
     }
-    return out.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    let order: (String, String) -> Bool = { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    return (out.sorted(by: order), links.sorted(by: order))
 }

@@ -19,7 +19,8 @@ public struct QuantResult: Sendable {
     public var outputBytes: Int
 }
 
-/// Streams a GGUF file through a `QuantPlan` into a new GGUF file.
+/// Streams a GGUF file (or any `GGUFTensorSource`, such as a Hugging Face folder converted on the fly) through a
+/// `QuantPlan` into a new GGUF file.
 ///
 /// Tensors are processed one at a time in the plan's order. A tensor whose type changes is cut into slabs of
 /// whole rows (about 16 MiB of floats); each slab is split into row ranges over `threads` workers, each of
@@ -30,7 +31,7 @@ public struct QuantResult: Sendable {
 public enum GGUFQuantizer {
     public static let slabFloats = 4 << 20
 
-    public static func run(input: GGUFFile, plan: QuantPlan, outputPath: String, threads: Int,
+    public static func run(input: GGUFTensorSource, plan: QuantPlan, outputPath: String, threads: Int,
                            progress: ((QuantProgress) -> Void)? = nil) throws -> QuantResult {
         let start = DispatchTime.now().uptimeNanoseconds
         let sourceByName = Dictionary(input.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -47,42 +48,43 @@ public enum GGUFQuantizer {
                 guard let src = sourceByName[p.name] else {
                     throw QuantError(.unsupportedType, tensor: p.name, "tensor missing from the input")
                 }
-                let data = input.data(for: src)
-                if p.isCopy {
-                    try writer.write(data)
-                    done += p.sourceBytes
-                    input.file.release(offset: src.offset + input.dataOffset, count: src.byteCount)
-                    progress?(QuantProgress(tensorIndex: index, tensorCount: plan.tensors.count, tensorName: p.name,
-                                            doneBytes: done, totalBytes: total))
-                    continue
-                }
-                let columns = p.dimensions[0]
-                let rows = p.elementCount / max(1, columns)
-                let srcRowBytes = columns / p.sourceType.blockSize * p.sourceType.bytesPerBlock
-                let dstRowBytes = columns / p.targetType.blockSize * p.targetType.bytesPerBlock
-                let slabRows = max(1, min(rows, slabFloats / max(1, columns)))
-                var row = 0
-                while row < rows {
-                    let n = min(slabRows, rows - row)
-                    let out = outBuffer.get(n * dstRowBytes)
-                    let base = data.baseAddress! + row * srcRowBytes
-                    let outBase = out.baseAddress!
-                    // Row ranges per worker: contiguous, balanced.
-                    let parts = min(workers, n)
-                    let job = QuantJob(source: base, sourceType: p.sourceType, target: p.targetType, columns: columns,
-                                       srcRowBytes: srcRowBytes, dstRowBytes: dstRowBytes, output: outBase)
-                    try parallelFor(0..<parts, threads: parts) { part, worker in
-                        let r0 = n * part / parts, r1 = n * (part + 1) / parts
-                        job.run(rows: r0..<r1, floats: floatBuffers[worker], scratch: scratch, worker: worker)
+                try input.withBytes(of: src) { data in
+                    if p.isCopy {
+                        try writer.write(data)
+                        done += p.sourceBytes
+                        input.release(src, bytes: 0..<src.byteCount)
+                        progress?(QuantProgress(tensorIndex: index, tensorCount: plan.tensors.count, tensorName: p.name,
+                                                doneBytes: done, totalBytes: total))
+                        return
                     }
-                    try writer.append(UnsafeRawBufferPointer(out))
-                    input.file.release(offset: input.dataOffset + src.offset + row * srcRowBytes, count: n * srcRowBytes)
-                    done += n * srcRowBytes
-                    row += n
-                    progress?(QuantProgress(tensorIndex: index, tensorCount: plan.tensors.count, tensorName: p.name,
-                                            doneBytes: done, totalBytes: total))
+                    let columns = p.dimensions[0]
+                    let rows = p.elementCount / max(1, columns)
+                    let srcRowBytes = columns / p.sourceType.blockSize * p.sourceType.bytesPerBlock
+                    let dstRowBytes = columns / p.targetType.blockSize * p.targetType.bytesPerBlock
+                    let slabRows = max(1, min(rows, slabFloats / max(1, columns)))
+                    var row = 0
+                    while row < rows {
+                        let n = min(slabRows, rows - row)
+                        let out = outBuffer.get(n * dstRowBytes)
+                        let base = data.baseAddress! + row * srcRowBytes
+                        let outBase = out.baseAddress!
+                        // Row ranges per worker: contiguous, balanced.
+                        let parts = min(workers, n)
+                        let job = QuantJob(source: base, sourceType: p.sourceType, target: p.targetType, columns: columns,
+                                           srcRowBytes: srcRowBytes, dstRowBytes: dstRowBytes, output: outBase)
+                        try parallelFor(0..<parts, threads: parts) { part, worker in
+                            let r0 = n * part / parts, r1 = n * (part + 1) / parts
+                            job.run(rows: r0..<r1, floats: floatBuffers[worker], scratch: scratch, worker: worker)
+                        }
+                        try writer.append(UnsafeRawBufferPointer(out))
+                        input.release(src, bytes: (row * srcRowBytes)..<((row + n) * srcRowBytes))
+                        done += n * srcRowBytes
+                        row += n
+                        progress?(QuantProgress(tensorIndex: index, tensorCount: plan.tensors.count, tensorName: p.name,
+                                                doneBytes: done, totalBytes: total))
+                    }
+                    input.release(src, bytes: 0..<src.byteCount)
                 }
-                input.file.release(offset: src.offset + input.dataOffset, count: src.byteCount)
             }
             try writer.finish()
         } catch {

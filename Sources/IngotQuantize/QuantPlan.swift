@@ -154,6 +154,12 @@ public struct QuantError: Error, CustomStringConvertible, Sendable {
     public var description: String { tensor.map { "\($0): \(detail)" } ?? detail }
 }
 
+extension QuantError: IngotError {
+    public var codeName: String { code.rawValue }
+    public var reportFields: [(String, String?)] { [("detail", detail), ("tensor", tensor)] }
+    public var offset: Int? { nil }
+}
+
 /// The full decision for a file: output metadata, tensors in output order with their types, warnings.
 public struct QuantPlan: Sendable {
     public var metadata: [GGUFKeyValue]

@@ -5,6 +5,8 @@ import IngotModel
 import IngotNumerics
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 struct Eval: ParsableCommand {

@@ -24,7 +24,7 @@ struct CommonOptions: ParsableArguments {
     var json = false
 }
 
-/// Runs a command body, turning a `FormatError` into a message (or a JSON error object) and exit
+/// Runs a command body, turning any `IngotError` into a message (or a JSON error object) and exit
 /// code 1, so that bad input never ends in a trap or a stack trace.
 func reportingErrors(json: Bool, _ body: () throws -> Void) throws {
     // A write past a file-size limit fails with EFBIG (reported like a full disk) instead of killing the process.
@@ -40,12 +40,8 @@ func reportingErrors(json: Bool, _ body: () throws -> Void) throws {
     }
     do {
         try body()
-    } catch let e as FormatError {
-        try fail([("code", e.code.rawValue), ("field", e.field), ("detail", e.detail), ("path", e.path)], offset: e.offset, e.description)
-    } catch let e as ModelError {
-        try fail([("code", e.code.rawValue), ("field", e.field), ("detail", e.detail), ("path", e.path)], offset: e.offset, e.description)
-    } catch let e as QuantError {
-        try fail([("code", e.code.rawValue), ("detail", e.detail), ("tensor", e.tensor)], offset: nil, e.description)
+    } catch let e as IngotError {
+        try fail([("code", e.codeName)] + e.reportFields, offset: e.offset, e.description)
     }
 }
 
@@ -55,7 +51,11 @@ enum FileHandleStderr {
         bytes.withUnsafeBytes { raw in
             var off = 0
             while off < raw.count {
+                #if canImport(Glibc)
                 let n = Glibc.write(2, raw.baseAddress! + off, raw.count - off)
+                #else
+                let n = Darwin.write(2, raw.baseAddress! + off, raw.count - off)
+                #endif
                 if n <= 0 { return }
                 off += n
             }

@@ -56,6 +56,7 @@ struct Pack: ParsableCommand {
                     ("input", .string(input)), ("output", .string(output)), ("files", JSONValue(s.files)),
                     ("frames", JSONValue(s.frames)), ("tensors", JSONValue(s.tensors)),
                     ("originalBytes", JSONValue(s.originalBytes)), ("packedBytes", JSONValue(s.packedBytes)),
+                    ("linkedFiles", .array(s.linkedFiles.map { .string($0) })),
                     ("ratio", .double(ratio)), ("seconds", .double(seconds)), ("level", JSONValue(level)),
                     ("byTransform", .array(s.byTransform.map { t in
                         .object(JSONObject([("transform", .string(t.transform)), ("originalBytes", JSONValue(t.original)),
@@ -65,6 +66,9 @@ struct Pack: ParsableCommand {
             } else {
                 print("packed \(input) -> \(output)")
                 print("  \(s.files) file(s), \(s.tensors) tensors, \(s.frames) frames, zstd level \(level)")
+                if !s.linkedFiles.isEmpty {
+                    print("  \(s.linkedFiles.count) symbolic link(s) stored as the files they point to (unpack restores regular files)")
+                }
                 print("  \(Human.bytes(s.originalBytes)) -> \(Human.bytes(s.packedBytes)) (\(Human.fixed(ratio * 100, 2))% of the original) in \(Human.fixed(seconds, 2)) s, \(Human.fixed(Double(s.originalBytes) / 1048576 / max(seconds, 1e-9), 1)) MiB/s")
                 var t = Table(header: ["transform", "original", "stored", "ratio"], rightAligned: [1, 2, 3])
                 for r in s.byTransform {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import IngotConvert
 import IngotFormats
 import IngotNumerics
 import IngotQuantize
@@ -16,7 +17,7 @@ struct Quantize: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .gguf model.")
+    @Argument(help: "A .gguf model, or a Hugging Face folder (safetensors in F32/F16/BF16 or FP8 with scales), read as `ingot convert --to gguf` would write it.")
     var input: String
 
     @Option(name: .shortAndLong, help: "The GGUF file to write.")
@@ -80,8 +81,13 @@ struct Quantize: ParsableCommand {
         try reportingErrors(json: common.json) {
             let opts = try options()
             let file = try ModelFile.open(input)
-            guard let gguf = file.gguf else {
-                throw QuantError(.unsupportedType, "\(input): quantize reads GGUF input; convert safetensors or Hugging Face folders to GGUF first")
+            // A Hugging Face folder is read as the GGUF `ingot convert --to gguf` would write, with no file between.
+            let gguf: GGUFTensorSource
+            switch file.storage {
+            case .gguf(let g): gguf = g
+            case .huggingFaceFolder(let d): gguf = try FolderAsGGUF(d)
+            case .safetensors:
+                throw QuantError(.unsupportedType, "\(input): a lone safetensors file has no config.json; give its Hugging Face folder")
             }
             let plan = try QuantPlanner.plan(metadata: gguf.metadata, tensors: gguf.tensors, options: opts)
             if !common.json { for w in plan.warnings { FileHandleStderr.write("warning: \(w)\n") } }
