@@ -15,7 +15,9 @@ struct SourceTensor {
     var entryOffset: Int?
     var file: String
     /// Set for an FP8 weight: rows are decoded with its scales (`type` is then F32, what they decode to).
-    var fp8: ScaledFP8?
+    var fp8: ScaledFP8? = nil
+    /// Drops the tensor's pages from memory once converted, so that peak memory does not grow with the model.
+    var release: () -> Void = {}
 
     /// Outermost-first (Hugging Face order).
     var shape: [Int] { dims.reversed() }
@@ -29,7 +31,8 @@ struct SourceTensor {
             // A tensor of zero bytes has no address; give it any pointer, nothing is read.
             let base = data.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!  // constant, never dereferenced
             return SourceTensor(name: t.name, type: t.type, dims: t.dimensions, data: base, byteCount: t.byteCount,
-                                entryOffset: t.infoOffset, file: g.path)
+                                entryOffset: t.infoOffset, file: g.path,
+                                release: { g.file.release(offset: g.dataOffset + t.offset, count: t.byteCount) })
         }
     }
 
@@ -39,10 +42,11 @@ struct SourceTensor {
             let dims = t.shape.isEmpty ? [1] : Array(t.shape.reversed())
             switch t.storage {
             case .float(let type, let data, let bytes):
-                return SourceTensor(name: t.name, type: type, dims: dims, data: data, byteCount: bytes, entryOffset: nil, file: t.file)
+                return SourceTensor(name: t.name, type: type, dims: dims, data: data, byteCount: bytes, entryOffset: nil, file: t.file,
+                                    release: t.release)
             case .fp8(let f):
                 return SourceTensor(name: t.name, type: .f32, dims: dims, data: f.data, byteCount: f.rows * f.cols * 4,
-                                    entryOffset: nil, file: t.file, fp8: f)
+                                    entryOffset: nil, file: t.file, fp8: f, release: t.release)
             }
         }
     }
@@ -120,6 +124,7 @@ struct ConversionScratch {
                 }
                 r += n
             }
+            s.release()
         }
     }
 

@@ -16,6 +16,8 @@ public struct FolderTensor: @unchecked Sendable {
     public let storage: Storage
     /// The shard holding the data.
     public let file: String
+    /// Drops the tensor's pages from memory once read (streaming through a model larger than RAM).
+    public let release: () -> Void
 }
 
 /// The tensors of a folder with FP8 weights paired with their scales: `X.weight` (F8_E4M3 or F8_E5M2) and
@@ -49,11 +51,13 @@ public enum FolderTensors {
                 switch t.dtype {
                 case .f32, .f16, .bf16:
                     let type: GGMLType = t.dtype == .f32 ? .f32 : t.dtype == .f16 ? .f16 : .bf16
-                    out.append(FolderTensor(name: t.name, shape: t.shape, storage: .float(type, base, byteCount: data.count), file: shard.path))
+                    out.append(FolderTensor(name: t.name, shape: t.shape, storage: .float(type, base, byteCount: data.count), file: shard.path,
+                                            release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
                 case .f8_e4m3, .f8_e5m2:
                     out.append(FolderTensor(name: t.name, shape: t.shape,
                                             storage: .fp8(try scaled(t, base, byName: byName, block: block, path: shard.path)),
-                                            file: shard.path))
+                                            file: shard.path,
+                                            release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
                 default:
                     throw ModelError(.unsupportedTensorType, field: "tensor '\(t.name)'",
                                      "dtype \(t.dtype) is not read yet (F32, F16, BF16, and F8_E4M3/F8_E5M2 with scales are)",

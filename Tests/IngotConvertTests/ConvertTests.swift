@@ -1,0 +1,89 @@
+@testable import IngotConvert
+import IngotArchitectures
+import IngotFormats
+import IngotNumerics
+import Testing
+
+@Suite("Conversion pieces")
+struct ConvertTests {
+    @Test("The q/k row permutation to GGUF and back is llama.cpp's permute and its inverse")
+    func permutation() {
+        // llama.cpp: w.reshape(heads, 2, d/2, cols).swapaxes(1, 2): GGUF row (h, 2i + j) is HF row (h, j·d/2 + i).
+        for d in [2, 4, 8, 64] {
+            for heads in [1, 3] {
+                let rows = heads * d
+                let toGGUF = (0..<rows).map { ConversionScratch.sourceRow($0, rowsPerHead: d, toGGUF: true) }
+                let fromGGUF = (0..<rows).map { ConversionScratch.sourceRow($0, rowsPerHead: d, toGGUF: false) }
+                var expected: [Int] = []
+                for h in 0..<heads { for i in 0..<(d / 2) { for j in 0..<2 { expected.append(h * d + j * (d / 2) + i) } } }
+                #expect(toGGUF == expected)
+                #expect((0..<rows).map { fromGGUF[toGGUF[$0]] } == Array(0..<rows))
+            }
+        }
+    }
+
+    @Test("FP8 codes decode to the values ml_dtypes gives")
+    func fp8Codes() {
+        let t = FP8.e4m3fnTable
+        #expect(t[0x00] == 0 && t[0x80] == 0 && t[0x80].sign == .minus)
+        #expect(t[0x38] == 1)               // exponent 7 = bias
+        #expect(t[0x7E] == 448)             // S.1111.110: the largest finite value
+        #expect(t[0x7F].isNaN && t[0xFF].isNaN)
+        #expect(t[0x01] == 0x1p-9)          // smallest subnormal
+        #expect(t[0x08] == 0x1p-6)          // smallest normal
+        #expect(t[0xC4] == -3)
+        let e5 = FP8.e5m2Table
+        #expect(e5[0x3C] == 1 && e5[0x7B] == 57344 && e5[0x7C] == .infinity && e5[0x7D].isNaN)
+    }
+
+    @Test("FP8 scale layouts: per tensor, per channel, 128x128 blocks with padded edges")
+    func scaleLayouts() {
+        #expect(ScaledFP8.layout(scaleShape: [], rows: 576, cols: 1536) == .tensor)
+        #expect(ScaledFP8.layout(scaleShape: [1], rows: 576, cols: 1536) == .tensor)
+        #expect(ScaledFP8.layout(scaleShape: [576, 1], rows: 576, cols: 1536) == .channel)
+        #expect(ScaledFP8.layout(scaleShape: [5, 12], rows: 576, cols: 1536) == .blocks(rows: 128, cols: 128))
+        #expect(ScaledFP8.layout(scaleShape: [4, 12], rows: 576, cols: 1536) == nil)
+        let codes: [UInt8] = [0x38, 0x40, 0xB8, 0x7E, 0x38, 0x38]   // 1, 2, -1, 448, 1, 1 as a 2 x 3 weight
+        let out = codes.withUnsafeBytes { raw -> [Float] in
+            let w = ScaledFP8(format: .e4m3fn, data: raw.baseAddress!, rows: 2, cols: 3, scales: [0.5, 2, 4, 8],
+                              layout: .blocks(rows: 1, cols: 2))
+            var row = [Float](repeating: 0, count: 6)
+            row.withUnsafeMutableBufferPointer { p in for r in 0..<2 { w.decodeRow(r, into: p.baseAddress! + r * 3) } }
+            return row
+        }
+        #expect(out == [0.5, 1, -2, 448 * 4, 4, 8])
+    }
+
+    @Test("Model card front matter: scalars, quoted strings and lists; names and size labels as gguf-py makes them")
+    func modelCard() {
+        let card = "---\nname: \"Smol \\\"LM\\\"\"\nlicense: apache-2.0\nlanguage:\n- en\n- 'fr'\ntags: [a, b]\n---\n# body\nname: no\n"
+        let f = ModelCard.frontMatter(card)
+        #expect(f["name"] == ["Smol \"LM\""])
+        #expect(f["license"] == ["apache-2.0"])
+        #expect(f["language"] == ["en", "fr"])
+        #expect(f["tags"] == ["a", "b"])
+        #expect(ModelCard.frontMatter("no front matter").isEmpty)
+        #expect(ModelCard.idToTitle("smollm2-llama") == "Smollm2 Llama")
+        #expect(ModelCard.idToTitle("DeepSeek-R1-Distill-qwen-v1.5") == "DeepSeek R1 Distill Qwen v1.5")
+        #expect(ModelCard.roundedCount(134_515_008) == "135M")
+        #expect(ModelCard.roundedCount(6_738_415_616) == "6.7B")
+        #expect(ModelCard.roundedCount(1_543_714_304) == "1.5B")
+    }
+
+    @Test("SHA-256 of known inputs")
+    func sha256() {
+        #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex(Array(repeating: UInt8(ascii: "a"), count: 1000)).hasPrefix("41edece42d63e8d9bf515a9ba6932e1c"))
+    }
+
+    @Test("Stored types follow llama.cpp's converter: norms, vectors, routers and non-weights in F32")
+    func storedTypes() {
+        let q = TensorRole("attn_q", "self_attn.q_proj")
+        let router = TensorRole("ffn_gate_inp", "mlp.gate", keepsF32: true)
+        #expect(Converter.storedType(name: "blk.0.attn_q.weight", role: q, dims: 2, chosen: .f16) == .f16)
+        #expect(Converter.storedType(name: "blk.0.attn_q.bias", role: q, dims: 1, chosen: .f16) == .f32)
+        #expect(Converter.storedType(name: "blk.0.attn_norm.weight", role: nil, dims: 1, chosen: .bf16) == .f32)
+        #expect(Converter.storedType(name: "blk.0.ffn_gate_inp.weight", role: router, dims: 2, chosen: .bf16) == .f32)
+    }
+}
