@@ -37,9 +37,9 @@ public struct EvalProgress: Sendable {
 /// - with a base model both run over the same windows, and per scored token: KLD = Σ p_base (ln p_base - ln p),
 ///   top-1 agreement of the argmaxes, Δp = p(token) - p_base(token). Nothing is written to disk.
 public final class Evaluator {
-    public let model: LlamaModel
+    public let model: any CausalLM
     public let tokenizer: Tokenizer
-    public let base: LlamaModel?
+    public let base: (any CausalLM)?
     public let options: EvalOptions
     /// Where a base run is saved to or replayed from (llama.cpp's `--kl-divergence-base` file format).
     public var baseLogProbs: BaseLogProbs?
@@ -47,7 +47,7 @@ public final class Evaluator {
     /// comparing them with another runtime.
     public var logitsObserver: ((Int, [Float]) throws -> Void)?
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, base: LlamaModel? = nil, options: EvalOptions) throws {
+    public init(model: any CausalLM, tokenizer: Tokenizer, base: (any CausalLM)? = nil, options: EvalOptions) throws {
         self.model = model
         self.tokenizer = tokenizer
         self.base = base
@@ -86,6 +86,7 @@ public final class Evaluator {
         let vocab = model.vocab
         let workspace = MatMulWorkspace(threads: options.threads)
         var stats = Accumulator()
+        let modelState = RunState(), baseState = RunState()
         var computeSeconds = 0.0, baseSeconds = 0.0
         if let file = baseLogProbs, file.mode == .write {
             try file.begin(context: ctx, vocab: vocab, tokens: windows)
@@ -97,13 +98,15 @@ public final class Evaluator {
             var window = original
             if tokenizer.addsBOS, let bos = tokenizer.bos { window[0] = bos }
             let t0 = now()
-            let logits = try model.logits(window, outputs: first..<(ctx - 1), workspace: workspace, kernels: options.kernels)
+            let logits = try model.logits(window, outputs: first..<(ctx - 1), workspace: workspace, kernels: options.kernels,
+                                          state: modelState)
             computeSeconds += now() - t0
             try logitsObserver?(c, logits)
             var baseLogits: [Float]?
             if let base {
                 let t1 = now()
-                baseLogits = try base.logits(window, outputs: first..<(ctx - 1), workspace: workspace, kernels: options.kernels)
+                baseLogits = try base.logits(window, outputs: first..<(ctx - 1), workspace: workspace, kernels: options.kernels,
+                                             state: baseState)
                 baseSeconds += now() - t1
             }
             let targets = Array(window[(first + 1)..<ctx])
@@ -252,7 +255,7 @@ struct Accumulator {
         return (1 - f) * Double(sorted[ip]) + f * Double(sorted[min(ip + 1, sorted.count - 1)])
     }
 
-    func report(model: LlamaModel, base: LlamaModel?, options: EvalOptions, chunks: Int, hasBase: Bool,
+    func report(model: any CausalLM, base: (any CausalLM)?, options: EvalOptions, chunks: Int, hasBase: Bool,
                 seconds: Double, baseSeconds: Double) -> EvalReport {
         var r = EvalReport()
         r.model = model.path

@@ -9,19 +9,11 @@ import IngotNumerics
 /// A decoder-only transformer of the Llama family (Llama 2/3, SmolLM, Mistral, Qwen2/2.5), run on the weights as
 /// the file stores them: every projection is a `StoredMatrix` of its GGUF type, multiplied by `QuantizedMatMul`.
 ///
-/// Per layer, for a window of n tokens (d = head size, h = heads, g = KV heads):
-///
-///     x̂ = rmsnorm(x) · attn_norm
-///     q, k, v = x̂·Wqᵀ (+bq), x̂·Wkᵀ (+bk), x̂·Wvᵀ (+bv)        n×hd, n×gd, n×gd
-///     rotate q, k by position (RoPE)                          GGUF llama: pairs (2i, 2i+1); NeoX/HF: (i, i+d/2)
-///     k, v rounded to half precision                          as llama.cpp's default F16 KV cache holds them
-///     a_head = softmax(q_head·k_groupᵀ / √d, causal) · v_group  query head j reads KV head j / (h/g)
-///     x += a·Woᵀ
-///     x̂ = rmsnorm(x) · ffn_norm
-///     x += (silu(x̂·Wgateᵀ) ⊙ x̂·Wupᵀ)·Wdownᵀ
-///
+/// Each block runs as `runLayer` writes out (norms, attention with optional biases, per-head q/k norms and rotary
+/// variants, SwiGLU MLP), chosen by the architecture's table;
 /// then logits = (rmsnorm(x) · output_norm)·Woutputᵀ (the token embedding when the output is tied).
-public final class LlamaModel: @unchecked Sendable {
+/// Every linear layer is named by its GGUF tensor and seen by `observer` when one is set.
+public final class LlamaModel: CausalLM, @unchecked Sendable {
     public struct Layer {
         var attnNorm: [Float], ffnNorm: [Float]
         var q: StoredMatrix, k: StoredMatrix, v: StoredMatrix, o: StoredMatrix
@@ -29,13 +21,25 @@ public final class LlamaModel: @unchecked Sendable {
         /// Qwen3's RMS norms over each q and k head (head size values each).
         var qNorm: [Float]?, kNorm: [Float]?
         var gate: StoredMatrix, up: StoredMatrix, down: StoredMatrix
+        /// The GGUF names of the linear layers (`blk.N.attn_q.weight`), by which observers see them and weights are
+        /// replaced.
+        let names: LinearNames
+    }
+
+    struct LinearNames {
+        let q, k, v, o, gate, up, down: String
+        init(block i: Int) {
+            let p = "blk.\(i)."
+            (q, k, v, o) = (p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight", p + "attn_output.weight")
+            (gate, up, down) = (p + "ffn_gate.weight", p + "ffn_up.weight", p + "ffn_down.weight")
+        }
     }
 
     public let path: String
     public let architecture: String
-    public let layers: [Layer]
+    public private(set) var layers: [Layer]
     public let embedding: StoredMatrix
-    public let output: StoredMatrix
+    public private(set) var output: StoredMatrix
     public let outputNorm: [Float]
     public let hidden: Int, heads: Int, kvHeads: Int, headDim: Int, ffn: Int, vocab: Int
     public let ropeDims: Int, ropeBase: Float, ropeStyle: RopeStyle
@@ -48,6 +52,10 @@ public final class LlamaModel: @unchecked Sendable {
     public var activationRounding: ActivationRounding = .llamaCpp
     /// The file or folder whose memory map the weights point into.
     let storage: AnyObject
+    /// Sees the input rows of every linear layer (calibration); nil costs nothing.
+    public var observer: LinearObserver?
+    /// Weights put in place of stored ones (`replaceWeight`), owned by the model.
+    private var replacements: [[Float]] = []
 
     public var description: String {
         "\(architecture), \(layers.count) layers, hidden \(hidden), heads \(heads)/\(kvHeads), ffn \(ffn), vocab \(vocab)"
@@ -187,7 +195,8 @@ public final class LlamaModel: @unchecked Sendable {
                 kNorm: try vector(p + "attn_k_norm.weight", headDim, required: table.role("attn_k_norm") != nil),
                 gate: try matrix(p + "ffn_gate.weight", rows: ffn, cols: hidden),
                 up: try matrix(p + "ffn_up.weight", rows: ffn, cols: hidden),
-                down: try matrix(p + "ffn_down.weight", rows: hidden, cols: ffn)))
+                down: try matrix(p + "ffn_down.weight", rows: hidden, cols: ffn),
+                names: LinearNames(block: i)))
         }
         self.layers = layers
     }
@@ -221,60 +230,91 @@ public final class LlamaModel: @unchecked Sendable {
     // MARK: forward pass
 
     /// Logits for positions `outputs` of one window of `tokens` (positions 0..<n): `outputs.count × vocab` floats.
+    /// `state` holds the buffers of a run (allocated once and reused from window to window); nil allocates them.
     public func logits(_ tokens: [Int32], outputs: Range<Int>, workspace: MatMulWorkspace,
-                       kernels: KernelChoice = Kernels.choice) throws -> [Float] {
+                       kernels: KernelChoice = Kernels.choice, state: RunState? = nil) throws -> [Float] {
         let n = tokens.count
         precondition(outputs.lowerBound >= 0 && outputs.upperBound <= n, "outputs outside the window")
+        let run = state ?? RunState()
+        var x = try embed(tokens, kernels: kernels)
+        for i in layers.indices {
+            runLayer(i, &x, tokens: n, workspace: workspace, kernels: kernels, state: run)
+        }
+        return head(x, outputs: outputs, workspace: workspace, kernels: kernels)
+    }
+
+    /// The token embeddings of a window: n × hidden floats.
+    public func embed(_ tokens: [Int32], kernels: KernelChoice = Kernels.choice) throws -> [Float] {
         for (i, t) in tokens.enumerated() where t < 0 || Int(t) >= vocab {
             throw ModelError(.invalidToken, field: "token[\(i)]", "token id \(t) is outside the vocabulary of \(vocab)", path: path)
         }
-        let qd = heads * headDim, kvd = kvHeads * headDim
-        var x = [Float](repeating: 0, count: n * hidden)
-        var xn = [Float](repeating: 0, count: n * hidden)
-        var q = [Float](repeating: 0, count: n * qd)
-        var k = [Float](repeating: 0, count: n * kvd)
-        var v = [Float](repeating: 0, count: n * kvd)
-        var vt = [Float](repeating: 0, count: n * kvd)
-        var att = [Float](repeating: 0, count: n * qd)
-        var g = [Float](repeating: 0, count: n * ffn)
-        var u = [Float](repeating: 0, count: n * ffn)
-        let scores = (0..<workspace.threads).map { _ in ReusableBuffer() }
-        let (cosTable, sinTable) = ropeTables(n)
-
+        var x = [Float](repeating: 0, count: tokens.count * hidden)
         x.withUnsafeMutableBufferPointer { xp in
             for (i, t) in tokens.enumerated() {
                 embedding.dequantize(rows: Int(t), count: 1, into: xp.baseAddress! + i * hidden, kernels: kernels)
             }
         }
-        for layer in layers {
-            norm(x, layer.attnNorm, n, into: &xn)
-            mul(layer.q, xn, n, into: &q, ws: workspace, kernels: kernels)
-            mul(layer.k, xn, n, into: &k, ws: workspace, kernels: kernels)
-            mul(layer.v, xn, n, into: &v, ws: workspace, kernels: kernels)
-            if let b = layer.qBias { addBias(&q, b, n) }
-            if let b = layer.kBias { addBias(&k, b, n) }
-            if let b = layer.vBias { addBias(&v, b, n) }
-            if let w = layer.qNorm { headNorm(&q, w, n * heads) }
-            if let w = layer.kNorm { headNorm(&k, w, n * kvHeads) }
-            rope(&q, n, heads, cosTable, sinTable)
-            rope(&k, n, kvHeads, cosTable, sinTable)
-            if halfPrecisionCache {
-                k.withUnsafeMutableBufferPointer { ActivationRounding.roundTrip($0.baseAddress!, count: n * kvd, cols: kvd, through: .f16) }
-                v.withUnsafeMutableBufferPointer { ActivationRounding.roundTrip($0.baseAddress!, count: n * kvd, cols: kvd, through: .f16) }
-            }
-            for t in 0..<n { for c in 0..<kvd { vt[c * n + t] = v[t * kvd + c] } }
-            attention(q, k, vt, n, scores: scores, into: &att, threads: workspace.threads, kernels: kernels)
-            mul(layer.o, att, n, into: &xn, ws: workspace, kernels: kernels)
-            for i in 0..<x.count { x[i] += xn[i] }
-            norm(x, layer.ffnNorm, n, into: &xn)
-            mul(layer.gate, xn, n, into: &g, ws: workspace, kernels: kernels)
-            mul(layer.up, xn, n, into: &u, ws: workspace, kernels: kernels)
-            g.withUnsafeMutableBufferPointer { gp in u.withUnsafeBufferPointer { up in
-                Activations.siluMul(gp.baseAddress!, up.baseAddress!, n * ffn)
-            } }
-            mul(layer.down, g, n, into: &xn, ws: workspace, kernels: kernels)
-            for i in 0..<x.count { x[i] += xn[i] }
+        return x
+    }
+
+    /// Runs block `i` over the hidden states `x` of a window of `n` tokens (positions 0..<n), in place: one layer at
+    /// a time, as GPTQ-style calibration runs a batch of windows through each layer before the next.
+    ///
+    /// Per block (d = head size, h = heads, g = KV heads):
+    ///
+    ///     x̂ = rmsnorm(x) · attn_norm
+    ///     q, k, v = x̂·Wqᵀ (+bq), x̂·Wkᵀ (+bk), x̂·Wvᵀ (+bv)        n×hd, n×gd, n×gd
+    ///     q, k = rmsnorm per head · q_norm, k_norm               (qwen3)
+    ///     rotate q, k by position (RoPE)                          GGUF llama: pairs (2i, 2i+1); NeoX/HF: (i, i+d/2)
+    ///     k, v rounded to half precision                          as llama.cpp's default F16 KV cache holds them
+    ///     a_head = softmax(q_head·k_groupᵀ / √d, causal) · v_group  query head j reads KV head j / (h/g)
+    ///     x += a·Woᵀ
+    ///     x̂ = rmsnorm(x) · ffn_norm
+    ///     x += (silu(x̂·Wgateᵀ) ⊙ x̂·Wupᵀ)·Wdownᵀ
+    public func runLayer(_ i: Int, _ x: inout [Float], tokens n: Int, workspace: MatMulWorkspace,
+                         kernels: KernelChoice = Kernels.choice, state: RunState) {
+        let layer = layers[i]
+        let qd = heads * headDim, kvd = kvHeads * headDim
+        state.prepare(tokens: n, hidden: hidden, qd: qd, kvd: kvd, ffn: ffn, threads: workspace.threads, model: self)
+        norm(x, layer.attnNorm, n, into: &state.xn)
+        mul(layer.q, layer.names.q, state.xn, n, into: &state.q, ws: workspace, kernels: kernels)
+        mul(layer.k, layer.names.k, state.xn, n, into: &state.k, ws: workspace, kernels: kernels)
+        mul(layer.v, layer.names.v, state.xn, n, into: &state.v, ws: workspace, kernels: kernels)
+        if let b = layer.qBias { addBias(&state.q, b, n) }
+        if let b = layer.kBias { addBias(&state.k, b, n) }
+        if let b = layer.vBias { addBias(&state.v, b, n) }
+        if let w = layer.qNorm { headNorm(&state.q, w, n * heads) }
+        if let w = layer.kNorm { headNorm(&state.k, w, n * kvHeads) }
+        rope(&state.q, n, heads, state.cosTable, state.sinTable)
+        rope(&state.k, n, kvHeads, state.cosTable, state.sinTable)
+        if halfPrecisionCache {
+            state.k.withUnsafeMutableBufferPointer { ActivationRounding.roundTrip($0.baseAddress!, count: n * kvd, cols: kvd, through: .f16) }
+            state.v.withUnsafeMutableBufferPointer { ActivationRounding.roundTrip($0.baseAddress!, count: n * kvd, cols: kvd, through: .f16) }
         }
+        state.v.withUnsafeBufferPointer { vp in state.vt.withUnsafeMutableBufferPointer { tp in
+            for t in 0..<n { for c in 0..<kvd { tp[c * n + t] = vp[t * kvd + c] } }
+        } }
+        attention(state.q, state.k, state.vt, n, scores: state.scores, into: &state.att, threads: workspace.threads, kernels: kernels)
+        mul(layer.o, layer.names.o, state.att, n, into: &state.xn, ws: workspace, kernels: kernels)
+        LlamaModel.addResidual(&x, state.xn, n * hidden)
+        norm(x, layer.ffnNorm, n, into: &state.xn)
+        mul(layer.gate, layer.names.gate, state.xn, n, into: &state.g, ws: workspace, kernels: kernels)
+        mul(layer.up, layer.names.up, state.xn, n, into: &state.u, ws: workspace, kernels: kernels)
+        state.g.withUnsafeMutableBufferPointer { gp in state.u.withUnsafeBufferPointer { up in
+            Activations.siluMul(gp.baseAddress!, up.baseAddress!, n * ffn)
+        } }
+        mul(layer.down, layer.names.down, state.g, n, into: &state.xn, ws: workspace, kernels: kernels)
+        LlamaModel.addResidual(&x, state.xn, n * hidden)
+    }
+
+    static func addResidual(_ x: inout [Float], _ y: [Float], _ count: Int) {
+        x.withUnsafeMutableBufferPointer { xp in y.withUnsafeBufferPointer { yp in
+            for j in 0..<count { xp[j] += yp[j] }
+        } }
+    }
+
+    /// The output norm and projection for positions `outputs` of hidden states `x`: `outputs.count × vocab` logits.
+    public func head(_ x: [Float], outputs: Range<Int>, workspace: MatMulWorkspace, kernels: KernelChoice = Kernels.choice) -> [Float] {
         let m = outputs.count
         var last = [Float](repeating: 0, count: m * hidden)
         x.withUnsafeBufferPointer { xp in outputNorm.withUnsafeBufferPointer { wp in last.withUnsafeMutableBufferPointer { lp in
@@ -283,8 +323,39 @@ public final class LlamaModel: @unchecked Sendable {
             }
         } } }
         var logits = [Float](repeating: 0, count: m * vocab)
-        mul(output, last, m, into: &logits, ws: workspace, kernels: kernels)
+        mul(output, "output.weight", last, m, into: &logits, ws: workspace, kernels: kernels)
         return logits
+    }
+
+    /// Puts `values` (rows × columns floats, F32) in place of the linear layer named `name` (its GGUF name,
+    /// `blk.3.ffn_down.weight`): what a calibration search tries before choosing.
+    public func replaceWeight(_ name: String, values: [Float]) throws {
+        func swap(_ m: inout StoredMatrix) throws {
+            guard values.count == m.rows * m.cols else {
+                throw ModelError(.shapeMismatch, field: name, "\(values.count) values for a \(m.rows) x \(m.cols) weight", path: path)
+            }
+            replacements.append(values)
+            let data = replacements[replacements.count - 1].withUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }
+            guard let replacement = StoredMatrix(type: .f32, rows: m.rows, cols: m.cols, data: data) else {
+                throw ModelError(.shapeMismatch, field: name, "cannot hold a \(m.rows) x \(m.cols) F32 matrix", path: path)
+            }
+            m = replacement
+        }
+        if name == "output.weight" { return try swap(&output) }
+        for i in layers.indices {
+            let n = layers[i].names
+            switch name {
+            case n.q: return try swap(&layers[i].q)
+            case n.k: return try swap(&layers[i].k)
+            case n.v: return try swap(&layers[i].v)
+            case n.o: return try swap(&layers[i].o)
+            case n.gate: return try swap(&layers[i].gate)
+            case n.up: return try swap(&layers[i].up)
+            case n.down: return try swap(&layers[i].down)
+            default: continue
+            }
+        }
+        throw ModelError(.missingTensor, field: name, "the model has no linear layer of that name", path: path)
     }
 
     private func norm(_ x: [Float], _ w: [Float], _ n: Int, into out: inout [Float]) {
@@ -294,9 +365,10 @@ public final class LlamaModel: @unchecked Sendable {
         } } }
     }
 
-    private func mul(_ w: StoredMatrix, _ x: [Float], _ n: Int, into y: inout [Float], ws: MatMulWorkspace,
+    private func mul(_ w: StoredMatrix, _ name: String, _ x: [Float], _ n: Int, into y: inout [Float], ws: MatMulWorkspace,
                      kernels: KernelChoice) {
         x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            observer?.observe(name, input: UnsafeBufferPointer(rebasing: xp[0..<(n * w.cols)]), rows: n, columns: w.cols)
             QuantizedMatMul.multiply(w, xp.baseAddress!, tokens: n, yp.baseAddress!, ldy: w.rows, workspace: ws,
                                      activations: activationRounding, kernels: kernels)
         } }

@@ -163,6 +163,46 @@ struct ForwardPassTests {
         #expect(tail == Array(full[(30 * ForwardPassTests.vocab)...]))
     }
 
+    @Test("linear layers are observed by name; layers run one at a time; a weight can be replaced in memory")
+    func observableParts() throws {
+        let dir = NSTemporaryDirectory() + "ingot-forward-parts-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (path, _) = try ForwardPassTests.makeModel(in: dir, arch: "qwen2")
+        let model = try LlamaModel(gguf: try GGUFFile(path: path))
+        let tokens: [Int32] = [1, 5, 17, 95, 3, 3, 40, 0, 66, 12]
+        let ws = MatMulWorkspace(threads: 2)
+        final class Recorder: LinearObserver {
+            var seen: [(String, Int, Int, Float)] = []
+            func observe(_ tensor: String, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
+                seen.append((tensor, rows, columns, input.reduce(0) { $0 + $1 * $1 }))
+            }
+        }
+        let recorder = Recorder()
+        model.observer = recorder
+        let full = try model.logits(tokens, outputs: 0..<tokens.count, workspace: ws)
+        model.observer = nil
+        let names = recorder.seen.map(\.0)
+        #expect(names.count == model.layers.count * 7 + 1)
+        #expect(Array(names.prefix(7)) == ["blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight", "blk.0.attn_output.weight",
+                                          "blk.0.ffn_gate.weight", "blk.0.ffn_up.weight", "blk.0.ffn_down.weight"])
+        #expect(names.last == "output.weight")
+        #expect(recorder.seen.allSatisfy { $0.1 == tokens.count || $0.0 == "output.weight" })
+        #expect(recorder.seen.allSatisfy { $0.3 > 0 && $0.3.isFinite })
+        // embed, each layer, head: the same logits as one call, with one run state reused.
+        let state = RunState()
+        var x = try model.embed(tokens)
+        for i in model.layers.indices { model.runLayer(i, &x, tokens: tokens.count, workspace: ws, state: state) }
+        #expect(model.head(x, outputs: 0..<tokens.count, workspace: ws) == full)
+        #expect(try model.logits(tokens, outputs: 0..<tokens.count, workspace: ws, state: state) == full)
+        // A replaced weight changes the output; a wrong size is refused.
+        let n = model.hidden * model.ffn
+        try model.replaceWeight("blk.0.ffn_down.weight", values: [Float](repeating: 0, count: n))
+        #expect(try model.logits(tokens, outputs: 0..<tokens.count, workspace: ws) != full)
+        #expect(throws: ModelError.self) { try model.replaceWeight("blk.0.ffn_down.weight", values: [1, 2]) }
+        #expect(throws: ModelError.self) { try model.replaceWeight("blk.9.ffn_down.weight", values: []) }
+    }
+
     @Test("bad models and tokens are typed errors")
     func errors() throws {
         let dir = NSTemporaryDirectory() + "ingot-forward-err-\(getpid())"
