@@ -9,7 +9,8 @@ against recorded outputs of llama.cpp's converter, llama.cpp, transformers and m
    --dtype bf16 equals numpy's round-to-nearest-even; a sharded folder (--shard-size) holds the same tensors.
 3. The folder's tokenizer.json gives llama.cpp's ids on every Shakespeare play (fixtures/tokenizer/shakespeare.json).
 4. Hugging Face folders made from SmolLM2's weights (tools/make-hf-model.py: llama, Llama 3.1 rope scaling, qwen2
-   with biases, qwen3 with q/k norms) convert to the GGUF llama.cpp's convert_hf_to_gguf.py writes
+   with biases, qwen3 with q/k norms) and small mixture-of-experts folders (tools/make-moe-model.py: Mixtral,
+   Qwen3-MoE) convert to the GGUF llama.cpp's convert_hf_to_gguf.py writes
    (fixtures/reference/convert-hf-to-gguf.json): tensors byte-identical, metadata equal except the differences
    listed in KNOWN_DIFFERENCES; `ingot quantize` on a folder writes the same bytes as on the converted GGUF.
 5. Logits of `ingot eval` on those GGUFs equal llama.cpp's (llama-cpp-python, logits_all) within LOGIT_TOLERANCE,
@@ -217,7 +218,13 @@ def main():
             arch = model.split("-", 1)[1]
             src = os.path.join(ROOT, ".cache/variants/hf", model)
             if not os.path.exists(os.path.join(src, "config.json")):
-                run([sys.executable, os.path.join(ROOT, "tools/make-hf-model.py"), f16, src, "--arch", arch])
+                if arch in ("mixtral", "qwen3moe"):
+                    llama = os.path.join(ROOT, ".cache/variants/hf/smollm2-llama")
+                    if not os.path.exists(os.path.join(llama, "config.json")):
+                        run([sys.executable, os.path.join(ROOT, "tools/make-hf-model.py"), f16, llama])
+                    run([sys.executable, os.path.join(ROOT, "tools/make-moe-model.py"), llama, src, "--arch", arch])
+                else:
+                    run([sys.executable, os.path.join(ROOT, "tools/make-hf-model.py"), f16, src, "--arch", arch])
             out = os.path.join(work, model + ".gguf")
             run([ingot, "convert", src, "-o", out, "--to", "gguf"])
             converted[model] = out
@@ -255,6 +262,17 @@ def main():
                   f"{len(want['metadata'])} keys; " + ("differ: " + "; ".join(unexplained) if unexplained else
                                                        f"known differences: {len(diffs)}"))
 
+        # Stacked experts split into one tensor per expert and back: the MoE GGUFs round-trip through folders.
+        for model in ["smollm2-mixtral", "smollm2-qwen3moe"]:
+            hf_back, gguf_back = os.path.join(work, model + "-hf"), os.path.join(work, model + "-back.gguf")
+            run([ingot, "convert", converted[model], "-o", hf_back, "--to", "hf"])
+            run([ingot, "convert", hf_back, "-o", gguf_back, "--to", "gguf"])
+            ra, rb = GGUFReader(converted[model]), GGUFReader(gguf_back)
+            same = [(t.name, t.tensor_type, t.data.tobytes()) for t in ra.tensors] == [(t.name, t.tensor_type, t.data.tobytes()) for t in rb.tensors]
+            hf_names = load_file(os.path.join(hf_back, "model.safetensors")).keys()
+            check(same and metadata(ra) == metadata(rb) and any(".experts.3." in n for n in hf_names),
+                  f"{model}: GGUF (stacked experts) -> folder (one tensor per expert) -> GGUF", f"{len(hf_names)} folder tensors")
+
         # ingot quantize reads a folder as the GGUF ingot convert writes: the same bytes as quantizing that file.
         direct, via = os.path.join(work, "direct-Q4_K_M.gguf"), os.path.join(work, "via-Q4_K_M.gguf")
         run([ingot, "quantize", os.path.join(ROOT, ".cache/variants/hf/smollm2-qwen2"), "-o", direct, "--type", "Q4_K_M", "--json"])
@@ -280,6 +298,14 @@ def main():
         digests = {n: hashlib.sha256(open(os.path.join(folder, n), "rb").read()).hexdigest() for n in sorted(os.listdir(folder))}
         check(digests == t["folder"], "the folder Ingot writes is the one transformers and mlx-lm loaded",
               "" if digests == t["folder"] else f"differ: {[n for n in digests if digests[n] != t['folder'].get(n)]}")
+        for model, r in lref["transformers round trip"].items():
+            back = os.path.join(work, model + "-rt")
+            run([ingot, "convert", converted[model], "-o", back, "--to", "hf"])
+            d = {n: hashlib.sha256(open(os.path.join(back, n), "rb").read()).hexdigest() for n in sorted(os.listdir(back))}
+            check(d == r["folder"] and r["max_abs_diff"] == 0,
+                  f"{model}: the folder Ingot writes from its GGUF is the one transformers ran equal to the source folder",
+                  f"logits max |diff| {r['max_abs_diff']}" + ("" if d == r["folder"] else f"; files differ: {[n for n in d if d[n] != r['folder'].get(n)]}"))
+            shutil.rmtree(back)
         ok, worst = logits_rows_close(ingot_logits(f16), t["rows"], LOGIT_TOLERANCE["transformers"])
         check(ok, "logits of the F16 GGUF (ingot eval) = transformers' on Ingot's folder",
               f"worst top-8 log-probability difference {worst:.4f} nats (limit {LOGIT_TOLERANCE['transformers']})")

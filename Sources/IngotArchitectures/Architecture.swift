@@ -28,6 +28,9 @@ public struct Architecture: Sendable {
     public let permutesQK: Bool
     /// `config.json` keys written with fixed values for Transformers (activation, bias flags).
     public let configConstants: [(String, JSONValue)]
+    /// The config.json key written for a hyperparameter where this architecture's Transformers config names it
+    /// differently from the first key of its table entry (Qwen-MoE: `num_experts`, not `num_local_experts`).
+    public let configKeys: [SpecField: String]
     /// llama.cpp's converter reads the llama family's tokenizer with two extra rules (`LlamaModel.set_vocab`):
     /// tokenizer_config.json `add_prefix_space` becomes `tokenizer.ggml.add_space_prefix`, and a vocabulary of 49152
     /// tokens (Granite, SmolLM) never adds BOS.
@@ -41,7 +44,8 @@ public struct Architecture: Sendable {
 
     public init(name: String, modelTypes: [String], className: String, expertClassName: String? = nil,
                 expertModelType: String? = nil, extraHyperparameters: [Hyperparameter] = [], tensors: [TensorRole],
-                permutesQK: Bool, configConstants: [(String, JSONValue)] = [], llamaVocabRules: Bool = false) {
+                permutesQK: Bool, configConstants: [(String, JSONValue)] = [], configKeys: [SpecField: String] = [:],
+                llamaVocabRules: Bool = false) {
         self.name = name
         self.modelTypes = modelTypes
         self.className = className
@@ -52,6 +56,7 @@ public struct Architecture: Sendable {
         self.permutesQK = permutesQK
         self.configConstants = configConstants
         self.llamaVocabRules = llamaVocabRules
+        self.configKeys = configKeys
     }
 
     /// The architecture llama.cpp calls `name`.

@@ -91,7 +91,7 @@ extension Architecture {
             .init("ffn_up_shexp", "mlp.shared_expert.up_proj"),
             .init("ffn_down_shexp", "mlp.shared_expert.down_proj"),
         ],
-        permutesQK: false, configConstants: [("hidden_act", .string("silu"))])
+        permutesQK: false, configConstants: [("hidden_act", .string("silu"))], configKeys: [.expertCount: "num_experts"])
 
     /// Qwen3-MoE: q/k norms and routed experts, no shared expert.
     public static let qwen3moe = Architecture(
@@ -100,7 +100,9 @@ extension Architecture {
             .init(.expertFeedForwardSize, gguf: "expert_feed_forward_length", .uint32, config: ["moe_intermediate_size"]),
         ],
         tensors: baseTensors + qk(permuted: false) + qkNorms + qwenExperts,
-        permutesQK: false, configConstants: [("hidden_act", .string("silu")), ("attention_bias", .bool(false))])
+        // llama.cpp always renormalizes Qwen3-MoE's top-k routing weights.
+        permutesQK: false, configConstants: [("hidden_act", .string("silu")), ("attention_bias", .bool(false)), ("norm_topk_prob", .bool(true))],
+        configKeys: [.expertCount: "num_experts"])
 
     /// DeepSeek-V2/V3/R1 (llama.cpp's `deepseek2`): multi-head latent attention (low-rank q and kv with a shared
     /// rotary key), leading dense blocks, routed experts with a score-correction bias and shared experts.
@@ -130,5 +132,5 @@ extension Architecture {
             .init("ffn_up_shexp", "mlp.shared_experts.up_proj"),
             .init("ffn_down_shexp", "mlp.shared_experts.down_proj"),
         ] + denseMLP + qwenExperts,
-        permutesQK: false, configConstants: [("hidden_act", .string("silu"))])
+        permutesQK: false, configConstants: [("hidden_act", .string("silu"))], configKeys: [.expertCount: "n_routed_experts"])
 }

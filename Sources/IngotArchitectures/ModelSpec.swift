@@ -243,7 +243,7 @@ public struct ModelSpec: Equatable, Sendable {
         var out: [(String, JSONValue)] = []
         var written = Set<String>()
         for p in table.hyperparameters {
-            guard let key = p.config.first, let v = values[p.field], written.insert(key).inserted else { continue }
+            guard let key = table.configKeys[p.field] ?? p.config.first, let v = values[p.field], written.insert(key).inserted else { continue }
             switch v {
             case .int(let i): out.append((key, JSONValue(i)))
             case .float(let d): out.append((key, .double(d)))

@@ -134,9 +134,8 @@ public enum Converter {
             }
             var parts: [Part] = []
             for x in 0..<n {
-                let e = stack.experts[x]!  // checked above: every index below n is present
-                guard e.dims == first.dims else {
-                    throw ModelError(.shapeMismatch, field: e.name, "shape \(e.shape) differs from expert 0's \(first.shape)", path: d.path)
+                guard let e = stack.experts[x], e.dims == first.dims else {
+                    throw ModelError(.shapeMismatch, field: name, "expert \(x)'s shape differs from expert 0's \(first.shape)", path: d.path)
                 }
                 parts.append(.rows(e, 0..<e.rows, permute: nil))
             }
@@ -222,6 +221,8 @@ public enum Converter {
             if case .double(let d) = v, let f = Double("\(Float(d))") { return (k, .double(f)) }
             return (k, v)
         }
+        // Every Transformers config needs the vocabulary size, also where GGUF has no key for it (qwen2, qwen3).
+        if !config.contains(where: { $0.0 == "vocab_size" }), let n = spec.vocabSize { config.append(("vocab_size", JSONValue(n))) }
         for (k, v) in table.configConstants where !config.contains(where: { $0.0 == k }) {
             if k == "attention_bias" { config.append((k, .bool(g.tensor(named: "blk.0.attn_q.bias") != nil))); continue }
             config.append((k, v))
@@ -344,6 +345,9 @@ public enum Converter {
         defer { if !done { writer.abort() } }
         var scratch = ConversionScratch()
         for (i, t) in outputs.enumerated() {
+            if infos[i].byteCount == 0 {
+                try writer.write(UnsafeRawBufferPointer(start: nil, count: 0))
+            }
             for part in t.parts {
                 try scratch.produce(part, as: t.type) { try writer.append($0) }
             }

@@ -86,6 +86,8 @@ struct ConversionScratch {
             try encode(v, count: v.count, as: type, sink: sink)
         case .rows(let s, let range, let permute):
             let rowElements = s.dims.first ?? 1
+            // A tensor with a zero dimension has no bytes to write.
+            guard rowElements > 0, s.rowBytes > 0 || s.fp8 != nil, !range.isEmpty else { return }
             let slabRows = max(1, ConversionScratch.slabFloats / max(1, rowElements))
             let rowsPerHead = permute.map { s.rows / $0.heads } ?? 0
             var r = range.lowerBound
@@ -140,6 +142,7 @@ struct ConversionScratch {
     }
 
     mutating func encode(_ values: [Float], count: Int, as type: GGMLType, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard count > 0 else { return }
         let bytes = type.byteCount(elements: count) ?? count * 4
         if encoded.count < bytes { encoded = [UInt8](repeating: 0, count: bytes) }
         values.withUnsafeBufferPointer { v in encoded.withUnsafeMutableBytes { e in

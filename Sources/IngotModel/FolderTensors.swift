@@ -86,6 +86,10 @@ public enum FolderTensors {
                              path: shard.path)
         }
         let n = s.shape.reduce(1, *)
+        guard n > 0, rows > 0, cols > 0 else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(t.name)'", "an FP8 weight of shape \(t.shape) with scales \(s.shape) holds no values",
+                             path: path)
+        }
         let raw = shard.data(for: s)
         var scales = [Float](repeating: 0, count: n)
         guard let base = raw.baseAddress, [.f32, .bf16, .f16].contains(s.dtype) else {

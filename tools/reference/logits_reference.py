@@ -6,7 +6,9 @@ fixtures/reference/logits.json, for tools/check-convert.py to compare Ingot agai
   SmolLM2 variants (tools/reference/convert_hf_to_gguf.py): llama, Llama 3.1 rope scaling, qwen2 with biases,
   qwen3 with q/k norms;
 - transformers (AutoModelForCausalLM, float32, CPU) on the Hugging Face folder `ingot convert --to hf` writes from
-  SmolLM2's F16 GGUF, with the SHA-256 of that folder's files (CI checks Ingot still writes the same bytes);
+  SmolLM2's F16 GGUF, with the SHA-256 of that folder's files (CI checks Ingot still writes the same bytes); and on
+  the folders Ingot writes back from its GGUFs of the qwen2, qwen3, Mixtral and Qwen3-MoE folders, against
+  transformers on those source folders (with their digests too);
 - mlx-lm (mlx + mlx-cpu) loading the same folder: perplexity over 4 chunks of 512 tokens of Hamlet, scored as
   llama-perplexity scores (second half of each chunk).
 
@@ -86,6 +88,24 @@ def main():
     out["transformers"]["smollm2"] = {"folder": folder_digest(folder), "tokens": hf_tokens[:CTX], "rows": summarize(logits),
                                       "same_tokens_as_llama.cpp": hf_tokens[:CTX] == tokens}
     print(f"transformers: {logits.shape}, tokens equal llama.cpp's: {hf_tokens[:CTX] == tokens}")
+
+    # Folders Ingot writes from GGUF for the other architectures (source folder -> ingot GGUF -> ingot folder):
+    # transformers' logits on them against its logits on the source folders, and the digests of what was loaded.
+    out["transformers round trip"] = {}
+    probe = torch.tensor([hf_tokens[:64]])
+    for arch in ["qwen2", "qwen3", "mixtral", "qwen3moe"]:
+        src = os.path.join(ROOT, f".cache/variants/hf/smollm2-{arch}")
+        g = os.path.join(ROOT, f".cache/reference/ingot-{arch}.gguf")
+        back = os.path.join(ROOT, f".cache/reference/ingot-hf-{arch}")
+        subprocess.run(["rm", "-rf", back], check=True)
+        subprocess.run([a.ingot, "convert", src, "-o", g, "--to", "gguf"], check=True, capture_output=True)
+        subprocess.run([a.ingot, "convert", g, "-o", back, "--to", "hf"], check=True, capture_output=True)
+        with torch.no_grad():
+            l1 = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)(probe).logits
+            l2 = AutoModelForCausalLM.from_pretrained(back, dtype=torch.float32)(probe).logits
+        out["transformers round trip"][f"smollm2-{arch}"] = {"folder": folder_digest(back), "max_abs_diff": float((l1 - l2).abs().max()),
+                                                             "max_abs_logit": float(l1.abs().max())}
+        print(f"transformers round trip {arch}: max |diff| {float((l1 - l2).abs().max())}")
 
     import mlx.core as mx
     from mlx_lm import load

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Makes small mixture-of-experts Hugging Face folders (random weights, seed fixed) with SmolLM2's tokenizer, so
+that converting expert tensors (one tensor per expert in Hugging Face folders, stacked in GGUF) can be checked
+against llama.cpp's converter without downloading a MoE model. Reference code only: numpy and safetensors.
+
+  mixtral    MixtralForCausalLM: llama attention (q/k permuted by the converter), block_sparse_moe with
+             experts.E.w1/w2/w3 and a router (gate)
+  qwen3moe   Qwen3MoeForCausalLM: q/k norms, mlp.experts.E.{gate,up,down}_proj and a router (mlp.gate)
+
+Both: 2 layers, hidden 64, 4 heads (2 KV heads), 4 experts of width 32 (2 used), SmolLM2's 49152-token vocabulary.
+
+usage: tools/make-moe-model.py SMOLLM2_FOLDER OUT_FOLDER --arch mixtral|qwen3moe
+"""
+import argparse
+import json
+import os
+import shutil
+
+import numpy as np
+from safetensors.numpy import save_file
+
+HIDDEN, LAYERS, HEADS, KV, EXPERTS, WIDTH, USED, HEAD_DIM = 64, 2, 4, 2, 4, 32, 2, 16
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("src")
+    ap.add_argument("out")
+    ap.add_argument("--arch", required=True, choices=["mixtral", "qwen3moe"])
+    a = ap.parse_args()
+    rng = np.random.default_rng(7 if a.arch == "mixtral" else 8)
+    src_config = json.load(open(os.path.join(a.src, "config.json")))
+    vocab = src_config["vocab_size"]
+
+    def w(*shape, scale=0.05):
+        return (rng.standard_normal(shape) * scale).astype(np.float16)
+
+    t = {"model.embed_tokens.weight": w(vocab, HIDDEN), "model.norm.weight": np.ones(HIDDEN, np.float16),
+         "lm_head.weight": w(vocab, HIDDEN)}
+    for i in range(LAYERS):
+        p = f"model.layers.{i}."
+        t[p + "input_layernorm.weight"] = (1 + w(HIDDEN)).astype(np.float16)
+        t[p + "post_attention_layernorm.weight"] = (1 + w(HIDDEN)).astype(np.float16)
+        t[p + "self_attn.q_proj.weight"] = w(HEADS * HEAD_DIM, HIDDEN)
+        t[p + "self_attn.k_proj.weight"] = w(KV * HEAD_DIM, HIDDEN)
+        t[p + "self_attn.v_proj.weight"] = w(KV * HEAD_DIM, HIDDEN)
+        t[p + "self_attn.o_proj.weight"] = w(HIDDEN, HEADS * HEAD_DIM)
+        if a.arch == "mixtral":
+            t[p + "block_sparse_moe.gate.weight"] = w(EXPERTS, HIDDEN)
+            for e in range(EXPERTS):
+                t[p + f"block_sparse_moe.experts.{e}.w1.weight"] = w(WIDTH, HIDDEN)
+                t[p + f"block_sparse_moe.experts.{e}.w3.weight"] = w(WIDTH, HIDDEN)
+                t[p + f"block_sparse_moe.experts.{e}.w2.weight"] = w(HIDDEN, WIDTH)
+        else:
+            t[p + "self_attn.q_norm.weight"] = (1 + w(HEAD_DIM)).astype(np.float16)
+            t[p + "self_attn.k_norm.weight"] = (1 + w(HEAD_DIM)).astype(np.float16)
+            t[p + "mlp.gate.weight"] = w(EXPERTS, HIDDEN)
+            for e in range(EXPERTS):
+                t[p + f"mlp.experts.{e}.gate_proj.weight"] = w(WIDTH, HIDDEN)
+                t[p + f"mlp.experts.{e}.up_proj.weight"] = w(WIDTH, HIDDEN)
+                t[p + f"mlp.experts.{e}.down_proj.weight"] = w(HIDDEN, WIDTH)
+    os.makedirs(a.out, exist_ok=True)
+    save_file(t, os.path.join(a.out, "model.safetensors"), metadata={"format": "pt"})
+    config = {"hidden_size": HIDDEN, "num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "num_key_value_heads": KV,
+              "vocab_size": vocab, "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
+              "tie_word_embeddings": False, "torch_dtype": "float16", "hidden_act": "silu", "num_experts_per_tok": USED,
+              "bos_token_id": src_config.get("bos_token_id"), "eos_token_id": src_config.get("eos_token_id")}
+    if a.arch == "mixtral":
+        config.update(model_type="mixtral", architectures=["MixtralForCausalLM"], intermediate_size=WIDTH,
+                      num_local_experts=EXPERTS, head_dim=HEAD_DIM)
+    else:
+        config.update(model_type="qwen3_moe", architectures=["Qwen3MoeForCausalLM"], intermediate_size=WIDTH * 2,
+                      moe_intermediate_size=WIDTH, num_experts=EXPERTS, head_dim=HEAD_DIM, norm_topk_prob=True,
+                      decoder_sparse_step=1, mlp_only_layers=[])
+    json.dump(config, open(os.path.join(a.out, "config.json"), "w"), indent=1)
+    for f in ["tokenizer.json", "tokenizer_config.json"]:
+        shutil.copy(os.path.join(a.src, f), os.path.join(a.out, f))
+
+
+if __name__ == "__main__":
+    main()
