@@ -18,12 +18,6 @@ struct Ingot: ParsableCommand {
     )
 }
 
-/// Options every command shares.
-struct CommonOptions: ParsableArguments {
-    @Flag(name: .long, help: "Print machine-readable JSON on standard output.")
-    var json = false
-}
-
 /// Runs a command body, turning any `IngotError` into a message (or a JSON error object) and exit
 /// code 1, so that bad input never ends in a trap or a stack trace.
 func reportingErrors(json: Bool, _ body: () throws -> Void) throws {
@@ -42,23 +36,5 @@ func reportingErrors(json: Bool, _ body: () throws -> Void) throws {
         try body()
     } catch let e as IngotError {
         try fail([("code", e.codeName)] + e.reportFields, offset: e.offset, e.description)
-    }
-}
-
-enum FileHandleStderr {
-    static func write(_ s: String) {
-        let bytes = Array(s.utf8)
-        bytes.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                #if canImport(Glibc)
-                let n = Glibc.write(2, raw.baseAddress! + off, raw.count - off)
-                #else
-                let n = Darwin.write(2, raw.baseAddress! + off, raw.count - off)
-                #endif
-                if n <= 0 { return }
-                off += n
-            }
-        }
     }
 }

@@ -153,42 +153,8 @@ struct Verify: ParsableCommand {
     }
 }
 
-/// `--threads N` for commands that work in parallel.
-struct ParallelOptions: ParsableArguments {
-    @Option(name: .long, help: "Worker threads (default: all cores).")
-    var threads: Int?
-
-    func validate() throws {
-        guard (threads ?? 1) >= 1 else { throw ValidationError("--threads must be at least 1") }
-    }
-
-    var count: Int { threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
-}
-
-/// Wall-clock time since creation.
-struct Stopwatch {
-    let start = Stopwatch.now()
-    static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
-    var seconds: Double { Stopwatch.now() - start }
-}
-
-/// A one-line progress display on standard error, redrawn in place; silent unless standard
-/// error is a terminal.
-final class ProgressLine {
-    let verb: String
-    let enabled: Bool
-    let clock = Stopwatch()
-    private var drawn = false
-
-    init(verb: String, enabled: Bool) {
-        self.verb = verb
-        self.enabled = enabled && isatty(2) == 1
-    }
-
+extension ProgressLine {
+    /// Packing progress: frames and bytes done, rate, time left.
     func update(_ p: Progress) {
         guard enabled else { return }
         let t = clock.seconds
@@ -197,16 +163,5 @@ final class ProgressLine {
         FileHandleStderr.write("\r\(verb) frame \(p.framesDone)/\(p.frameCount), \(Human.bytes(p.bytesDone)) of \(Human.bytes(p.byteCount)), "
                                + "\(Human.fixed(rate / 1048576, 1)) MiB/s, ETA \(Human.fixed(eta, 0)) s\u{1B}[K")
         drawn = true
-    }
-
-    /// Redraws the line with free text (terminal only).
-    func show(_ text: String) {
-        guard enabled else { return }
-        FileHandleStderr.write("\r\(text)\u{1B}[K")
-        drawn = true
-    }
-
-    func finish() {
-        if drawn { FileHandleStderr.write("\r\u{1B}[K") }
     }
 }
