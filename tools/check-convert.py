@@ -299,13 +299,13 @@ def main():
         check(digests == t["folder"], "the folder Ingot writes is the one transformers and mlx-lm loaded",
               "" if digests == t["folder"] else f"differ: {[n for n in digests if digests[n] != t['folder'].get(n)]}")
         for model, r in lref["transformers round trip"].items():
-            back = os.path.join(work, model + "-rt")
-            run([ingot, "convert", converted[model], "-o", back, "--to", "hf"])
-            d = {n: hashlib.sha256(open(os.path.join(back, n), "rb").read()).hexdigest() for n in sorted(os.listdir(back))}
+            rt = os.path.join(work, model + "-rt")
+            run([ingot, "convert", converted[model], "-o", rt, "--to", "hf"])
+            d = {n: hashlib.sha256(open(os.path.join(rt, n), "rb").read()).hexdigest() for n in sorted(os.listdir(rt))}
             check(d == r["folder"] and r["max_abs_diff"] == 0,
                   f"{model}: the folder Ingot writes from its GGUF is the one transformers ran equal to the source folder",
                   f"logits max |diff| {r['max_abs_diff']}" + ("" if d == r["folder"] else f"; files differ: {[n for n in d if d[n] != r['folder'].get(n)]}"))
-            shutil.rmtree(back)
+            shutil.rmtree(rt)
         ok, worst = logits_rows_close(ingot_logits(f16), t["rows"], LOGIT_TOLERANCE["transformers"])
         check(ok, "logits of the F16 GGUF (ingot eval) = transformers' on Ingot's folder",
               f"worst top-8 log-probability difference {worst:.4f} nats (limit {LOGIT_TOLERANCE['transformers']})")
