@@ -262,14 +262,21 @@ def main():
                   f"{len(want['metadata'])} keys; " + ("differ: " + "; ".join(unexplained) if unexplained else
                                                        f"known differences: {len(diffs)}"))
 
-        # Stacked experts split into one tensor per expert and back: the MoE GGUFs round-trip through folders.
-        for model in ["smollm2-mixtral", "smollm2-qwen3moe"]:
+        # Stacked experts split into one tensor per expert and back, and Llama 3.1's rope_freqs back to config.json's
+        # rope_scaling: these GGUFs round-trip through folders.
+        for model in ["smollm2-mixtral", "smollm2-qwen3moe", "smollm2-llama31"]:
             hf_back, gguf_back = os.path.join(work, model + "-hf"), os.path.join(work, model + "-back.gguf")
             run([ingot, "convert", converted[model], "-o", hf_back, "--to", "hf"])
             run([ingot, "convert", hf_back, "-o", gguf_back, "--to", "gguf"])
             ra, rb = GGUFReader(converted[model]), GGUFReader(gguf_back)
             same = [(t.name, t.tensor_type, t.data.tobytes()) for t in ra.tensors] == [(t.name, t.tensor_type, t.data.tobytes()) for t in rb.tensors]
             hf_names = load_file(os.path.join(hf_back, "model.safetensors")).keys()
+            if model == "smollm2-llama31":
+                source = json.load(open(os.path.join(ROOT, ".cache/variants/hf", model, "config.json")))["rope_scaling"]
+                written = json.load(open(os.path.join(hf_back, "config.json")))["rope_scaling"]
+                check(same and metadata(ra) == metadata(rb) and written == source,
+                      f"{model}: GGUF (rope_freqs) -> folder (rope_scaling) -> GGUF", f"rope_scaling {written}")
+                continue
             check(same and metadata(ra) == metadata(rb) and any(".experts.3." in n for n in hf_names),
                   f"{model}: GGUF (stacked experts) -> folder (one tensor per expert) -> GGUF", f"{len(hf_names)} folder tensors")
 

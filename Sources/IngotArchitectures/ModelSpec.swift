@@ -32,6 +32,14 @@ public struct RopeScaling: Equatable, Sendable {
     public var highFreqFactor: Double
     public var originalContext: Int
 
+    public init(type: String, factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalContext: Int) {
+        self.type = type
+        self.factor = factor
+        self.lowFreqFactor = lowFreqFactor
+        self.highFreqFactor = highFreqFactor
+        self.originalContext = originalContext
+    }
+
     /// The divisor of each of the `dims / 2` rotary frequencies, as llama.cpp's converter computes them
     /// (`LlamaModel.generate_extra_tensors`): 1 for wavelengths below `originalContext / highFreqFactor`, `factor`
     /// above `originalContext / lowFreqFactor`, and a smooth blend between.
@@ -47,6 +55,32 @@ public struct RopeScaling: Equatable, Sendable {
             let smooth = (Double(originalContext) / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor)
             return Float(1 / ((1 - smooth) / factor + smooth))
         }
+    }
+}
+
+extension RopeScaling {
+    /// The Llama 3.1 scaling whose factors `factors` are (a GGUF's `rope_freqs`), with Llama 3's low and high frequency
+    /// factors (1 and 4): `factor` is the largest divisor, the original context follows from a blended one, and the
+    /// whole table is recomputed and must agree within 1e-5. Nil when no such scaling gives these factors.
+    public static func llama3(factors: [Float], base: Double, dims: Int) -> RopeScaling? {
+        guard factors.count == dims / 2, let factor = factors.max(), factor > 1, factor.isFinite,
+              let blended = factors.firstIndex(where: { $0 > 1 && $0 < factor }) else { return nil }
+        let f = Double(factor), value = Double(factors[blended])
+        let wavelen = 2 * Double.pi * pow(base, Double(2 * blended) / Double(dims))
+        let smooth = (1 / value - 1 / f) / (1 - 1 / f)
+        let original = (wavelen * (smooth * 3 + 1)).rounded()
+        guard original.isFinite, original >= 1, original < 1e9 else { return nil }
+        let s = RopeScaling(type: "llama3", factor: Double("\(factor)") ?? f, lowFreqFactor: 1, highFreqFactor: 4,
+                            originalContext: Int(original))
+        let again = s.llama3Factors(base: base, dims: dims)
+        guard zip(again, factors).allSatisfy({ abs($0 - $1) <= 1e-5 * max(1, abs($1)) }) else { return nil }
+        return s
+    }
+
+    /// config.json's `rope_scaling` object.
+    public var json: JSONValue {
+        .object(JSONObject([("rope_type", .string(type)), ("factor", .double(factor)), ("low_freq_factor", .double(lowFreqFactor)),
+                            ("high_freq_factor", .double(highFreqFactor)), ("original_max_position_embeddings", JSONValue(originalContext))]))
     }
 }
 

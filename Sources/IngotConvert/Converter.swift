@@ -177,14 +177,25 @@ public enum Converter {
                              "architecture '\(spec.architecture ?? "none")' is not one Ingot converts (\(Architecture.supportedNames))",
                              path: g.path)
         }
+        // Llama 3.1's rope_freqs go back to config.json's rope_scaling (verified by recomputing them), not as a tensor.
+        var ropeScaling: JSONValue = .null
         if let t = g.tensor(named: "rope_freqs.weight") {
-            throw ModelError(.unsupportedArchitecture, field: "tensor 'rope_freqs.weight'", offset: t.infoOffset,
-                             "Llama 3.1 RoPE factors cannot be written back as config.json rope_scaling yet", path: g.path)
+            var factors = [Float](repeating: 0, count: t.elementCount)
+            if t.type == .f32, let base = g.data(for: t).baseAddress, t.elementCount > 0 {
+                factors.withUnsafeMutableBufferPointer { BlockCodec.dequantize(.f32, base, count: t.elementCount, into: $0.baseAddress!) }
+            }
+            guard t.type == .f32, let dims = spec.ropeDimensions,
+                  let rs = RopeScaling.llama3(factors: factors, base: spec.ropeFreqBase ?? 10000, dims: dims) else {
+                throw ModelError(.unsupportedArchitecture, field: "tensor 'rope_freqs.weight'", offset: t.infoOffset,
+                                 "these RoPE factors match no Llama 3.1 rope_scaling (factor, low 1, high 4, original context)",
+                                 path: g.path)
+            }
+            ropeScaling = rs.json
         }
         let tok = try TokenizerFacts(gguf: g)
         let sources = SourceTensor.all(g)
         var outputs: [PlannedTensor] = []
-        for s in sources {
+        for s in sources where s.name != "rope_freqs.weight" {
             guard let mapped = table.hfName(forGGUF: s.name) else {
                 throw ModelError(.unsupportedArchitecture, field: "tensor '\(s.name)'", offset: s.entryOffset,
                                  "is not a tensor of \(table.name)", path: g.path)
@@ -230,7 +241,7 @@ public enum Converter {
         config.append(("tie_word_embeddings", .bool(g.tensor(named: "output.weight") == nil)))
         let dtypes = Set(outputs.filter { $0.dims.count > 1 }.map(\.type))
         config.append(("torch_dtype", .string(dtypes == [.bf16] ? "bfloat16" : dtypes == [.f32] ? "float32" : "float16")))
-        config.append(("rope_scaling", .null))
+        config.append(("rope_scaling", ropeScaling))
         if let b = tok.bos { config.append(("bos_token_id", JSONValue(b))) }
         if let e = tok.eos { config.append(("eos_token_id", JSONValue(e))) }
         var generation: [(String, JSONValue)] = [("_from_model_config", true)]

@@ -42,6 +42,18 @@ struct ArchitectureTests {
         #expect(Architecture.forModelType("deepseek_v3")?.name == "deepseek2")
     }
 
+    @Test("Llama 3.1's rope_freqs give back the rope_scaling that made them")
+    func ropeScalingRecovered() throws {
+        let made = RopeScaling(type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192)
+        let factors = made.llama3Factors(base: 500000, dims: 128)   // Llama 3.1 8B: theta 500000, head size 128
+        #expect(factors.first == 1 && factors.last == 8 && factors.contains { $0 > 1 && $0 < 8 })
+        #expect(RopeScaling.llama3(factors: factors, base: 500000, dims: 128) == made)
+        #expect(RopeScaling.llama3(factors: [Float](repeating: 1, count: 64), base: 500000, dims: 128) == nil)
+        var bent = factors
+        bent[60] = 3
+        #expect(RopeScaling.llama3(factors: bent, base: 500000, dims: 128) == nil)
+    }
+
     @Test("config.json and GGUF keys describe the same spec")
     func specBothWays() throws {
         let config = try JSONParser.parse("""
