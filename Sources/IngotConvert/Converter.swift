@@ -97,7 +97,7 @@ public enum Converter {
             throw ModelError(.unsupportedArchitecture, field: "config.json rope_scaling",
                              "RoPE scaling '\(other)' is not converted yet (llama3 is)", path: d.path)
         }
-        var stacks: [String: (index: Int, experts: [Int: SourceTensor], role: TensorRole)] = [:]
+        var stacks: [String: (index: Int, experts: [Int: SourceTensor])] = [:]
         for s in sources {
             if s.name.hasSuffix(".rotary_emb.inv_freq") { continue }
             guard let mapped = table.ggufName(forHF: s.name) else {
@@ -114,7 +114,7 @@ public enum Converter {
                     stack.experts[x] = s
                     stacks[mapped.name] = stack
                 } else {
-                    stacks[mapped.name] = (outputs.count, [x: s], mapped.role)
+                    stacks[mapped.name] = (outputs.count, [x: s])
                     outputs.append(PlannedTensor(name: mapped.name, type: type, dims: [], parts: []))
                 }
                 continue
@@ -239,8 +239,7 @@ public enum Converter {
             config.append((k, v))
         }
         config.append(("tie_word_embeddings", .bool(g.tensor(named: "output.weight") == nil)))
-        let dtypes = Set(outputs.filter { $0.dims.count > 1 }.map(\.type))
-        config.append(("torch_dtype", .string(dtypes == [.bf16] ? "bfloat16" : dtypes == [.f32] ? "float32" : "float16")))
+        config.append(("torch_dtype", .string(torchDType(outputs))))
         config.append(("rope_scaling", ropeScaling))
         if let b = tok.bos { config.append(("bos_token_id", JSONValue(b))) }
         if let e = tok.eos { config.append(("eos_token_id", JSONValue(e))) }
@@ -259,6 +258,12 @@ public enum Converter {
         try writeFolder(outputs, files: files.map { ($0.0, Array($0.1.utf8)) }, to: output, options: options,
                         report: &report, progress: progress)
         return report
+    }
+
+    /// config.json's `torch_dtype`: the type of the matrices when they share one, else float16.
+    static func torchDType(_ outputs: [PlannedTensor]) -> String {
+        let types = Set(outputs.filter { $0.dims.count > 1 }.map(\.type))
+        return types == [.bf16] ? "bfloat16" : types == [.f32] ? "float32" : "float16"
     }
 
     static func folderType(source: GGMLType, chosen: DType) -> GGMLType {
@@ -287,8 +292,7 @@ public enum Converter {
             if name == "config.json", decodedFP8, var config = d.config?.objectValue {
                 // The weights are no longer quantized: the config must not say they are.
                 config["quantization_config"] = nil
-                let dtypes = Set(outputs.filter { $0.dims.count > 1 }.map(\.type))
-                config["torch_dtype"] = .string(dtypes == [.bf16] ? "bfloat16" : dtypes == [.f32] ? "float32" : "float16")
+                config["torch_dtype"] = .string(torchDType(outputs))
                 files.append((name, Array((JSONValue.object(config).serialized(pretty: true) + "\n").utf8)))
                 continue
             }

@@ -26,7 +26,7 @@ struct SourceTensor {
     var rowBytes: Int { rows == 0 ? 0 : byteCount / rows }
 
     static func all(_ g: GGUFFile) -> [SourceTensor] {
-        g.tensors.compactMap { t in
+        g.tensors.map { t in
             let data = g.data(for: t)
             // A tensor of zero bytes has no address; give it any pointer, nothing is read.
             let base = data.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!  // constant, never dereferenced

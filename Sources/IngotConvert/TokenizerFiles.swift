@@ -86,14 +86,11 @@ struct TokenizerFacts {
             return .object(JSONObject([("type", "Sequence"), ("pretokenizers", .array([
                 .object(JSONObject([("type", "Digits"), ("individual_digits", true)])), byteLevel]))]))
         case "gpt-2", "mpt", "olmo": return byteLevel
-        case "llama-bpe", "llama3": return split(llama3Pattern)
-        case "qwen2", "deepseek-r1-qwen": return split(qwen2Pattern)
+        case "llama-bpe", "llama3": return split(Tokenizer.llama3SplitPattern)
+        case "qwen2", "deepseek-r1-qwen": return split(Tokenizer.qwen2SplitPattern)
         default: return nil
         }
     }
-
-    static let llama3Pattern = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-    static let qwen2Pattern = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
     /// tokenizer.json: vocabulary and merges, control and user-defined tokens as added tokens, the pre-tokenizer of
     /// `pre`, and a post-processor that adds BOS (and EOS) where the GGUF says so.

@@ -50,7 +50,7 @@ public enum FolderTensors {
                 let base = data.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!  // constant, never dereferenced (no bytes)
                 switch t.dtype {
                 case .f32, .f16, .bf16:
-                    let type: GGMLType = t.dtype == .f32 ? .f32 : t.dtype == .f16 ? .f16 : .bf16
+                    let type = FolderTensors.ggmlType(t.dtype)
                     out.append(FolderTensor(name: t.name, shape: t.shape, storage: .float(type, base, byteCount: data.count), file: shard.path,
                                             release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
                 case .f8_e4m3, .f8_e5m2:
@@ -67,6 +67,9 @@ public enum FolderTensors {
         }
         return out
     }
+
+    /// GGML's name for a float dtype (F32, F16; BF16 otherwise: callers pass only these three).
+    static func ggmlType(_ d: SafetensorsDType) -> GGMLType { d == .f32 ? .f32 : d == .f16 ? .f16 : .bf16 }
 
     static func scaled(_ t: SafetensorsTensor, _ data: UnsafeRawPointer, byName: [String: (SafetensorsFile, SafetensorsTensor)],
                        block: (Int, Int), path: String) throws -> ScaledFP8 {
@@ -96,7 +99,7 @@ public enum FolderTensors {
             throw ModelError(.unsupportedTensorType, field: "tensor '\(s.name)'", "scales must be F32, BF16 or F16, not \(s.dtype)",
                              path: shard.path)
         }
-        let type: GGMLType = s.dtype == .f32 ? .f32 : s.dtype == .f16 ? .f16 : .bf16
+        let type = FolderTensors.ggmlType(s.dtype)
         scales.withUnsafeMutableBufferPointer { BlockCodec.dequantize(type, base, count: n, into: $0.baseAddress!) }
         if let bad = scales.firstIndex(where: { !$0.isFinite }) {
             throw ModelError(.invalidValue, field: "tensor '\(s.name)'", "scale \(bad) is \(scales[bad]); scales must be finite",

@@ -99,13 +99,18 @@ extension Tokenizer {
                   merges: merges, bos: bos, eos: eos, addsBOS: bos != nil, addsEOS: eos != nil, addSpacePrefix: false)
     }
 
-    /// The split patterns of the tokenizers Ingot implements, as tokenizer.json writes them.
+    /// GPT-2's, Llama 3's and Qwen2's split patterns, as tokenizer.json writes them.
+    public static let gpt2SplitPattern = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+    public static let llama3SplitPattern =
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+    public static let qwen2SplitPattern =
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
+    /// The split patterns of the tokenizers Ingot implements.
     static let knownPatterns: [String: PreTokenizerStep] = [
-        "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+": .gpt2,
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+":
-            .llama3(digits: 3, marks: false),
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+":
-            .llama3(digits: 1, marks: false),
+        gpt2SplitPattern: .gpt2,
+        llama3SplitPattern: .llama3(digits: 3, marks: false),
+        qwen2SplitPattern: .llama3(digits: 1, marks: false),
         "\\p{N}": .each(.init(.number)),
     ]
 }
