@@ -35,6 +35,9 @@ public struct Architecture: Sendable {
     /// tokenizer_config.json `add_prefix_space` becomes `tokenizer.ggml.add_space_prefix`, and a vocabulary of 49152
     /// tokens (Granite, SmolLM) never adds BOS.
     public let llamaVocabRules: Bool
+    /// How the forward pass composes one block of this architecture from its parts; nil where Ingot converts the
+    /// architecture but does not run it yet.
+    public let block: BlockShape?
 
     /// How RoPE pairs the dimensions of a head in the GGUF layout.
     public var ggufRopeStyle: RopeStyle { permutesQK ? .adjacentPairs : .halves }
@@ -45,7 +48,7 @@ public struct Architecture: Sendable {
     public init(name: String, modelTypes: [String], className: String, expertClassName: String? = nil,
                 expertModelType: String? = nil, extraHyperparameters: [Hyperparameter] = [], tensors: [TensorRole],
                 permutesQK: Bool, configConstants: [(String, JSONValue)] = [], configKeys: [SpecField: String] = [:],
-                llamaVocabRules: Bool = false) {
+                llamaVocabRules: Bool = false, block: BlockShape? = nil) {
         self.name = name
         self.modelTypes = modelTypes
         self.className = className
@@ -57,6 +60,7 @@ public struct Architecture: Sendable {
         self.configConstants = configConstants
         self.llamaVocabRules = llamaVocabRules
         self.configKeys = configKeys
+        self.block = block
     }
 
     /// The architecture llama.cpp calls `name`.
@@ -117,6 +121,32 @@ public struct MappedName: Equatable, Sendable {
 
     /// The Hugging Face name of expert `x` of a stacked GGUF tensor.
     public func hfName(expert x: Int) -> String { role.hfName(layer: layer, expert: x) + suffix }
+}
+
+/// The parts one block is made of, in order, each a pre-norm residual branch (`x += part(rmsnorm(x) · norm)`): what
+/// the forward pass builds for an architecture. A new architecture that reuses the parts is a new value here, not new
+/// forward-pass code.
+public struct BlockShape: Sendable, Equatable {
+    /// The token-mixing branch.
+    public enum Attention: Sendable, Equatable {
+        /// q, k, v and output projections (biases on q, k, v where the model has them), KV heads shared by groups of
+        /// query heads, RoPE; `headNorms` adds an RMS norm over each q and k head before RoPE (Qwen3).
+        case grouped(headNorms: Bool)
+    }
+
+    /// The per-token branch.
+    public enum FeedForward: Sendable, Equatable {
+        /// (silu(x·Wgateᵀ) ⊙ x·Wupᵀ)·Wdownᵀ.
+        case gatedSiLU
+    }
+
+    public let attention: Attention
+    public let feedForward: FeedForward
+
+    public init(attention: Attention, feedForward: FeedForward) {
+        self.attention = attention
+        self.feedForward = feedForward
+    }
 }
 
 /// RoPE's pairing of the dimensions of one head.

@@ -56,26 +56,29 @@ extension Architecture {
         ],
         permutesQK: true,
         configConstants: [("hidden_act", .string("silu")), ("attention_bias", .bool(false)), ("mlp_bias", .bool(false))],
-        llamaVocabRules: true)
+        llamaVocabRules: true, block: .init(attention: .grouped(headNorms: false), feedForward: .gatedSiLU))
 
     /// GGUF files whose `general.architecture` is `mistral` (older converters); written back as MistralForCausalLM.
     public static let mistral = Architecture(
         name: "mistral", modelTypes: ["mistral"], className: "MistralForCausalLM",
         extraHyperparameters: llama.extraHyperparameters,
         tensors: baseTensors + qk(permuted: true) + denseMLP, permutesQK: true,
-        configConstants: [("hidden_act", .string("silu"))], llamaVocabRules: true)
+        configConstants: [("hidden_act", .string("silu"))], llamaVocabRules: true,
+        block: .init(attention: .grouped(headNorms: false), feedForward: .gatedSiLU))
 
     /// Qwen2 / Qwen2.5 and the DeepSeek-R1-Distill-Qwen models: biases on q, k, v; NeoX rotary.
     public static let qwen2 = Architecture(
         name: "qwen2", modelTypes: ["qwen2"], className: "Qwen2ForCausalLM",
         tensors: baseTensors + qk(permuted: false) + denseMLP, permutesQK: false,
-        configConstants: [("hidden_act", .string("silu"))])
+        configConstants: [("hidden_act", .string("silu"))],
+        block: .init(attention: .grouped(headNorms: false), feedForward: .gatedSiLU))
 
     /// Qwen3: RMS norms on each q and k head (`q_norm`, `k_norm`), no biases.
     public static let qwen3 = Architecture(
         name: "qwen3", modelTypes: ["qwen3"], className: "Qwen3ForCausalLM",
         tensors: baseTensors + qk(permuted: false) + qkNorms + denseMLP, permutesQK: false,
-        configConstants: [("hidden_act", .string("silu")), ("attention_bias", .bool(false))])
+        configConstants: [("hidden_act", .string("silu")), ("attention_bias", .bool(false))],
+        block: .init(attention: .grouped(headNorms: true), feedForward: .gatedSiLU))
 
     /// Qwen1.5-MoE / Qwen2-MoE: routed experts plus one gated shared expert.
     public static let qwen2moe = Architecture(

@@ -20,33 +20,38 @@ public protocol LinearObserver: AnyObject {
     func observe(_ tensor: String, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int)
 }
 
-/// The buffers of a forward pass (llama2.c's `RunState`): allocated for the first window and reused for the next
-/// ones of the same size, instead of once per window.
+/// The buffers of a forward pass (llama2.c's `RunState`): each part asks for its scratch by name, sized for the first
+/// window and reused by every layer and the next windows, instead of allocated per window. Contents are undefined
+/// between uses; a part writes a buffer before reading it.
 public final class RunState {
-    var xn: [Float] = [], q: [Float] = [], k: [Float] = [], v: [Float] = [], vt: [Float] = [], att: [Float] = []
-    var g: [Float] = [], u: [Float] = []
-    var scores: [ReusableBuffer] = []
-    var cosTable: [Float] = [], sinTable: [Float] = []
-    private var shape: [Int] = []
-    private var owner: ObjectIdentifier?
+    private var pool: [String: UnsafeMutableBufferPointer<Float>] = [:]
+    private var scores: [ReusableBuffer] = []
+    private var rope: (rotary: ObjectIdentifier, tokens: Int, cos: [Float], sin: [Float])?
 
     public init() {}
 
-    /// Sizes the buffers for `tokens` tokens of `model` (no work when they already fit).
-    func prepare(tokens n: Int, hidden: Int, qd: Int, kvd: Int, ffn: Int, threads: Int, model: LlamaModel) {
-        let want = [n, hidden, qd, kvd, ffn, threads]
-        guard want != shape || owner != ObjectIdentifier(model) else { return }
-        shape = want
-        owner = ObjectIdentifier(model)
-        xn = [Float](repeating: 0, count: n * hidden)
-        q = [Float](repeating: 0, count: n * qd)
-        k = [Float](repeating: 0, count: n * kvd)
-        v = [Float](repeating: 0, count: n * kvd)
-        vt = [Float](repeating: 0, count: n * kvd)
-        att = [Float](repeating: 0, count: n * qd)
-        g = [Float](repeating: 0, count: n * ffn)
-        u = [Float](repeating: 0, count: n * ffn)
-        scores = (0..<threads).map { _ in ReusableBuffer() }
-        (cosTable, sinTable) = model.ropeTables(n)
+    deinit { pool.values.forEach { $0.deallocate() } }
+
+    /// At least `count` floats named `key`.
+    func floats(_ key: String, _ count: Int) -> UnsafeMutablePointer<Float> {
+        if let b = pool[key], b.count >= count { return b.baseAddress! }
+        pool[key]?.deallocate()
+        let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, count))
+        pool[key] = b
+        return b.baseAddress!
+    }
+
+    /// One attention score buffer per worker.
+    func scoreBuffers(_ threads: Int) -> [ReusableBuffer] {
+        while scores.count < threads { scores.append(ReusableBuffer()) }
+        return scores
+    }
+
+    /// `rotary`'s cos/sin tables for positions 0..<tokens, computed once per window size.
+    func ropeTables(_ rotary: Rotary, tokens: Int) -> (cos: [Float], sin: [Float]) {
+        if let r = rope, r.rotary == ObjectIdentifier(rotary), r.tokens == tokens { return (r.cos, r.sin) }
+        let t = rotary.tables(tokens)
+        rope = (ObjectIdentifier(rotary), tokens, t.cos, t.sin)
+        return t
     }
 }

@@ -62,12 +62,12 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors(json: common.json) {
             let file = try ModelFile.open(model)
-            let m = try LlamaModel.open(file)
+            let m = try DecoderModel.open(file)
             let tokenizer = try TokenizerLoader.load(file)
-            var baseModel: LlamaModel?
+            var baseModel: DecoderModel?
             if let base {
                 let bf = try ModelFile.open(base)
-                baseModel = try LlamaModel.open(bf)
+                baseModel = try DecoderModel.open(bf)
                 let bt = try TokenizerLoader.load(bf)
                 if bt.tokens != tokenizer.tokens {
                     throw ModelError(.vocabularyMismatch, field: "tokenizer.ggml.tokens",

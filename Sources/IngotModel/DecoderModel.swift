@@ -1,0 +1,238 @@
+import IngotFormats
+import IngotNumerics
+
+/// A decoder-only transformer composed from parts (`Parts.swift`) as its architecture's `BlockShape` says: token
+/// embedding, blocks of pre-norm residual branches (attention variants, feed-forward variants), then
+/// logits = (rmsnorm(x) · output_norm)·Woutputᵀ (the token embedding when the output is tied). It runs on the weights
+/// as the file stores them: every projection is a `Linear` of its GGUF type, multiplied by `QuantizedMatMul`.
+///
+/// Every linear layer is named by its GGUF tensor and seen by `observer` when one is set; blocks run one at a time
+/// (`runLayer`); a weight can be replaced in memory (`replaceWeight`).
+public final class DecoderModel: CausalLM, @unchecked Sendable {
+    public let path: String
+    public let architecture: String
+    public let blocks: [Block]
+    public let embedding: StoredMatrix
+    public let output: Linear
+    public let outputNorm: RMSNorm
+    public let hidden: Int, heads: Int, kvHeads: Int, headDim: Int, ffn: Int, vocab: Int
+    public let rotary: Rotary
+    public let trainedContext: Int?
+    /// Round K and V to half precision as llama.cpp's F16 cache does (on by default).
+    public var halfPrecisionCache = true
+    /// Round the activations to each weight's llama.cpp dot-product format (on by default; see `ActivationRounding`).
+    public var activationRounding: ActivationRounding = .llamaCpp
+    /// The file or folder whose memory map the weights point into.
+    let storage: AnyObject
+    /// Sees the input rows of every linear layer (calibration); nil costs nothing.
+    public var observer: LinearObserver?
+    /// Every linear layer by its GGUF name.
+    private let linearsByName: [String: Linear]
+
+    public var description: String {
+        "\(architecture), \(blocks.count) layers, hidden \(hidden), heads \(heads)/\(kvHeads), ffn \(ffn), vocab \(vocab)"
+    }
+
+    /// The linear layers in the order a forward pass runs them (the output projection last).
+    public var linears: [Linear] { blocks.flatMap { $0.branches.flatMap(\.sublayer.linears) } + [output] }
+
+    /// The architectures that have a forward pass: those whose table says how a block is built.
+    public static var supported: [Architecture] { Architecture.all.filter { $0.block != nil } }
+
+    static func table(_ spec: ModelSpec, field: String, offset: Int?, path: String) throws -> (Architecture, BlockShape) {
+        guard let table = spec.table, let shape = table.block, (spec.expertCount ?? 0) <= 1 else {
+            let what = (spec.expertCount ?? 0) > 1 ? "mixture-of-experts \(spec.architecture ?? "?")" : "architecture '\(spec.architecture ?? "?")'"
+            throw ModelError(.unsupportedArchitecture, field: field, offset: offset,
+                             "\(what) has no forward pass yet (\(supported.map(\.name).joined(separator: ", ")) do)", path: path)
+        }
+        return (table, shape)
+    }
+
+    /// Reads a GGUF model (llama.cpp's tensor names and keys).
+    public convenience init(gguf g: GGUFFile) throws {
+        let spec = ModelSpec(gguf: g)
+        let (table, shape) = try DecoderModel.table(spec, field: "general.architecture",
+                                                    offset: g.metadata.first { $0.key == "general.architecture" }?.fileOffset, path: g.path)
+        try self.init(path: g.path, spec: spec, table: table, shape: shape, ropeStyle: table.ggufRopeStyle, storage: g,
+                      ropeFactors: nil) { name in
+            guard let t = g.tensor(named: name), let data = g.data(for: t).baseAddress else { return nil }
+            return .init(name: name, type: t.type, dims: t.dimensions, data: data, entryOffset: t.infoOffset)
+        }
+    }
+
+    /// Reads a Hugging Face folder (config.json and safetensors with Transformers' tensor names, found through the
+    /// architecture's table). Its q/k projections are in Hugging Face's layout, so RoPE rotates the halves of each
+    /// head; Llama 3.1's `rope_scaling` becomes the same per-frequency divisors llama.cpp stores as `rope_freqs`.
+    public convenience init(huggingFace d: HFModelDirectory) throws {
+        guard let c = d.config else {
+            throw ModelError(.missingField, field: "config.json", "the folder has no config.json", path: d.path)
+        }
+        let spec = ModelSpec(config: c, files: d.files)
+        let (table, shape) = try DecoderModel.table(spec, field: "config.json model_type", offset: nil, path: d.path)
+        if let other = spec.otherRopeScaling {
+            throw ModelError(.unsupportedArchitecture, field: "config.json rope_scaling",
+                             "RoPE scaling '\(other)' is not supported (llama3 is)", path: d.path)
+        }
+        var factors: [Float]?
+        if let rs = spec.ropeScaling, let dims = spec.ropeDimensions {
+            factors = rs.llama3Factors(base: spec.ropeFreqBase ?? 10000, dims: dims)
+        }
+        var byName: [String: FolderTensor] = [:]
+        for t in try FolderTensors.read(d) { byName[t.name] = t }
+        let tied = spec.tiedEmbeddings ?? false
+        // FP8 weights are decoded once, at load, into F32 matrices this model keeps.
+        let decoded = DecodedWeights(folder: d)
+        try self.init(path: d.path, spec: spec, table: table, shape: shape, ropeStyle: .halves, storage: decoded,
+                      ropeFactors: factors) { name in
+            if name == "output.weight" && tied { return nil }
+            guard let hf = table.hfName(forGGUF: name)?.name, let t = byName[hf] else { return nil }
+            switch t.storage {
+            case .float(let type, let data, _):
+                return .init(name: hf, type: type, dims: t.shape.reversed(), data: data, entryOffset: nil)
+            case .fp8(let f):
+                return .init(name: hf, type: .f32, dims: t.shape.reversed(), data: decoded.decode(f), entryOffset: nil)
+            }
+        }
+    }
+
+    init(path: String, spec: ModelSpec, table: Architecture, shape: BlockShape, ropeStyle style: RopeStyle,
+         storage: AnyObject, ropeFactors factors: [Float]?, find: @escaping (String) -> WeightReader.Found?) throws {
+        self.storage = storage
+        self.path = path
+        architecture = table.name
+        hidden = try spec.require(.hiddenSize, path: path)
+        heads = try spec.require(.headCount, path: path)
+        kvHeads = spec.int(.kvHeadCount) == nil ? heads : try spec.require(.kvHeadCount, path: path)
+        ffn = try spec.require(.feedForwardSize, path: path)
+        headDim = spec.int(.keyLength) == nil ? hidden / heads : try spec.require(.keyLength, path: path)
+        let ropeDimensions = spec.int(.ropeDimensionCount) == nil ? headDim : try spec.require(.ropeDimensionCount, path: path)
+        let blockCount = try spec.require(.layerCount, path: path)
+        trainedContext = spec.contextLength
+        guard heads % kvHeads == 0, headDim > 0, headDim % 2 == 0 else {
+            throw ModelError(.invalidValue, field: "\(table.name) head counts",
+                             "\(heads) heads cannot share \(kvHeads) KV heads of size \(headDim)", path: path)
+        }
+        let w = WeightReader(path: path, eps: Float(spec.rmsNormEpsilon ?? 1e-5), find: find)
+        embedding = try w.matrix("token_embd.weight", rows: nil, cols: hidden)
+        vocab = embedding.rows
+        output = w.has("output.weight") ? try w.linear("output", rows: vocab, cols: hidden)
+                                        : Linear(name: "output.weight", weight: embedding)
+        outputNorm = try w.norm("output_norm.weight", hidden)
+        let ropeDims = min(ropeDimensions, headDim) & ~1
+        rotary = Rotary(style: style, dims: ropeDims, headDim: headDim, base: Float(spec.ropeFreqBase ?? 10000),
+                        factors: try factors ?? w.vector("rope_freqs.weight", ropeDims / 2, required: false))
+        var blocks: [Block] = []
+        for i in 0..<blockCount {
+            let attention: any Sublayer, feedForward: any Sublayer
+            switch shape.attention {
+            case .grouped(let headNorms):
+                attention = try GroupedQueryAttention(block: i, weights: w, hidden: hidden, heads: heads, kvHeads: kvHeads,
+                                                      headDim: headDim, headNorms: headNorms, rotary: rotary)
+            }
+            switch shape.feedForward {
+            case .gatedSiLU: feedForward = try GatedMLP(block: i, weights: w, hidden: hidden, ffn: ffn)
+            }
+            blocks.append(Block(branches: [(try w.norm("blk.\(i).attn_norm.weight", hidden), attention),
+                                           (try w.norm("blk.\(i).ffn_norm.weight", hidden), feedForward)]))
+        }
+        self.blocks = blocks
+        var byName: [String: Linear] = [:]
+        for l in blocks.flatMap({ $0.branches.flatMap(\.sublayer.linears) }) + [output] { byName[l.name] = l }
+        linearsByName = byName
+    }
+
+    /// A folder's memory map and the weights decoded from it at load (FP8 with scales), owned for the model's lifetime.
+    final class DecodedWeights {
+        let folder: HFModelDirectory
+        var buffers: [UnsafeMutableBufferPointer<Float>] = []
+        init(folder: HFModelDirectory) { self.folder = folder }
+        deinit { buffers.forEach { $0.deallocate() } }
+
+        func decode(_ f: ScaledFP8) -> UnsafeRawPointer {
+            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, f.rows * f.cols))
+            for r in 0..<f.rows { f.decodeRow(r, into: b.baseAddress! + r * f.cols) }
+            buffers.append(b)
+            return UnsafeRawPointer(b.baseAddress!)
+        }
+    }
+
+    /// Opens a GGUF file or a Hugging Face folder.
+    public static func open(_ model: ModelFile) throws -> DecoderModel {
+        switch model.storage {
+        case .gguf(let g): return try DecoderModel(gguf: g)
+        case .huggingFaceFolder(let d): return try DecoderModel(huggingFace: d)
+        case .safetensors:
+            throw ModelError(.unsupportedArchitecture, field: "format",
+                             "a lone safetensors file has no config; give its Hugging Face folder", path: model.path)
+        }
+    }
+
+    // MARK: forward pass
+
+    /// Logits for positions `outputs` of one window of `tokens` (positions 0..<n): `outputs.count × vocab` floats.
+    /// `state` holds the buffers of a run (allocated once and reused from window to window); nil allocates them.
+    public func logits(_ tokens: [Int32], outputs: Range<Int>, workspace: MatMulWorkspace,
+                       kernels: KernelChoice = Kernels.choice, state: RunState? = nil) throws -> [Float] {
+        precondition(outputs.lowerBound >= 0 && outputs.upperBound <= tokens.count, "outputs outside the window")
+        let run = state ?? RunState()
+        var x = try embed(tokens, kernels: kernels)
+        for i in blocks.indices {
+            runLayer(i, &x, tokens: tokens.count, workspace: workspace, kernels: kernels, state: run)
+        }
+        return head(x, outputs: outputs, workspace: workspace, kernels: kernels, state: run)
+    }
+
+    /// The token embeddings of a window: n × hidden floats.
+    public func embed(_ tokens: [Int32], kernels: KernelChoice = Kernels.choice) throws -> [Float] {
+        for (i, t) in tokens.enumerated() where t < 0 || Int(t) >= vocab {
+            throw ModelError(.invalidToken, field: "token[\(i)]", "token id \(t) is outside the vocabulary of \(vocab)", path: path)
+        }
+        var x = [Float](repeating: 0, count: tokens.count * hidden)
+        x.withUnsafeMutableBufferPointer { xp in
+            for (i, t) in tokens.enumerated() {
+                embedding.dequantize(rows: Int(t), count: 1, into: xp.baseAddress! + i * hidden, kernels: kernels)
+            }
+        }
+        return x
+    }
+
+    func context(tokens n: Int, workspace: MatMulWorkspace, kernels: KernelChoice, state: RunState) -> ForwardContext {
+        ForwardContext(tokens: n, workspace: workspace, kernels: kernels, state: state, observer: observer,
+                       activations: activationRounding, halfPrecisionCache: halfPrecisionCache)
+    }
+
+    /// Runs block `i` over the hidden states `x` of a window of `n` tokens (positions 0..<n), in place: one layer at
+    /// a time, as GPTQ-style calibration runs a batch of windows through each layer before the next.
+    public func runLayer(_ i: Int, _ x: inout [Float], tokens n: Int, workspace: MatMulWorkspace,
+                         kernels: KernelChoice = Kernels.choice, state: RunState) {
+        precondition(x.count >= n * hidden, "hidden states smaller than the window")
+        let c = context(tokens: n, workspace: workspace, kernels: kernels, state: state)
+        x.withUnsafeMutableBufferPointer { blocks[i].run($0.baseAddress!, hidden: hidden, c) }
+    }
+
+    /// The output norm and projection for positions `outputs` of hidden states `x`: `outputs.count × vocab` logits.
+    public func head(_ x: [Float], outputs: Range<Int>, workspace: MatMulWorkspace, kernels: KernelChoice = Kernels.choice,
+                     state: RunState? = nil) -> [Float] {
+        let m = outputs.count
+        var last = [Float](repeating: 0, count: m * hidden)
+        x.withUnsafeBufferPointer { xp in last.withUnsafeMutableBufferPointer { lp in
+            outputNorm.apply(xp.baseAddress! + outputs.lowerBound * hidden, rows: m, into: lp.baseAddress!)
+        } }
+        var logits = [Float](repeating: 0, count: m * vocab)
+        let c = context(tokens: m, workspace: workspace, kernels: kernels, state: state ?? RunState())
+        last.withUnsafeBufferPointer { lp in logits.withUnsafeMutableBufferPointer { yp in
+            output.apply(lp.baseAddress!, rows: m, into: yp.baseAddress!, c)
+        } }
+        return logits
+    }
+
+    /// Puts `values` (rows × columns floats, F32) in place of the linear layer named `name` (its GGUF name,
+    /// `blk.3.ffn_down.weight`): what a calibration search tries before choosing. A tied output projection shares
+    /// nothing with the embedding once replaced.
+    public func replaceWeight(_ name: String, values: [Float]) throws {
+        guard let l = linearsByName[name] else {
+            throw ModelError(.missingTensor, field: name, "the model has no linear layer of that name", path: path)
+        }
+        try l.replace(with: values, path: path)
+    }
+}
