@@ -10,7 +10,7 @@ against recorded outputs of llama.cpp's converter, llama.cpp, transformers and m
 3. The folder's tokenizer.json gives llama.cpp's ids on every Shakespeare play (fixtures/tokenizer/shakespeare.json).
 4. Hugging Face folders made from SmolLM2's weights (tools/make-hf-model.py: llama, Llama 3.1 rope scaling, qwen2
    with biases, qwen3 with q/k norms) and small mixture-of-experts folders (tools/make-moe-model.py: Mixtral,
-   Qwen3-MoE) convert to the GGUF llama.cpp's convert_hf_to_gguf.py writes
+   Qwen3-MoE, DeepSeek-V3 with latent attention, also in FP8 with block scales) convert to the GGUF llama.cpp's convert_hf_to_gguf.py writes
    (fixtures/reference/convert-hf-to-gguf.json): tensors byte-identical, metadata equal except the differences
    listed in KNOWN_DIFFERENCES; `ingot quantize` on a folder writes the same bytes as on the converted GGUF.
 5. Logits of `ingot eval` on those GGUFs equal llama.cpp's (llama-cpp-python, logits_all) within LOGIT_TOLERANCE,
@@ -218,7 +218,11 @@ def main():
             arch = model.split("-", 1)[1]
             src = os.path.join(ROOT, ".cache/variants/hf", model)
             if not os.path.exists(os.path.join(src, "config.json")):
-                if arch in ("mixtral", "qwen3moe"):
+                if arch == "deepseek3fp8":
+                    # The reference list puts deepseek3 first: its folder exists by now.
+                    run([sys.executable, os.path.join(ROOT, "tools/make-fp8-model.py"),
+                         os.path.join(ROOT, ".cache/variants/hf/smollm2-deepseek3"), src, "--scheme", "block"])
+                elif arch in ("mixtral", "qwen3moe", "deepseek3"):
                     llama = os.path.join(ROOT, ".cache/variants/hf/smollm2-llama")
                     if not os.path.exists(os.path.join(llama, "config.json")):
                         run([sys.executable, os.path.join(ROOT, "tools/make-hf-model.py"), f16, llama])
@@ -264,7 +268,7 @@ def main():
 
         # Stacked experts split into one tensor per expert and back, and Llama 3.1's rope_freqs back to config.json's
         # rope_scaling: these GGUFs round-trip through folders.
-        for model in ["smollm2-mixtral", "smollm2-qwen3moe", "smollm2-llama31"]:
+        for model in ["smollm2-mixtral", "smollm2-qwen3moe", "smollm2-deepseek3", "smollm2-llama31"]:
             hf_back, gguf_back = os.path.join(work, model + "-hf"), os.path.join(work, model + "-back.gguf")
             run([ingot, "convert", converted[model], "-o", hf_back, "--to", "hf"])
             run([ingot, "convert", hf_back, "-o", gguf_back, "--to", "gguf"])
@@ -276,6 +280,17 @@ def main():
                 written = json.load(open(os.path.join(hf_back, "config.json")))["rope_scaling"]
                 check(same and metadata(ra) == metadata(rb) and written == source,
                       f"{model}: GGUF (rope_freqs) -> folder (rope_scaling) -> GGUF", f"rope_scaling {written}")
+                continue
+            if model == "smollm2-deepseek3":
+                # k_b and v_b join back into kv_b: every tensor of the source folder but its prediction layer.
+                source = load_file(os.path.join(ROOT, ".cache/variants/hf", model, "model.safetensors"))
+                joined = load_file(os.path.join(hf_back, "model.safetensors"))
+                blocks = json.load(open(os.path.join(ROOT, ".cache/variants/hf", model, "config.json")))["num_hidden_layers"]
+                kept = {n for n in source if not n.startswith(f"model.layers.{blocks}.")}
+                differ = [n for n in kept if n not in joined or not np.array_equal(source[n], joined[n])]
+                check(same and metadata(ra) == metadata(rb) and not differ and set(joined) == kept,
+                      f"{model}: GGUF (k_b, v_b) -> folder (kv_b_proj) -> GGUF, the folder = the source's tensors",
+                      f"{len(joined)} folder tensors" + (f", differ: {differ[:3]}" if differ else ""))
                 continue
             check(same and metadata(ra) == metadata(rb) and any(".experts.3." in n for n in hf_names),
                   f"{model}: GGUF (stacked experts) -> folder (one tensor per expert) -> GGUF", f"{len(hf_names)} folder tensors")

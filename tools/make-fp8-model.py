@@ -23,7 +23,8 @@ import numpy as np
 from safetensors import TensorSpec, serialize_file
 from safetensors.numpy import load_file
 
-LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+          "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj")   # the last four: DeepSeek's latent attention
 FP8_MAX = 448.0
 
 

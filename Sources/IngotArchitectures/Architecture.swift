@@ -38,6 +38,10 @@ public struct Architecture: Sendable {
     /// How the forward pass composes one block of this architecture from its parts; nil where Ingot converts the
     /// architecture but does not run it yet.
     public let block: BlockShape?
+    /// Multi-head latent attention (DeepSeek-V2/V3): llama.cpp stores the kv up-projection `kv_b` split per head into
+    /// `k_b` (transposed) and `v_b`, and states the attention as one KV head of the latent width
+    /// (`ModelSpec.applyLatentAttentionRules`).
+    public let latentAttention: Bool
 
     /// How RoPE pairs the dimensions of a head in the GGUF layout.
     public var ggufRopeStyle: RopeStyle { permutesQK ? .adjacentPairs : .halves }
@@ -48,7 +52,7 @@ public struct Architecture: Sendable {
     public init(name: String, modelTypes: [String], className: String, expertClassName: String? = nil,
                 expertModelType: String? = nil, extraHyperparameters: [Hyperparameter] = [], tensors: [TensorRole],
                 permutesQK: Bool, configConstants: [(String, JSONValue)] = [], configKeys: [SpecField: String] = [:],
-                llamaVocabRules: Bool = false, block: BlockShape? = nil) {
+                llamaVocabRules: Bool = false, block: BlockShape? = nil, latentAttention: Bool = false) {
         self.name = name
         self.modelTypes = modelTypes
         self.className = className
@@ -61,6 +65,7 @@ public struct Architecture: Sendable {
         self.llamaVocabRules = llamaVocabRules
         self.configKeys = configKeys
         self.block = block
+        self.latentAttention = latentAttention
     }
 
     /// The architecture llama.cpp calls `name`.
@@ -255,7 +260,11 @@ public struct TensorRole: Equatable, Sendable {
 /// One hyperparameter in both vocabularies: the GGUF key (after `{arch}.`), its GGUF value type, and the
 /// `config.json` keys that hold it (the first is written; the others are read, as llama.cpp's converter reads them).
 public struct Hyperparameter: Sendable {
-    public enum Kind: Sendable { case uint32, float32, bool }
+    public enum Kind: Sendable {
+        case uint32, float32, bool
+        /// A uint32 in GGUF that config.json names by a string (`scoring_func: sigmoid` is expert_gating_func 2).
+        case named([String: Int])
+    }
 
     public let field: SpecField
     public let gguf: String
@@ -282,6 +291,11 @@ public struct Hyperparameter: Sendable {
         .init(.rmsNormEpsilon, gguf: "attention.layer_norm_rms_epsilon", .float32, config: ["rms_norm_eps", "norm_eps"]),
         .init(.expertCount, gguf: "expert_count", .uint32, config: ["num_local_experts", "num_experts", "n_routed_experts"]),
         .init(.expertUsedCount, gguf: "expert_used_count", .uint32, config: ["num_experts_per_tok", "num_experts_per_token"]),
+        .init(.expertGroupCount, gguf: "expert_group_count", .uint32, config: ["n_group"]),
+        .init(.expertGroupUsedCount, gguf: "expert_group_used_count", .uint32, config: ["topk_group"]),
+        // gguf-py's ExpertGatingFuncType.
+        .init(.expertGatingFunction, gguf: "expert_gating_func", .named(["softmax": 1, "sigmoid": 2, "sqrtsoftplus": 4]),
+              config: ["scoring_func", "score_function", "score_func"]),
         .init(.keyLength, gguf: "attention.key_length", .uint32, config: ["head_dim"]),
         .init(.valueLength, gguf: "attention.value_length", .uint32, config: ["head_dim"]),
     ]

@@ -112,15 +112,18 @@ extension Architecture {
     public static let deepseek2 = Architecture(
         name: "deepseek2", modelTypes: ["deepseek_v3", "deepseek_v2"], className: "DeepseekV3ForCausalLM",
         extraHyperparameters: [
-            .init(.vocabSize, gguf: "vocab_size", .uint32, config: ["vocab_size"]),
             .init(.leadingDenseBlockCount, gguf: "leading_dense_block_count", .uint32, config: ["first_k_dense_replace"]),
+            .init(.vocabSize, gguf: "vocab_size", .uint32, config: ["vocab_size"]),
             .init(.qLoraRank, gguf: "attention.q_lora_rank", .uint32, config: ["q_lora_rank"]),
             .init(.kvLoraRank, gguf: "attention.kv_lora_rank", .uint32, config: ["kv_lora_rank"]),
-            .init(.ropeDimensionCount, gguf: "rope.dimension_count", .uint32, config: ["qk_rope_head_dim"]),
-            .init(.expertFeedForwardSize, gguf: "expert_feed_forward_length", .uint32, config: ["moe_intermediate_size"]),
+            .init(.keyLengthMLA, gguf: "attention.key_length_mla", .uint32, config: []),
+            .init(.valueLengthMLA, gguf: "attention.value_length_mla", .uint32, config: ["v_head_dim"]),
+            .init(.expertFeedForwardSize, gguf: "expert_feed_forward_length", .uint32, config: ["moe_intermediate_size", "intermediate_size"]),
             .init(.expertSharedCount, gguf: "expert_shared_count", .uint32, config: ["n_shared_experts"]),
             .init(.expertWeightsScale, gguf: "expert_weights_scale", .float32, config: ["routed_scaling_factor"]),
             .init(.expertWeightsNorm, gguf: "expert_weights_norm", .bool, config: ["norm_topk_prob"]),
+            .init(.ropeDimensionCount, gguf: "rope.dimension_count", .uint32, config: ["qk_rope_head_dim"]),
+            .init(.yarnLogMultiplier, gguf: "rope.scaling.yarn_log_multiplier", .float32, config: []),
         ],
         tensors: baseTensors.filter { $0.gguf != "attn_v" } + [
             .init("attn_q", "self_attn.q_proj"),
@@ -129,11 +132,15 @@ extension Architecture {
             .init("attn_q_b", "self_attn.q_b_proj"),
             .init("attn_kv_a_mqa", "self_attn.kv_a_proj_with_mqa"),
             .init("attn_kv_a_norm", "self_attn.kv_a_layernorm", keepsF32: true),
+            // kv_b is stored as k_b and v_b in GGUF (see latentAttention).
             .init("attn_kv_b", "self_attn.kv_b_proj"),
+            .init("attn_k_b", "self_attn.k_b_proj"),
+            .init("attn_v_b", "self_attn.v_b_proj"),
             .init("exp_probs_b.bias", "mlp.gate.e_score_correction_bias", keepsF32: true),
             .init("ffn_gate_shexp", "mlp.shared_experts.gate_proj"),
             .init("ffn_up_shexp", "mlp.shared_experts.up_proj"),
             .init("ffn_down_shexp", "mlp.shared_experts.down_proj"),
         ] + denseMLP + qwenExperts,
-        permutesQK: false, configConstants: [("hidden_act", .string("silu"))], configKeys: [.expertCount: "n_routed_experts"])
+        permutesQK: false, configConstants: [("hidden_act", .string("silu")), ("attention_bias", .bool(false))],
+        configKeys: [.expertCount: "n_routed_experts"], latentAttention: true)
 }

@@ -7,6 +7,12 @@ public enum SpecField: String, CaseIterable, Sendable {
     case expertCount, expertUsedCount, keyLength, valueLength, vocabSize, ropeDimensionCount
     case expertFeedForwardSize, expertSharedFeedForwardSize, expertSharedCount, expertWeightsScale, expertWeightsNorm
     case leadingDenseBlockCount, qLoraRank, kvLoraRank
+    case expertGroupCount, expertGroupUsedCount, expertGatingFunction
+    /// Multi-head latent attention's per-head q/k width (nope + rope) and v width; `keyLength` and `valueLength` then
+    /// state the latent width llama.cpp attends over (`ModelSpec.applyLatentAttentionRules`).
+    case keyLengthMLA, valueLengthMLA
+    /// 0.1 · YaRN's `mscale_all_dim` (DeepSeek).
+    case yarnLogMultiplier
 }
 
 /// A hyperparameter's value.
@@ -84,6 +90,81 @@ extension RopeScaling {
     }
 }
 
+/// RoPE scaling that GGUF states in `{arch}.rope.scaling.*` keys (YaRN, linear), as opposed to Llama 3.1's, which
+/// becomes a tensor. config.json `rope_scaling` holds the same values under Transformers' names.
+public struct KeyedRopeScaling: Equatable, Sendable {
+    /// `yarn` or `linear`.
+    public var type: String
+    public var factor: Double
+    public var originalContext: Int?
+    public var extrapolationFactor: Double?
+    public var attentionFactor: Double?
+    public var betaFast: Double?
+    public var betaSlow: Double?
+    /// DeepSeek's YaRN magnitude scales (config only; GGUF keeps 0.1 · mscale_all_dim as `yarn_log_multiplier`).
+    public var mscale: Double?
+    public var mscaleAllDim: Double?
+
+    public static let types = ["yarn", "linear"]
+
+    /// From config.json `rope_scaling` of a type GGUF states in keys; nil for any other.
+    init?(config rs: JSONValue) {
+        let type = rs["rope_type"]?.stringValue ?? rs["type"]?.stringValue ?? ""
+        guard KeyedRopeScaling.types.contains(type), let factor = rs["factor"]?.doubleValue else { return nil }
+        self.type = type
+        self.factor = factor
+        guard type == "yarn" else { return }
+        originalContext = rs["original_max_position_embeddings"]?.intValue
+        extrapolationFactor = rs["extrapolation_factor"]?.doubleValue
+        attentionFactor = rs["attention_factor"]?.doubleValue ?? rs["attn_factor"]?.doubleValue
+        betaFast = rs["beta_fast"]?.doubleValue
+        betaSlow = rs["beta_slow"]?.doubleValue
+        mscale = rs["mscale"]?.doubleValue
+        mscaleAllDim = rs["mscale_all_dim"]?.doubleValue
+    }
+
+    /// From a GGUF's `{arch}.rope.scaling.*` keys; nil when they state none.
+    init?(gguf g: GGUFFile, architecture a: String) {
+        func number(_ k: String) -> Double? { g["\(a).rope.scaling.\(k)"]?.doubleValue }
+        guard let type = g["\(a).rope.scaling.type"]?.stringValue, KeyedRopeScaling.types.contains(type),
+              let factor = number("factor") else { return nil }
+        self.type = type
+        self.factor = factor
+        originalContext = g["\(a).rope.scaling.original_context_length"]?.intValue
+        extrapolationFactor = number("yarn_ext_factor")
+        attentionFactor = number("yarn_attn_factor")
+        betaFast = number("yarn_beta_fast")
+        betaSlow = number("yarn_beta_slow")
+        // DeepSeek's releases use one value for both.
+        mscaleAllDim = number("yarn_log_multiplier").map { Double("\(Float($0 / 0.1))") ?? $0 / 0.1 }
+        mscale = mscaleAllDim
+    }
+
+    /// The `{arch}.rope.scaling.*` keys in the order llama.cpp's converter writes them.
+    func ggufKeys(architecture a: String) -> [GGUFKeyValue] {
+        let p = "\(a).rope.scaling."
+        var out = [GGUFKeyValue(p + "type", .string(GGUFString(type))), GGUFKeyValue(p + "factor", .float32(Float(factor)))]
+        guard type == "yarn" else { return out }
+        if let c = originalContext, c >= 0, c <= Int(UInt32.max) { out.append(GGUFKeyValue(p + "original_context_length", .uint32(UInt32(c)))) }
+        for (k, v) in [("yarn_ext_factor", extrapolationFactor), ("yarn_attn_factor", attentionFactor),
+                       ("yarn_beta_fast", betaFast), ("yarn_beta_slow", betaSlow)] {
+            if let v { out.append(GGUFKeyValue(p + k, .float32(Float(v)))) }
+        }
+        return out
+    }
+
+    /// config.json's `rope_scaling` object.
+    public var json: JSONValue {
+        var o: [(String, JSONValue)] = [("type", .string(type)), ("factor", .double(factor))]
+        if let c = originalContext { o.append(("original_max_position_embeddings", JSONValue(c))) }
+        for (k, v) in [("extrapolation_factor", extrapolationFactor), ("attention_factor", attentionFactor), ("beta_fast", betaFast),
+                       ("beta_slow", betaSlow), ("mscale", mscale), ("mscale_all_dim", mscaleAllDim)] {
+            if let v { o.append((k, .double(v))) }
+        }
+        return .object(JSONObject(o))
+    }
+}
+
 /// What a model is, in one vocabulary whether it was read from GGUF keys or from a Hugging Face `config.json`, and
 /// the one place that reads and writes both: the keys come from the architecture's table (`Architecture`). Every
 /// value is optional: a file states what it states, and nothing is guessed.
@@ -104,6 +185,8 @@ public struct ModelSpec: Equatable, Sendable {
     public var tiedEmbeddings: Bool?
     /// config.json `rope_scaling`, when it is Llama 3.1's (`rope_type: llama3`).
     public var ropeScaling: RopeScaling?
+    /// RoPE scaling stated in GGUF keys (YaRN, linear), from GGUF or config.json.
+    public var keyedRopeScaling: KeyedRopeScaling?
     /// config.json `rope_scaling` of another type (read so that it can be refused where it matters).
     public var otherRopeScaling: String?
 
@@ -111,7 +194,7 @@ public struct ModelSpec: Equatable, Sendable {
 
     public static func == (a: ModelSpec, b: ModelSpec) -> Bool {
         a.architecture == b.architecture && a.name == b.name && a.values == b.values && a.tokenizer == b.tokenizer
-            && a.tiedEmbeddings == b.tiedEmbeddings && a.ropeScaling == b.ropeScaling
+            && a.tiedEmbeddings == b.tiedEmbeddings && a.ropeScaling == b.ropeScaling && a.keyedRopeScaling == b.keyedRopeScaling
     }
 
     /// The architecture's table, when Ingot knows it.
@@ -162,7 +245,7 @@ public struct ModelSpec: Equatable, Sendable {
                 guard let kv = g.metadata.first(where: { $0.key == key }) else { continue }
                 let value: SpecValue?
                 switch p.kind {
-                case .uint32: value = kv.value.intValue.map(SpecValue.int)
+                case .uint32, .named: value = kv.value.intValue.map(SpecValue.int)
                 case .float32: value = kv.value.doubleValue.map(SpecValue.float)
                 case .bool: value = kv.value.boolValue.map(SpecValue.bool)
                 }
@@ -172,6 +255,7 @@ public struct ModelSpec: Equatable, Sendable {
                 }
             }
         }
+        if let arch { keyedRopeScaling = KeyedRopeScaling(gguf: g, architecture: arch) }
         if values[.vocabSize] == nil, let n = g["tokenizer.ggml.tokens"]?.arrayValue?.count { values[.vocabSize] = .int(n) }
         tokenizer = g["tokenizer.ggml.model"]?.stringValue
         if g.tensor(named: "token_embd.weight") != nil {
@@ -195,6 +279,7 @@ public struct ModelSpec: Equatable, Sendable {
                 case .uint32: value = v.intValue.map(SpecValue.int)
                 case .float32: value = v.doubleValue.map(SpecValue.float)
                 case .bool: value = v.boolValue.map(SpecValue.bool)
+                case .named(let names): value = v.stringValue.flatMap { names[$0] }.map(SpecValue.int)
                 }
                 guard let value else { continue }
                 values[p.field] = value
@@ -217,10 +302,13 @@ public struct ModelSpec: Equatable, Sendable {
                                           lowFreqFactor: rs["low_freq_factor"]?.doubleValue ?? 1,
                                           highFreqFactor: rs["high_freq_factor"]?.doubleValue ?? 4,
                                           originalContext: rs["original_max_position_embeddings"]?.intValue ?? 8192)
-            } else {
+            } else if let k = KeyedRopeScaling(config: rs) {
+                keyedRopeScaling = k
+            } else if type != "default" {
                 otherRopeScaling = type
             }
         }
+        if table?.latentAttention == true { applyLatentAttentionRules(config: c) }
         if files.contains("tokenizer.json") { tokenizer = "tokenizer.json" }
         else if files.contains("tokenizer.model") { tokenizer = "tokenizer.model" }
     }
@@ -260,13 +348,18 @@ public struct ModelSpec: Equatable, Sendable {
             guard let v = values[p.field] else { return }
             let key = "\(table.name).\(p.gguf)"
             switch (p.kind, v) {
-            case (.uint32, .int(let i)) where i >= 0 && i <= Int(UInt32.max): out.append(GGUFKeyValue(key, .uint32(UInt32(i))))
+            case (.uint32, .int(let i)) where i >= 0 && i <= Int(UInt32.max), (.named, .int(let i)) where i >= 0 && i <= Int(UInt32.max):
+                out.append(GGUFKeyValue(key, .uint32(UInt32(i))))
             case (.float32, _): if let d = v.double { out.append(GGUFKeyValue(key, .float32(Float(d)))) }
             case (.bool, .bool(let b)): out.append(GGUFKeyValue(key, .bool(b)))
             default: break
             }
         }
-        Hyperparameter.common.forEach(put)
+        for p in Hyperparameter.common {
+            put(p)
+            // The scaling keys follow the KV head count, as llama.cpp's converter writes them.
+            if p.field == .kvHeadCount, let k = keyedRopeScaling { out += k.ggufKeys(architecture: table.name) }
+        }
         if let fileType { out.append(GGUFKeyValue("general.file_type", .uint32(fileType))) }
         table.extraHyperparameters.forEach(put)
         return out
@@ -276,14 +369,57 @@ public struct ModelSpec: Equatable, Sendable {
     public func configMembers(architecture table: Architecture) -> [(String, JSONValue)] {
         var out: [(String, JSONValue)] = []
         var written = Set<String>()
-        for p in table.hyperparameters {
+        // Latent attention's key/value lengths are the latent width, not a head size config.json states.
+        let skipped: Set<SpecField> = table.latentAttention ? [.keyLength, .valueLength, .kvHeadCount] : []
+        for p in table.hyperparameters where !skipped.contains(p.field) {
             guard let key = table.configKeys[p.field] ?? p.config.first, let v = values[p.field], written.insert(key).inserted else { continue }
-            switch v {
-            case .int(let i): out.append((key, JSONValue(i)))
-            case .float(let d): out.append((key, .double(d)))
-            case .bool(let b): out.append((key, .bool(b)))
+            switch (p.kind, v) {
+            case (.named(let names), .int(let i)):
+                if let name = names.first(where: { $0.value == i })?.key { out.append((key, .string(name))) }
+            case (_, .int(let i)): out.append((key, JSONValue(i)))
+            case (_, .float(let d)): out.append((key, .double(d)))
+            case (_, .bool(let b)): out.append((key, .bool(b)))
             }
         }
+        if table.latentAttention { out += latentAttentionConfig() }
+        return out
+    }
+
+    // MARK: multi-head latent attention
+
+    /// llama.cpp's reading of a DeepSeek-V2/V3 config.json (`DeepseekV2Model.set_gguf_parameters`): the attention is
+    /// stated as one KV head whose key is the latent plus the rotary part (kv_lora_rank + qk_rope_head_dim) and whose
+    /// value is the latent; the per-head widths go to `key_length_mla` (qk_nope_head_dim + qk_rope_head_dim) and
+    /// `value_length_mla`. Defaults where the config is silent: kv_lora_rank 512, rms_norm_eps 1e-6, no shared
+    /// experts, leading dense blocks all (no experts) or none; `norm_topk_prob` is written only when true, and
+    /// 0.1 · mscale_all_dim of YaRN as `yarn_log_multiplier`.
+    mutating func applyLatentAttentionRules(config c: JSONValue) {
+        let kvLora = int(.kvLoraRank) ?? 512
+        values[.kvLoraRank] = .int(kvLora)
+        values[.kvHeadCount] = .int(1)
+        if let rope = int(.ropeDimensionCount) {
+            values[.keyLength] = .int(kvLora + rope)
+            if let nope = c["qk_nope_head_dim"]?.intValue { values[.keyLengthMLA] = .int(nope + rope) }
+        }
+        values[.valueLength] = .int(kvLora)
+        if values[.rmsNormEpsilon] == nil { values[.rmsNormEpsilon] = .float(1e-6) }
+        if values[.leadingDenseBlockCount] == nil, let layers = int(.layerCount) {
+            values[.leadingDenseBlockCount] = .int(values[.expertCount] == nil ? layers : 0)
+        }
+        if values[.expertSharedCount] == nil { values[.expertSharedCount] = .int(0) }
+        if values[.expertWeightsNorm] != .bool(true) { values[.expertWeightsNorm] = nil }
+        if let m = keyedRopeScaling?.mscaleAllDim { values[.yarnLogMultiplier] = .float(0.1 * m) }
+    }
+
+    /// The config.json members latent attention needs beyond the table's (the inverse of
+    /// `applyLatentAttentionRules`).
+    func latentAttentionConfig() -> [(String, JSONValue)] {
+        var out: [(String, JSONValue)] = []
+        if let h = headCount { out.append(("num_key_value_heads", JSONValue(h))) }
+        if let k = int(.keyLengthMLA), let r = int(.ropeDimensionCount) { out.append(("qk_nope_head_dim", JSONValue(k - r))) }
+        // Transformers' DeepSeek configs default to a low-rank query; a model without one must say so.
+        if int(.qLoraRank) == nil { out.append(("q_lora_rank", .null)) }
+        if values[.expertWeightsNorm] == nil { out.append(("norm_topk_prob", .bool(false))) }
         return out
     }
 

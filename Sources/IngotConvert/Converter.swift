@@ -95,16 +95,20 @@ public enum Converter {
             outputs.append(PlannedTensor(name: "rope_freqs.weight", type: .f32, dims: [factors.count], parts: [.values(factors)]))
         } else if let other = spec.otherRopeScaling {
             throw ModelError(.unsupportedArchitecture, field: "config.json rope_scaling",
-                             "RoPE scaling '\(other)' is not converted yet (llama3 is)", path: d.path)
+                             "RoPE scaling '\(other)' is not converted yet (llama3, yarn and linear are)", path: d.path)
         }
+        // DeepSeek's multi-token-prediction layers follow the last block; llama.cpp's converter drops them.
+        let predictionLayers = (d.config?["num_nextn_predict_layers"]?.intValue ?? 0) > 0
+        let blocks = spec.layerCount ?? Int.max
         var stacks: [String: (index: Int, experts: [Int: SourceTensor])] = [:]
         for s in sources {
             if s.name.hasSuffix(".rotary_emb.inv_freq") { continue }
+            if predictionLayers, let layer = layerIndex(s.name), layer >= blocks { continue }
             guard let mapped = table.ggufName(forHF: s.name) else {
                 throw ModelError(.unsupportedArchitecture, field: "tensor '\(s.name)'", offset: s.entryOffset,
                                  "is not a tensor of \(table.name) (\(s.file))", path: d.path)
             }
-            try checkShape(s, role: mapped.role, spec: spec, path: d.path)
+            try checkShape(s, role: mapped.role, spec: spec, latent: table.latentAttention, path: d.path)
             let type = storedType(name: mapped.name, role: mapped.role, dims: s.dims.count, chosen: outType)
             if mapped.role.scope == .expertStack, let x = mapped.expert {
                 if var stack = stacks[mapped.name] {
@@ -117,6 +121,10 @@ public enum Converter {
                     stacks[mapped.name] = (outputs.count, [x: s])
                     outputs.append(PlannedTensor(name: mapped.name, type: type, dims: [], parts: []))
                 }
+                continue
+            }
+            if table.latentAttention && mapped.role.gguf == "attn_kv_b" {
+                outputs += try splitLatentKV(s, layer: mapped.layer ?? 0, type: type, spec: spec, path: d.path)
                 continue
             }
             let perm = try permutation(mapped.role, table: table, spec: spec, rows: s.rows, tensor: s, path: d.path)
@@ -160,6 +168,58 @@ public enum Converter {
         return GGUFPlan(metadata: metadata, outputs: outputs, architecture: table.name, preTokenizer: tok.pre)
     }
 
+    /// `model.layers.N.…` -> N.
+    static func layerIndex(_ name: String) -> Int? {
+        guard name.hasPrefix("model.layers.") else { return nil }
+        return Int(name.dropFirst("model.layers.".count).prefix { $0.isASCII && $0.isNumber })
+    }
+
+    /// The per-head widths of latent attention: (qk_nope_head_dim, v_head_dim), from the MLA lengths.
+    static func latentWidths(_ spec: ModelSpec, tensor: String, path: String) throws -> (nope: Int, v: Int) {
+        let k = try spec.require(.keyLengthMLA, path: path), v = try spec.require(.valueLengthMLA, path: path)
+        let rope = try spec.require(.ropeDimensionCount, path: path)
+        guard k > rope else {
+            throw ModelError(.invalidValue, field: spec.sources[.keyLengthMLA]?.field ?? "qk_nope_head_dim",
+                             "the q/k head width \(k) leaves no room beside \(rope) rotary dimensions (\(tensor))", path: path)
+        }
+        return (k - rope, v)
+    }
+
+    /// llama.cpp's storage of latent attention's kv up-projection (`DeepseekV2Model.modify_tensors`): `kv_b`,
+    /// [heads · (nope + v), kv_lora] with each head's nope key rows then its v rows, becomes `k_b` [heads, kv_lora,
+    /// nope] (each head's key rows transposed) and `v_b` [heads, v, kv_lora].
+    static func splitLatentKV(_ s: SourceTensor, layer: Int, type: GGMLType, spec: ModelSpec, path: String) throws -> [PlannedTensor] {
+        let (nope, v) = try latentWidths(spec, tensor: s.name, path: path)
+        let kvLora = s.dims.first ?? 0, perHead = nope + v
+        guard s.dims.count == 2, s.name.hasSuffix(".weight"), s.rows % perHead == 0, spec.headCount.map({ $0 * perHead == s.rows }) ?? true else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(s.name)'", offset: s.entryOffset,
+                             "\(s.shape) is not [heads x (\(nope) + \(v)), kv_lora_rank] for \(spec.headCount ?? 0) heads", path: path)
+        }
+        let heads = s.rows / perHead
+        let p = "blk.\(layer)."
+        return [
+            PlannedTensor(name: p + "attn_k_b.weight", type: type, dims: [nope, kvLora, heads],
+                          parts: (0..<heads).map { .transposed(s, (($0 * perHead)..<($0 * perHead + nope))) }),
+            PlannedTensor(name: p + "attn_v_b.weight", type: type, dims: [kvLora, v, heads],
+                          parts: (0..<heads).map { .rows(s, ($0 * perHead + nope)..<(($0 + 1) * perHead), permute: nil) }),
+        ]
+    }
+
+    /// The inverse of `splitLatentKV`: `k_b` and `v_b` back to one `kv_b` [heads · (nope + v), kv_lora].
+    static func joinLatentKV(k: SourceTensor, v: SourceTensor, name: String, type: GGMLType, path: String) throws -> PlannedTensor {
+        guard k.dims.count == 3, v.dims.count == 3, k.dims[2] == v.dims[2], k.dims[1] == v.dims[0] else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(k.name)'", offset: k.entryOffset,
+                             "k_b \(k.shape) and v_b \(v.shape) are not [heads, kv_lora, nope] and [heads, v, kv_lora]", path: path)
+        }
+        let (nope, kvLora, heads, vd) = (k.dims[0], k.dims[1], k.dims[2], v.dims[1])
+        var parts: [Part] = []
+        for h in 0..<heads {
+            parts.append(.transposed(k, (h * kvLora)..<((h + 1) * kvLora)))
+            parts.append(.rows(v, (h * vd)..<((h + 1) * vd), permute: nil))
+        }
+        return PlannedTensor(name: name, type: type, dims: [kvLora, heads * (nope + vd)], parts: parts)
+    }
+
     /// The type llama.cpp's converter stores a tensor in: F32 for 1-D tensors, norms, routers and anything not named
     /// `.weight`; the chosen type otherwise.
     static func storedType(name: String, role: TensorRole?, dims: Int, chosen: GGMLType) -> GGMLType {
@@ -192,10 +252,27 @@ public enum Converter {
             }
             ropeScaling = rs.json
         }
+        if let k = spec.keyedRopeScaling { ropeScaling = k.json }
         let tok = try TokenizerFacts(gguf: g)
         let sources = SourceTensor.all(g)
+        let byName = Dictionary(sources.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var outputs: [PlannedTensor] = []
         for s in sources where s.name != "rope_freqs.weight" {
+            if table.latentAttention, let stem = s.name.dropSuffix("attn_k_b.weight") ?? s.name.dropSuffix("attn_v_b.weight") {
+                // Latent attention: k_b and v_b become one kv_b, written where k_b was.
+                guard s.name.hasSuffix("attn_k_b.weight") else { continue }
+                guard let v = byName[stem + "attn_v_b.weight"], let kv = table.hfName(forGGUF: stem + "attn_kv_b.weight") else {
+                    throw ModelError(.missingTensor, field: "tensor '\(stem)attn_v_b.weight'", offset: s.entryOffset,
+                                     "k_b has no v_b beside it", path: g.path)
+                }
+                for t in [s, v] where !BlockCodec.canDequantize(t.type) {
+                    throw ModelError(.unsupportedTensorType, field: "tensor '\(t.name)'", offset: t.entryOffset,
+                                     "type \(t.type.name) cannot be dequantized", path: g.path)
+                }
+                outputs.append(try joinLatentKV(k: s, v: v, name: kv.name, type: folderType(source: s.type, chosen: options.dtype),
+                                                path: g.path))
+                continue
+            }
             guard let mapped = table.hfName(forGGUF: s.name) else {
                 throw ModelError(.unsupportedArchitecture, field: "tensor '\(s.name)'", offset: s.entryOffset,
                                  "is not a tensor of \(table.name)", path: g.path)
@@ -238,6 +315,7 @@ public enum Converter {
             if k == "attention_bias" { config.append((k, .bool(g.tensor(named: "blk.0.attn_q.bias") != nil))); continue }
             config.append((k, v))
         }
+        if table.latentAttention { config.append(("num_nextn_predict_layers", JSONValue(0))) }
         config.append(("tie_word_embeddings", .bool(g.tensor(named: "output.weight") == nil)))
         config.append(("torch_dtype", .string(torchDType(outputs))))
         config.append(("rope_scaling", ropeScaling))
@@ -332,11 +410,17 @@ public enum Converter {
     }
 
     /// Checks a tensor's shape against config.json for the roles whose shape the hyperparameters fix.
-    static func checkShape(_ s: SourceTensor, role: TensorRole, spec: ModelSpec, path: String) throws {
+    static func checkShape(_ s: SourceTensor, role: TensorRole, spec: ModelSpec, latent: Bool, path: String) throws {
         guard let hidden = spec.hiddenSize, let heads = spec.headCount, let d = spec.headDimension else { return }
         let kv = spec.kvHeadCount ?? heads
         let expected: [Int]?
+        let qk = spec.int(.keyLengthMLA), vd = spec.int(.valueLengthMLA), rope = spec.ropeDimensions
         switch role.gguf {
+        case "attn_q" where latent: expected = qk.map { [heads * $0, hidden] }
+        case "attn_q_b" where latent: expected = qk.flatMap { q in spec.int(.qLoraRank).map { [heads * q, $0] } }
+        case "attn_q_a" where latent: expected = spec.int(.qLoraRank).map { [$0, hidden] }
+        case "attn_kv_a_mqa" where latent: expected = rope.flatMap { r in spec.int(.kvLoraRank).map { [$0 + r, hidden] } }
+        case "attn_output" where latent: expected = vd.map { [hidden, heads * $0] }
         case "attn_q": expected = s.name.hasSuffix(".bias") ? [heads * d] : [heads * d, hidden]
         case "attn_k", "attn_v": expected = s.name.hasSuffix(".bias") ? [kv * d] : [kv * d, hidden]
         case "attn_output": expected = [hidden, heads * d]
@@ -402,6 +486,10 @@ public enum Converter {
         done = true
         report.tensorCount = outputs.count
     }
+}
+
+extension String {
+    func dropSuffix(_ suffix: String) -> String? { hasSuffix(suffix) ? String(dropLast(suffix.count)) : nil }
 }
 
 extension GGMLType {

@@ -66,6 +66,9 @@ enum Part {
     /// rotary layout and llama.cpp's: to GGUF, output row (h, 2i + j) is input row (h, j·d/2 + i); from GGUF the
     /// inverse (`LlamaModel.permute` in llama.cpp's converter, and its undoing).
     case rows(SourceTensor, Range<Int>, permute: (heads: Int, toGGUF: Bool)?)
+    /// Rows `rows` of a source tensor, transposed: its columns become the output's rows (latent attention's `k_b`,
+    /// stored per head transposed in GGUF).
+    case transposed(SourceTensor, Range<Int>)
     /// Values computed by the converter (`rope_freqs`).
     case values([Float])
 }
@@ -74,6 +77,7 @@ enum Part {
 struct ConversionScratch {
     var gathered: [UInt8] = []
     var floats: [Float] = []
+    var transposed: [Float] = []
     var encoded: [UInt8] = []
     var quant = QuantScratch()
     /// Rows converted at a time: about 16 MiB of floats.
@@ -84,6 +88,20 @@ struct ConversionScratch {
         switch part {
         case .values(let v):
             try encode(v, count: v.count, as: type, sink: sink)
+        case .transposed(let s, let range):
+            let cols = s.dims.first ?? 1, n = range.count, count = n * cols
+            guard count > 0, range.upperBound <= s.rows else { return }
+            if floats.count < count { floats = [Float](repeating: 0, count: count) }
+            if transposed.count < count { transposed = [Float](repeating: 0, count: count) }
+            floats.withUnsafeMutableBufferPointer { f in
+                if let fp8 = s.fp8 {
+                    for i in 0..<n { fp8.decodeRow(range.lowerBound + i, into: f.baseAddress! + i * cols) }
+                } else {
+                    BlockCodec.dequantize(s.type, s.data + range.lowerBound * s.rowBytes, count: count, into: f.baseAddress!)
+                }
+            }
+            for r in 0..<n { for c in 0..<cols { transposed[c * n + r] = floats[r * cols + c] } }
+            try encode(transposed, count: count, as: type, sink: sink)
         case .rows(let s, let range, let permute):
             let rowElements = s.dims.first ?? 1
             // A tensor with a zero dimension has no bytes to write.

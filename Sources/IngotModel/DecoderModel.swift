@@ -108,6 +108,10 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         let ropeDimensions = spec.int(.ropeDimensionCount) == nil ? headDim : try spec.require(.ropeDimensionCount, path: path)
         let blockCount = try spec.require(.layerCount, path: path)
         trainedContext = spec.contextLength
+        if let k = spec.keyedRopeScaling {
+            throw ModelError(.unsupportedArchitecture, field: storage is GGUFFile ? "\(table.name).rope.scaling.type" : "config.json rope_scaling",
+                             "RoPE scaling '\(k.type)' has no forward pass yet (Llama 3.1's llama3 scaling does)", path: path)
+        }
         guard heads % kvHeads == 0, headDim > 0, headDim % 2 == 0 else {
             throw ModelError(.invalidValue, field: "\(table.name) head counts",
                              "\(heads) heads cannot share \(kvHeads) KV heads of size \(headDim)", path: path)

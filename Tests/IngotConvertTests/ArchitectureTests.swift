@@ -76,4 +76,39 @@ struct ArchitectureTests {
         let missing = ModelSpec(config: try JSONParser.parse(#"{"model_type": "llama", "hidden_size": 0}"#))
         #expect(throws: ModelError.self) { try missing.require(.hiddenSize, path: "x") }
     }
+
+    @Test("DeepSeek's latent attention: config.json read and written as llama.cpp's converter states it")
+    func latentAttentionSpec() throws {
+        let config = try JSONParser.parse("""
+        {"model_type": "deepseek_v3", "num_hidden_layers": 3, "hidden_size": 64, "intermediate_size": 64,
+         "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 2048, "rope_theta": 10000.0,
+         "n_routed_experts": 4, "num_experts_per_tok": 2, "n_group": 2, "topk_group": 1, "scoring_func": "sigmoid",
+         "first_k_dense_replace": 1, "vocab_size": 500, "q_lora_rank": 32, "kv_lora_rank": 32, "qk_nope_head_dim": 16,
+         "qk_rope_head_dim": 8, "v_head_dim": 16, "moe_intermediate_size": 32, "n_shared_experts": 1,
+         "routed_scaling_factor": 2.5, "norm_topk_prob": true,
+         "rope_scaling": {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 512, "beta_fast": 32,
+                          "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0}}
+        """)
+        let spec = ModelSpec(config: config)
+        #expect(spec.int(.kvHeadCount) == 1 && spec.int(.keyLength) == 40 && spec.int(.valueLength) == 32)
+        #expect(spec.int(.keyLengthMLA) == 24 && spec.int(.valueLengthMLA) == 16)
+        #expect(spec.int(.expertGatingFunction) == 2 && spec.rmsNormEpsilon == 1e-6)
+        #expect(spec.keyedRopeScaling?.type == "yarn" && spec.otherRopeScaling == nil)
+        let keys = spec.ggufKeys(architecture: .deepseek2, fileType: 1).map { $0.key.hasPrefix("deepseek2.") ? String($0.key.dropFirst(10)) : $0.key }
+        // The order convert_hf_to_gguf.py writes (fixtures/reference/convert-hf-to-gguf.json, smollm2-deepseek3).
+        #expect(keys == ["block_count", "context_length", "embedding_length", "feed_forward_length", "attention.head_count",
+                         "attention.head_count_kv", "rope.scaling.type", "rope.scaling.factor", "rope.scaling.original_context_length",
+                         "rope.scaling.yarn_beta_fast", "rope.scaling.yarn_beta_slow", "rope.freq_base",
+                         "attention.layer_norm_rms_epsilon", "expert_count", "expert_used_count", "expert_group_count",
+                         "expert_group_used_count", "expert_gating_func", "attention.key_length", "attention.value_length",
+                         "general.file_type", "leading_dense_block_count", "vocab_size", "attention.q_lora_rank",
+                         "attention.kv_lora_rank", "attention.key_length_mla", "attention.value_length_mla",
+                         "expert_feed_forward_length", "expert_shared_count", "expert_weights_scale", "expert_weights_norm",
+                         "rope.dimension_count", "rope.scaling.yarn_log_multiplier"])
+        // Back to config.json: per-head widths and KV heads as Transformers' DeepSeek config names them.
+        let members = Dictionary(spec.configMembers(architecture: .deepseek2), uniquingKeysWith: { a, _ in a })
+        #expect(members["num_key_value_heads"] == JSONValue(4) && members["qk_nope_head_dim"] == JSONValue(16))
+        #expect(members["v_head_dim"] == JSONValue(16) && members["scoring_func"] == .string("sigmoid"))
+        #expect(members["head_dim"] == nil && members["kv_lora_rank"] == JSONValue(32))
+    }
 }

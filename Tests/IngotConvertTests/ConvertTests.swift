@@ -22,6 +22,51 @@ struct ConvertTests {
         }
     }
 
+    @Test("Latent attention's kv_b splits into k_b (each head transposed) and v_b as llama.cpp stores them, and joins back")
+    func latentKVSplit() throws {
+        let (heads, nope, v, lora) = (3, 4, 2, 8)
+        let rows = heads * (nope + v)
+        var values = (0..<(rows * lora)).map { Float($0) }
+        var spec = ModelSpec()
+        spec[.keyLengthMLA] = .int(nope + 5)
+        spec[.valueLengthMLA] = .int(v)
+        spec[.ropeDimensionCount] = .int(5)
+        spec[.headCount] = .int(heads)
+        func collect(_ t: PlannedTensor) throws -> [Float] {
+            var scratch = ConversionScratch(), bytes: [UInt8] = []
+            for p in t.parts { try scratch.produce(p, as: .f32) { bytes.append(contentsOf: $0) } }
+            return bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        try values.withUnsafeBytes { raw in
+            let kvb = SourceTensor(name: "model.layers.0.self_attn.kv_b_proj.weight", type: .f32, dims: [lora, rows],
+                                   data: raw.baseAddress!, byteCount: raw.count, entryOffset: nil, file: "x")
+            let split = try Converter.splitLatentKV(kvb, layer: 0, type: .f32, spec: spec, path: "x")
+            #expect(split.map(\.name) == ["blk.0.attn_k_b.weight", "blk.0.attn_v_b.weight"])
+            #expect(split[0].dims == [nope, lora, heads] && split[1].dims == [lora, v, heads])
+            let k = try collect(split[0]), vb = try collect(split[1])
+            // k_b[h][c][r] = kv_b[h·(nope+v) + r][c]; v_b[h][r][c] = kv_b[h·(nope+v) + nope + r][c].
+            for h in 0..<heads { for c in 0..<lora { for r in 0..<nope {
+                #expect(k[(h * lora + c) * nope + r] == values[(h * (nope + v) + r) * lora + c])
+            } } }
+            for h in 0..<heads { for r in 0..<v { for c in 0..<lora {
+                #expect(vb[(h * v + r) * lora + c] == values[(h * (nope + v) + nope + r) * lora + c])
+            } } }
+            try k.withUnsafeBytes { kr in try vb.withUnsafeBytes { vr in
+                let ks = SourceTensor(name: "blk.0.attn_k_b.weight", type: .f32, dims: [nope, lora, heads], data: kr.baseAddress!,
+                                      byteCount: kr.count, entryOffset: nil, file: "x")
+                let vs = SourceTensor(name: "blk.0.attn_v_b.weight", type: .f32, dims: [lora, v, heads], data: vr.baseAddress!,
+                                      byteCount: vr.count, entryOffset: nil, file: "x")
+                let joined = try Converter.joinLatentKV(k: ks, v: vs, name: "kv", type: .f32, path: "x")
+                #expect(joined.dims == [lora, rows])
+                #expect(try collect(joined) == values)
+            } }
+            // A row count that is not heads x (nope + v) is a typed error.
+            spec[.headCount] = .int(heads + 1)
+            #expect(throws: ModelError.self) { try Converter.splitLatentKV(kvb, layer: 0, type: .f32, spec: spec, path: "x") }
+        }
+        values.removeAll()
+    }
+
     @Test("FP8 codes decode to the values ml_dtypes gives")
     func fp8Codes() {
         let t = FP8.e4m3fnTable

@@ -93,7 +93,7 @@ def main():
     # transformers' logits on them against its logits on the source folders, and the digests of what was loaded.
     out["transformers round trip"] = {}
     probe = torch.tensor([hf_tokens[:64]])
-    for arch in ["qwen2", "qwen3", "mixtral", "qwen3moe"]:
+    for arch in ["qwen2", "qwen3", "mixtral", "qwen3moe", "deepseek3"]:
         src = os.path.join(ROOT, f".cache/variants/hf/smollm2-{arch}")
         g = os.path.join(ROOT, f".cache/reference/ingot-{arch}.gguf")
         back = os.path.join(ROOT, f".cache/reference/ingot-hf-{arch}")
