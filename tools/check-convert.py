@@ -22,7 +22,12 @@ against recorded outputs of llama.cpp's converter, llama.cpp, transformers and m
    numpy, bit for bit, and (block scales) to what compressed-tensors' FP8BlockDequantizer writes
    (fixtures/reference/fp8-dequantize.json); `ingot eval` on the FP8 folder gives the perplexity transformers gives
    on the dequantized folder; FP8 folders convert to GGUF and to BF16 folders.
-7. Bad input ends in exit 1, a typed JSON error, and nothing at the output path.
+7. SentencePiece: a small llama GGUF with Llama 2's tokenizer (tools/make-spm-model.py) converts to a folder
+   (tokenizer.model, tokenizer.json, tokenizer_config.json) that sentencepiece, transformers and llama.cpp's
+   converter read back to llama.cpp's ids on every Shakespeare play and to the same tokenizer.* keys
+   (fixtures/reference/sentencepiece.json); the folder converts back to the same keys, `ingot tokenize` on it gives
+   llama.cpp's ids on every play, and its GGUF metadata equals convert_hf_to_gguf.py's.
+8. Bad input ends in exit 1, a typed JSON error, and nothing at the output path.
 
 usage: tools/check-convert.py [--ingot .build/release/ingot]
 """
@@ -368,12 +373,66 @@ def main():
         # 6. FP8 checkpoints.
         fp8_checks(ingot, work, f16)
 
-        # 7. Bad input.
+        # 7. SentencePiece.
+        sentencepiece_checks(ingot, work)
+
+        # 8. Bad input.
         bad_inputs(ingot, folder, f16, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"convert: {passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def sentencepiece_checks(ingot, work):
+    ref = json.load(open(os.path.join(ROOT, "fixtures/reference/sentencepiece.json"), encoding="utf-8"))
+    source = os.path.join(ROOT, ".cache/variants/tiny-llama-spm.gguf")
+    if not os.path.exists(source):
+        run([sys.executable, os.path.join(ROOT, "tools/make-spm-model.py"),
+             os.path.join(ROOT, ".cache/llama-vocab/ggml-vocab-llama-spm.gguf"), source])
+    folder, back = os.path.join(work, "spm-hf"), os.path.join(work, "spm-back.gguf")
+    run([ingot, "convert", source, "-o", folder, "--to", "hf"])
+    digests = {n: hashlib.sha256(open(os.path.join(folder, n), "rb").read()).hexdigest() for n in ref["folder"]}
+    check(digests == ref["folder"] and ref["sentencepiece_equal_plays"] == ref["transformers_equal_plays"] == len(ref["plays"])
+          and ref["convert_hf_to_gguf_tokenizer_equals_source"],
+          "SentencePiece GGUF -> folder: the files sentencepiece, transformers and llama.cpp's converter read back to llama.cpp's ids",
+          f"sentencepiece and transformers ({ref['transformers_class']}) equal on {ref['sentencepiece_equal_plays']}/"
+          f"{ref['transformers_equal_plays']} of {len(ref['plays'])} plays" +
+          ("" if digests == ref["folder"] else f"; files differ: {[n for n in digests if digests[n] != ref['folder'][n]]}"))
+    run([ingot, "convert", folder, "-o", back, "--to", "gguf"])
+    ra, rb = GGUFReader(source), GGUFReader(back)
+    tok_a = {k: v for k, v in metadata(ra).items() if k.startswith("tokenizer.")}
+    tok_b = {k: v for k, v in metadata(rb).items() if k.startswith("tokenizer.")}
+    tensors_same = sorted((t.name, t.tensor_type, t.data.tobytes()) for t in ra.tensors) == \
+        sorted((t.name, t.tensor_type, t.data.tobytes()) for t in rb.tensors)
+    check(tok_a == tok_b and tensors_same, "SentencePiece GGUF -> folder -> GGUF: the same tokenizer keys and tensors",
+          f"{len(tok_a)} tokenizer keys, {len(ra.tensors)} tensors")
+    want = ref["convert_hf_to_gguf"]["metadata"]
+    mine = metadata(rb)
+    diffs = []
+    for k, v in want.items():
+        if k not in mine:
+            diffs.append(f"missing {k}")
+            continue
+        types, got_v = mine[k]
+        if isinstance(v["value"], dict) and "sha256" in v["value"]:
+            got_v = {"count": len(got_v), "sha256": hashlib.sha256(json.dumps(got_v, ensure_ascii=False).encode()).hexdigest()}
+        if "/".join(types) != v["type"] or got_v != v["value"]:
+            diffs.append(f"{k}: {got_v!r:.60} vs {v['value']!r:.60}")
+    diffs += [f"extra {k}" for k in mine if k not in want]
+    unexplained = [d for d in diffs if d.split(":")[0].split(" ")[-1] not in KNOWN_DIFFERENCES]
+    check(not unexplained, "SentencePiece folder -> GGUF: metadata = convert_hf_to_gguf.py's",
+          f"{len(want)} keys; " + ("differ: " + "; ".join(unexplained) if unexplained else f"known differences: {len(diffs)}"))
+    bad = []
+    for play in ref["plays"]:
+        out = run([ingot, "tokenize", folder, "--text", os.path.join(ROOT, ".cache/shakespeare", play["file"]), "--json"]).stdout
+        ids = json.loads(out)["ids"]
+        if len(ids) != play["count"] or hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest() != play["sha256"]:
+            bad.append(play["file"])
+    check(not bad, "ingot tokenize on the SentencePiece folder (tokenizer.model) = llama.cpp's ids on every play",
+          f"{len(ref['plays'])} plays, {sum(p['count'] for p in ref['plays'])} tokens" + (f", differ: {bad[:3]}" if bad else ""))
+    shutil.rmtree(folder)
+    os.unlink(back)
 
 
 def raw_safetensors(path):

@@ -161,8 +161,7 @@ public enum Converter {
         let fileType: UInt32 = outType == .f32 ? 0 : outType == .f16 ? 1 : 32
         metadata += spec.ggufKeys(architecture: table, fileType: fileType)
         metadata.append(GGUFKeyValue("general.quantization_version", .uint32(2)))
-        let tok = try TokenizerFacts(folder: d.path, files: d.files, vocabSize: spec.vocabSize,
-                                     configBOS: d.config?["bos_token_id"]?.intValue, configEOS: d.config?["eos_token_id"]?.intValue,
+        let tok = try TokenizerFacts(folder: d.path, files: d.files, vocabSize: spec.vocabSize, config: d.config,
                                      llamaVocabRules: table.llamaVocabRules)
         metadata += tok.ggufKeys
         return GGUFPlan(metadata: metadata, outputs: outputs, architecture: table.name, preTokenizer: tok.pre)
@@ -319,21 +318,18 @@ public enum Converter {
         config.append(("tie_word_embeddings", .bool(g.tensor(named: "output.weight") == nil)))
         config.append(("torch_dtype", .string(torchDType(outputs))))
         config.append(("rope_scaling", ropeScaling))
-        if let b = tok.bos { config.append(("bos_token_id", JSONValue(b))) }
-        if let e = tok.eos { config.append(("eos_token_id", JSONValue(e))) }
+        config += tok.configTokenIDs
         var generation: [(String, JSONValue)] = [("_from_model_config", true)]
         if let b = tok.bos { generation.append(("bos_token_id", JSONValue(b))) }
         if let e = tok.eos { generation.append(("eos_token_id", JSONValue(e))) }
         let files: [(String, String)] = [
             ("config.json", JSONValue.object(JSONObject(config)).serialized(pretty: true) + "\n"),
             ("generation_config.json", JSONValue.object(JSONObject(generation)).serialized(pretty: true) + "\n"),
-            ("tokenizer.json", tok.tokenizerJSON.serialized() + "\n"),
-            ("tokenizer_config.json", tok.tokenizerConfigJSON.serialized(pretty: true) + "\n"),
             ("README.md", ModelCard.readme(from: g)),
         ]
         var report = Report(input: g.path, output: output, target: .hf, architecture: table.name)
         report.preTokenizer = tok.pre
-        try writeFolder(outputs, files: files.map { ($0.0, Array($0.1.utf8)) }, to: output, options: options,
+        try writeFolder(outputs, files: files.map { ($0.0, Array($0.1.utf8)) } + tok.folderFiles, to: output, options: options,
                         report: &report, progress: progress)
         return report
     }

@@ -164,7 +164,9 @@ public enum JSONParser {
         mutating func object(depth: Int) throws -> JSONValue {
             pos += 1
             var obj = JSONObject()
-            var seen = Set<String>()
+            // Keys compare by their code points: Swift's String equality would join canonically equivalent keys
+            // (U+1F77 and U+03AF), which are distinct JSON keys (both are tokens of Llama 2's vocabulary).
+            var seen = Set<[UInt8]>()
             skipWhitespace()
             if peek() == UInt8(ascii: "}") { pos += 1; return .object(obj) }
             while true {
@@ -172,7 +174,7 @@ public enum JSONParser {
                 guard peek() == UInt8(ascii: "\"") else { throw error("expected a string key") }
                 let keyStart = pos
                 let key = try string()
-                guard seen.insert(key).inserted else {
+                guard seen.insert(Array(key.utf8)).inserted else {
                     throw FormatError(.duplicateKey, field: "\(field) key '\(key)'", offset: base + keyStart,
                                       "the key appears twice in one object")
                 }

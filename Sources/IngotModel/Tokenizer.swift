@@ -91,7 +91,16 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// Reads `tokenizer.ggml.*` from a GGUF file.
     public convenience init(gguf g: GGUFFile) throws {
-        func kv(_ key: String) -> GGUFKeyValue? { g.metadata.first { $0.key == key } }
+        try self.init(metadata: g.metadata, path: g.path)
+    }
+
+    /// Reads `tokenizer.ggml.*` from GGUF key-value pairs: a file's, or those a converter would write for a folder's
+    /// tokenizer files.
+    public convenience init(metadata: [GGUFKeyValue], path: String) throws {
+        var index: [String: Int] = [:]
+        for (i, kv) in metadata.enumerated() where index[kv.key] == nil { index[kv.key] = i }
+        let g = MetadataLookup(pairs: metadata, index: index, path: path)
+        func kv(_ key: String) -> GGUFKeyValue? { index[key].map { metadata[$0] } }
         func fail(_ code: ModelError.Code, _ key: String, _ detail: String) -> ModelError {
             ModelError(code, field: key, offset: kv(key)?.fileOffset, detail, path: g.path)
         }
@@ -164,6 +173,14 @@ public final class Tokenizer: @unchecked Sendable {
         self.init(kind: kind, preTokenizer: pre, tokens: tokens, types: types, scores: scores, merges: merges,
                   bos: bos, eos: eos, addsBOS: addsBOS, addsEOS: addsEOS, addSpacePrefix: addSpacePrefix,
                   stripRule: { _, text in (false, phi3 && !keep.contains(text)) })
+    }
+
+    /// Key lookup over metadata pairs, first occurrence of each key.
+    struct MetadataLookup {
+        let pairs: [GGUFKeyValue]
+        let index: [String: Int]
+        let path: String
+        subscript(key: String) -> GGUFValue? { index[key].map { pairs[$0].value } }
     }
 
     // MARK: encoding

@@ -1,5 +1,6 @@
 import ArgumentParser
 import IngotFormats
+import IngotConvert
 import IngotModel
 
 struct Tokenize: ParsableCommand {
@@ -105,6 +106,9 @@ enum TokenizerLoader {
         switch model.storage {
         case .gguf(let g): return try Tokenizer(gguf: g)
         case .huggingFaceFolder(let d):
+            if let keys = try FolderTokenizer.sentencePieceMetadata(d) {
+                return try Tokenizer(metadata: keys, path: d.path + "/tokenizer.model")
+            }
             let json = d.path + "/tokenizer.json"
             let file = try MappedFile(path: json)
             return try Tokenizer(huggingFace: try JSONParser.parse(file.bytes, field: json), path: json)
