@@ -156,7 +156,8 @@ public enum Converter {
         var metadata: [GGUFKeyValue] = [GGUFKeyValue("general.architecture", .string(GGUFString(table.name))),
                                         GGUFKeyValue("general.type", .string("model"))]
         let folderName = String(d.path.split(separator: "/").last ?? "model")
-        metadata += ModelCard.ggufKeys(readmePath: d.path + "/README.md", folderName: folderName, parameters: parameters,
+        metadata += ModelCard.ggufKeys(readmePath: d.path + "/README.md", folderName: folderName,
+                                       nameOrPath: d.config?["_name_or_path"]?.stringValue, parameters: parameters,
                                        expertCount: expertParameters > 0 ? spec.expertCount ?? 0 : 0, expertParameters: expertParameters)
         let fileType: UInt32 = outType == .f32 ? 0 : outType == .f16 ? 1 : 32
         metadata += spec.ggufKeys(architecture: table, fileType: fileType)

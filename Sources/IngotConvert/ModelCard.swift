@@ -17,13 +17,28 @@ enum ModelCard {
         ("general.tags", "tags", true), ("general.languages", "language", true),
     ]
 
-    /// The `general.*` keys a card states, in gguf-py's order. Where the card has no name, llama.cpp's converter
-    /// names the model after its folder (`Metadata.id_to_title`), and where it has no size label it labels the
-    /// parameter count (`gguf.size_label`); both fallbacks are applied here the same way.
-    static func ggufKeys(readmePath: String, folderName: String, parameters: Int, expertCount: Int, expertParameters: Int) -> [GGUFKeyValue] {
+    /// The `general.*` keys a card states, in gguf-py's order. What the card leaves out, llama.cpp's converter takes
+    /// from config.json's `_name_or_path` (when it is a model id, at most one `/`) and then from the folder's name,
+    /// each split into name, organization, basename, finetune, version and size label
+    /// (`Metadata.get_model_id_components`); a size label still missing labels the parameter count
+    /// (`gguf.size_label`). All of it is applied here the same way.
+    static func ggufKeys(readmePath: String, folderName: String, nameOrPath: String?, parameters: Int, expertCount: Int,
+                         expertParameters: Int) -> [GGUFKeyValue] {
         var fields: [String: [String]] = [:]
-        if let file = try? MappedFile(path: readmePath) { fields = frontMatter(String(decoding: file.bytes, as: UTF8.self)) }
-        if fields["name"] == nil && fields["model_name"] == nil { fields["name"] = [idToTitle(folderName)] }
+        if let file = try? MappedFile(path: readmePath) {
+            fields = withExtendedLifetime(file) { frontMatter(String(decoding: file.bytes, as: UTF8.self)) }
+        }
+        if fields["name"] == nil, let n = fields["model_name"] { fields["name"] = n }
+        var ids = [folderName]
+        if let n = nameOrPath, n.filter({ $0 == "/" }).count <= 1 { ids.insert(n, at: 0) }
+        for id in ids {
+            let c = modelIDComponents(id, totalParameters: parameters)
+            for (key, value) in [("name", c.name.map(idToTitle)), ("organization", c.organization.map(idToTitle)),
+                                 ("basename", c.basename), ("finetune", c.finetune), ("version", c.version),
+                                 ("size_label", c.sizeLabel)] {
+                if fields[key] == nil, let value { fields[key] = [value] }
+            }
+        }
         if fields["size_label"] == nil && parameters > 0 {
             fields["size_label"] = [expertCount > 0
                 ? "\(expertCount)x\(roundedCount(parameters - expertParameters + expertParameters / expertCount))"
@@ -39,6 +54,91 @@ enum ModelCard {
             }
         }
         return out
+    }
+
+    /// gguf-py's `Metadata.get_model_id_components`: a model id (`org/Name-7B-Instruct-v0.2`) split at `/` and at
+    /// dashes, each part annotated as version, quantization type, size (unless it is far from `totalParameters`, then
+    /// a finetune such as a context length), known finetune word, or basename (leading words), and joined back.
+    static func modelIDComponents(_ id: String, totalParameters: Int)
+        -> (name: String?, organization: String?, basename: String?, finetune: String?, version: String?, sizeLabel: String?) {
+        if id.contains(" ") { return (id, nil, nil, nil, nil, nil) }
+        var org: String?
+        var full = id
+        if let slash = id.firstIndex(of: "/") {
+            org = String(id[..<slash])
+            full = String(id[id.index(after: slash)...])
+        }
+        if org?.first == "." { org = nil }
+        var parts = full.split(separator: "-").map(String.init)
+        var types = [Set<String>](repeating: [], count: parts.count)
+        func whole(_ pattern: String, _ s: String) -> Bool {
+            guard let r = try? Regex(pattern).ignoresCase() else { return false }
+            return (try? r.wholeMatch(in: s)) != nil
+        }
+        for i in parts.indices {
+            var part = parts[i]
+            if whole(#"(v|iter)?\d+([.]\d+)*"#, part) {
+                types[i].insert("version")
+            } else if whole(#"i?q\d(_\w)*|b?fp?(16|32)"#, part) {
+                types[i].insert("type")
+                parts[i] = part.uppercased()
+            } else if i > 0 && whole(#"(([A]|\d+[x])?\d+([._]\d+)?[KMBT][\d]?|small|mini|medium|large|x?xl)"#, part) {
+                part = part.replacingOccurrences("_", ".")
+                var chars = Array(part)
+                if let last = chars.last, last.isASCII, last.isNumber, chars.count >= 2 {
+                    // bloom-7b1 -> 7.1b
+                    chars = Array(chars[..<(chars.count - 2)]) + ["."] + [last, chars[chars.count - 2]]
+                }
+                if chars.count > 1, chars[chars.count - 2].isASCII, chars[chars.count - 2].isNumber, "kmbt".contains(chars[chars.count - 1]) {
+                    chars[chars.count - 1] = Character(chars[chars.count - 1].uppercased())
+                }
+                part = String(chars)
+                if totalParameters != 0, let last = chars.last, let value = Double(String(chars.dropLast())) {
+                    // Python's " KMBT".find: -1 (a thousandth) for any other suffix.
+                    let power = " KMBT".firstIndex(of: last).map { " KMBT".distance(from: " KMBT".startIndex, to: $0) } ?? -1
+                    var label = power < 0 ? value / 1000 : value
+                    for _ in 0..<max(power, 0) { label *= 1000 }
+                    let total = Double(totalParameters)
+                    if (totalParameters < 0 && label < Double(abs(totalParameters) / 8))
+                        || (totalParameters > 0 && abs(label - total) > Double(7 * totalParameters / 8)) {
+                        types[i].insert("finetune")
+                        part = String(chars.dropLast()) + last.lowercased()
+                    }
+                }
+                if types[i].isEmpty { types[i].insert("size_label") }
+                parts[i] = part
+            } else if i > 0 && whole("chat|instruct|vision|lora", part) {
+                types[i].insert(totalParameters < 0 && part.lowercased() == "lora" ? "type" : "finetune")
+            }
+        }
+        if zip(parts, types).contains(where: { $0.1.contains("size_label") && $0.0.contains(where: \.isNumber) }) {
+            for i in parts.indices where types[i].contains("size_label") && parts[i].allSatisfy(\.isLetter) {
+                types[i].remove("size_label")
+            }
+        }
+        var atStart = true
+        for i in parts.indices {
+            if atStart && ((types[i].isEmpty && parts[i].first?.isLetter == true) || types[i].contains("version")) {
+                types[i].insert("basename")
+            } else {
+                atStart = false
+                if types[i].isEmpty { types[i].insert("finetune") }
+            }
+        }
+        for i in parts.indices.reversed() {
+            guard types[i].contains("basename") && types[i].count > 1 else { break }
+            types[i].remove("basename")
+        }
+        func joined(_ kind: String, unique: Bool = false, excluding: String? = nil) -> String? {
+            var seen = Set<String>()
+            let picked = parts.indices.filter { i in types[i].contains(kind) && !(excluding.map { types[i].contains($0) } ?? false) }
+                .map { parts[$0] }.filter { !unique || seen.insert($0).inserted }
+            return picked.isEmpty ? nil : picked.joined(separator: "-")
+        }
+        var basename = joined("basename")
+        let size = joined("size_label", unique: true), finetune = joined("finetune"), version = joined("version", excluding: "basename")
+        if size == nil && finetune == nil && version == nil { basename = nil }
+        return (full, org, basename, finetune, version, size)
     }
 
     /// gguf-py's `Metadata.id_to_title`: dashes become spaces, and all-lowercase words that are not versions are

@@ -115,6 +115,21 @@ struct ConvertTests {
         #expect(ModelCard.roundedCount(1_543_714_304) == "1.5B")
     }
 
+    @Test("Model ids split into name, organization, basename, finetune, version and size label as gguf-py splits them")
+    func modelIDComponents() throws {
+        // fixtures/reference/model-id-components.json: gguf-py 0.19.0, tools/reference/model_id_components.py.
+        let root = String(#filePath).split(separator: "/").dropLast(3).joined(separator: "/")
+        let file = try MappedFile(path: "/" + root + "/fixtures/reference/model-id-components.json")
+        let cases = try withExtendedLifetime(file) { try JSONParser.parse(file.bytes, field: "fixture") }["cases"]?.arrayValue ?? []
+        #expect(cases.count >= 30)
+        for c in cases {
+            let id = c["id"]?.stringValue ?? ""
+            let got = ModelCard.modelIDComponents(id, totalParameters: c["total_params"]?.intValue ?? 0)
+            let want = ["name", "organization", "basename", "finetune", "version", "size_label"].map { c[$0]?.stringValue }
+            #expect([got.name, got.organization, got.basename, got.finetune, got.version, got.sizeLabel] == want, "\(id)")
+        }
+    }
+
     @Test("SHA-256 of known inputs")
     func sha256() {
         #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
