@@ -20,6 +20,43 @@ public enum FP8 {
     public static let e5m2Table: [Float] = (0..<256).map { halfToFloat(UInt16($0) << 8) }
 
     public static func table(_ f: Format) -> [Float] { f == .e4m3fn ? e4m3fnTable : e5m2Table }
+
+    /// The largest finite value: 448 (E4M3FN), 57344 (E5M2).
+    public static func maxFinite(_ f: Format) -> Float { f == .e4m3fn ? 448 : 57344 }
+
+    /// The code of `x`: rounded to the nearest FP8 value, ties to even, as `ml_dtypes` and PyTorch round. Values
+    /// beyond the largest finite one, infinities included, saturate to it with their sign (what the quantizers of
+    /// vLLM, llm-compressor and DeepSeek do by clamping before the cast; a bare cast in `ml_dtypes` gives NaN for
+    /// E4M3FN and infinity for E5M2 instead). NaN gives the format's NaN (0x7F, 0x7E).
+    public static func encode(_ x: Float, _ f: Format) -> UInt8 {
+        let mantissaBits: UInt32 = f == .e4m3fn ? 3 : 2
+        let bias: UInt32 = f == .e4m3fn ? 7 : 15
+        let minNormalExponent = 1 - Int(bias)
+        let maxCode: UInt32 = f == .e4m3fn ? 0x7E : 0x7B
+        let bits = x.bitPattern
+        let sign = UInt8((bits >> 24) & 0x80)
+        let magnitude = bits & 0x7FFF_FFFF
+        if magnitude > 0x7F80_0000 { return f == .e4m3fn ? 0x7F : 0x7E }
+        let a = Float(bitPattern: magnitude)
+        if a >= maxFinite(f) { return sign | UInt8(maxCode) }
+        if a.exponent < minNormalExponent {
+            // Subnormal (or zero): a multiple of 2^(minNormalExponent - mantissaBits), rounded to even. A result of
+            // 2^mantissaBits is the smallest normal's code, which follows on naturally.
+            let units = (a * Float(sign: .plus, exponent: Int(mantissaBits) - minNormalExponent, significand: 1))
+                .rounded(.toNearestOrEven)
+            return sign | UInt8(units)
+        }
+        // Normal: drop the low mantissa bits of the binary32 pattern with round-half-to-even, then rebias the exponent.
+        let shift = 23 - mantissaBits
+        let rounded = (magnitude + ((1 << (shift - 1)) - 1) + ((magnitude >> shift) & 1)) >> shift
+        let code = rounded - ((127 - bias) << mantissaBits)
+        return sign | UInt8(Swift.min(code, maxCode))
+    }
+
+    /// Codes of `count` values of `x` divided by `scale` (in Float, as the reference quantizers divide), into `out`.
+    public static func encode(_ x: UnsafePointer<Float>, count: Int, dividedBy scale: Float, _ f: Format, into out: UnsafeMutablePointer<UInt8>) {
+        for i in 0..<count { out[i] = encode(x[i] / scale, f) }
+    }
 }
 
 /// How the scales of an FP8 weight of `rows` x `cols` are laid out (`w = fp8(q) · scale`; DeepSeek names its block

@@ -81,6 +81,55 @@ struct ConvertTests {
         #expect(e5[0x3C] == 1 && e5[0x7B] == 57344 && e5[0x7C] == .infinity && e5[0x7D].isNaN)
     }
 
+    @Test("FP8 encoding: every finite code round-trips; a million floats give ml_dtypes' codes (overflow saturates)")
+    func fp8Encoding() throws {
+        for f in [FP8.Format.e4m3fn, .e5m2] {
+            let table = FP8.table(f)
+            for code in 0..<256 where table[code].isFinite {
+                // -0 and +0 keep their sign bit.
+                #expect(FP8.encode(table[code], f) == UInt8(code), "\(f) code \(code)")
+            }
+            #expect(FP8.encode(.infinity, f) == (f == .e4m3fn ? 0x7E : 0x7B))
+            #expect(FP8.encode(-1e30, f) == (f == .e4m3fn ? 0xFE : 0xFB))
+            #expect(table[Int(FP8.encode(.nan, f))].isNaN)
+        }
+        #expect(FP8.encode(0x1p-10, .e4m3fn) == 0x00)      // half the smallest subnormal: a tie, to even (zero)
+        #expect(FP8.encode(0x1.8p-9, .e4m3fn) == 0x02)     // 1.5 units: a tie, to even (2)
+        #expect(FP8.encode(1.0625, .e4m3fn) == 0x38)       // halfway between 1 and 1.125: to even (1)
+        #expect(FP8.encode(1.1875, .e4m3fn) == 0x3A)       // halfway between 1.125 and 1.25: to even (1.25)
+        // fixtures/reference/fp8-codes.json: tools/reference/fp8_codes.py (ml_dtypes, the same generator).
+        let root = String(#filePath).split(separator: "/").dropLast(3).joined(separator: "/")
+        let file = try MappedFile(path: "/" + root + "/fixtures/reference/fp8-codes.json")
+        let ref = try withExtendedLifetime(file) { try JSONParser.parse(file.bytes, field: "fixture") }
+        let count = try #require(ref["count"]?.intValue), seed = UInt64(try #require(ref["seed"]?.intValue))
+        for (name, f, lo, hi, shift) in [("e4m3fn", FP8.Format.e4m3fn, -12, 9, 20), ("e5m2", .e5m2, -19, 16, 21)] {
+            var codes: [UInt8] = []
+            codes.reserveCapacity(count)
+            for i in 1...UInt64(count) {
+                var z = seed &+ i &* 0x9E37_79B9_7F4A_7C15
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                z ^= z >> 31
+                let low = UInt32(truncatingIfNeeded: z)
+                let sign = UInt32((z >> 61) & 1) << 31
+                let exponent = UInt32(Int((z >> 32) % UInt64(hi - lo + 1)) + lo + 127)
+                let mantissa = low & 0x7F_FFFF
+                let bits: UInt32
+                switch z >> 62 {
+                case 0: bits = low
+                case 3: bits = sign | exponent << 23 | (mantissa & ~((1 << shift) - 1)) | (1 << (shift - 1))
+                default: bits = sign | exponent << 23 | mantissa
+                }
+                let x = Float(bitPattern: bits)
+                if !x.isNaN { codes.append(FP8.encode(x, f)) }
+            }
+            let want = ref["formats"]?[name]
+            #expect(codes.count == want?["non_nan"]?.intValue)
+            #expect(codes.prefix(16).map { JSONValue(Int($0)) } == want?["first_codes"]?.arrayValue)
+            #expect(SHA256.hex(codes) == want?["sha256"]?.stringValue, "\(name): codes differ from ml_dtypes'")
+        }
+    }
+
     @Test("FP8 scale layouts: per tensor, per channel, 128x128 blocks with padded edges")
     func scaleLayouts() {
         #expect(ScaledFP8.layout(scaleShape: [], rows: 576, cols: 1536) == .tensor)
