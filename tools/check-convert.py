@@ -510,6 +510,42 @@ def fp8_checks(ingot, work, f16):
             check(rep["types"] == {"F16": 211, "F32": 61} and kinds == {"BF16", "F16", "F32"},
                   "FP8 folder -> GGUF and -> folder with --dtype auto", f"GGUF {rep['types']}, folder {sorted(kinds)}")
 
+    # ingot quantize --scheme fp8 writes what tools/make-fp8-model.py (numpy, ml_dtypes) writes, from the folder and
+    # from the F16 GGUF alike; NaN weights are refused.
+    for scheme in ["block", "tensor", "channel"]:
+        want = raw_safetensors(os.path.join(ROOT, f".cache/variants/hf/smollm2-fp8-{scheme}", "model.safetensors"))
+        want_config = json.load(open(os.path.join(ROOT, f".cache/variants/hf/smollm2-fp8-{scheme}", "config.json")))
+        for label, src in [("folder", llama), ("F16 GGUF", f16)]:
+            out = os.path.join(work, f"q-fp8-{scheme}")
+            run([ingot, "quantize", src, "-o", out, "--scheme", "fp8", "--strategy", scheme, "--json"])
+            got = raw_safetensors(os.path.join(out, "model.safetensors"))
+            differ = [k for k in want if k not in got or got[k].dtype != want[k].dtype or got[k].shape != want[k].shape
+                      or got[k].tobytes() != want[k].tobytes()]
+            config = json.load(open(os.path.join(out, "config.json")))
+            check(not differ and set(got) == set(want) and config.get("quantization_config") == want_config["quantization_config"],
+                  f"ingot quantize {label} --scheme fp8 --strategy {scheme} = numpy/ml_dtypes (tools/make-fp8-model.py)",
+                  f"{len(got)} tensors, {sum(1 for v in got.values() if v.dtype == ml_dtypes.float8_e4m3fn)} FP8, {len(differ)} differ {differ[:2]}")
+            shutil.rmtree(out)
+    from safetensors.numpy import save_file
+    nan = os.path.join(work, "nan-folder")
+    os.makedirs(nan)
+    for f in os.listdir(llama):
+        if f != "model.safetensors":
+            os.symlink(os.path.join(llama, f), os.path.join(nan, f))
+    tensors = load_file(os.path.join(llama, "model.safetensors"))
+    tensors["model.layers.3.mlp.up_proj.weight"] = tensors["model.layers.3.mlp.up_proj.weight"].copy()
+    tensors["model.layers.3.mlp.up_proj.weight"][5, 7] = np.nan
+    save_file(tensors, os.path.join(nan, "model.safetensors"))
+    out = os.path.join(work, "nan-fp8")
+    r = run([ingot, "quantize", nan, "-o", out, "--scheme", "fp8", "--json"], ok=False)
+    try:
+        err = json.loads(r.stdout).get("error", {})
+    except ValueError:
+        err = {}
+    check(r.returncode == 1 and err.get("code") == "invalid-value" and "up_proj" in err.get("field", "") and not os.path.exists(out),
+          "bad input: a NaN weight asked for FP8 scales", f"exit {r.returncode}, code {err.get('code')}, field {err.get('field')}")
+    shutil.rmtree(nan)
+
 
 def bad_inputs(ingot, folder, f16, work):
     def expect(label, src, code, to="gguf"):

@@ -19,6 +19,9 @@ public enum Converter {
         public var dtype: DType = .auto
         /// Largest shard of a Hugging Face output (a bigger tensor gets a shard of its own).
         public var shardBytes = 5_000_000_000
+        /// To a folder: linear weights quantized to FP8 E4M3 with scales per tensor, per output row or per 128 x 128
+        /// block (DeepSeek's layout), the rest as `dtype` says.
+        public var fp8: FP8Quantization.Strategy?
         public init(target: Target) { self.target = target }
     }
 
@@ -298,6 +301,7 @@ public enum Converter {
             outputs.append(PlannedTensor(name: mapped.name, type: type, dims: s.dims,
                                          parts: [.rows(s, 0..<s.rows, permute: perm.map { ($0, false) })]))
         }
+        if let strategy = options.fp8 { outputs = try quantizedFP8(outputs, table: table, strategy: strategy, path: g.path) }
         // config.json: the class, the table's hyperparameters, tying, dtype and special tokens.
         let experts = (spec.expertCount ?? 0) > 1
         var config: [(String, JSONValue)] = [
@@ -317,9 +321,10 @@ public enum Converter {
         }
         if table.latentAttention { config.append(("num_nextn_predict_layers", JSONValue(0))) }
         config.append(("tie_word_embeddings", .bool(g.tensor(named: "output.weight") == nil)))
-        config.append(("torch_dtype", .string(torchDType(outputs))))
+        config.append(("torch_dtype", .string(torchDType(outputs.filter { $0.fp8 == nil }))))
         config.append(("rope_scaling", ropeScaling))
         config += tok.configTokenIDs
+        if let strategy = options.fp8 { config.append(("quantization_config", fp8Config(strategy))) }
         var generation: [(String, JSONValue)] = [("_from_model_config", true)]
         if let b = tok.bos { generation.append(("bos_token_id", JSONValue(b))) }
         if let e = tok.eos { generation.append(("eos_token_id", JSONValue(e))) }
@@ -362,12 +367,13 @@ public enum Converter {
             decodedFP8 = decodedFP8 || s.fp8 != nil
             outputs.append(PlannedTensor(name: s.name, type: type, dims: s.dims, parts: [.rows(s, 0..<s.rows, permute: nil)]))
         }
+        if let strategy = options.fp8 { outputs = try quantizedFP8(outputs, table: table, strategy: strategy, path: d.path) }
         var files: [(String, [UInt8])] = []
         for name in d.files where !name.hasSuffix(".safetensors") && name != HFModelDirectory.indexName {
-            if name == "config.json", decodedFP8, var config = d.config?.objectValue {
-                // The weights are no longer quantized: the config must not say they are.
-                config["quantization_config"] = nil
-                config["torch_dtype"] = .string(torchDType(outputs))
+            if name == "config.json", decodedFP8 || options.fp8 != nil, var config = d.config?.objectValue {
+                // The weights are no longer quantized (or quantized anew): the config says how they are stored now.
+                config["quantization_config"] = options.fp8.map(fp8Config) ?? nil
+                config["torch_dtype"] = .string(torchDType(outputs.filter { $0.fp8 == nil }))
                 files.append((name, Array((JSONValue.object(config).serialized(pretty: true) + "\n").utf8)))
                 continue
             }
@@ -377,6 +383,51 @@ public enum Converter {
         var report = Report(input: d.path, output: output, target: .hf, architecture: table.name)
         try writeFolder(outputs, files: files, to: output, options: options, report: &report, progress: progress)
         return report
+    }
+
+    // MARK: FP8 output
+
+    /// The linear layers an FP8 scheme quantizes: every projection of the blocks (attention, dense and expert
+    /// feed-forward, DeepSeek's low-rank projections); embeddings, the output head, norms and routers stay in float,
+    /// as in DeepSeek's FP8 checkpoints.
+    static let fp8Roles: Set<String> = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down",
+                                        "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps", "ffn_gate_shexp", "ffn_up_shexp",
+                                        "ffn_down_shexp", "attn_q_a", "attn_q_b", "attn_kv_a_mqa", "attn_kv_b"]
+
+    /// Each linear weight of a folder's planned tensors becomes its FP8 codes and its scales.
+    static func quantizedFP8(_ outputs: [PlannedTensor], table: Architecture, strategy: FP8Quantization.Strategy,
+                             path: String) throws -> [PlannedTensor] {
+        var out: [PlannedTensor] = []
+        for t in outputs {
+            guard t.dims.count == 2, t.name.hasSuffix(".weight"), let role = table.ggufName(forHF: t.name)?.role,
+                  fp8Roles.contains(role.gguf) else {
+                out.append(t)
+                continue
+            }
+            let (cols, rows) = (t.dims[0], t.dims[1])
+            var codes = t
+            codes.type = .f32   // the parts produce floats, which become codes
+            codes.fp8 = FP8Output(part: .codes, strategy: strategy, weight: t.name, rows: rows, cols: cols)
+            let stem = String(t.name.dropLast(".weight".count))
+            let scaleDims: [Int]
+            switch strategy {
+            case .tensor: scaleDims = [1]   // shape [1], as compressed-tensors and DeepSeek's tooling store one scale
+            case .channel: scaleDims = [1, rows]
+            case .block: scaleDims = [(cols + 127) / 128, (rows + 127) / 128]
+            }
+            var scales = PlannedTensor(name: stem + (strategy == .block ? ".weight_scale_inv" : ".weight_scale"), type: .f32,
+                                       dims: scaleDims, parts: t.parts)
+            scales.fp8 = FP8Output(part: .scales, strategy: strategy, weight: t.name, rows: rows, cols: cols)
+            out += [codes, scales]
+        }
+        return out
+    }
+
+    /// config.json's `quantization_config` of the FP8 output, as DeepSeek's checkpoints (blocks) state it.
+    static func fp8Config(_ strategy: FP8Quantization.Strategy) -> JSONValue {
+        var o: [(String, JSONValue)] = [("quant_method", "fp8"), ("fmt", "e4m3"), ("activation_scheme", "dynamic")]
+        if strategy == .block { o.append(("weight_block_size", [128, 128])) }
+        return .object(JSONObject(o))
     }
 
     // MARK: shared
@@ -456,23 +507,60 @@ public enum Converter {
         report.bytesWritten = writer.bytesWritten
     }
 
+    /// The codes and scales of an FP8 weight: its floats produced from its parts, checked finite, then quantized.
+    static func quantizeFP8(_ t: PlannedTensor, _ f: FP8Output, scratch: inout ConversionScratch,
+                            path: String) throws -> (codes: [UInt8], scales: [Float]) {
+        var floats = [Float]()
+        floats.reserveCapacity(f.rows * f.cols)
+        for part in t.parts {
+            try scratch.produce(part, as: .f32) { b in
+                let old = floats.count, n = b.count / 4
+                floats.append(contentsOf: repeatElement(0, count: n))
+                floats.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: old * 4).copyMemory(from: b.baseAddress!, byteCount: n * 4) }
+            }
+        }
+        guard floats.count == f.rows * f.cols else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(f.weight)'", "\(floats.count) values for \(f.rows) x \(f.cols)", path: path)
+        }
+        if let bad = floats.firstIndex(where: { !$0.isFinite }) {
+            throw ModelError(.invalidValue, field: "tensor '\(f.weight)'",
+                             "value \(bad) is \(floats[bad]): NaN or infinite weights have no FP8 scale", path: path)
+        }
+        return floats.withUnsafeBufferPointer {
+            FP8Quantization.quantize($0.baseAddress!, rows: f.rows, cols: f.cols, strategy: f.strategy)
+        }
+    }
+
     static func writeFolder(_ outputs: [PlannedTensor], files: [(String, [UInt8])], to path: String, options: Options,
                             report: inout Report, progress: (Int, Int) -> Void) throws {
-        let declared = outputs.map { SafetensorsTensor(name: $0.name, dtype: $0.type.safetensorsDType, shape: Array($0.dims.reversed())) }
+        let declared = outputs.map { SafetensorsTensor(name: $0.name, dtype: $0.safetensorsDType, shape: Array($0.dims.reversed())) }
         let writer = try HFModelDirectoryWriter(path: path, tensors: declared, maxShardBytes: options.shardBytes)
         var done = false
         defer { if !done { writer.abort() } }
         let byName = Dictionary(outputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var scratch = ConversionScratch()
         var buffer: [UInt8] = []
+        // The other half of an FP8 weight whose codes or scales were written first (the writer's order decides).
+        var pending: [String: [UInt8]] = [:]
         for (i, name) in writer.dataOrder.enumerated() {
             guard let t = byName[name] else { continue }
             buffer.removeAll(keepingCapacity: true)
-            for part in t.parts {
-                try scratch.produce(part, as: t.type) { buffer.append(contentsOf: $0) }
+            if let f = t.fp8 {
+                if let ready = pending.removeValue(forKey: name) {
+                    buffer = ready
+                } else {
+                    let (codes, scales) = try quantizeFP8(t, f, scratch: &scratch, path: path)
+                    let scaleName = outputs.first { $0.fp8?.weight == f.weight && $0.fp8?.part == .scales }?.name ?? ""
+                    let scaleBytes = scales.withUnsafeBytes { Array($0) }
+                    if f.part == .codes { buffer = codes; pending[scaleName] = scaleBytes } else { buffer = scaleBytes; pending[f.weight] = codes }
+                }
+            } else {
+                for part in t.parts {
+                    try scratch.produce(part, as: t.type) { buffer.append(contentsOf: $0) }
+                }
             }
             try buffer.withUnsafeBytes { try writer.write($0) }
-            report.typeCounts[t.type.name, default: 0] += 1
+            report.typeCounts[t.safetensorsDType.rawValue, default: 0] += 1
             report.bytesWritten += buffer.count
             progress(i + 1, outputs.count)
         }

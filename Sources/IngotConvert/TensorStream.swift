@@ -59,6 +59,29 @@ struct PlannedTensor {
     var type: GGMLType
     var dims: [Int]
     var parts: [Part]
+    /// Set where the tensor is one of the stored tensors of an FP8-quantized weight (its codes or its scales).
+    var fp8: FP8Output? = nil
+
+    /// The safetensors dtype it is written in.
+    var safetensorsDType: SafetensorsDType {
+        switch fp8?.part {
+        case .codes?: .f8_e4m3
+        case .scales?: .f32
+        case nil: type.safetensorsDType
+        }
+    }
+}
+
+/// One stored tensor of a weight quantized to FP8: its codes (the weight's own name, F8_E4M3) or its scales
+/// (`weight_scale`, or DeepSeek's `weight_scale_inv` for blocks, F32). Both are computed from the weight's floats,
+/// which `parts` of the codes tensor produce.
+struct FP8Output {
+    enum Role { case codes, scales }
+    var part: Role
+    var strategy: FP8Quantization.Strategy
+    /// The weight's name (the codes tensor's).
+    var weight: String
+    var rows: Int, cols: Int
 }
 
 enum Part {

@@ -125,3 +125,51 @@ public struct ScaledFP8: @unchecked Sendable {
         }
     }
 }
+
+/// FP8 quantization of a weight matrix as DeepSeek's and llm-compressor's quantizers compute it: one scale per
+/// tensor, per output row or per 128 x 128 block (edge blocks partial), scale = max(amax / 448, 1e-12) in Float,
+/// code = the E4M3FN code of w / scale (round to nearest even). Dequantized, w ≈ fp8(code) · scale.
+public enum FP8Quantization {
+    public enum Strategy: String, Sendable, CaseIterable { case tensor, channel, block }
+
+    /// Codes (rows × cols) and scales (1, rows, or ceil(rows/128) × ceil(cols/128) values) of `w`.
+    public static func quantize(_ w: UnsafePointer<Float>, rows: Int, cols: Int, strategy: Strategy,
+                                block: Int = 128) -> (codes: [UInt8], scales: [Float]) {
+        var codes = [UInt8](repeating: 0, count: rows * cols)
+        let floor = Float(1e-12)
+        func scale(_ amax: Float) -> Float { Swift.max(amax / 448, floor) }
+        switch strategy {
+        case .tensor:
+            var amax: Float = 0
+            for i in 0..<(rows * cols) { amax = Swift.max(amax, abs(w[i])) }
+            let s = scale(amax)
+            codes.withUnsafeMutableBufferPointer { FP8.encode(w, count: rows * cols, dividedBy: s, .e4m3fn, into: $0.baseAddress!) }
+            return (codes, [s])
+        case .channel:
+            var scales = [Float](repeating: 0, count: rows)
+            codes.withUnsafeMutableBufferPointer { c in
+                for r in 0..<rows {
+                    var amax: Float = 0
+                    for j in 0..<cols { amax = Swift.max(amax, abs(w[r * cols + j])) }
+                    scales[r] = scale(amax)
+                    FP8.encode(w + r * cols, count: cols, dividedBy: scales[r], .e4m3fn, into: c.baseAddress! + r * cols)
+                }
+            }
+            return (codes, scales)
+        case .block:
+            let br = (rows + block - 1) / block, bc = (cols + block - 1) / block
+            var scales = [Float](repeating: 0, count: br * bc)
+            for bi in 0..<br {
+                for bj in 0..<bc {
+                    let r0 = bi * block, r1 = Swift.min(rows, r0 + block), c0 = bj * block, c1 = Swift.min(cols, c0 + block)
+                    var amax: Float = 0
+                    for r in r0..<r1 { for j in c0..<c1 { amax = Swift.max(amax, abs(w[r * cols + j])) } }
+                    let s = scale(amax)
+                    scales[bi * bc + bj] = s
+                    for r in r0..<r1 { for j in c0..<c1 { codes[r * cols + j] = FP8.encode(w[r * cols + j] / s, .e4m3fn) } }
+                }
+            }
+            return (codes, scales)
+        }
+    }
+}

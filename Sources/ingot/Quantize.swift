@@ -14,17 +14,28 @@ struct Quantize: ParsableCommand {
         as they are, and rows a block type cannot hold fall back to a smaller block type. An already quantized \
         input is dequantized first (with a warning). Tensors stream through one at a time over --threads workers; \
         the output appears only when complete.
+
+        --scheme fp8 writes a Hugging Face folder instead: every linear layer of the blocks as FP8 E4M3 codes with \
+        F32 scales (--strategy tensor or channel: `weight_scale`; block: DeepSeek-V3's 128x128 `weight_scale_inv` \
+        and its quantization_config), the rest as stored. Scales are max|w| / 448 per group; codes round w / scale \
+        to nearest even. NaN or infinite weights are refused.
         """
     )
 
     @Argument(help: "A .gguf model, or a Hugging Face folder (safetensors in F32/F16/BF16 or FP8 with scales), read as `ingot convert --to gguf` would write it.")
     var input: String
 
-    @Option(name: .shortAndLong, help: "The GGUF file to write.")
+    @Option(name: .shortAndLong, help: "The GGUF file (or, with --scheme, the Hugging Face folder) to write.")
     var output: String?
 
     @Option(name: .long, help: "The preset (llama-quantize file type), e.g. Q4_K_M, Q8_0, F16.")
-    var type: String
+    var type: String?
+
+    @Option(name: .long, help: "A safetensors scheme instead of a GGUF preset: fp8.")
+    var scheme: String?
+
+    @Option(name: .long, help: "With --scheme fp8: tensor, channel or block (128x128, DeepSeek-V3's layout).")
+    var strategy: String = "block"
 
     @Option(name: .customLong("tensor-type"), help: ArgumentHelp("Give tensors whose name matches REGEX this type (repeatable; first match wins).", valueName: "REGEX=TYPE"))
     var tensorTypes: [String] = []
@@ -50,6 +61,12 @@ struct Quantize: ParsableCommand {
 
     func validate() throws {
         if output == nil && !dryRun { throw ValidationError("give --output (or --dry-run)") }
+        if (type == nil) == (scheme == nil) { throw ValidationError("give --type PRESET (GGUF) or --scheme fp8 (Hugging Face folder), one of them") }
+        if let scheme, scheme != "fp8" { throw ValidationError("--scheme: unknown scheme '\(scheme)'; known: fp8") }
+        if scheme != nil && FP8Quantization.Strategy(rawValue: strategy) == nil {
+            throw ValidationError("--strategy: unknown '\(strategy)'; known: tensor, channel, block")
+        }
+        if scheme != nil && dryRun { throw ValidationError("--dry-run plans GGUF presets only") }
     }
 
     static func ggmlType(_ name: String, option: String) throws -> GGMLType {
@@ -60,8 +77,8 @@ struct Quantize: ParsableCommand {
     }
 
     func options() throws -> QuantOptions {
-        guard let preset = QuantPreset.named(type) else {
-            throw QuantError(.unknownType, "--type: unknown preset '\(type)'; known: \(QuantPreset.all.map(\.name).joined(separator: ", "))")
+        guard let preset = QuantPreset.named(type ?? "") else {
+            throw QuantError(.unknownType, "--type: unknown preset '\(type ?? "")'; known: \(QuantPreset.all.map(\.name).joined(separator: ", "))")
         }
         var o = QuantOptions(preset: preset)
         for spec in tensorTypes {
@@ -77,8 +94,33 @@ struct Quantize: ParsableCommand {
         return o
     }
 
+    /// `--scheme fp8`: the model written as a Hugging Face folder with FP8 linear layers, by the converter's writer.
+    func runScheme() throws {
+        let file = try ModelFile.open(input)
+        var options = Converter.Options(target: .hf)
+        options.fp8 = FP8Quantization.Strategy(rawValue: strategy)
+        let line = ProgressLine(verb: "quantizing", enabled: !common.json)
+        let clock = Stopwatch()
+        let report = try Converter.convert(file, to: output!, options: options) { done, total in
+            line.show("quantizing tensor \(done)/\(total), \(Human.fixed(clock.seconds, 1)) s")
+        }
+        line.finish()
+        if common.json {
+            var o = report.json.objectValue ?? JSONObject()
+            o["scheme"] = .string("fp8")
+            o["strategy"] = .string(strategy)
+            o["seconds"] = .double(clock.seconds)
+            print(JSONValue.object(o).serialized(pretty: true))
+        } else {
+            let types = report.typeCounts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            print("quantized \(input) -> \(output!) as fp8 (\(strategy) scales): \(report.tensorCount) tensors (\(types)), "
+                  + "\(Human.bytes(report.bytesWritten)) in \(Human.fixed(clock.seconds, 2)) s")
+        }
+    }
+
     func run() throws {
         try reportingErrors(json: common.json) {
+            if scheme != nil { return try runScheme() }
             let opts = try options()
             let file = try ModelFile.open(input)
             // A Hugging Face folder is read as the GGUF `ingot convert --to gguf` would write, with no file between.

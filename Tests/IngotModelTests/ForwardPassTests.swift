@@ -150,7 +150,7 @@ struct ForwardPassTests {
 
     @Test("logits equal the plain implementation", arguments: ["llama", "qwen2", "qwen3"])
     func logits(arch: String) throws {
-        let dir = NSTemporaryDirectory() + "ingot-forward-\(getpid())"
+        let dir = NSTemporaryDirectory() + "ingot-forward-\(getpid())-\(arch)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (path, weights) = try ForwardPassTests.makeModel(in: dir, arch: arch)
