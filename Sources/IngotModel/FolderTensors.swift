@@ -1,13 +1,14 @@
 import IngotFormats
 import IngotNumerics
 
-/// A tensor of a Hugging Face folder as a model sees it: stored floats, or an FP8 weight with its scales.
+/// A tensor of a Hugging Face folder as a model sees it: stored floats, or a quantized weight (FP8 with its scales,
+/// MLX affine with scales and biases) that decodes row by row.
 public struct FolderTensor: @unchecked Sendable {
     public enum Storage {
         /// F32, F16 or BF16 data, in GGML's names for those types.
         case float(GGMLType, UnsafeRawPointer, byteCount: Int)
-        /// An FP8 weight decoded row by row with its scales.
-        case fp8(ScaledFP8)
+        /// A quantized weight decoded row by row.
+        case decoded(any RowDecoder)
     }
 
     public let name: String
@@ -20,7 +21,9 @@ public struct FolderTensor: @unchecked Sendable {
     public let release: () -> Void
 }
 
-/// The tensors of a folder with FP8 weights paired with their scales: `X.weight` (F8_E4M3 or F8_E5M2) and
+/// The tensors of a folder with quantized weights paired with their scales. MLX affine (config.json `quantization`
+/// with `bits` and `group_size`, per-module overrides keyed by module path): `X.weight` (U32 packed codes) with
+/// `X.scales` and `X.biases`. FP8: `X.weight` (F8_E4M3 or F8_E5M2) and
 /// `X.weight_scale_inv` (DeepSeek-V3/R1: one F32 scale per 128x128 block, edge blocks padded) or `X.weight_scale`
 /// (one scale per tensor, per output channel, or per block). Scales, and the activation scales of static FP8
 /// checkpoints (`X.input_scale`), are consumed by the pairing. The block size is config.json's
@@ -34,10 +37,18 @@ public enum FolderTensors {
         }
         var byName: [String: (SafetensorsFile, SafetensorsTensor)] = [:]
         for shard in d.shards { for t in shard.tensors { byName[t.name] = (shard, t) } }
+        let mlx = d.config?["quantization"]
         var out: [FolderTensor] = []
         for shard in d.shards {
             // Each shard's tensors by name, as the safetensors package lists them.
             for t in shard.tensors.sorted(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) {
+                if mlx != nil, let suffix = [".scales", ".biases"].first(where: t.name.hasSuffix) {
+                    let weight = String(t.name.dropLast(suffix.count)) + ".weight"
+                    if byName[weight] == nil {
+                        throw ModelError(.missingTensor, field: "tensor '\(t.name)'", "belongs to '\(weight)', which the folder lacks", path: shard.path)
+                    }
+                    continue
+                }
                 if let suffix = [".weight_scale_inv", ".weight_scale", ".input_scale"].first(where: t.name.hasSuffix) {
                     let weight = suffix == ".input_scale" ? nil : String(t.name.dropLast(suffix.count)) + ".weight"
                     if let weight, byName[weight] == nil {
@@ -55,8 +66,12 @@ public enum FolderTensors {
                                             release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
                 case .f8_e4m3, .f8_e5m2:
                     out.append(FolderTensor(name: t.name, shape: t.shape,
-                                            storage: .fp8(try scaled(t, base, byName: byName, block: block, path: shard.path)),
+                                            storage: .decoded(try scaled(t, base, byName: byName, block: block, path: shard.path)),
                                             file: shard.path,
+                                            release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
+                case .u32 where mlx != nil:
+                    let m = try affine(t, base, byName: byName, quantization: mlx!, path: shard.path)
+                    out.append(FolderTensor(name: t.name, shape: [m.rows, m.cols], storage: .decoded(m), file: shard.path,
                                             release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
                 default:
                     throw ModelError(.unsupportedTensorType, field: "tensor '\(t.name)'",
@@ -66,6 +81,42 @@ public enum FolderTensors {
             }
         }
         return out
+    }
+
+    /// An MLX affine weight: bits and group size from config.json's `quantization` (or its entry for this module),
+    /// the logical column count from the scales, every shape checked.
+    static func affine(_ t: SafetensorsTensor, _ data: UnsafeRawPointer, byName: [String: (SafetensorsFile, SafetensorsTensor)],
+                       quantization q: JSONValue, path: String) throws -> MLXAffineMatrix {
+        let stem = t.name.hasSuffix(".weight") ? String(t.name.dropLast(".weight".count)) : t.name
+        let entry = q[stem]?.objectValue != nil ? q[stem]! : q
+        guard let bits = entry["bits"]?.intValue, let group = entry["group_size"]?.intValue,
+              MLXAffine.supportedBits.contains(bits), MLXAffine.supportedGroups.contains(group),
+              (entry["mode"]?.stringValue ?? "affine") == "affine" else {
+            throw ModelError(.unsupportedTensorType, field: "config.json quantization",
+                             "MLX quantization of '\(stem)' must be affine with bits 2-6 or 8 and group size 32, 64 or 128", path: path)
+        }
+        guard let (ss, s) = byName[stem + ".scales"], let (bs, b) = byName[stem + ".biases"] else {
+            throw ModelError(.missingTensor, field: "tensor '\(t.name)'", "an MLX weight needs '\(stem).scales' and '\(stem).biases'", path: path)
+        }
+        guard t.shape.count == 2, s.shape.count == 2, s.shape == b.shape, s.shape[0] == t.shape[0], s.shape[1] > 0,
+              t.shape[1] * 32 == s.shape[1] * group * bits, [.f32, .f16, .bf16].contains(s.dtype), s.dtype == b.dtype else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(t.name)'",
+                             "packed \(t.shape) with scales \(s.shape) and biases \(b.shape) do not make \(bits)-bit groups of \(group)",
+                             path: path)
+        }
+        let rows = t.shape[0], cols = s.shape[1] * group, n = s.shape.reduce(1, *)
+        func floats(_ f: SafetensorsFile, _ x: SafetensorsTensor) -> [Float] {
+            var v = [Float](repeating: 0, count: n)
+            if let base = f.data(for: x).baseAddress {
+                v.withUnsafeMutableBufferPointer { BlockCodec.dequantize(FolderTensors.ggmlType(x.dtype), base, count: n, into: $0.baseAddress!) }
+            }
+            return v
+        }
+        let scales = floats(ss, s), biases = floats(bs, b)
+        if let bad = (scales + biases).firstIndex(where: { !$0.isFinite }) {
+            throw ModelError(.invalidValue, field: "tensor '\(bad < n ? s.name : b.name)'", "value \(bad % n) is not finite", path: path)
+        }
+        return MLXAffineMatrix(data: data, rows: rows, cols: cols, bits: bits, groupSize: group, scales: scales, biases: biases)
     }
 
     /// GGML's name for a float dtype (F32, F16; BF16 otherwise: callers pass only these three).

@@ -70,8 +70,18 @@ public enum FP8ScaleLayout: Equatable, Sendable {
     case blocks(rows: Int, cols: Int)
 }
 
+/// A quantized weight matrix stored beside its scales (FP8, MLX affine): it decodes one row of floats at a time, so
+/// that converters stream it and models decode it once at load.
+public protocol RowDecoder: Sendable {
+    var rows: Int { get }
+    var cols: Int { get }
+    /// The stored bytes (for releasing their pages once decoded).
+    var data: UnsafeRawPointer { get }
+    func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>)
+}
+
 /// An FP8 weight with its scales: decodes rows of floats.
-public struct ScaledFP8: @unchecked Sendable {
+public struct ScaledFP8: RowDecoder, @unchecked Sendable {
     public let format: FP8.Format
     public let data: UnsafeRawPointer
     public let rows: Int, cols: Int

@@ -15,10 +15,12 @@ struct Quantize: ParsableCommand {
         input is dequantized first (with a warning). Tensors stream through one at a time over --threads workers; \
         the output appears only when complete.
 
-        --scheme fp8 writes a Hugging Face folder instead: every linear layer of the blocks as FP8 E4M3 codes with \
+        --scheme writes a Hugging Face folder instead. fp8: every linear layer of the blocks as FP8 E4M3 codes with \
         F32 scales (--strategy tensor or channel: `weight_scale`; block: DeepSeek-V3's 128x128 `weight_scale_inv` \
-        and its quantization_config), the rest as stored. Scales are max|w| / 448 per group; codes round w / scale \
-        to nearest even. NaN or infinite weights are refused.
+        and its quantization_config); scales are max|w| / 448 per group, codes round w / scale to nearest even. \
+        mlx: MLX affine quantization (--bits 2, 3, 4, 5, 6 or 8, --group-size 32, 64 or 128) of every linear layer \
+        and the embedding whose rows divide into groups, as mlx.core.quantize computes it, with mlx-lm's \
+        `quantization` in config.json. The rest stays as stored. NaN or infinite weights are refused.
         """
     )
 
@@ -31,11 +33,17 @@ struct Quantize: ParsableCommand {
     @Option(name: .long, help: "The preset (llama-quantize file type), e.g. Q4_K_M, Q8_0, F16.")
     var type: String?
 
-    @Option(name: .long, help: "A safetensors scheme instead of a GGUF preset: fp8.")
+    @Option(name: .long, help: "A safetensors scheme instead of a GGUF preset: fp8 or mlx.")
     var scheme: String?
 
     @Option(name: .long, help: "With --scheme fp8: tensor, channel or block (128x128, DeepSeek-V3's layout).")
     var strategy: String = "block"
+
+    @Option(name: .long, help: "With --scheme mlx: bits per weight (2, 3, 4, 5, 6, 8).")
+    var bits: Int = 4
+
+    @Option(name: .customLong("group-size"), help: "With --scheme mlx: values per scale and bias (32, 64, 128).")
+    var groupSize: Int = 64
 
     @Option(name: .customLong("tensor-type"), help: ArgumentHelp("Give tensors whose name matches REGEX this type (repeatable; first match wins).", valueName: "REGEX=TYPE"))
     var tensorTypes: [String] = []
@@ -62,9 +70,12 @@ struct Quantize: ParsableCommand {
     func validate() throws {
         if output == nil && !dryRun { throw ValidationError("give --output (or --dry-run)") }
         if (type == nil) == (scheme == nil) { throw ValidationError("give --type PRESET (GGUF) or --scheme fp8 (Hugging Face folder), one of them") }
-        if let scheme, scheme != "fp8" { throw ValidationError("--scheme: unknown scheme '\(scheme)'; known: fp8") }
-        if scheme != nil && FP8Quantization.Strategy(rawValue: strategy) == nil {
+        if let scheme, scheme != "fp8" && scheme != "mlx" { throw ValidationError("--scheme: unknown scheme '\(scheme)'; known: fp8, mlx") }
+        if scheme == "fp8" && FP8Quantization.Strategy(rawValue: strategy) == nil {
             throw ValidationError("--strategy: unknown '\(strategy)'; known: tensor, channel, block")
+        }
+        if scheme == "mlx" && (!MLXAffine.supportedBits.contains(bits) || !MLXAffine.supportedGroups.contains(groupSize)) {
+            throw ValidationError("--scheme mlx has no \(bits)-bit group-\(groupSize) mode: bits 2, 3, 4, 5, 6 or 8; group size 32, 64 or 128")
         }
         if scheme != nil && dryRun { throw ValidationError("--dry-run plans GGUF presets only") }
     }
@@ -98,7 +109,14 @@ struct Quantize: ParsableCommand {
     func runScheme() throws {
         let file = try ModelFile.open(input)
         var options = Converter.Options(target: .hf)
-        options.fp8 = FP8Quantization.Strategy(rawValue: strategy)
+        let what: String
+        if scheme == "mlx" {
+            options.scheme = .mlx(bits: bits, groupSize: groupSize)
+            what = "mlx affine \(bits)-bit, group \(groupSize)"
+        } else {
+            options.scheme = .fp8(FP8Quantization.Strategy(rawValue: strategy) ?? .block)
+            what = "fp8 (\(strategy) scales)"
+        }
         let line = ProgressLine(verb: "quantizing", enabled: !common.json)
         let clock = Stopwatch()
         let report = try Converter.convert(file, to: output!, options: options) { done, total in
@@ -107,13 +125,13 @@ struct Quantize: ParsableCommand {
         line.finish()
         if common.json {
             var o = report.json.objectValue ?? JSONObject()
-            o["scheme"] = .string("fp8")
-            o["strategy"] = .string(strategy)
+            o["scheme"] = .string(scheme ?? "")
+            o["detail"] = .string(what)
             o["seconds"] = .double(clock.seconds)
             print(JSONValue.object(o).serialized(pretty: true))
         } else {
             let types = report.typeCounts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-            print("quantized \(input) -> \(output!) as fp8 (\(strategy) scales): \(report.tensorCount) tensors (\(types)), "
+            print("quantized \(input) -> \(output!) as \(what): \(report.tensorCount) tensors (\(types)), "
                   + "\(Human.bytes(report.bytesWritten)) in \(Human.fixed(clock.seconds, 2)) s")
         }
     }

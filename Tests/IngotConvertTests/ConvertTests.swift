@@ -130,6 +130,43 @@ struct ConvertTests {
         }
     }
 
+    @Test("MLX affine: values within half a step of the representable range, exact on a grid, every bit width read back")
+    func mlxAffine() {
+        for bits in MLXAffine.supportedBits {
+            for group in [32, 64] {
+                let rows = 3, cols = 2 * group
+                // Deterministic values of varied sign and size.
+                var w = (0..<(rows * cols)).map { (i: Int) -> Float in Float((i * 7919) % 201 - 100) / 37 * Float(1 + i % 5) }
+                // One group on the integer grid 0, 1, ... (mod levels + 1).
+                let levels = (1 << bits) - 1
+                for j in 0..<group { w[j] = Float(j % (levels + 1)) }
+                let r = w.withUnsafeBufferPointer {
+                    MLXAffine.quantize($0.baseAddress!, rows: rows, cols: cols, bits: bits, groupSize: group, storedAs: .f32)
+                }
+                #expect(r.packed.count == rows * cols * bits / 8)
+                var back = [Float](repeating: 0, count: rows * cols)
+                r.packed.withUnsafeBytes { raw in
+                    let m = MLXAffineMatrix(data: raw.baseAddress!, rows: rows, cols: cols, bits: bits, groupSize: group,
+                                            scales: r.scales, biases: r.biases)
+                    back.withUnsafeMutableBufferPointer { b in for row in 0..<rows { m.decodeRow(row, into: b.baseAddress! + row * cols) } }
+                }
+                if levels < group {   // the group spans every level 0...levels: scale 1 and bias 0, exact
+                    #expect(Array(back[0..<group]) == Array(w[0..<group]), "\(bits)-bit grid group")
+                }
+                for g in 0..<(rows * cols / group) {
+                    // MLX makes one edge of the group exact and lets the far one clamp: compare with the value clamped
+                    // to the range the codes span.
+                    let step = abs(r.scales[g]), a = r.biases[g], z = r.biases[g] + Float(levels) * r.scales[g]
+                    for j in 0..<group {
+                        let i = g * group + j
+                        let clamped = min(max(w[i], min(a, z)), max(a, z))
+                        #expect(abs(back[i] - clamped) <= step * 0.5001 + 1e-5, "\(bits)-bit group \(group): value \(i)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("FP8 scale layouts: per tensor, per channel, 128x128 blocks with padded edges")
     func scaleLayouts() {
         #expect(ScaledFP8.layout(scaleShape: [], rows: 576, cols: 1536) == .tensor)

@@ -1,0 +1,120 @@
+import IngotFormats
+
+/// MLX's affine quantization (`mlx.core.quantize`, mode `affine`, as its CPU backend computes it): each group of
+/// `groupSize` consecutive values of a row is stored as `bits`-bit integers q with w ≈ scale · q + bias.
+///
+///     n = 2^bits - 1
+///     lo, hi = min and max of the group
+///     scale = max((hi - lo) / n, 1e-7), negated unless |lo| > |hi|
+///     edge = lo if |lo| > |hi| else hi;  q0 = rint(edge / scale)
+///     if q0 != 0: scale = edge / q0, bias = edge  (the edge value is then exact)  else bias = 0
+///     q = clamp(rint((w - bias) / scale), 0, n)
+///
+/// in Float, ties to even, scale and bias then stored in the weight's float type. Packing: 2, 4 and 8 bits fill
+/// little-endian 32-bit words from the low bits (32 / bits values per word); 3 and 5 bits pack 8 values into 3 and
+/// 5 bytes, 6 bits 4 values into 3 bytes, again from the low bits. The packed bytes are read as uint32 words.
+public enum MLXAffine {
+    public static let supportedBits = [2, 3, 4, 5, 6, 8]
+    public static let supportedGroups = [32, 64, 128]
+
+    /// Bytes of packed codes per group.
+    public static func bytesPerGroup(bits: Int, groupSize: Int) -> Int { groupSize * bits / 8 }
+
+    /// Quantizes `rows` rows of `cols` values (cols a multiple of `groupSize`): the packed codes, and each group's
+    /// scale and bias as Floats (before rounding to the stored type; `storedAs` rounds them the way MLX stores them,
+    /// so that the codes are computed from the unrounded values, as MLX computes them).
+    public static func quantize(_ w: UnsafePointer<Float>, rows: Int, cols: Int, bits: Int, groupSize: Int,
+                                storedAs: GGMLType) -> (packed: [UInt8], scales: [Float], biases: [Float]) {
+        let groups = rows * cols / groupSize
+        let groupBytes = bytesPerGroup(bits: bits, groupSize: groupSize)
+        var packed = [UInt8](repeating: 0, count: groups * groupBytes)
+        var scales = [Float](repeating: 0, count: groups), biases = [Float](repeating: 0, count: groups)
+        let levels = Float((1 << bits) - 1)
+        // Values per pack and bytes per pack.
+        let (perPack, packBytes): (Int, Int) = bits == 3 ? (8, 3) : bits == 5 ? (8, 5) : bits == 6 ? (4, 3) : (32 / bits, 4)
+        packed.withUnsafeMutableBufferPointer { out in
+            for g in 0..<groups {
+                let x = w + g * groupSize
+                var lo = Float.infinity, hi = -Float.infinity
+                for j in 0..<groupSize {
+                    hi = Swift.max(hi, x[j])
+                    lo = Swift.min(lo, x[j])
+                }
+                let lowEdge = abs(lo) > abs(hi)
+                var scale = Swift.max((hi - lo) / levels, 1e-7)
+                if !lowEdge { scale = -scale }
+                let edge = lowEdge ? lo : hi
+                let q0 = (edge / scale).rounded(.toNearestOrEven)
+                var bias: Float = 0
+                if q0 != 0 {
+                    scale = edge / q0
+                    bias = edge
+                }
+                let base = out.baseAddress! + g * groupBytes
+                for p in 0..<(groupSize / perPack) {
+                    var word: UInt64 = 0
+                    for k in 0..<perPack {
+                        let q = Swift.min(Swift.max(((x[p * perPack + k] - bias) / scale).rounded(.toNearestOrEven), 0), levels)
+                        word |= UInt64(q) << UInt64(k * bits)
+                    }
+                    for b in 0..<packBytes { base[p * packBytes + b] = UInt8(truncatingIfNeeded: word >> UInt64(8 * b)) }
+                }
+                scales[g] = scale
+                biases[g] = bias
+            }
+        }
+        return (packed, scales.map { storedAs.roundTrip($0) }, biases.map { storedAs.roundTrip($0) })
+    }
+
+    /// Values of `count` codes of one row starting at group `firstGroup`: scale · q + bias, in Float.
+    public static func dequantize(_ packed: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, biases: UnsafePointer<Float>,
+                                  groups: Int, bits: Int, groupSize: Int, into out: UnsafeMutablePointer<Float>) {
+        let groupBytes = bytesPerGroup(bits: bits, groupSize: groupSize)
+        let (perPack, packBytes): (Int, Int) = bits == 3 ? (8, 3) : bits == 5 ? (8, 5) : bits == 6 ? (4, 3) : (32 / bits, 4)
+        let mask = UInt64((1 << bits) - 1)
+        for g in 0..<groups {
+            let base = packed + g * groupBytes
+            let s = scales[g], b = biases[g]
+            for p in 0..<(groupSize / perPack) {
+                var word: UInt64 = 0
+                for k in 0..<packBytes { word |= UInt64(base[p * packBytes + k]) << UInt64(8 * k) }
+                for k in 0..<perPack {
+                    out[g * groupSize + p * perPack + k] = s * Float((word >> UInt64(k * bits)) & mask) + b
+                }
+            }
+        }
+    }
+}
+
+/// An MLX affine weight as stored (packed codes, one scale and bias per group of each row): decodes rows of floats.
+public struct MLXAffineMatrix: RowDecoder, @unchecked Sendable {
+    public let data: UnsafeRawPointer
+    public let rows: Int, cols: Int
+    public let bits: Int, groupSize: Int
+    /// Per group, row-major: rows × cols / groupSize values each.
+    public let scales: [Float], biases: [Float]
+
+    public init(data: UnsafeRawPointer, rows: Int, cols: Int, bits: Int, groupSize: Int, scales: [Float], biases: [Float]) {
+        (self.data, self.rows, self.cols, self.bits, self.groupSize) = (data, rows, cols, bits, groupSize)
+        (self.scales, self.biases) = (scales, biases)
+    }
+
+    public func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        let groups = cols / groupSize, rowBytes = cols * bits / 8
+        scales.withUnsafeBufferPointer { s in biases.withUnsafeBufferPointer { b in
+            MLXAffine.dequantize(data.assumingMemoryBound(to: UInt8.self) + r * rowBytes, scales: s.baseAddress! + r * groups,
+                                 biases: b.baseAddress! + r * groups, groups: groups, bits: bits, groupSize: groupSize, into: out)
+        } }
+    }
+}
+
+extension GGMLType {
+    /// `x` stored in this float type and read back (F16, BF16 round to nearest even; other types keep it).
+    public func roundTrip(_ x: Float) -> Float {
+        switch self {
+        case .f16: halfToFloat(floatToHalf(x))
+        case .bf16: bfloat16ToFloat(floatToBFloat16(x))
+        default: x
+        }
+    }
+}
