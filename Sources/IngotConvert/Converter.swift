@@ -22,6 +22,8 @@ public enum Converter {
         /// To a folder: weights quantized by a scheme (FP8 with scales per tensor, row or 128 x 128 block; MLX
         /// affine), the rest as `dtype` says.
         public var scheme: WeightScheme?
+        /// Workers for a scheme's quantization (the output does not depend on it).
+        public var threads = 1
         public init(target: Target) { self.target = target }
     }
 
@@ -531,7 +533,7 @@ public enum Converter {
 
     /// The stored tensors of a quantized weight: its floats produced from its parts, checked finite, then quantized
     /// by the scheme; bytes by role.
-    static func quantize(_ t: PlannedTensor, _ q: QuantizedPart, scratch: inout ConversionScratch,
+    static func quantize(_ t: PlannedTensor, _ q: QuantizedPart, scratch: inout ConversionScratch, threads: Int,
                          path: String) throws -> [QuantizedPart.Role: [UInt8]] {
         var floats = [Float]()
         floats.reserveCapacity(q.rows * q.cols)
@@ -563,7 +565,7 @@ public enum Converter {
         case .mlx(let bits, let g):
             let type: GGMLType = [.f16, .bf16, .f32].contains(q.floatType) ? q.floatType : .f16
             let r = floats.withUnsafeBufferPointer {
-                MLXAffine.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, bits: bits, groupSize: g, storedAs: type)
+                MLXAffine.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, bits: bits, groupSize: g, storedAs: type, threads: threads)
             }
             return [.codes: r.packed, .scales: bytes(r.scales, as: type), .biases: bytes(r.biases, as: type)]
         }
@@ -587,7 +589,7 @@ public enum Converter {
                 if let ready = pending.removeValue(forKey: name) {
                     buffer = ready
                 } else {
-                    let stored = try quantize(t, q, scratch: &scratch, path: path)
+                    let stored = try quantize(t, q, scratch: &scratch, threads: options.threads, path: path)
                     for other in outputs where other.quantized?.weight == q.weight {
                         if other.name == name { buffer = stored[other.quantized!.role] ?? [] } else { pending[other.name] = stored[other.quantized!.role] }
                     }

@@ -24,46 +24,58 @@ public enum MLXAffine {
     /// scale and bias as Floats (before rounding to the stored type; `storedAs` rounds them the way MLX stores them,
     /// so that the codes are computed from the unrounded values, as MLX computes them).
     public static func quantize(_ w: UnsafePointer<Float>, rows: Int, cols: Int, bits: Int, groupSize: Int,
-                                storedAs: GGMLType) -> (packed: [UInt8], scales: [Float], biases: [Float]) {
+                                storedAs: GGMLType, threads: Int = 1) -> (packed: [UInt8], scales: [Float], biases: [Float]) {
         let groups = rows * cols / groupSize
         let groupBytes = bytesPerGroup(bits: bits, groupSize: groupSize)
         var packed = [UInt8](repeating: 0, count: groups * groupBytes)
         var scales = [Float](repeating: 0, count: groups), biases = [Float](repeating: 0, count: groups)
+        packed.withUnsafeMutableBufferPointer { p in scales.withUnsafeMutableBufferPointer { s in biases.withUnsafeMutableBufferPointer { b in
+            let ws = UnsafeSendable(w), ps = UnsafeSendable(UnsafePointer(p.baseAddress!))
+            let ss = UnsafeSendable(UnsafePointer(s.baseAddress!)), bs = UnsafeSendable(UnsafePointer(b.baseAddress!))
+            // Groups are independent: each worker takes a contiguous share (the bytes do not depend on the split).
+            let workers = max(1, min(threads, groups / 256))
+            try? parallelFor(0..<workers, threads: workers) { k, _ in
+                let g0 = groups * k / workers, g1 = groups * (k + 1) / workers
+                for g in g0..<g1 {
+                    let (scale, bias) = quantizeGroup(ws.pointer + g * groupSize, bits: bits, groupSize: groupSize,
+                                                      into: UnsafeMutablePointer(mutating: ps.pointer) + g * groupBytes)
+                    UnsafeMutablePointer(mutating: ss.pointer)[g] = storedAs.roundTrip(scale)
+                    UnsafeMutablePointer(mutating: bs.pointer)[g] = storedAs.roundTrip(bias)
+                }
+            }
+        } } }
+        return (packed, scales, biases)
+    }
+
+    /// One group: its codes packed into `out`, and its scale and bias before rounding to the stored type.
+    static func quantizeGroup(_ x: UnsafePointer<Float>, bits: Int, groupSize: Int, into out: UnsafeMutablePointer<UInt8>) -> (Float, Float) {
         let levels = Float((1 << bits) - 1)
         // Values per pack and bytes per pack.
         let (perPack, packBytes): (Int, Int) = bits == 3 ? (8, 3) : bits == 5 ? (8, 5) : bits == 6 ? (4, 3) : (32 / bits, 4)
-        packed.withUnsafeMutableBufferPointer { out in
-            for g in 0..<groups {
-                let x = w + g * groupSize
-                var lo = Float.infinity, hi = -Float.infinity
-                for j in 0..<groupSize {
-                    hi = Swift.max(hi, x[j])
-                    lo = Swift.min(lo, x[j])
-                }
-                let lowEdge = abs(lo) > abs(hi)
-                var scale = Swift.max((hi - lo) / levels, 1e-7)
-                if !lowEdge { scale = -scale }
-                let edge = lowEdge ? lo : hi
-                let q0 = (edge / scale).rounded(.toNearestOrEven)
-                var bias: Float = 0
-                if q0 != 0 {
-                    scale = edge / q0
-                    bias = edge
-                }
-                let base = out.baseAddress! + g * groupBytes
-                for p in 0..<(groupSize / perPack) {
-                    var word: UInt64 = 0
-                    for k in 0..<perPack {
-                        let q = Swift.min(Swift.max(((x[p * perPack + k] - bias) / scale).rounded(.toNearestOrEven), 0), levels)
-                        word |= UInt64(q) << UInt64(k * bits)
-                    }
-                    for b in 0..<packBytes { base[p * packBytes + b] = UInt8(truncatingIfNeeded: word >> UInt64(8 * b)) }
-                }
-                scales[g] = scale
-                biases[g] = bias
-            }
+        var lo = Float.infinity, hi = -Float.infinity
+        for j in 0..<groupSize {
+            hi = Swift.max(hi, x[j])
+            lo = Swift.min(lo, x[j])
         }
-        return (packed, scales.map { storedAs.roundTrip($0) }, biases.map { storedAs.roundTrip($0) })
+        let lowEdge = abs(lo) > abs(hi)
+        var scale = Swift.max((hi - lo) / levels, 1e-7)
+        if !lowEdge { scale = -scale }
+        let edge = lowEdge ? lo : hi
+        let q0 = (edge / scale).rounded(.toNearestOrEven)
+        var bias: Float = 0
+        if q0 != 0 {
+            scale = edge / q0
+            bias = edge
+        }
+        for p in 0..<(groupSize / perPack) {
+            var word: UInt64 = 0
+            for k in 0..<perPack {
+                let q = Swift.min(Swift.max(((x[p * perPack + k] - bias) / scale).rounded(.toNearestOrEven), 0), levels)
+                word |= UInt64(q) << UInt64(k * bits)
+            }
+            for b in 0..<packBytes { out[p * packBytes + b] = UInt8(truncatingIfNeeded: word >> UInt64(8 * b)) }
+        }
+        return (scale, bias)
     }
 
     /// Values of `count` codes of one row starting at group `firstGroup`: scale · q + bias, in Float.

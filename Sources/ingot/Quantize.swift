@@ -109,6 +109,7 @@ struct Quantize: ParsableCommand {
     func runScheme() throws {
         let file = try ModelFile.open(input)
         var options = Converter.Options(target: .hf)
+        options.threads = parallel.count
         let what: String
         if scheme == "mlx" {
             options.scheme = .mlx(bits: bits, groupSize: groupSize)
