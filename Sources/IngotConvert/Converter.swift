@@ -540,11 +540,12 @@ public enum Converter {
         for part in t.parts {
             try scratch.produce(part, as: .f32) { b in
                 let old = floats.count, n = b.count / 4
+                guard n > 0 else { return }
                 floats.append(contentsOf: repeatElement(0, count: n))
                 floats.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: old * 4).copyMemory(from: b.baseAddress!, byteCount: n * 4) }
             }
         }
-        guard floats.count == q.rows * q.cols else {
+        guard q.rows > 0, q.cols > 0, floats.count == q.rows * q.cols else {
             throw ModelError(.shapeMismatch, field: "tensor '\(q.weight)'", "\(floats.count) values for \(q.rows) x \(q.cols)", path: path)
         }
         if let bad = floats.firstIndex(where: { !$0.isFinite }) {
@@ -580,7 +581,9 @@ public enum Converter {
         let byName = Dictionary(outputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var scratch = ConversionScratch()
         var buffer: [UInt8] = []
-        // The other stored tensors of a quantized weight, computed with the first of them the writer asked for.
+        // The stored tensors of each quantized weight, and those computed with the first of them the writer asked for.
+        var storedOf: [String: [(name: String, role: QuantizedPart.Role)]] = [:]
+        for o in outputs { if let q = o.quantized { storedOf[q.weight, default: []].append((o.name, q.role)) } }
         var pending: [String: [UInt8]] = [:]
         for (i, name) in writer.dataOrder.enumerated() {
             guard let t = byName[name] else { continue }
@@ -590,8 +593,8 @@ public enum Converter {
                     buffer = ready
                 } else {
                     let stored = try quantize(t, q, scratch: &scratch, threads: options.threads, path: path)
-                    for other in outputs where other.quantized?.weight == q.weight {
-                        if other.name == name { buffer = stored[other.quantized!.role] ?? [] } else { pending[other.name] = stored[other.quantized!.role] }
+                    for other in storedOf[q.weight] ?? [] {
+                        if other.name == name { buffer = stored[other.role] ?? [] } else { pending[other.name] = stored[other.role] }
                     }
                 }
             } else {

@@ -248,6 +248,13 @@ struct TokenizerFacts {
             return nil
         }
         bos = special("bos"); eos = special("eos"); unk = special("unk"); pad = special("pad")
+        readFlags(tc, count: count, llamaVocabRules: llamaVocabRules)
+    }
+
+    /// tokenizer_config.json's add flags and chat template, and the llama family's two rules in llama.cpp's
+    /// converter: `add_prefix_space` becomes `add_space_prefix`, and a 49152-token vocabulary (Granite, SmolLM)
+    /// never adds BOS.
+    mutating func readFlags(_ tc: JSONValue, count: Int, llamaVocabRules: Bool) {
         addBOS = tc["add_bos_token"]?.boolValue
         addEOS = tc["add_eos_token"]?.boolValue
         chatTemplate = tc["chat_template"]?.stringValue
@@ -436,17 +443,7 @@ struct TokenizerFacts {
         eos = special("eos_token") ?? configEOS
         unk = special("unk_token")
         pad = special("pad_token")
-        addBOS = config["add_bos_token"]?.boolValue
-        addEOS = config["add_eos_token"]?.boolValue
-        if llamaVocabRules {
-            addSpacePrefix = config["add_prefix_space"]?.boolValue
-            // llama.cpp's converter: Granite-sized vocabularies (49152, SmolLM's too) never add BOS.
-            if count == 49152 {
-                addBOSByRule = addBOS == nil
-                addBOS = false
-            }
-        }
-        chatTemplate = config["chat_template"]?.stringValue
+        readFlags(config, count: count, llamaVocabRules: llamaVocabRules)
     }
 
     /// llama.cpp's check text (`get_vocab_base_pre`): its ids identify a pre-tokenizer.
