@@ -4,7 +4,8 @@ folder, alternating runs: wall time and peak resident memory of each process (ru
 folder and the synthetic folder with its layers repeated (tools/bench-convert.py makes it: --scale 4, 120 layers,
 about 1 GB of F16), to show whether peak memory grows with the model.
 
-usage: tools/bench-mlx.py [--runs 3] [--bits 4] [--group-size 64] [--python PYTHON_WITH_MLX_LM] [--ingot .build/release/ingot]
+usage: tools/bench-mlx.py [--runs 3] [--bits 4] [--group-size 64] [--mode affine|mxfp4|mxfp8|nvfp4]
+                          [--python PYTHON_WITH_MLX_LM] [--ingot .build/release/ingot]
 """
 import argparse
 import os
@@ -32,6 +33,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--bits", type=int, default=4)
     ap.add_argument("--group-size", type=int, default=64)
+    ap.add_argument("--mode", default="affine")
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
     a = ap.parse_args()
@@ -47,15 +49,15 @@ def main():
         ours, theirs = [], []
         for _ in range(a.runs):
             shutil.rmtree(out, ignore_errors=True)
-            ours.append(measure([a.ingot, "quantize", src, "-o", out, "--scheme", "mlx", "--bits", str(a.bits),
-                                 "--group-size", str(a.group_size), "--json"]))
+            shape = ["--bits", str(a.bits), "--group-size", str(a.group_size)] if a.mode == "affine" else ["--mode", a.mode]
+            ours.append(measure([a.ingot, "quantize", src, "-o", out, "--scheme", "mlx", *shape, "--json"]))
             shutil.rmtree(out, ignore_errors=True)
-            theirs.append(measure([a.python, "-m", "mlx_lm.convert", "--hf-path", src, "--mlx-path", out, "-q",
-                                   "--q-bits", str(a.bits), "--q-group-size", str(a.group_size)]))
+            theirs.append(measure([a.python, "-m", "mlx_lm.convert", "--hf-path", src, "--mlx-path", out, "-q", "--q-mode", a.mode]
+                                  + (["--q-bits", str(a.bits), "--q-group-size", str(a.group_size)] if a.mode == "affine" else [])))
         shutil.rmtree(out, ignore_errors=True)
         t1, m1 = statistics.median(x[0] for x in ours), max(x[1] for x in ours)
         t2, m2 = statistics.median(x[0] for x in theirs), max(x[1] for x in theirs)
-        print(f"| {label} | {a.bits}/{a.group_size} | {t1:.2f} | {t2:.2f} | {t2 / t1:.1f}x | {m1:.0f} | {m2:.0f} |")
+        print(f"| {label} | {a.bits}/{a.group_size if a.mode == 'affine' else a.mode} | {t1:.2f} | {t2:.2f} | {t2 / t1:.1f}x | {m1:.0f} | {m2:.0f} |")
 
 
 if __name__ == "__main__":

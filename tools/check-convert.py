@@ -27,7 +27,11 @@ against recorded outputs of llama.cpp's converter, llama.cpp, transformers and m
    converter read back to llama.cpp's ids on every Shakespeare play and to the same tokenizer.* keys
    (fixtures/reference/sentencepiece.json); the folder converts back to the same keys, `ingot tokenize` on it gives
    llama.cpp's ids on every play, and its GGUF metadata equals convert_hf_to_gguf.py's.
-8. Bad input ends in exit 1, a typed JSON error, and nothing at the output path.
+8. MLX (affine, mxfp4, mxfp8, nvfp4, mixed recipes) and compressed-tensors (W4A16, W4A16_ASYM, W8A16, FP8_DYNAMIC,
+   FP8_BLOCK) folders written by `ingot quantize --scheme` are the bytes checked against mlx.core.quantize,
+   mlx_lm.convert and compressed-tensors' own compressors and dequantizer (fixtures/reference/mlx-affine.json,
+   compressed-tensors.json); `ingot eval` on them gives mlx-lm's perplexity and transformers' logits.
+9. Bad input ends in exit 1, a typed JSON error, and nothing at the output path.
 
 usage: tools/check-convert.py [--ingot .build/release/ingot]
 """
@@ -376,8 +380,9 @@ def main():
         # 7. SentencePiece.
         sentencepiece_checks(ingot, work)
 
-        # MLX affine output.
+        # MLX and compressed-tensors output.
         mlx_checks(ingot, work)
+        compressed_tensors_checks(ingot, work)
 
         # 8. Bad input.
         bad_inputs(ingot, folder, f16, work)
@@ -385,6 +390,13 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     print(f"convert: {passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def mlx_perplexity_check(ingot, out, what, p, text):
+    got = json.loads(run([ingot, "eval", out, "--text", text, "--ctx", str(p["ctx"]), "--chunks", str(p["chunks"]), "--json"]).stdout)
+    rel = got["perplexity"] / p["ppl"] - 1
+    check(abs(rel) <= PPL_TOLERANCE, f"MLX {what}: ingot eval on Ingot's folder = mlx_lm's perplexity",
+          f"{got['perplexity']:.4f} vs {p['ppl']:.4f} ({100 * rel:+.4f} %)")
 
 
 def mlx_checks(ingot, work):
@@ -396,25 +408,104 @@ def mlx_checks(ingot, work):
     hamlet = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
     bad = []
     for pair, r in ref["pairs"].items():
-        bits, group = pair.split("/")
-        out = os.path.join(work, f"mlx-{bits}-{group}")
-        run([ingot, "quantize", src, "-o", out, "--scheme", "mlx", "--bits", bits, "--group-size", group, "--json"])
+        args = ["--bits", pair.split("/")[0], "--group-size", pair.split("/")[1]] if "/" in pair else ["--mode", pair]
+        out = os.path.join(work, "mlx-" + pair.replace("/", "-"))
+        run([ingot, "quantize", src, "-o", out, "--scheme", "mlx", *args, "--json"])
         digest = hashlib.sha256(open(os.path.join(out, "model.safetensors"), "rb").read()).hexdigest()
         if digest != r["model_sha256"] or r["differ"] != 0:
             bad.append(pair)
         if pair in ref["perplexity"]:
-            p = ref["perplexity"][pair]
-            got = json.loads(run([ingot, "eval", out, "--text", hamlet, "--ctx", str(p["ctx"]), "--chunks", str(p["chunks"]), "--json"]).stdout)
-            rel = got["perplexity"] / p["ppl"] - 1
-            check(abs(rel) <= PPL_TOLERANCE, f"MLX {bits}-bit group {group}: ingot eval on Ingot's folder = mlx_lm's perplexity",
-                  f"{got['perplexity']:.4f} vs {p['ppl']:.4f} ({100 * rel:+.4f} %)")
+            mlx_perplexity_check(ingot, out, pair, ref["perplexity"][pair], hamlet)
+        shutil.rmtree(out)
+    for recipe, r in ref.get("recipes", {}).items():
+        out = os.path.join(work, recipe)
+        run([ingot, "quantize", src, "-o", out, "--scheme", "mlx", "--recipe", recipe, "--json"])
+        digest = hashlib.sha256(open(os.path.join(out, "model.safetensors"), "rb").read()).hexdigest()
+        check(digest == r["model_sha256"] and r["differ"] == 0 and r["config_equal"],
+              f"MLX {recipe}: the folder mlx_lm.convert --quant-predicate {recipe} writes (every tensor, the quantization config)",
+              f"{r['tensors']} tensors, {r['modules']} per-module entries")
+        if recipe in ref["perplexity"]:
+            mlx_perplexity_check(ingot, out, recipe, ref["perplexity"][recipe], hamlet)
         shutil.rmtree(out)
     out = os.path.join(work, "mlx-7")
     r = run([ingot, "quantize", src, "-o", out, "--scheme", "mlx", "--bits", "7", "--group-size", "64"], ok=False)
-    check(r.returncode != 0 and b"no 7-bit group-64 mode" in r.stderr and not os.path.exists(out),
+    check(r.returncode != 0 and b"no 7-bit group-64 form" in r.stderr and not os.path.exists(out),
           "bad request: an MLX bits/group pair that does not exist", f"exit {r.returncode}")
-    check(not bad, "ingot quantize --scheme mlx = mlx.core.quantize (codes, scales, biases) for every bits/group pair",
+    out = os.path.join(work, "mlx-bad")
+    for args, needle, what in [
+            (["--tensor-type", "input_layernorm=affine-4"], b"stays in float", "a scheme asked of a norm"),
+            (["--tensor-type", "embed_tokens=affine-4-128"], b"do not divide into groups of 128", "rows that are not a multiple of the group"),
+            (["--mode", "mxfp4", "--recipe", "mixed_3_6"], b"--recipe mixed_3_6 chooses the bits", "a recipe with a float mode"),
+            (["--tensor-type", "q_proj=affine-7"], b"is not a type for --scheme mlx", "an override type MLX does not have")]:
+        r = run([ingot, "quantize", src, "-o", out, "--scheme", "mlx", *args], ok=False)
+        check(r.returncode != 0 and needle in r.stderr and not os.path.exists(out), f"bad request: {what}",
+              f"exit {r.returncode}: {r.stderr.decode(errors='replace').strip().splitlines()[-1] if r.stderr else ''}")
+    out = os.path.join(work, "mlx-overrides")
+    run([ingot, "quantize", src, "-o", out, "--scheme", "mlx", "--tensor-type", "q_proj=float", "--tensor-type", "layers\\.0\\.=mxfp4",
+         "--tensor-type", "down_proj=affine-8-32", "--json"])
+    from_config = json.load(open(os.path.join(out, "config.json")))["quantization"]
+    with open(os.path.join(out, "model.safetensors"), "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    want = {"model.layers.0.self_attn.q_proj.weight": "F16", "model.layers.3.self_attn.q_proj.weight": "F16",
+            "model.layers.0.mlp.down_proj.scales": "U8", "model.layers.5.mlp.down_proj.biases": "F16",
+            "model.layers.5.mlp.up_proj.biases": "F16"}
+    got = {k: header.get(k, {}).get("dtype") for k in want}
+    entries = {k: from_config.get(k) for k in ["model.layers.0.mlp.down_proj", "model.layers.5.mlp.down_proj", "model.layers.5.mlp.up_proj"]}
+    check(got == want and entries == {"model.layers.0.mlp.down_proj": {"group_size": 32, "bits": 4, "mode": "mxfp4"},
+                                      "model.layers.5.mlp.down_proj": {"group_size": 32, "bits": 8, "mode": "affine"},
+                                      "model.layers.5.mlp.up_proj": None},
+          "--tensor-type overrides: first match wins, float keeps a weight, per-module entries in config.json",
+          f"{got} {entries}")
+    shutil.rmtree(out)
+    out = os.path.join(work, "mlx-nvfp4-32")
+    r = run([ingot, "quantize", src, "-o", out, "--scheme", "mlx", "--mode", "nvfp4", "--group-size", "32"], ok=False)
+    check(r.returncode != 0 and b"bits 4 with group size 16" in r.stderr and not os.path.exists(out),
+          "bad request: an MLX float mode with a group size it does not have", f"exit {r.returncode}")
+    check(not bad, "ingot quantize --scheme mlx = mlx.core.quantize (codes, scales, biases) for every bits/group pair and mode",
           f"{len(ref['pairs'])} pairs, {sum(r['quantized'] for r in ref['pairs'].values())} weights compared" + (f"; differ: {bad}" if bad else ""))
+
+
+def compressed_tensors_checks(ingot, work):
+    """ingot quantize --scheme compressed-tensors writes the bytes compressed-tensors' own compressors wrote from the
+    same weights, which its dequantizer turns into what `ingot convert --dtype f32` gives
+    (fixtures/reference/compressed-tensors.json, tools/reference/compressed_tensors_reference.py); transformers'
+    logits on the W4A16 folder match `ingot eval`'s."""
+    ref = json.load(open(os.path.join(ROOT, "fixtures/reference/compressed-tensors.json")))
+    src = os.path.join(ROOT, ref["source"])
+    bad = []
+    for key, r in ref["presets"].items():
+        preset, _, group = key.partition("/")
+        out = os.path.join(work, "ct-" + key.replace("/", "-"))
+        run([ingot, "quantize", src, "-o", out, "--scheme", "compressed-tensors", "--preset", preset,
+             *(["--group-size", group] if group else []), "--json"])
+        digest = hashlib.sha256(open(os.path.join(out, "model.safetensors"), "rb").read()).hexdigest()
+        if digest != r["model_sha256"] or r["differ"] or r["dequantized_differ"] or not r["config_round_trips"]:
+            bad.append(key)
+        if key == ref["transformers"]["preset"]:
+            t = ref["transformers"]
+            npy = os.path.join(work, "ct-logits.npy")
+            hamlet = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
+            run([ingot, "eval", out, "--text", hamlet, "--ctx", str(t["ctx"]), "--chunks", "1", "--logits-out", npy, "--json"])
+            ok, worst = logits_rows_close(np.load(npy), t["rows"], LOGIT_TOLERANCE["transformers"])
+            check(ok, f"compressed-tensors {key}: ingot eval's logits = transformers' on Ingot's folder",
+                  f"worst top-8 log-probability difference {worst:.4f} nats (limit {LOGIT_TOLERANCE['transformers']})")
+        shutil.rmtree(out)
+    check(not bad, "ingot quantize --scheme compressed-tensors = compressed-tensors' compressors; its dequantizer = ingot convert",
+          f"{len(ref['presets'])} presets, {sum(r['quantized'] for r in ref['presets'].values())} weights" + (f"; differ: {bad}" if bad else ""))
+    # llm-compressor's default group of 128 does not divide SmolLM2's 576-wide rows: those layers stay in float and
+    # are listed in `ignore`, so that vLLM reads them as float.
+    out = os.path.join(work, "ct-128")
+    r = json.loads(run([ingot, "quantize", src, "-o", out, "--scheme", "compressed-tensors", "--preset", "W4A16", "--json"]).stdout)
+    ignore = json.load(open(os.path.join(out, "config.json")))["quantization_config"]["ignore"]
+    check(r["quantizedWeights"] == 30 and len(r["undivided"]) == 180 and len(ignore) == 181 and "lm_head" in ignore,
+          "W4A16 with groups of 128: the 576-wide layers stay in float and are listed in ignore",
+          f"{r['quantizedWeights']} quantized, {len(r['undivided'])} kept, ignore has {len(ignore)}")
+    shutil.rmtree(out)
+    for args, needle, what in [(["--preset", "FP8_BLOCK", "--group-size", "64"], b"its scales are per channel or per 128x128 block",
+                                 "a group size the preset does not have"),
+                                (["--preset", "W3A16"], b"unknown 'W3A16'", "a preset Ingot does not write")]:
+        r = run([ingot, "quantize", src, "-o", out, "--scheme", "compressed-tensors", *args], ok=False)
+        check(r.returncode != 0 and needle in r.stderr and not os.path.exists(out), f"bad request: {what}", f"exit {r.returncode}")
 
 
 def sentencepiece_checks(ingot, work):

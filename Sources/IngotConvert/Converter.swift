@@ -19,9 +19,9 @@ public enum Converter {
         public var dtype: DType = .auto
         /// Largest shard of a Hugging Face output (a bigger tensor gets a shard of its own).
         public var shardBytes = 5_000_000_000
-        /// To a folder: weights quantized by a scheme (FP8 with scales per tensor, row or 128 x 128 block; MLX
-        /// affine), the rest as `dtype` says.
-        public var scheme: WeightScheme?
+        /// To a folder: weights quantized by a scheme plan (FP8 with scales per tensor, row or 128 x 128 block; MLX
+        /// affine or microscaling, a mixed recipe, per-tensor overrides), the rest as `dtype` says.
+        public var scheme: SchemePlan?
         /// Workers for a scheme's quantization (the output does not depend on it).
         public var threads = 1
         public init(target: Target) { self.target = target }
@@ -35,6 +35,10 @@ public enum Converter {
         public var bytesWritten = 0
         public var typeCounts: [String: Int] = [:]
         public var preTokenizer: String?
+        /// With a scheme: the weights quantized, and those left in float because their rows do not divide into
+        /// the scheme's groups.
+        public var quantizedWeights = 0
+        public var undivided: [String] = []
 
         public var json: JSONValue {
             .object(JSONObject([
@@ -42,6 +46,7 @@ public enum Converter {
                 ("architecture", .string(architecture)), ("tensors", JSONValue(tensorCount)), ("bytes", JSONValue(bytesWritten)),
                 ("types", .object(JSONObject(typeCounts.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) }))),
                 ("preTokenizer", preTokenizer.map { .string($0) } ?? .null),
+                ("quantizedWeights", JSONValue(quantizedWeights)), ("undivided", .array(undivided.map { .string($0) })),
             ]))
         }
     }
@@ -303,7 +308,8 @@ public enum Converter {
             outputs.append(PlannedTensor(name: mapped.name, type: type, dims: s.dims,
                                          parts: [.rows(s, 0..<s.rows, permute: perm.map { ($0, false) })]))
         }
-        if let scheme = options.scheme { outputs = try quantizedOutputs(outputs, table: table, scheme: scheme, path: g.path) }
+        var outcome = SchemeOutcome()
+        if let plan = options.scheme { (outputs, outcome) = try quantizedOutputs(outputs, table: table, plan: plan, path: g.path) }
         // config.json: the class, the table's hyperparameters, tying, dtype and special tokens.
         let experts = (spec.expertCount ?? 0) > 1
         var config: [(String, JSONValue)] = [
@@ -326,7 +332,7 @@ public enum Converter {
         config.append(("torch_dtype", .string(torchDType(outputs.filter { $0.quantized == nil }))))
         config.append(("rope_scaling", ropeScaling))
         config += tok.configTokenIDs
-        if let scheme = options.scheme { config += schemeConfig(scheme) }
+        if let plan = options.scheme { config += schemeConfig(plan, outcome) }
         var generation: [(String, JSONValue)] = [("_from_model_config", true)]
         if let b = tok.bos { generation.append(("bos_token_id", JSONValue(b))) }
         if let e = tok.eos { generation.append(("eos_token_id", JSONValue(e))) }
@@ -336,6 +342,7 @@ public enum Converter {
             ("README.md", ModelCard.readme(from: g)),
         ]
         var report = Report(input: g.path, output: output, target: .hf, architecture: table.name)
+        (report.quantizedWeights, report.undivided) = (outcome.chosen.count, outcome.undivided)
         report.preTokenizer = tok.pre
         try writeFolder(outputs, files: files.map { ($0.0, Array($0.1.utf8)) } + tok.folderFiles, to: output, options: options,
                         report: &report, progress: progress)
@@ -369,14 +376,15 @@ public enum Converter {
             decodedFP8 = decodedFP8 || s.decoder != nil
             outputs.append(PlannedTensor(name: s.name, type: type, dims: s.dims, parts: [.rows(s, 0..<s.rows, permute: nil)]))
         }
-        if let scheme = options.scheme { outputs = try quantizedOutputs(outputs, table: table, scheme: scheme, path: d.path) }
+        var outcome = SchemeOutcome()
+        if let plan = options.scheme { (outputs, outcome) = try quantizedOutputs(outputs, table: table, plan: plan, path: d.path) }
         var files: [(String, [UInt8])] = []
         for name in d.files where !name.hasSuffix(".safetensors") && name != HFModelDirectory.indexName {
             if name == "config.json", decodedFP8 || options.scheme != nil, var config = d.config?.objectValue {
                 // The weights are no longer quantized (or quantized anew): the config says how they are stored now.
                 config["quantization_config"] = nil
                 config["quantization"] = nil
-                for (k, v) in options.scheme.map(schemeConfig) ?? [] { config[k] = v }
+                for (k, v) in options.scheme.map({ schemeConfig($0, outcome) }) ?? [] { config[k] = v }
                 config["torch_dtype"] = .string(torchDType(outputs.filter { $0.quantized == nil }))
                 files.append((name, Array((JSONValue.object(config).serialized(pretty: true) + "\n").utf8)))
                 continue
@@ -385,6 +393,7 @@ public enum Converter {
             files.append((name, Array(f.bytes)))
         }
         var report = Report(input: d.path, output: output, target: .hf, architecture: table.name)
+        (report.quantizedWeights, report.undivided) = (outcome.chosen.count, outcome.undivided)
         try writeFolder(outputs, files: files, to: output, options: options, report: &report, progress: progress)
         return report
     }
@@ -399,20 +408,74 @@ public enum Converter {
                                            "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps", "ffn_gate_shexp", "ffn_up_shexp",
                                            "ffn_down_shexp", "attn_q_a", "attn_q_b", "attn_kv_a_mqa", "attn_kv_b"]
 
-    /// Each weight a scheme quantizes becomes its stored tensors: FP8 codes and scales; MLX packed codes, scales and
-    /// biases.
-    static func quantizedOutputs(_ outputs: [PlannedTensor], table: Architecture, scheme: WeightScheme,
-                                 path: String) throws -> [PlannedTensor] {
+    /// The weights a scheme may quantize: the linear layers for FP8; for MLX also the token embedding and the
+    /// output head. Norms, routers, biases and other tensors stay in float whatever is asked.
+    static func quantizable(role: String?, scheme: WeightScheme) -> Bool {
+        guard let role else { return false }
+        switch scheme {
+        case .fp8, .compressedTensors: return linearRoles.contains(role)
+        case .mlx: return linearRoles.contains(role) || role == "token_embd" || role == "output"
+        }
+    }
+
+    /// The module path of a weight (`model.layers.0.mlp.down_proj` for `...down_proj.weight`).
+    static func modulePath(_ name: String) -> String { name.dropSuffix(".weight") ?? name }
+
+    /// What a scheme plan did: the scheme of each quantized weight (by module path, in tensor order) and the weights
+    /// it left in float because their rows do not divide into its groups.
+    struct SchemeOutcome {
+        var chosen: [(module: String, scheme: WeightScheme)] = []
+        var undivided: [String] = []
+        /// Linear layers left in float (compressed-tensors lists them in `ignore`, as vLLM needs to know).
+        var floatLinears: [String] = []
+    }
+
+    /// Each weight the plan quantizes becomes its stored tensors: FP8 codes and scales; MLX packed codes, scales
+    /// (and biases). A weight the base scheme or recipe would quantize but whose rows do not divide into groups stays
+    /// in float, as mlx-lm leaves it; one an override names explicitly is an error then, and so is an override that
+    /// names only tensors that must stay in float.
+    static func quantizedOutputs(_ outputs: [PlannedTensor], table: Architecture, plan: SchemePlan,
+                                 path: String) throws -> ([PlannedTensor], SchemeOutcome) {
+        let compiled: [(Regex<AnyRegexOutput>, WeightScheme?)] = try plan.overrides.map { o in
+            do { return (try Regex(o.pattern), o.scheme) } catch {
+                throw ModelError(.invalidValue, field: "--tensor-type", "'\(o.pattern)' is not a regular expression: \(error)", path: path)
+            }
+        }
+        let layers = outputs.compactMap { SchemePlan.layerIndex(modulePath($0.name)) }.max().map { $0 + 1 } ?? 0
+        var matched = Array(repeating: false, count: compiled.count)
+        var floatOnly: [Int: String] = [:]
+        var outcome = SchemeOutcome()
         var out: [PlannedTensor] = []
         for t in outputs {
             let role = t.dims.count == 2 && t.name.hasSuffix(".weight") ? table.ggufName(forHF: t.name)?.role.gguf : nil
-            let (cols, rows) = t.dims.count == 2 ? (t.dims[0], t.dims[1]) : (0, 0)
-            let selected: Bool
-            switch scheme {
-            case .fp8: selected = role.map(linearRoles.contains) ?? false
-            case .mlx(_, let g): selected = (role.map { linearRoles.contains($0) || $0 == "token_embd" || $0 == "output" } ?? false) && cols % g == 0
+            let module = modulePath(t.name)
+            guard quantizable(role: role, scheme: plan.base) else {
+                for (i, o) in compiled.enumerated() where o.1 != nil && floatOnly[i] == nil && t.name.contains(o.0) { floatOnly[i] = t.name }
+                // Linear layers of the model a scheme leaves alone (routers, an untied output head).
+                if role != nil && role != "token_embd" { outcome.floatLinears.append(module) }
+                out.append(t)
+                continue
             }
-            guard selected else {
+            if let i = compiled.firstIndex(where: { t.name.contains($0.0) }) { matched[i] = true }
+            let (chosen, explicit) = plan.scheme(for: t.name, module: module, layers: layers, overrides: compiled)
+            guard let scheme = chosen else {
+                outcome.floatLinears.append(module)
+                out.append(t)
+                continue
+            }
+            let (cols, rows) = (t.dims[0], t.dims[1])
+            let group: Int? = switch scheme {
+            case .mlx(let m): m.groupSize
+            case .compressedTensors(let p): p.groupSize
+            case .fp8: nil
+            }
+            if let group, cols % group != 0 {
+                if explicit {
+                    throw ModelError(.shapeMismatch, field: "tensor '\(t.name)'",
+                                     "rows of \(cols) values do not divide into groups of \(group) (--tensor-type asked for them)", path: path)
+                }
+                outcome.undivided.append(t.name)
+                outcome.floatLinears.append(module)
                 out.append(t)
                 continue
             }
@@ -421,7 +484,7 @@ public enum Converter {
                 p.quantized = QuantizedPart(role: r, scheme: scheme, weight: t.name, rows: rows, cols: cols, floatType: t.type)
                 return p
             }
-            let stem = String(t.name.dropLast(".weight".count))
+            outcome.chosen.append((module, scheme))
             switch scheme {
             case .fp8(let strategy):
                 let scaleDims: [Int]
@@ -431,27 +494,89 @@ public enum Converter {
                 case .block: scaleDims = [(cols + 127) / 128, (rows + 127) / 128]
                 }
                 out += [part(.codes, t.name, t.dims),
-                        part(.scales, stem + (strategy == .block ? ".weight_scale_inv" : ".weight_scale"), scaleDims)]
-            case .mlx(let bits, let g):
-                out += [part(.codes, t.name, [cols * bits / 32, rows]), part(.scales, stem + ".scales", [cols / g, rows]),
-                        part(.biases, stem + ".biases", [cols / g, rows])]
+                        part(.scales, module + (strategy == .block ? ".weight_scale_inv" : ".weight_scale"), scaleDims)]
+            case .mlx(let m):
+                out += [part(.codes, t.name, [cols * m.bits / 32, rows]), part(.scales, module + ".scales", [cols / m.groupSize, rows])]
+                if m.hasBiases { out.append(part(.biases, module + ".biases", [cols / m.groupSize, rows])) }
+            case .compressedTensors(let p) where p.isInteger:
+                let groups = p.groupSize.map { cols / $0 } ?? 1
+                out += [part(.codes, module + ".weight_packed", [CompressedTensorsInt.wordsPerRow(cols, bits: p.bits), rows]),
+                        part(.scales, module + ".weight_scale", [groups, rows]), part(.shape, module + ".weight_shape", [2])]
+                if !p.symmetric {
+                    out.append(part(.zeroPoints, module + ".weight_zero_point", [groups, CompressedTensorsInt.wordsPerRow(rows, bits: p.bits)]))
+                }
+            case .compressedTensors(let p):
+                out += [part(.codes, t.name, t.dims),
+                        part(.scales, module + ".weight_scale", p.name == .FP8_BLOCK ? [(cols + 127) / 128, (rows + 127) / 128] : [1, rows])]
             }
         }
-        return out
+        for (i, o) in plan.overrides.enumerated() where !matched[i] {
+            if let name = floatOnly[i] {
+                throw ModelError(.invalidValue, field: "--tensor-type",
+                                 "'\(o.pattern)' names '\(name)', which stays in float (norms, routers, biases and vectors are not quantized)", path: path)
+            }
+        }
+        return (out, outcome)
     }
 
     /// config.json members of a scheme: DeepSeek's `quantization_config` for FP8; mlx-lm's `quantization` (and its
-    /// copy `quantization_config`) for MLX.
-    static func schemeConfig(_ scheme: WeightScheme) -> [(String, JSONValue)] {
-        switch scheme {
+    /// copy `quantization_config`) for MLX, with an entry per module whose quantization differs from the top level
+    /// (for a mixed recipe, an entry per quantized module, as mlx-lm writes it).
+    static func schemeConfig(_ plan: SchemePlan, _ outcome: SchemeOutcome) -> [(String, JSONValue)] {
+        switch plan.base {
         case .fp8(let strategy):
             var o: [(String, JSONValue)] = [("quant_method", "fp8"), ("fmt", "e4m3"), ("activation_scheme", "dynamic")]
             if strategy == .block { o.append(("weight_block_size", [128, 128])) }
             return [("quantization_config", .object(JSONObject(o)))]
-        case .mlx(let bits, let g):
-            let q = JSONValue.object(JSONObject([("group_size", JSONValue(g)), ("bits", JSONValue(bits)), ("mode", "affine")]))
+        case .mlx(let base):
+            func entry(_ m: MLXQuantization) -> JSONValue {
+                .object(JSONObject([("group_size", JSONValue(m.groupSize)), ("bits", JSONValue(m.bits)), ("mode", .string(m.mode.rawValue))]))
+            }
+            var members: [(String, JSONValue)] = [("group_size", JSONValue(base.groupSize)), ("bits", JSONValue(base.bits)),
+                                                  ("mode", .string(base.mode.rawValue))]
+            for (module, scheme) in outcome.chosen {
+                guard case .mlx(let m) = scheme, m != base || plan.recipe != nil else { continue }
+                members.append((module, entry(m)))
+            }
+            let q = JSONValue.object(JSONObject(members))
             return [("quantization", q), ("quantization_config", q)]
+        case .compressedTensors(let p):
+            return [("quantization_config", compressedTensorsConfig(p, ignore: outcome.floatLinears))]
         }
+    }
+
+    /// compressed-tensors' `QuantizationConfig` for one preset applied to every Linear, as llm-compressor saves it
+    /// (`model_dump` of compressed-tensors 0.20): `ignore` lists the output head and every linear layer left in float.
+    static func compressedTensorsConfig(_ p: CompressedTensorsPreset, ignore: [String]) -> JSONValue {
+        func args(bits: Int, type: String, symmetric: Bool, group: Int?, strategy: String, dynamic: Bool, block: Bool = false) -> JSONValue {
+            var o: [(String, JSONValue)] = [("num_bits", JSONValue(bits)), ("type", .string(type)), ("symmetric", .bool(symmetric)),
+                                            ("group_size", group.map { JSONValue($0) } ?? .null), ("strategy", .string(strategy))]
+            if block { o.append(("block_structure", [128, 128])) }
+            o.append(("dynamic", .bool(dynamic)))
+            return .object(JSONObject(o))
+        }
+        let weights: JSONValue, inputs: JSONValue
+        switch p.name {
+        case .W4A16, .W4A16_ASYM, .W8A16:
+            weights = args(bits: p.bits, type: "int", symmetric: p.symmetric, group: p.groupSize,
+                           strategy: p.groupSize == nil ? "channel" : "group", dynamic: false)
+            inputs = .null
+        case .FP8_DYNAMIC:
+            weights = args(bits: 8, type: "float", symmetric: true, group: nil, strategy: "channel", dynamic: false)
+            inputs = args(bits: 8, type: "float", symmetric: true, group: nil, strategy: "token", dynamic: true)
+        case .FP8_BLOCK:
+            weights = args(bits: 8, type: "float", symmetric: true, group: nil, strategy: "block", dynamic: false, block: true)
+            inputs = args(bits: 8, type: "float", symmetric: true, group: 128, strategy: "group", dynamic: true)
+        }
+        let group = JSONValue.object(JSONObject([("targets", ["Linear"]), ("weights", weights), ("input_activations", inputs),
+                                                 ("output_activations", .null), ("format", .string(p.format))]))
+        var ignored = ["lm_head"]
+        for m in ignore where !ignored.contains(m) { ignored.append(m) }
+        return .object(JSONObject([
+            ("config_groups", .object(JSONObject([("group_0", group)]))), ("quant_method", "compressed-tensors"),
+            ("kv_cache_scheme", .null), ("format", .string(p.format)), ("quantization_status", "compressed"),
+            ("global_compression_ratio", .null), ("ignore", .array(ignored.map { .string($0) })), ("moe_sparsity_config", .null),
+        ]))
     }
 
     // MARK: shared
@@ -552,6 +677,10 @@ public enum Converter {
             throw ModelError(.invalidValue, field: "tensor '\(q.weight)'",
                              "value \(bad) is \(floats[bad]): NaN or infinite weights cannot be quantized", path: path)
         }
+        // Quantize the weight as it would be stored unquantized (a dequantized GGUF type is rounded to the float type
+        // first), so that a folder and the GGUF made from it quantize alike.
+        let type: GGMLType = [.f16, .bf16, .f32].contains(q.floatType) ? q.floatType : .f16
+        if type != .f32 { for i in floats.indices { floats[i] = type.roundTrip(floats[i]) } }
         func bytes(_ v: [Float], as type: GGMLType) -> [UInt8] {
             var out = [UInt8](repeating: 0, count: v.count * (type == .f32 ? 4 : 2))
             v.withUnsafeBufferPointer { src in out.withUnsafeMutableBytes { BlockCodec.quantize(type, src.baseAddress!, count: v.count, into: $0.baseAddress!, scratch: &scratch.quant) } }
@@ -563,12 +692,35 @@ public enum Converter {
                 FP8Quantization.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, strategy: strategy)
             }
             return [.codes: codes, .scales: bytes(scales, as: .f32)]
-        case .mlx(let bits, let g):
-            let type: GGMLType = [.f16, .bf16, .f32].contains(q.floatType) ? q.floatType : .f16
+        case .mlx(let m):
+            if m.mode != .affine {
+                let r = floats.withUnsafeBufferPointer {
+                    MLXMicroscaling.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, mode: m.mode, arithmetic: type, threads: threads)
+                }
+                return [.codes: r.packed, .scales: r.scales]
+            }
             let r = floats.withUnsafeBufferPointer {
-                MLXAffine.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, bits: bits, groupSize: g, storedAs: type, threads: threads)
+                MLXAffine.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, bits: m.bits, groupSize: m.groupSize, storedAs: type, threads: threads)
             }
             return [.codes: r.packed, .scales: bytes(r.scales, as: type), .biases: bytes(r.biases, as: type)]
+        case .compressedTensors(let p) where p.isInteger:
+            let r = floats.withUnsafeBufferPointer {
+                CompressedTensorsInt.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, bits: p.bits, groupSize: p.groupSize,
+                                              symmetric: p.symmetric, arithmetic: type)
+            }
+            var shape = [UInt8]()
+            for v in [q.rows, q.cols] { withUnsafeBytes(of: Int64(v).littleEndian) { shape += $0 } }
+            var stored: [QuantizedPart.Role: [UInt8]] = [.codes: CompressedTensorsInt.pack(r.codes, rows: q.rows, cols: q.cols, bits: p.bits),
+                                                         .scales: bytes(r.scales, as: type), .shape: shape]
+            if !p.symmetric {
+                stored[.zeroPoints] = CompressedTensorsInt.packColumns(r.zeroPoints, rows: q.rows, groups: r.scales.count / q.rows, bits: p.bits)
+            }
+            return stored
+        case .compressedTensors(let p):
+            let r = floats.withUnsafeBufferPointer {
+                CompressedTensorsFP8.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, block: p.name == .FP8_BLOCK, arithmetic: type)
+            }
+            return [.codes: r.codes, .scales: bytes(r.scales, as: type)]
         }
     }
 

@@ -70,7 +70,11 @@ struct PlannedTensor {
         case (.fp8, .codes): return .f8_e4m3
         case (.fp8, _): return .f32
         case (.mlx, .codes): return .u32
-        case (.mlx, _): return q.floatType.safetensorsDType
+        case (.mlx(let m), _): return m.mode == .affine ? q.floatType.safetensorsDType : .u8
+        case (.compressedTensors(let p), .codes): return p.isInteger ? .i32 : .f8_e4m3
+        case (.compressedTensors, .scales): return q.floatType.safetensorsDType
+        case (.compressedTensors, .zeroPoints): return .i32
+        case (.compressedTensors, _): return .i64
         }
     }
 }
@@ -79,14 +83,46 @@ struct PlannedTensor {
 public enum WeightScheme: Equatable, Sendable {
     /// FP8 E4M3 codes and F32 scales (`weight_scale`, or DeepSeek's `weight_scale_inv` for 128 x 128 blocks).
     case fp8(FP8Quantization.Strategy)
-    /// MLX affine: packed uint32 `weight`, `scales` and `biases` in the weight's float type.
-    case mlx(bits: Int, groupSize: Int)
+    /// MLX: packed uint32 `weight` and `scales` (affine: with `biases`, both in the weight's float type; the
+    /// microscaling modes: one uint8 scale code per group).
+    case mlx(MLXQuantization)
+    /// compressed-tensors, as vLLM reads it: `pack-quantized` integers (`weight_packed`, `weight_scale`,
+    /// `weight_shape`, asymmetric `weight_zero_point`) or `float-quantized` FP8 (`weight`, `weight_scale`).
+    case compressedTensors(CompressedTensorsPreset)
+}
+
+/// llm-compressor's preset schemes that quantize weights only, or weights with dynamic activations (the presets
+/// with static activation scales need calibration). Integer presets group `groupSize` columns (nil: one scale
+/// per output channel).
+public struct CompressedTensorsPreset: Hashable, Sendable {
+    public enum Name: String, Sendable, CaseIterable {
+        case W4A16, W4A16_ASYM, W8A16, FP8_DYNAMIC, FP8_BLOCK
+    }
+    public let name: Name
+    public let groupSize: Int?
+
+    /// llm-compressor's groups: 128 columns for the integer presets.
+    public init?(_ name: Name, groupSize: Int? = 128) {
+        if name == .FP8_DYNAMIC || name == .FP8_BLOCK {
+            guard groupSize == nil || groupSize == 128 else { return nil }
+            self.groupSize = nil
+        } else {
+            guard groupSize.map({ $0 > 0 && $0 % 8 == 0 && $0 <= 1 << 16 }) ?? true else { return nil }
+            self.groupSize = groupSize
+        }
+        self.name = name
+    }
+
+    public var isInteger: Bool { name == .W4A16 || name == .W4A16_ASYM || name == .W8A16 }
+    public var bits: Int { name == .W4A16 || name == .W4A16_ASYM ? 4 : 8 }
+    public var symmetric: Bool { name != .W4A16_ASYM }
+    public var format: String { isInteger ? "pack-quantized" : "float-quantized" }
 }
 
 /// One stored tensor of a quantized weight. All of them are computed from the weight's floats, which `parts` of the
 /// codes tensor (the weight's own name) produce.
 struct QuantizedPart {
-    enum Role { case codes, scales, biases }
+    enum Role { case codes, scales, biases, zeroPoints, shape }
     var role: Role
     var scheme: WeightScheme
     /// The weight's name (the codes tensor's).

@@ -38,6 +38,8 @@ public enum FolderTensors {
         var byName: [String: (SafetensorsFile, SafetensorsTensor)] = [:]
         for shard in d.shards { for t in shard.tensors { byName[t.name] = (shard, t) } }
         let mlx = d.config?["quantization"]
+        let compressed = d.config?["quantization_config"]?["quant_method"]?.stringValue == "compressed-tensors"
+            ? d.config?["quantization_config"] : nil
         var out: [FolderTensor] = []
         for shard in d.shards {
             // Each shard's tensors by name, as the safetensors package lists them.
@@ -49,9 +51,17 @@ public enum FolderTensors {
                     }
                     continue
                 }
+                if compressed != nil, let suffix = [".weight_shape", ".weight_zero_point"].first(where: t.name.hasSuffix) {
+                    let packed = String(t.name.dropLast(suffix.count)) + ".weight_packed"
+                    if byName[packed] == nil {
+                        throw ModelError(.missingTensor, field: "tensor '\(t.name)'", "belongs to '\(packed)', which the folder lacks", path: shard.path)
+                    }
+                    continue
+                }
                 if let suffix = [".weight_scale_inv", ".weight_scale", ".input_scale"].first(where: t.name.hasSuffix) {
-                    let weight = suffix == ".input_scale" ? nil : String(t.name.dropLast(suffix.count)) + ".weight"
-                    if let weight, byName[weight] == nil {
+                    let stem = String(t.name.dropLast(suffix.count))
+                    let weight = suffix == ".input_scale" ? nil : stem + ".weight"
+                    if let weight, byName[weight] == nil && byName[stem + ".weight_packed"] == nil {
                         throw ModelError(.missingTensor, field: "tensor '\(t.name)'", "is a scale for '\(weight)', which the folder lacks",
                                          path: shard.path)
                     }
@@ -69,8 +79,13 @@ public enum FolderTensors {
                                             storage: .decoded(try scaled(t, base, byName: byName, block: block, path: shard.path)),
                                             file: shard.path,
                                             release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
+                case .i32 where compressed != nil && t.name.hasSuffix(".weight_packed"):
+                    let m = try FolderTensors.packed(t, base, byName: byName, config: compressed!, path: shard.path)
+                    out.append(FolderTensor(name: String(t.name.dropLast("_packed".count)), shape: [m.rows, m.cols], storage: .decoded(m),
+                                            file: shard.path,
+                                            release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
                 case .u32 where mlx != nil:
-                    let m = try affine(t, base, byName: byName, quantization: mlx!, path: shard.path)
+                    let m = try FolderTensors.mlx(t, base, byName: byName, quantization: mlx!, path: shard.path)
                     out.append(FolderTensor(name: t.name, shape: [m.rows, m.cols], storage: .decoded(m), file: shard.path,
                                             release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
                 default:
@@ -83,28 +98,50 @@ public enum FolderTensors {
         return out
     }
 
-    /// An MLX affine weight: bits and group size from config.json's `quantization` (or its entry for this module),
-    /// the logical column count from the scales, every shape checked.
-    static func affine(_ t: SafetensorsTensor, _ data: UnsafeRawPointer, byName: [String: (SafetensorsFile, SafetensorsTensor)],
-                       quantization q: JSONValue, path: String) throws -> MLXAffineMatrix {
+    /// An MLX weight: mode, bits and group size from config.json's `quantization` (or its entry for this module,
+    /// whose missing members come from the top level, as mlx-lm reads them), the logical column count from the
+    /// scales, every shape checked.
+    static func mlx(_ t: SafetensorsTensor, _ data: UnsafeRawPointer, byName: [String: (SafetensorsFile, SafetensorsTensor)],
+                    quantization q: JSONValue, path: String) throws -> any RowDecoder {
         let stem = t.name.hasSuffix(".weight") ? String(t.name.dropLast(".weight".count)) : t.name
         let entry = q[stem]?.objectValue != nil ? q[stem]! : q
-        guard let bits = entry["bits"]?.intValue, let group = entry["group_size"]?.intValue,
-              MLXAffine.supportedBits.contains(bits), MLXAffine.supportedGroups.contains(group),
-              (entry["mode"]?.stringValue ?? "affine") == "affine" else {
+        func member(_ key: String) -> JSONValue? { entry[key] ?? q[key] }
+        let modeName = member("mode")?.stringValue ?? "affine"
+        guard let mode = MLXQuantization.Mode(rawValue: modeName),
+              let m = MLXQuantization(mode: mode, bits: member("bits")?.intValue ?? -1, groupSize: member("group_size")?.intValue ?? -1) else {
             throw ModelError(.unsupportedTensorType, field: "config.json quantization",
-                             "MLX quantization of '\(stem)' must be affine with bits 2-6 or 8 and group size 32, 64 or 128", path: path)
-        }
-        guard let (ss, s) = byName[stem + ".scales"], let (bs, b) = byName[stem + ".biases"] else {
-            throw ModelError(.missingTensor, field: "tensor '\(t.name)'", "an MLX weight needs '\(stem).scales' and '\(stem).biases'", path: path)
-        }
-        guard t.shape.count == 2, s.shape.count == 2, s.shape == b.shape, s.shape[0] == t.shape[0], s.shape[1] > 0,
-              t.shape[1] * 32 == s.shape[1] * group * bits, [.f32, .f16, .bf16].contains(s.dtype), s.dtype == b.dtype else {
-            throw ModelError(.shapeMismatch, field: "tensor '\(t.name)'",
-                             "packed \(t.shape) with scales \(s.shape) and biases \(b.shape) do not make \(bits)-bit groups of \(group)",
+                             "MLX quantization of '\(stem)' (mode '\(modeName)', bits \(member("bits")?.intValue.map(String.init) ?? "none"), group size \(member("group_size")?.intValue.map(String.init) ?? "none")) is not one MLX has: affine takes \(MLXQuantization.accepted(.affine)); mxfp4, mxfp8 and nvfp4 their own",
                              path: path)
         }
-        let rows = t.shape[0], cols = s.shape[1] * group, n = s.shape.reduce(1, *)
+        guard let (ss, s) = byName[stem + ".scales"] else {
+            throw ModelError(.missingTensor, field: "tensor '\(t.name)'", "an MLX weight needs '\(stem).scales'", path: path)
+        }
+        let biases = byName[stem + ".biases"]
+        if m.hasBiases != (biases != nil) {
+            throw ModelError(.missingTensor, field: "tensor '\(t.name)'",
+                             m.hasBiases ? "an MLX affine weight needs '\(stem).biases'" : "an MLX \(m.mode.rawValue) weight has no biases, but '\(stem).biases' is there",
+                             path: path)
+        }
+        let scaleTypes: [SafetensorsDType] = m.hasBiases ? [.f32, .f16, .bf16] : [.u8]
+        guard t.shape.count == 2, s.shape.count == 2, s.shape[0] == t.shape[0], s.shape[1] > 0, biases.map({ $0.1.shape == s.shape }) ?? true,
+              t.shape[1] * 32 == s.shape[1] * m.groupSize * m.bits, scaleTypes.contains(s.dtype), biases.map({ $0.1.dtype == s.dtype }) ?? true else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(t.name)'",
+                             "packed \(t.shape) with \(s.dtype) scales \(s.shape)\(biases.map { " and biases \($0.1.shape)" } ?? "") do not make MLX \(m) groups",
+                             path: path)
+        }
+        let rows = t.shape[0], cols = s.shape[1] * m.groupSize, n = s.shape.reduce(1, *)
+        if !m.hasBiases {
+            let codes = ss.data(for: s)
+            guard let base = codes.baseAddress, codes.count == n else {
+                throw ModelError(.shapeMismatch, field: "tensor '\(s.name)'", "holds \(codes.count) bytes for \(n) scales", path: path)
+            }
+            let decoder = MLXMicroscaledMatrix(data: data, rows: rows, cols: cols, mode: m.mode, scaleCodes: base.assumingMemoryBound(to: UInt8.self))
+            if let bad = decoder.scales.firstIndex(where: { !$0.isFinite }) {
+                throw ModelError(.invalidValue, field: "tensor '\(s.name)'", offset: ss.dataOffset + s.begin + bad,
+                                 "scale \(bad) is code \(codes[bad]), which is NaN", path: path)
+            }
+            return decoder
+        }
         func floats(_ f: SafetensorsFile, _ x: SafetensorsTensor) -> [Float] {
             var v = [Float](repeating: 0, count: n)
             if let base = f.data(for: x).baseAddress {
@@ -112,11 +149,69 @@ public enum FolderTensors {
             }
             return v
         }
-        let scales = floats(ss, s), biases = floats(bs, b)
-        if let bad = (scales + biases).firstIndex(where: { !$0.isFinite }) {
+        let (bs, b) = biases!
+        let scales = floats(ss, s), offsets = floats(bs, b)
+        if let bad = (scales + offsets).firstIndex(where: { !$0.isFinite }) {
             throw ModelError(.invalidValue, field: "tensor '\(bad < n ? s.name : b.name)'", "value \(bad % n) is not finite", path: path)
         }
-        return MLXAffineMatrix(data: data, rows: rows, cols: cols, bits: bits, groupSize: group, scales: scales, biases: biases)
+        return MLXAffineMatrix(data: data, rows: rows, cols: cols, bits: m.bits, groupSize: m.groupSize, scales: scales, biases: offsets)
+    }
+
+    /// A compressed-tensors `pack-quantized` weight: bits and symmetry from the config group whose weights are
+    /// integers, the shape from `weight_shape`, the groups from the scales, every shape checked.
+    static func packed(_ t: SafetensorsTensor, _ data: UnsafeRawPointer, byName: [String: (SafetensorsFile, SafetensorsTensor)],
+                       config: JSONValue, path: String) throws -> PackedIntMatrix {
+        let stem = String(t.name.dropLast(".weight_packed".count))
+        let groups = config["config_groups"]?.objectValue?.members.map(\.value) ?? []
+        guard let args = groups.lazy.compactMap({ $0["weights"] }).first(where: { $0["type"]?.stringValue == "int" }),
+              let bits = args["num_bits"]?.intValue, (1...8).contains(bits) else {
+            throw ModelError(.unsupportedTensorType, field: "config.json quantization_config",
+                             "'\(t.name)' is pack-quantized, but no config group has integer weights of 1 to 8 bits", path: path)
+        }
+        let symmetric = args["symmetric"]?.boolValue ?? true
+        guard let (ss, s) = byName[stem + ".weight_scale"], let (hs, h) = byName[stem + ".weight_shape"] else {
+            throw ModelError(.missingTensor, field: "tensor '\(t.name)'", "a packed weight needs '\(stem).weight_scale' and '\(stem).weight_shape'", path: path)
+        }
+        let shapeBytes = hs.data(for: h)
+        guard h.dtype == .i64 || h.dtype == .i32, h.shape == [2], let sb = shapeBytes.baseAddress else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(h.name)'", "must hold the two dimensions of the weight (I64 or I32)", path: path)
+        }
+        let dims = (0..<2).map { i in h.dtype == .i64 ? Int(sb.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self).littleEndian)
+                                                      : Int(sb.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self).littleEndian) }
+        let rows = dims[0], cols = dims[1]
+        guard rows > 0, cols > 0, rows <= 1 << 24, cols <= 1 << 24, t.shape == [rows, CompressedTensorsInt.wordsPerRow(cols, bits: bits)],
+              s.shape.count == 2, s.shape[0] == rows, s.shape[1] > 0, cols % s.shape[1] == 0, [.f32, .f16, .bf16].contains(s.dtype) else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(t.name)'",
+                             "packed \(t.shape) with \(s.dtype) scales \(s.shape) do not make a \(bits)-bit weight of \(dims)", path: path)
+        }
+        let n = s.shape.reduce(1, *), type = FolderTensors.ggmlType(s.dtype)
+        var scales = [Float](repeating: 0, count: n)
+        if let base = ss.data(for: s).baseAddress {
+            scales.withUnsafeMutableBufferPointer { BlockCodec.dequantize(type, base, count: n, into: $0.baseAddress!) }
+        }
+        if let bad = scales.firstIndex(where: { !$0.isFinite }) {
+            throw ModelError(.invalidValue, field: "tensor '\(s.name)'", "scale \(bad) is \(scales[bad]); scales must be finite", path: path)
+        }
+        var zeroPoints: [Int8] = []
+        if !symmetric {
+            let words = CompressedTensorsInt.wordsPerRow(rows, bits: bits), groups = s.shape[1]
+            guard let (zs, z) = byName[stem + ".weight_zero_point"], z.dtype == .i32, z.shape == [words, groups],
+                  let zb = zs.data(for: z).baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+                throw ModelError(.missingTensor, field: "tensor '\(t.name)'",
+                                 "an asymmetric packed weight needs '\(stem).weight_zero_point' (I32, [\(words), \(groups)])", path: path)
+            }
+            // Packed down each column: gather each group's column of words into a row, then unpack it.
+            zeroPoints = [Int8](repeating: 0, count: rows * groups)
+            var column = [UInt8](repeating: 0, count: words * 4)
+            for g in 0..<groups {
+                for w in 0..<words { for k in 0..<4 { column[w * 4 + k] = zb[(w * groups + g) * 4 + k] } }
+                column.withUnsafeBufferPointer { c in
+                    for r in 0..<rows { zeroPoints[r * groups + g] = Int8(CompressedTensorsInt.unpack(c.baseAddress!, r, bits: bits)) }
+                }
+            }
+        }
+        return PackedIntMatrix(data: data, rows: rows, cols: cols, bits: bits, groupSize: cols / s.shape[1], scales: scales,
+                               zeroPoints: zeroPoints, arithmetic: type)
     }
 
     /// GGML's name for a float dtype (F32, F16; BF16 otherwise: callers pass only these three).
@@ -156,6 +251,7 @@ public enum FolderTensors {
             throw ModelError(.invalidValue, field: "tensor '\(s.name)'", "scale \(bad) is \(scales[bad]); scales must be finite",
                              path: shard.path)
         }
-        return ScaledFP8(format: t.dtype == .f8_e4m3 ? .e4m3fn : .e5m2, data: data, rows: rows, cols: cols, scales: scales, layout: layout)
+        return ScaledFP8(format: t.dtype == .f8_e4m3 ? .e4m3fn : .e5m2, data: data, rows: rows, cols: cols, scales: scales, layout: layout,
+                         arithmetic: type)
     }
 }

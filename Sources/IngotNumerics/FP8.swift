@@ -1,3 +1,5 @@
+import IngotFormats
+
 /// FP8 values as checkpoints store them (OCP FP8, as `ml_dtypes` and PyTorch define them):
 ///
 /// - E4M3FN: sign, 4 exponent bits (bias 7), 3 mantissa bits; no infinities, NaN only at S.1111.111; max 448.
@@ -78,6 +80,8 @@ public protocol RowDecoder: Sendable {
     /// The stored bytes (for releasing their pages once decoded).
     var data: UnsafeRawPointer { get }
     func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>)
+    /// How the weight is stored, in its ecosystem's words (`mlx affine 4-bit, group 64`, `fp8 e4m3, 128x128 blocks`).
+    var scheme: String { get }
 }
 
 /// An FP8 weight with its scales: decodes rows of floats.
@@ -88,14 +92,19 @@ public struct ScaledFP8: RowDecoder, @unchecked Sendable {
     /// The scales as Floats (F32, BF16 and F16 scale tensors are widened when the weight is opened).
     public let scales: [Float]
     public let layout: FP8ScaleLayout
+    /// The type each product is rounded to: the scales' type where it is F16 or BF16 (compressed-tensors multiplies
+    /// in it); F32 keeps the product exact in Float (DeepSeek's `weight_dequant`).
+    public let arithmetic: GGMLType
 
-    public init(format: FP8.Format, data: UnsafeRawPointer, rows: Int, cols: Int, scales: [Float], layout: FP8ScaleLayout) {
+    public init(format: FP8.Format, data: UnsafeRawPointer, rows: Int, cols: Int, scales: [Float], layout: FP8ScaleLayout,
+                arithmetic: GGMLType = .f32) {
         self.format = format
         self.data = data
         self.rows = rows
         self.cols = cols
         self.scales = scales
         self.layout = layout
+        self.arithmetic = arithmetic
     }
 
     /// The scale layout implied by a scale tensor of `count` values and shape `shape` for a `rows` x `cols` weight
@@ -109,8 +118,17 @@ public struct ScaledFP8: RowDecoder, @unchecked Sendable {
         return nil
     }
 
-    /// Decodes row `r` into `out` (cols floats): float32(fp8) · float32(scale), as compressed-tensors' dequantizer
-    /// and DeepSeek's `weight_dequant` compute it.
+    public var scheme: String {
+        let f = format == .e4m3fn ? "fp8 e4m3" : "fp8 e5m2"
+        switch layout {
+        case .tensor: return f + ", one scale"
+        case .channel: return f + ", a scale per row"
+        case .blocks(let r, let c): return f + ", \(r)x\(c) blocks"
+        }
+    }
+
+    /// Decodes row `r` into `out` (cols floats): fp8 · scale in Float, as DeepSeek's `weight_dequant` computes it,
+    /// rounded to `arithmetic` (compressed-tensors' dequantizer multiplies in the scales' type).
     public func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         let table = FP8.table(format)
         let src = data.assumingMemoryBound(to: UInt8.self) + r * cols
@@ -133,6 +151,7 @@ public struct ScaledFP8: RowDecoder, @unchecked Sendable {
                 }
             }
         }
+        if arithmetic != .f32 { for c in 0..<cols { out[c] = arithmetic.roundTrip(out[c]) } }
     }
 }
 

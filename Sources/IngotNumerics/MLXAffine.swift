@@ -111,6 +111,8 @@ public struct MLXAffineMatrix: RowDecoder, @unchecked Sendable {
         (self.scales, self.biases) = (scales, biases)
     }
 
+    public var scheme: String { "mlx affine \(bits)-bit, group \(groupSize)" }
+
     public func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         let groups = cols / groupSize, rowBytes = cols * bits / 8
         scales.withUnsafeBufferPointer { s in biases.withUnsafeBufferPointer { b in

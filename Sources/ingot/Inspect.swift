@@ -55,9 +55,45 @@ struct InspectReport {
     let shown: [TensorEntry]
     let filter: String?
     let fullArrays: Bool
+    /// A folder's weights as stored: the scheme of each (quantized ones decode through their scales), or why the
+    /// pairing failed.
+    let weights: [StoredWeight]
+    let pairingError: String?
+
+    struct StoredWeight {
+        var name: String
+        var scheme: String
+        var parameters: Int
+        /// Every stored tensor of the weight (codes, scales, biases, zero points, shape).
+        var bytes: Int
+        var bitsPerWeight: Double { parameters > 0 ? Double(bytes) * 8 / Double(parameters) : 0 }
+    }
 
     init(model: ModelFile, filter: String?, fullArrays: Bool) throws {
         self.model = model
+        var weights: [StoredWeight] = [], pairingError: String? = nil
+        if case .huggingFaceFolder(let d) = model.storage {
+            do {
+                var bytes: [String: Int] = [:]
+                for shard in d.shards { for t in shard.tensors { bytes[t.name] = t.byteCount } }
+                let companions = ["", "_packed", "_scale", "_scale_inv", "_zero_point", "_shape"]
+                for t in try FolderTensors.read(d) {
+                    switch t.storage {
+                    case .float(let type, _, let n):
+                        weights.append(StoredWeight(name: t.name, scheme: "float \(type.name)", parameters: t.shape.reduce(1, *), bytes: n))
+                    case .decoded(let f):
+                        let stem = t.name.hasSuffix(".weight") ? String(t.name.dropLast(".weight".count)) : t.name
+                        let stored = companions.compactMap { bytes[stem + ".weight" + $0] }.reduce(0, +)
+                            + [".scales", ".biases", ".input_scale"].compactMap { bytes[stem + $0] }.reduce(0, +)
+                        weights.append(StoredWeight(name: t.name, scheme: f.scheme, parameters: f.rows * f.cols, bytes: stored))
+                    }
+                }
+            } catch {
+                pairingError = "\(error)"
+            }
+        }
+        self.weights = weights
+        self.pairingError = pairingError
         self.spec = ModelSpec(model: model)
         self.filter = filter
         self.fullArrays = fullArrays
@@ -106,6 +142,21 @@ struct InspectReport {
             return .object(e)
         })
         o["totals"] = totals.json
+        if !weights.isEmpty {
+            let shownWeights = weights.filter { w in filter.map { f in (try? Regex(f).firstMatch(in: w.name)) != nil } ?? true }
+            o["weights"] = .array(shownWeights.map { w in
+                .object(JSONObject([("name", .string(w.name)), ("scheme", .string(w.scheme)), ("parameters", JSONValue(w.parameters)),
+                                    ("bytes", JSONValue(w.bytes)), ("bitsPerWeight", .double(w.bitsPerWeight))]))
+            })
+            o["schemes"] = .array(schemeTotals.map { s in
+                .object(JSONObject([("scheme", .string(s.scheme)), ("weights", JSONValue(s.count)), ("parameters", JSONValue(s.parameters)),
+                                    ("bytes", JSONValue(s.bytes)), ("bitsPerWeight", .double(s.bitsPerWeight))]))
+            })
+            let p = weights.map(\.parameters).reduce(0, +), b = weights.map(\.bytes).reduce(0, +)
+            o["model"] = .object(JSONObject([("parameters", JSONValue(p)), ("bytes", JSONValue(b)),
+                                             ("bitsPerWeight", .double(p > 0 ? Double(b) * 8 / Double(p) : 0))]))
+        }
+        if let pairingError { o["pairingError"] = .string(pairingError) }
         return .object(o)
     }
 
@@ -156,7 +207,32 @@ struct InspectReport {
                                Human.fixed(share, 1) + "%", Human.fixed(t.bitsPerWeight, 3)])
         }
         lines.append(types.render())
+        if !weights.isEmpty {
+            let p = weights.map(\.parameters).reduce(0, +), b = weights.map(\.bytes).reduce(0, +)
+            lines.append("")
+            lines.append("weights as stored: \(Human.count(p)) parameters in \(Human.bytes(b)), \(Human.fixed(p > 0 ? Double(b) * 8 / Double(p) : 0, 3)) bits per weight")
+            var t = Table(header: ["scheme", "weights", "parameters", "bytes", "bits/weight"], rightAligned: [1, 2, 3, 4])
+            for s in schemeTotals {
+                t.rows.append([s.scheme, String(s.count), Human.count(s.parameters), Human.bytes(s.bytes), Human.fixed(s.bitsPerWeight, 3)])
+            }
+            lines.append(t.render())
+        }
+        if let pairingError { lines.append("quantized weights could not be paired with their scales: \(pairingError)") }
         return lines.joined(separator: "\n")
+    }
+
+    /// Weights per scheme, in order of first appearance.
+    var schemeTotals: [(scheme: String, count: Int, parameters: Int, bytes: Int, bitsPerWeight: Double)] {
+        var order: [String] = [], sums: [String: (Int, Int, Int)] = [:]
+        for w in weights {
+            if sums[w.scheme] == nil { order.append(w.scheme) }
+            let (c, p, b) = sums[w.scheme] ?? (0, 0, 0)
+            sums[w.scheme] = (c + 1, p + w.parameters, b + w.bytes)
+        }
+        return order.map { s in
+            let (c, p, b) = sums[s]!
+            return (s, c, p, b, p > 0 ? Double(b) * 8 / Double(p) : 0)
+        }
     }
 
     var specLine: String {

@@ -18,9 +18,11 @@ struct Quantize: ParsableCommand {
         --scheme writes a Hugging Face folder instead. fp8: every linear layer of the blocks as FP8 E4M3 codes with \
         F32 scales (--strategy tensor or channel: `weight_scale`; block: DeepSeek-V3's 128x128 `weight_scale_inv` \
         and its quantization_config); scales are max|w| / 448 per group, codes round w / scale to nearest even. \
-        mlx: MLX affine quantization (--bits 2, 3, 4, 5, 6 or 8, --group-size 32, 64 or 128) of every linear layer \
-        and the embedding whose rows divide into groups, as mlx.core.quantize computes it, with mlx-lm's \
-        `quantization` in config.json. The rest stays as stored. NaN or infinite weights are refused.
+        mlx: MLX quantization of every linear layer and the embedding whose rows divide into groups, as \
+        mlx.core.quantize computes it on the CPU, with mlx-lm's `quantization` in config.json: --mode affine \
+        (--bits 2, 3, 4, 5, 6 or 8, default 4; --group-size 32, 64 or 128, default 64), mxfp4 (E2M1 values, an \
+        E8M0 scale per 32), mxfp8 (E4M3 values, E8M0 scale per 32) or nvfp4 (E2M1 values, an E4M3 scale per 16). \
+        The rest stays as stored. NaN or infinite weights are refused.
         """
     )
 
@@ -33,19 +35,31 @@ struct Quantize: ParsableCommand {
     @Option(name: .long, help: "The preset (llama-quantize file type), e.g. Q4_K_M, Q8_0, F16.")
     var type: String?
 
-    @Option(name: .long, help: "A safetensors scheme instead of a GGUF preset: fp8 or mlx.")
+    @Option(name: .long, help: "A safetensors scheme instead of a GGUF preset: fp8, mlx or compressed-tensors.")
     var scheme: String?
 
     @Option(name: .long, help: "With --scheme fp8: tensor, channel or block (128x128, DeepSeek-V3's layout).")
     var strategy: String = "block"
 
-    @Option(name: .long, help: "With --scheme mlx: bits per weight (2, 3, 4, 5, 6, 8).")
-    var bits: Int = 4
+    @Option(name: .long, help: "With --scheme mlx: affine, mxfp4, mxfp8 or nvfp4.")
+    var mode: String = "affine"
 
-    @Option(name: .customLong("group-size"), help: "With --scheme mlx: values per scale and bias (32, 64, 128).")
-    var groupSize: Int = 64
+    @Option(name: .long, help: "With --scheme mlx: bits per weight (affine: 2, 3, 4, 5, 6, 8; default 4; the float modes have one).")
+    var bits: Int?
 
-    @Option(name: .customLong("tensor-type"), help: ArgumentHelp("Give tensors whose name matches REGEX this type (repeatable; first match wins).", valueName: "REGEX=TYPE"))
+    @Option(name: .customLong("group-size"), help: "With --scheme mlx: values per scale (affine: 32, 64, 128; default 64; the float modes have one). With --scheme compressed-tensors: columns per scale of the integer presets (default 128, as llm-compressor), or channel.")
+    var groupSizeText: String?
+
+    @Option(name: .long, help: "With --scheme compressed-tensors: \(CompressedTensorsPreset.Name.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var preset: String?
+
+    /// --group-size as a number (nil: not given or `channel`).
+    var groupSize: Int? { groupSizeText.flatMap { Int($0) } }
+
+    @Option(name: .long, help: "With --scheme mlx (affine): an mlx-lm mixed recipe, \(MixedRecipe.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var recipe: String?
+
+    @Option(name: .customLong("tensor-type"), help: ArgumentHelp("Give tensors whose name matches REGEX this type (repeatable; first match wins). With --scheme mlx: affine-B[-G], mxfp4, mxfp8, nvfp4 or float; with --scheme fp8: float.", valueName: "REGEX=TYPE"))
     var tensorTypes: [String] = []
 
     @Option(name: .customLong("output-tensor-type"), help: "Type of output.weight (and of a tied token embedding).")
@@ -70,13 +84,22 @@ struct Quantize: ParsableCommand {
     func validate() throws {
         if output == nil && !dryRun { throw ValidationError("give --output (or --dry-run)") }
         if (type == nil) == (scheme == nil) { throw ValidationError("give --type PRESET (GGUF) or --scheme fp8 (Hugging Face folder), one of them") }
-        if let scheme, scheme != "fp8" && scheme != "mlx" { throw ValidationError("--scheme: unknown scheme '\(scheme)'; known: fp8, mlx") }
+        if let scheme, !["fp8", "mlx", "compressed-tensors"].contains(scheme) {
+            throw ValidationError("--scheme: unknown scheme '\(scheme)'; known: fp8, mlx, compressed-tensors")
+        }
+        if let g = groupSizeText, Int(g) == nil && !(g == "channel" && scheme == "compressed-tensors") {
+            throw ValidationError("--group-size: '\(g)' is not a number" + (scheme == "compressed-tensors" ? " or channel" : ""))
+        }
+        if (scheme == "compressed-tensors") != (preset != nil) { throw ValidationError("--preset goes with --scheme compressed-tensors, and it needs one") }
         if scheme == "fp8" && FP8Quantization.Strategy(rawValue: strategy) == nil {
             throw ValidationError("--strategy: unknown '\(strategy)'; known: tensor, channel, block")
         }
-        if scheme == "mlx" && (!MLXAffine.supportedBits.contains(bits) || !MLXAffine.supportedGroups.contains(groupSize)) {
-            throw ValidationError("--scheme mlx has no \(bits)-bit group-\(groupSize) mode: bits 2, 3, 4, 5, 6 or 8; group size 32, 64 or 128")
+        if scheme == "mlx" { _ = try mlxQuantization() }
+        if scheme != "mlx" && (bits != nil || mode != "affine" || recipe != nil) {
+            throw ValidationError("--mode, --bits and --recipe go with --scheme mlx")
         }
+        if scheme == "fp8" && groupSizeText != nil { throw ValidationError("--group-size goes with --scheme mlx or compressed-tensors") }
+        if scheme != nil { _ = try schemePlan() }
         if scheme != nil && dryRun { throw ValidationError("--dry-run plans GGUF presets only") }
     }
 
@@ -105,19 +128,77 @@ struct Quantize: ParsableCommand {
         return o
     }
 
+    /// The MLX mode, bits and group size asked for, checked against what MLX has.
+    func mlxQuantization() throws -> MLXQuantization {
+        guard let m = MLXQuantization.Mode(rawValue: mode) else {
+            throw ValidationError("--mode: unknown '\(mode)'; known: \(MLXQuantization.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let q = MLXQuantization(mode: m, bits: bits, groupSize: groupSize) else {
+            let d = MLXQuantization.defaults(m)
+            throw ValidationError("--scheme mlx --mode \(mode) has no \(bits ?? d.bits)-bit group-\(groupSize ?? d.groupSize) form: it takes \(MLXQuantization.accepted(m))")
+        }
+        return q
+    }
+
+    /// The compressed-tensors preset asked for.
+    func compressedTensorsPreset() throws -> CompressedTensorsPreset {
+        guard let name = CompressedTensorsPreset.Name(rawValue: (preset ?? "").uppercased()) else {
+            throw ValidationError("--preset: unknown '\(preset ?? "")'; known: \(CompressedTensorsPreset.Name.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let group: Int? = groupSizeText == "channel" ? nil : groupSize ?? 128
+        guard let p = CompressedTensorsPreset(name, groupSize: group) else {
+            throw ValidationError("--preset \(name.rawValue) has no group size \(groupSizeText ?? "")"
+                                  + (name.rawValue.hasPrefix("FP8") ? ": its scales are per channel or per 128x128 block" : ": give a multiple of 8, or channel"))
+        }
+        return p
+    }
+
+    /// The scheme of every weight: the base scheme, the recipe and the `--tensor-type` overrides.
+    func schemePlan() throws -> SchemePlan {
+        let base: WeightScheme
+        switch scheme {
+        case "mlx": base = .mlx(try mlxQuantization())
+        case "compressed-tensors": base = .compressedTensors(try compressedTensorsPreset())
+        default: base = .fp8(FP8Quantization.Strategy(rawValue: strategy) ?? .block)
+        }
+        var plan = SchemePlan(base: base)
+        if let recipe {
+            guard let r = MixedRecipe(rawValue: recipe) else {
+                throw ValidationError("--recipe: unknown '\(recipe)'; known: \(MixedRecipe.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard case .mlx(let q) = base, q.mode == .affine, bits == nil else {
+                throw ValidationError("--recipe \(recipe) chooses the bits of MLX affine quantization: give it with --mode affine and without --bits")
+            }
+            plan.recipe = r
+        }
+        for spec in tensorTypes {
+            guard let eq = spec.lastIndex(of: "="), eq != spec.startIndex else {
+                throw ValidationError("--tensor-type expects REGEX=TYPE, got '\(spec)'")
+            }
+            let text = String(spec[spec.index(after: eq)...])
+            guard let s = SchemePlan.parseOverride(text, base: base) else {
+                throw ValidationError("--tensor-type: '\(text)' is not a type for --scheme \(scheme ?? ""); "
+                                      + (scheme == "mlx" ? "give affine-B or affine-B-G (bits 2, 3, 4, 5, 6, 8; group 32, 64, 128), mxfp4, mxfp8, nvfp4 or float" : "give float (one scheme per checkpoint)"))
+            }
+            plan.overrides.append((String(spec[..<eq]), s))
+        }
+        return plan
+    }
+
     /// `--scheme fp8`: the model written as a Hugging Face folder with FP8 linear layers, by the converter's writer.
     func runScheme() throws {
         let file = try ModelFile.open(input)
         var options = Converter.Options(target: .hf)
         options.threads = parallel.count
-        let what: String
-        if scheme == "mlx" {
-            options.scheme = .mlx(bits: bits, groupSize: groupSize)
-            what = "mlx affine \(bits)-bit, group \(groupSize)"
-        } else {
-            options.scheme = .fp8(FP8Quantization.Strategy(rawValue: strategy) ?? .block)
-            what = "fp8 (\(strategy) scales)"
+        let plan = try schemePlan()
+        options.scheme = plan
+        var what: String
+        switch plan.base {
+        case .mlx(let q): what = plan.recipe.map { "mlx \($0.rawValue) (affine, group \(q.groupSize))" } ?? "mlx \(q)"
+        case .compressedTensors(let p): what = "compressed-tensors \(p.name.rawValue)" + (p.isInteger ? " (\(p.groupSize.map { "group \($0)" } ?? "per channel"))" : "")
+        case .fp8: what = "fp8 (\(strategy) scales)"
         }
+        if !plan.overrides.isEmpty { what += ", \(plan.overrides.count) --tensor-type override\(plan.overrides.count == 1 ? "" : "s")" }
         let line = ProgressLine(verb: "quantizing", enabled: !common.json)
         let clock = Stopwatch()
         let report = try Converter.convert(file, to: output!, options: options) { done, total in
@@ -132,8 +213,11 @@ struct Quantize: ParsableCommand {
             print(JSONValue.object(o).serialized(pretty: true))
         } else {
             let types = report.typeCounts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-            print("quantized \(input) -> \(output!) as \(what): \(report.tensorCount) tensors (\(types)), "
+            print("quantized \(input) -> \(output!) as \(what): \(report.quantizedWeights) weights quantized, \(report.tensorCount) tensors (\(types)), "
                   + "\(Human.bytes(report.bytesWritten)) in \(Human.fixed(clock.seconds, 2)) s")
+            if !report.undivided.isEmpty {
+                print("  kept in float (rows do not divide into groups): \(report.undivided.count) weights, e.g. \(report.undivided[0])")
+            }
         }
     }
 

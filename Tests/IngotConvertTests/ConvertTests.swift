@@ -81,7 +81,7 @@ struct ConvertTests {
         #expect(e5[0x3C] == 1 && e5[0x7B] == 57344 && e5[0x7C] == .infinity && e5[0x7D].isNaN)
     }
 
-    @Test("FP8 encoding: every finite code round-trips; a million floats give ml_dtypes' codes (overflow saturates)")
+    @Test("FP8, E2M1 and E8M0 encoding: every finite FP8 code round-trips; a million floats give ml_dtypes' codes (FP8 overflow saturates)")
     func fp8Encoding() throws {
         for f in [FP8.Format.e4m3fn, .e5m2] {
             let table = FP8.table(f)
@@ -102,7 +102,11 @@ struct ConvertTests {
         let file = try MappedFile(path: "/" + root + "/fixtures/reference/fp8-codes.json")
         let ref = try withExtendedLifetime(file) { try JSONParser.parse(file.bytes, field: "fixture") }
         let count = try #require(ref["count"]?.intValue), seed = UInt64(try #require(ref["seed"]?.intValue))
-        for (name, f, lo, hi, shift) in [("e4m3fn", FP8.Format.e4m3fn, -12, 9, 20), ("e5m2", .e5m2, -19, 16, 21)] {
+        let formats: [(String, (Float) -> UInt8, Int, Int, UInt32)] = [
+            ("e4m3fn", { FP8.encode($0, .e4m3fn) }, -12, 9, 20), ("e5m2", { FP8.encode($0, .e5m2) }, -19, 16, 21),
+            ("e2m1fn", E2M1.encode, -4, 3, 22), ("e8m0fnu", E8M0.encode, -127, 127, 23),
+        ]
+        for (name, encode, lo, hi, shift) in formats {
             var codes: [UInt8] = []
             codes.reserveCapacity(count)
             for i in 1...UInt64(count) {
@@ -121,7 +125,7 @@ struct ConvertTests {
                 default: bits = sign | exponent << 23 | mantissa
                 }
                 let x = Float(bitPattern: bits)
-                if !x.isNaN { codes.append(FP8.encode(x, f)) }
+                if !x.isNaN { codes.append(encode(x)) }
             }
             let want = ref["formats"]?[name]
             #expect(codes.count == want?["non_nan"]?.intValue)
@@ -161,6 +165,103 @@ struct ConvertTests {
                         let i = g * group + j
                         let clamped = min(max(w[i], min(a, z)), max(a, z))
                         #expect(abs(back[i] - clamped) <= step * 0.5001 + 1e-5, "\(bits)-bit group \(group): value \(i)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("E2M1 and E8M0: codes decode as ml_dtypes decodes them; MLX's FP4 rounding sends ties to the smaller magnitude")
+    func microscalingFormats() {
+        // ml_dtypes.float4_e2m1fn and float8_e8m0fnu, every code.
+        #expect(E2M1.table.map { $0 } == [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6])
+        #expect(E2M1.table[8].sign == .minus)
+        for code in 0..<16 { #expect(E2M1.encode(E2M1.table[code]) == UInt8(code)) }
+        #expect(E8M0.decode(0) == 0x1p-127 && E8M0.decode(127) == 1 && E8M0.decode(254) == 0x1p127 && E8M0.decode(255).isNaN)
+        for code in 0..<255 { #expect(E8M0.encode(E8M0.decode(UInt8(code))) == UInt8(code)) }
+        // Ties: ml_dtypes to even; MLX's CPU quantizer to the first table entry, the smaller magnitude.
+        for (x, even, mlx) in [(Float(0.25), UInt8(0), UInt8(0)), (0.75, 2, 1), (1.25, 2, 2), (1.75, 4, 3), (2.5, 4, 4), (3.5, 6, 5),
+                               (5, 6, 6), (-0.25, 8, 0), (-0.1, 8, 0), (-0.75, 10, 9), (-5, 14, 14), (7, 7, 7)] {
+            #expect(E2M1.encode(x) == even, "\(x)")
+            #expect(E2M1.encodeMLX(x) == mlx, "\(x)")
+        }
+        #expect(E8M0.ceilExponent(1) == 0 && E8M0.ceilExponent(1.0000001) == 1 && E8M0.ceilExponent(0.75) == 0 && E8M0.ceilExponent(0x1p-140) == -140)
+    }
+
+    @Test("MLX microscaling: scales bound each group, codes decode within half a step, zero groups stay zero")
+    func mlxMicroscaling() {
+        for mode in [MLXQuantization.Mode.mxfp4, .mxfp8, .nvfp4] {
+            let q = MLXQuantization(mode: mode)!
+            #expect(MLXQuantization(mode: mode, bits: 3) == nil && MLXQuantization(mode: mode, groupSize: 64) == nil)
+            let rows = 4, cols = 64
+            var w = (0..<(rows * cols)).map { (i: Int) -> Float in Float((i * 7919) % 201 - 100) / 137 * Float(1 + i % 3) }
+            for j in 0..<q.groupSize { w[cols + j] = 0 }           // a zero group
+            for type in [GGMLType.f32, .f16, .bf16] {
+                let v = w.map { type.roundTrip($0) }
+                let r = v.withUnsafeBufferPointer { MLXMicroscaling.quantize($0.baseAddress!, rows: rows, cols: cols, mode: mode, arithmetic: type) }
+                #expect(r.packed.count == rows * cols * q.bits / 8 && r.scales.count == rows * cols / q.groupSize)
+                var back = [Float](repeating: 0, count: rows * cols)
+                r.packed.withUnsafeBytes { raw in r.scales.withUnsafeBufferPointer { s in
+                    let m = MLXMicroscaledMatrix(data: raw.baseAddress!, rows: rows, cols: cols, mode: mode, scaleCodes: s.baseAddress!)
+                    back.withUnsafeMutableBufferPointer { b in for row in 0..<rows { m.decodeRow(row, into: b.baseAddress! + row * cols) } }
+                } }
+                for g in 0..<(rows * cols / q.groupSize) {
+                    let range = (g * q.groupSize)..<((g + 1) * q.groupSize)
+                    let amax = v[range].map(abs).max()!
+                    let scale = MLXMicroscaling.scaleValue(r.scales[g], mode: mode)
+                    if amax == 0 { #expect(back[range].allSatisfy { $0 == 0 }); continue }
+                    // The largest element value times the scale covers the group (nvfp4's E4M3 scale rounds to nearest,
+                    // so up to 1/16 short).
+                    let top: Float = mode == .mxfp8 ? 448 : 6
+                    #expect(top * scale >= amax * (mode == .nvfp4 ? 15.0 / 16 : 1), "\(mode) \(type) group \(g)")
+                    for i in range {
+                        // Half the widest gap between neighbouring element values near w, relative: FP4's widest gap
+                        // is 2 (between 4 and 6); FP8 E4M3 keeps 3 mantissa bits.
+                        let tolerance = mode == .mxfp8 ? Swift.max(abs(v[i]) / 16, scale * 0x1p-9) * 1.01 : scale * 1.01 + amax / 16
+                        #expect(abs(back[i] - v[i]) <= tolerance, "\(mode) \(type) value \(i): \(v[i]) -> \(back[i])")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("compressed-tensors integers: dense packing round-trips for 2 to 8 bits; values within half a step; zero points pack down columns")
+    func compressedTensorsInt() {
+        for bits in 2...8 {
+            let rows = 3, cols = 37   // not a multiple of 32: the last word is partial
+            let lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1
+            let codes = (0..<(rows * cols)).map { Int8(lo + ($0 * 7 + $0 / 5) % (hi - lo + 1)) }
+            let packed = CompressedTensorsInt.pack(codes, rows: rows, cols: cols, bits: bits)
+            #expect(packed.count == rows * CompressedTensorsInt.wordsPerRow(cols, bits: bits) * 4)
+            packed.withUnsafeBufferPointer { p in
+                for r in 0..<rows {
+                    let row = p.baseAddress! + r * CompressedTensorsInt.wordsPerRow(cols, bits: bits) * 4
+                    for c in 0..<cols { #expect(CompressedTensorsInt.unpack(row, c, bits: bits) == Int(codes[r * cols + c]), "\(bits) bits [\(r), \(c)]") }
+                }
+            }
+        }
+        // 4 bits: element i of a row in bits 4i..<4i+4 of the little-endian words, offset by 8.
+        #expect(CompressedTensorsInt.pack([-8, 7, 0, 1], rows: 1, cols: 4, bits: 4) == [0xF0, 0x98, 0, 0])
+        // Zero points [rows, groups] pack down each column: [ceil(rows · bits / 32), groups] words.
+        let zp: [Int8] = [1, -2, 3, -4, 5, -6]   // 3 rows, 2 groups
+        let z = CompressedTensorsInt.packColumns(zp, rows: 3, groups: 2, bits: 4)
+        #expect(z == [0x9 | 0xB << 4, 0xD, 0, 0, 0x6 | 0x4 << 4, 0x2, 0, 0])
+        for symmetric in [true, false] {
+            let rows = 2, cols = 64
+            let w = (0..<(rows * cols)).map { (i: Int) -> Float in halfToFloat(floatToHalf(Float((i * 37) % 101 - 40) / 97)) }
+            let r = w.withUnsafeBufferPointer {
+                CompressedTensorsInt.quantize($0.baseAddress!, rows: rows, cols: cols, bits: 4, groupSize: 32, symmetric: symmetric, arithmetic: .f16)
+            }
+            let packed = CompressedTensorsInt.pack(r.codes, rows: rows, cols: cols, bits: 4)
+            packed.withUnsafeBytes { raw in
+                let m = PackedIntMatrix(data: raw.baseAddress!, rows: rows, cols: cols, bits: 4, groupSize: 32, scales: r.scales,
+                                        zeroPoints: symmetric ? [] : r.zeroPoints, arithmetic: .f16)
+                var back = [Float](repeating: 0, count: cols)
+                for row in 0..<rows {
+                    back.withUnsafeMutableBufferPointer { m.decodeRow(row, into: $0.baseAddress!) }
+                    for c in 0..<cols {
+                        let s = r.scales[row * 2 + c / 32]
+                        #expect(abs(back[c] - w[row * cols + c]) <= s * 0.5 + 1e-3, "\(symmetric) [\(row), \(c)]")
                     }
                 }
             }

@@ -1,0 +1,161 @@
+import IngotFormats
+
+/// Integer weight quantization as compressed-tensors computes it (`calculate_qparams` on the weight's min and max,
+/// then `quantize`), every step in the weight's float type T (each result rounded to it, as PyTorch computes F16
+/// and BF16 on the CPU), per group of `groupSize` columns of a row or per row (channel):
+///
+///     lo = min(min w, 0), hi = max(max w, 0);  qmin = -2^(b-1), qmax = 2^(b-1) - 1
+///     symmetric:  scale = max(|lo|, |hi|) / ((2^b - 1) / 2);  zero point 0
+///     asymmetric: scale = (hi - lo) / (2^b - 1);  zp = round(clamp(qmin - lo / scale, qmin, qmax))
+///     a scale of 0 becomes T's machine epsilon
+///     q = round(clamp(w / scale + zp, qmin, qmax)), round half to even
+///
+/// and back, `(q - zp) · scale` in T. Stored (`pack-quantized`): q + 2^(b-1) as a dense little-endian bit stream
+/// per row (element i at bits i·b ..< (i+1)·b, 32 elements filling b int32 words), `ceil(cols · b / 32)` int32
+/// words per row; asymmetric zero points packed the same way down each column of the [rows, groups] matrix.
+public enum CompressedTensorsInt {
+    public struct Result {
+        public var codes: [Int8]
+        /// Rounded to T already: rows × groups.
+        public var scales: [Float]
+        public var zeroPoints: [Int8]
+    }
+
+    /// `groupSize` nil: one scale per row.
+    public static func quantize(_ w: UnsafePointer<Float>, rows: Int, cols: Int, bits: Int, groupSize: Int?, symmetric: Bool,
+                                arithmetic t: GGMLType) -> Result {
+        let g = groupSize ?? cols, groups = cols / g
+        let qmin = -Float(1 << (bits - 1)), qmax = Float((1 << (bits - 1)) - 1)
+        let range = Float((1 << bits) - 1)
+        let eps: Float = t == .f16 ? 0x1p-10 : t == .bf16 ? 0x1p-7 : Float.ulpOfOne
+        var r = Result(codes: [Int8](repeating: 0, count: rows * cols), scales: [Float](repeating: 0, count: rows * groups),
+                       zeroPoints: [Int8](repeating: 0, count: rows * groups))
+        for row in 0..<rows {
+            for k in 0..<groups {
+                let x = w + row * cols + k * g
+                var lo: Float = 0, hi: Float = 0
+                for j in 0..<g { lo = Swift.min(lo, x[j]); hi = Swift.max(hi, x[j]) }
+                var scale: Float, zp: Float = 0
+                if symmetric {
+                    scale = t.roundTrip(Swift.max(abs(lo), abs(hi)) / t.roundTrip(range / 2))
+                } else {
+                    scale = t.roundTrip(t.roundTrip(hi - lo) / range)
+                }
+                if scale == 0 { scale = eps }
+                if !symmetric {
+                    zp = Swift.min(Swift.max(t.roundTrip(qmin - t.roundTrip(lo / scale)), qmin), qmax).rounded(.toNearestOrEven)
+                }
+                r.scales[row * groups + k] = scale
+                r.zeroPoints[row * groups + k] = Int8(zp)
+                for j in 0..<g {
+                    var v = t.roundTrip(x[j] / scale)
+                    if !symmetric { v = t.roundTrip(v + zp) }
+                    r.codes[row * cols + k * g + j] = Int8(Swift.min(Swift.max(v, qmin), qmax).rounded(.toNearestOrEven))
+                }
+            }
+        }
+        return r
+    }
+
+    /// Int32 words per packed row of `count` values.
+    public static func wordsPerRow(_ count: Int, bits: Int) -> Int { (count * bits + 31) / 32 }
+
+    /// `rows` rows of `cols` signed codes packed row by row (little-endian int32 words).
+    public static func pack(_ codes: [Int8], rows: Int, cols: Int, bits: Int) -> [UInt8] {
+        let words = wordsPerRow(cols, bits: bits)
+        var out = [UInt8](repeating: 0, count: rows * words * 4)
+        let offset = 1 << (bits - 1), mask = (1 << bits) - 1
+        for r in 0..<rows {
+            for c in 0..<cols {
+                let v = UInt64((Int(codes[r * cols + c]) + offset) & mask)
+                let bit = c * bits
+                let word = UInt64(v) << UInt64(bit % 8)
+                // Little-endian words make the row one little-endian bit stream: OR the value in byte by byte.
+                var b = r * words * 4 + bit / 8, rest = word
+                while rest != 0 { out[b] |= UInt8(truncatingIfNeeded: rest); rest >>= 8; b += 1 }
+            }
+        }
+        return out
+    }
+
+    /// Zero points (rows × groups) packed down each column: [ceil(rows · b / 32), groups] int32 words.
+    public static func packColumns(_ codes: [Int8], rows: Int, groups: Int, bits: Int) -> [UInt8] {
+        var transposed = [Int8](repeating: 0, count: codes.count)
+        for r in 0..<rows { for g in 0..<groups { transposed[g * rows + r] = codes[r * groups + g] } }
+        let packed = pack(transposed, rows: groups, cols: rows, bits: bits)   // [groups, words]
+        let words = wordsPerRow(rows, bits: bits)
+        var out = [UInt8](repeating: 0, count: packed.count)
+        for g in 0..<groups { for w in 0..<words { for k in 0..<4 { out[(w * groups + g) * 4 + k] = packed[(g * words + w) * 4 + k] } } }
+        return out
+    }
+
+    /// Value `index` of a packed row (the signed code).
+    @inline(__always)
+    public static func unpack(_ row: UnsafePointer<UInt8>, _ index: Int, bits: Int) -> Int {
+        let bit = index * bits
+        var v = 0
+        var b = bit / 8, shift = -(bit % 8)
+        while shift < bits {
+            v |= shift >= 0 ? Int(row[b]) << shift : Int(row[b]) >> -shift
+            b += 1
+            shift += 8
+        }
+        return (v & ((1 << bits) - 1)) - (1 << (bits - 1))
+    }
+}
+
+/// A compressed-tensors `pack-quantized` weight as stored: decodes rows, `(q - zp) · scale` rounded to the scale's
+/// float type, as compressed-tensors' dequantizer computes it.
+public struct PackedIntMatrix: RowDecoder, @unchecked Sendable {
+    public let data: UnsafeRawPointer
+    public let rows: Int, cols: Int
+    public let bits: Int, groupSize: Int
+    public let scales: [Float]
+    /// Per group, rows × groups (empty: symmetric).
+    public let zeroPoints: [Int8]
+    public let arithmetic: GGMLType
+
+    public init(data: UnsafeRawPointer, rows: Int, cols: Int, bits: Int, groupSize: Int, scales: [Float], zeroPoints: [Int8], arithmetic: GGMLType) {
+        (self.data, self.rows, self.cols, self.bits, self.groupSize) = (data, rows, cols, bits, groupSize)
+        (self.scales, self.zeroPoints, self.arithmetic) = (scales, zeroPoints, arithmetic)
+    }
+
+    public var scheme: String {
+        "int\(bits) \(zeroPoints.isEmpty ? "symmetric" : "asymmetric"), \(groupSize == cols ? "per channel" : "group \(groupSize)") (pack-quantized)"
+    }
+
+    public func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        let words = CompressedTensorsInt.wordsPerRow(cols, bits: bits), groups = cols / groupSize
+        let row = data.assumingMemoryBound(to: UInt8.self) + r * words * 4
+        for c in 0..<cols {
+            let g = r * groups + c / groupSize
+            let q = CompressedTensorsInt.unpack(row, c, bits: bits) - (zeroPoints.isEmpty ? 0 : Int(zeroPoints[g]))
+            out[c] = arithmetic.roundTrip(Float(q) * scales[g])
+        }
+    }
+}
+
+/// FP8 weights as compressed-tensors computes them (`float-quantized`), in the weight's float type T: per output
+/// channel or per 128 x 128 block (edge blocks partial), scale = amax / 448 (T's machine epsilon where amax is 0),
+/// code = E4M3 of w / scale (in T; clamped to ±448, round to nearest even).
+public enum CompressedTensorsFP8 {
+    /// `block` false: one scale per row. Scales are rounded to T.
+    public static func quantize(_ w: UnsafePointer<Float>, rows: Int, cols: Int, block: Bool, arithmetic t: GGMLType) -> (codes: [UInt8], scales: [Float]) {
+        let eps: Float = t == .f16 ? 0x1p-10 : t == .bf16 ? 0x1p-7 : Float.ulpOfOne
+        let (bh, bw) = block ? (128, 128) : (1, cols)
+        let br = (rows + bh - 1) / bh, bc = (cols + bw - 1) / bw
+        var codes = [UInt8](repeating: 0, count: rows * cols), scales = [Float](repeating: 0, count: br * bc)
+        for i in 0..<br {
+            for j in 0..<bc {
+                let r0 = i * bh, r1 = Swift.min(rows, r0 + bh), c0 = j * bw, c1 = Swift.min(cols, c0 + bw)
+                var amax: Float = 0
+                for r in r0..<r1 { for c in c0..<c1 { amax = Swift.max(amax, abs(w[r * cols + c])) } }
+                var s = t.roundTrip(amax / 448)
+                if s == 0 { s = eps }
+                scales[i * bc + j] = s
+                for r in r0..<r1 { for c in c0..<c1 { codes[r * cols + c] = FP8.encode(t.roundTrip(w[r * cols + c] / s), .e4m3fn) } }
+            }
+        }
+        return (codes, scales)
+    }
+}
