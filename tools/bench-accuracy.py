@@ -34,6 +34,7 @@ ROWS = [
     ("compressed-tensors W8A16 g64", ["--scheme", "compressed-tensors", "--preset", "W8A16", "--group-size", "64"]),
     ("compressed-tensors W4A16 g64", ["--scheme", "compressed-tensors", "--preset", "W4A16", "--group-size", "64"]),
     ("compressed-tensors W4A16_ASYM g64", ["--scheme", "compressed-tensors", "--preset", "W4A16_ASYM", "--group-size", "64"]),
+    ("compressed-tensors NVFP4A16", ["--scheme", "compressed-tensors", "--preset", "NVFP4A16"]),
 ]
 
 

@@ -505,6 +505,9 @@ public enum Converter {
                 if !p.symmetric {
                     out.append(part(.zeroPoints, module + ".weight_zero_point", [groups, CompressedTensorsInt.wordsPerRow(rows, bits: p.bits)]))
                 }
+            case .compressedTensors(let p) where p.name == .NVFP4A16:
+                out += [part(.codes, module + ".weight_packed", [cols / 2, rows]), part(.scales, module + ".weight_scale", [cols / 16, rows]),
+                        part(.globalScale, module + ".weight_global_scale", [1])]
             case .compressedTensors(let p):
                 out += [part(.codes, t.name, t.dims),
                         part(.scales, module + ".weight_scale", p.name == .FP8_BLOCK ? [(cols + 127) / 128, (rows + 127) / 128] : [1, rows])]
@@ -548,11 +551,13 @@ public enum Converter {
     /// compressed-tensors' `QuantizationConfig` for one preset applied to every Linear, as llm-compressor saves it
     /// (`model_dump` of compressed-tensors 0.20): `ignore` lists the output head and every linear layer left in float.
     static func compressedTensorsConfig(_ p: CompressedTensorsPreset, ignore: [String]) -> JSONValue {
-        func args(bits: Int, type: String, symmetric: Bool, group: Int?, strategy: String, dynamic: Bool, block: Bool = false) -> JSONValue {
+        func args(bits: Int, type: String, symmetric: Bool, group: Int?, strategy: String, dynamic: Bool, block: Bool = false,
+                  scaleType: String? = nil) -> JSONValue {
             var o: [(String, JSONValue)] = [("num_bits", JSONValue(bits)), ("type", .string(type)), ("symmetric", .bool(symmetric)),
                                             ("group_size", group.map { JSONValue($0) } ?? .null), ("strategy", .string(strategy))]
             if block { o.append(("block_structure", [128, 128])) }
             o.append(("dynamic", .bool(dynamic)))
+            if let scaleType { o.append(("scale_dtype", .string(scaleType))) }
             return .object(JSONObject(o))
         }
         let weights: JSONValue, inputs: JSONValue
@@ -567,6 +572,10 @@ public enum Converter {
         case .FP8_BLOCK:
             weights = args(bits: 8, type: "float", symmetric: true, group: nil, strategy: "block", dynamic: false, block: true)
             inputs = args(bits: 8, type: "float", symmetric: true, group: 128, strategy: "group", dynamic: true)
+        case .NVFP4A16:
+            weights = args(bits: 4, type: "float", symmetric: true, group: 16, strategy: "tensor_group", dynamic: false,
+                           scaleType: "torch.float8_e4m3fn")
+            inputs = .null
         }
         let group = JSONValue.object(JSONObject([("targets", ["Linear"]), ("weights", weights), ("input_activations", inputs),
                                                  ("output_activations", .null), ("format", .string(p.format))]))
@@ -716,6 +725,9 @@ public enum Converter {
                 stored[.zeroPoints] = CompressedTensorsInt.packColumns(r.zeroPoints, rows: q.rows, groups: r.scales.count / q.rows, bits: p.bits)
             }
             return stored
+        case .compressedTensors(let p) where p.name == .NVFP4A16:
+            let r = floats.withUnsafeBufferPointer { CompressedTensorsNVFP4.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, arithmetic: type) }
+            return [.codes: r.packed, .scales: r.scales, .globalScale: bytes([r.global], as: .f32)]
         case .compressedTensors(let p):
             let r = floats.withUnsafeBufferPointer {
                 CompressedTensorsFP8.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, block: p.name == .FP8_BLOCK, arithmetic: type)

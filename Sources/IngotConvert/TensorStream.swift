@@ -71,8 +71,9 @@ struct PlannedTensor {
         case (.fp8, _): return .f32
         case (.mlx, .codes): return .u32
         case (.mlx(let m), _): return m.mode == .affine ? q.floatType.safetensorsDType : .u8
-        case (.compressedTensors(let p), .codes): return p.isInteger ? .i32 : .f8_e4m3
-        case (.compressedTensors, .scales): return q.floatType.safetensorsDType
+        case (.compressedTensors(let p), .codes): return p.isInteger ? .i32 : p.name == .NVFP4A16 ? .u8 : .f8_e4m3
+        case (.compressedTensors(let p), .scales): return p.name == .NVFP4A16 ? .f8_e4m3 : q.floatType.safetensorsDType
+        case (.compressedTensors, .globalScale): return .f32
         case (.compressedTensors, .zeroPoints): return .i32
         case (.compressedTensors, _): return .i64
         }
@@ -96,7 +97,7 @@ public enum WeightScheme: Equatable, Sendable {
 /// per output channel).
 public struct CompressedTensorsPreset: Hashable, Sendable {
     public enum Name: String, Sendable, CaseIterable {
-        case W4A16, W4A16_ASYM, W8A16, FP8_DYNAMIC, FP8_BLOCK
+        case W4A16, W4A16_ASYM, W8A16, FP8_DYNAMIC, FP8_BLOCK, NVFP4A16
     }
     public let name: Name
     public let groupSize: Int?
@@ -106,6 +107,9 @@ public struct CompressedTensorsPreset: Hashable, Sendable {
         if name == .FP8_DYNAMIC || name == .FP8_BLOCK {
             guard groupSize == nil || groupSize == 128 else { return nil }
             self.groupSize = nil
+        } else if name == .NVFP4A16 {
+            guard groupSize == nil || groupSize == 128 || groupSize == 16 else { return nil }
+            self.groupSize = 16
         } else {
             guard groupSize.map({ $0 > 0 && $0 % 8 == 0 && $0 <= 1 << 16 }) ?? true else { return nil }
             self.groupSize = groupSize
@@ -116,13 +120,13 @@ public struct CompressedTensorsPreset: Hashable, Sendable {
     public var isInteger: Bool { name == .W4A16 || name == .W4A16_ASYM || name == .W8A16 }
     public var bits: Int { name == .W4A16 || name == .W4A16_ASYM ? 4 : 8 }
     public var symmetric: Bool { name != .W4A16_ASYM }
-    public var format: String { isInteger ? "pack-quantized" : "float-quantized" }
+    public var format: String { isInteger ? "pack-quantized" : name == .NVFP4A16 ? "nvfp4-pack-quantized" : "float-quantized" }
 }
 
 /// One stored tensor of a quantized weight. All of them are computed from the weight's floats, which `parts` of the
 /// codes tensor (the weight's own name) produce.
 struct QuantizedPart {
-    enum Role { case codes, scales, biases, zeroPoints, shape }
+    enum Role { case codes, scales, biases, zeroPoints, shape, globalScale }
     var role: Role
     var scheme: WeightScheme
     /// The weight's name (the codes tensor's).

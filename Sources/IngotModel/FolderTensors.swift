@@ -51,7 +51,7 @@ public enum FolderTensors {
                     }
                     continue
                 }
-                if compressed != nil, let suffix = [".weight_shape", ".weight_zero_point"].first(where: t.name.hasSuffix) {
+                if compressed != nil, let suffix = [".weight_shape", ".weight_zero_point", ".weight_global_scale"].first(where: t.name.hasSuffix) {
                     let packed = String(t.name.dropLast(suffix.count)) + ".weight_packed"
                     if byName[packed] == nil {
                         throw ModelError(.missingTensor, field: "tensor '\(t.name)'", "belongs to '\(packed)', which the folder lacks", path: shard.path)
@@ -81,6 +81,11 @@ public enum FolderTensors {
                                             release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
                 case .i32 where compressed != nil && t.name.hasSuffix(".weight_packed"):
                     let m = try FolderTensors.packed(t, base, byName: byName, config: compressed!, path: shard.path)
+                    out.append(FolderTensor(name: String(t.name.dropLast("_packed".count)), shape: [m.rows, m.cols], storage: .decoded(m),
+                                            file: shard.path,
+                                            release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
+                case .u8 where compressed != nil && t.name.hasSuffix(".weight_packed"):
+                    let m = try FolderTensors.nvfp4(t, base, byName: byName, path: shard.path)
                     out.append(FolderTensor(name: String(t.name.dropLast("_packed".count)), shape: [m.rows, m.cols], storage: .decoded(m),
                                             file: shard.path,
                                             release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
@@ -212,6 +217,33 @@ public enum FolderTensors {
         }
         return PackedIntMatrix(data: data, rows: rows, cols: cols, bits: bits, groupSize: cols / s.shape[1], scales: scales,
                                zeroPoints: zeroPoints, arithmetic: type)
+    }
+
+    /// A compressed-tensors `nvfp4-pack-quantized` weight: U8 codes (two per byte), an F8_E4M3 scale per 16
+    /// values and an F32 global scale.
+    static func nvfp4(_ t: SafetensorsTensor, _ data: UnsafeRawPointer, byName: [String: (SafetensorsFile, SafetensorsTensor)],
+                      path: String) throws -> NVFP4Matrix {
+        let stem = String(t.name.dropLast(".weight_packed".count))
+        guard let (ss, s) = byName[stem + ".weight_scale"], let (gs, g) = byName[stem + ".weight_global_scale"] else {
+            throw ModelError(.missingTensor, field: "tensor '\(t.name)'",
+                             "an NVFP4 weight needs '\(stem).weight_scale' and '\(stem).weight_global_scale'", path: path)
+        }
+        guard t.shape.count == 2, t.shape[0] > 0, t.shape[1] > 0, (2 * t.shape[1]) % CompressedTensorsNVFP4.group == 0,
+              s.dtype == .f8_e4m3, s.shape == [t.shape[0], 2 * t.shape[1] / CompressedTensorsNVFP4.group],
+              g.dtype == .f32, g.shape.reduce(1, *) == 1, let sb = ss.data(for: s).baseAddress, let gb = gs.data(for: g).baseAddress else {
+            throw ModelError(.shapeMismatch, field: "tensor '\(t.name)'",
+                             "packed \(t.shape) with \(s.dtype) scales \(s.shape) and a \(g.dtype) global scale \(g.shape) do not make NVFP4 groups of 16",
+                             path: path)
+        }
+        let global = Float(bitPattern: UInt32(littleEndian: gb.loadUnaligned(as: UInt32.self)))
+        guard global.isFinite, global > 0 else {
+            throw ModelError(.invalidValue, field: "tensor '\(g.name)'", "the global scale is \(global); it must be finite and positive", path: path)
+        }
+        let m = NVFP4Matrix(data: data, rows: t.shape[0], cols: 2 * t.shape[1], scaleCodes: sb.assumingMemoryBound(to: UInt8.self), global: global)
+        if let bad = m.scales.firstIndex(where: { !$0.isFinite }) {
+            throw ModelError(.invalidValue, field: "tensor '\(s.name)'", offset: ss.dataOffset + s.begin + bad, "scale \(bad) is NaN", path: path)
+        }
+        return m
     }
 
     /// GGML's name for a float dtype (F32, F16; BF16 otherwise: callers pass only these three).

@@ -159,3 +159,74 @@ public enum CompressedTensorsFP8 {
         return (codes, scales)
     }
 }
+
+/// NVFP4 weights as compressed-tensors computes them (`nvfp4-pack-quantized`, llm-compressor's NVFP4A16): E2M1
+/// values in groups of 16 with an E4M3 scale each, under one F32 global scale per tensor:
+///
+///     global = 448 · 6 / max(amax of the tensor, T's smallest normal), in T as PyTorch computes a number over a
+///              tensor (the reciprocal, then the product, each rounded to T); 1 where that overflows T
+///     per group: s = amax / 6 in T; code = E4M3 of global · s (in F32; 0.125, E4M3's epsilon, where it is 0)
+///     values: E2M1 of w / (e4m3(code) / global) in F32, round to nearest even (clamped to ±6); a value that rounds
+///     to zero keeps its sign unless it is zero itself
+///
+/// Codes pack two to a byte, the first in the low nibble. Back: e2m1 · (e4m3(code) / global), in F32, rounded to
+/// BF16 (compressed-tensors unpacks FP4 to BF16 and dequantizes in it).
+public enum CompressedTensorsNVFP4 {
+    public static let group = 16
+
+    public static func quantize(_ w: UnsafePointer<Float>, rows: Int, cols: Int, arithmetic t: GGMLType)
+        -> (packed: [UInt8], scales: [UInt8], global: Float) {
+        var amax: Float = 0
+        for i in 0..<(rows * cols) { amax = Swift.max(amax, abs(w[i])) }
+        let tiny: Float = t == .f16 ? 0x1p-14 : Float.leastNormalMagnitude
+        // PyTorch divides a number by a tensor as the tensor's reciprocal times the number, each rounded to T.
+        var global = t.roundTrip(t.roundTrip(1 / Swift.max(amax, tiny)) * 2688)
+        if !global.isFinite { global = 1 }
+        let groups = rows * cols / group
+        var packed = [UInt8](repeating: 0, count: rows * cols / 2), scales = [UInt8](repeating: 0, count: groups)
+        for g in 0..<groups {
+            let x = w + g * group
+            var m: Float = 0
+            for j in 0..<group { m = Swift.max(m, abs(x[j])) }
+            let local = t.roundTrip(m / 6)
+            var code = FP8.encode(global * local, .e4m3fn)
+            if code == 0 { code = FP8.encode(0.125, .e4m3fn) }
+            scales[g] = code
+            let q = FP8.e4m3fnTable[Int(code)] / global
+            for j in stride(from: 0, to: group, by: 2) {
+                packed[(g * group + j) / 2] = encode(x[j] / q) | encode(x[j + 1] / q) << 4
+            }
+        }
+        return (packed, scales, global)
+    }
+
+    /// compressed-tensors' FP4 cast: E2M1 to nearest even, the sign of a nonzero value kept (so a small negative
+    /// gives -0), zero itself (either sign) +0.
+    @inline(__always)
+    static func encode(_ v: Float) -> UInt8 { v == 0 ? 0 : E2M1.encode(Swift.min(Swift.max(v, -6), 6)) }
+}
+
+/// A compressed-tensors NVFP4 weight as stored: decodes rows as compressed-tensors' dequantizer does.
+public struct NVFP4Matrix: RowDecoder, @unchecked Sendable {
+    public let data: UnsafeRawPointer
+    public let rows: Int, cols: Int
+    /// Per group of 16, rows × cols / 16: e4m3(code) / global, in Float.
+    public let scales: [Float]
+
+    public init(data: UnsafeRawPointer, rows: Int, cols: Int, scaleCodes: UnsafePointer<UInt8>, global: Float) {
+        (self.data, self.rows, self.cols) = (data, rows, cols)
+        scales = (0..<(rows * cols / CompressedTensorsNVFP4.group)).map { FP8.e4m3fnTable[Int(scaleCodes[$0])] / global }
+    }
+
+    public var scheme: String { "nvfp4, group 16 (nvfp4-pack-quantized)" }
+
+    public func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        let src = data.assumingMemoryBound(to: UInt8.self) + r * cols / 2
+        let groups = cols / CompressedTensorsNVFP4.group
+        for c in stride(from: 0, to: cols, by: 2) {
+            let b = src[c / 2], s = scales[r * groups + c / CompressedTensorsNVFP4.group]
+            out[c] = GGMLType.bf16.roundTrip(E2M1.table[Int(b & 15)] * s)
+            out[c + 1] = GGMLType.bf16.roundTrip(E2M1.table[Int(b >> 4)] * s)
+        }
+    }
+}

@@ -22,7 +22,12 @@ struct Quantize: ParsableCommand {
         mlx.core.quantize computes it on the CPU, with mlx-lm's `quantization` in config.json: --mode affine \
         (--bits 2, 3, 4, 5, 6 or 8, default 4; --group-size 32, 64 or 128, default 64), mxfp4 (E2M1 values, an \
         E8M0 scale per 32), mxfp8 (E4M3 values, E8M0 scale per 32) or nvfp4 (E2M1 values, an E4M3 scale per 16). \
-        The rest stays as stored. NaN or infinite weights are refused.
+        --recipe mixed_2_6|mixed_3_4|mixed_3_6|mixed_4_6 applies mlx-lm's mixed-precision recipe. \
+        compressed-tensors: llm-compressor's --preset W4A16, W4A16_ASYM, W8A16 (integers in groups of --group-size, \
+        default 128, or per channel), FP8_DYNAMIC, FP8_BLOCK or NVFP4A16 for every linear layer, in the layout vLLM \
+        reads; layers whose rows the groups do not divide stay in float and are listed in `ignore`. \
+        --tensor-type REGEX=TYPE gives matching weights another scheme (or float). The rest stays as stored. NaN or \
+        infinite weights are refused.
         """
     )
 

