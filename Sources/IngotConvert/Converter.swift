@@ -689,7 +689,13 @@ public enum Converter {
         // Quantize the weight as it would be stored unquantized (a dequantized GGUF type is rounded to the float type
         // first), so that a folder and the GGUF made from it quantize alike.
         let type: GGMLType = [.f16, .bf16, .f32].contains(q.floatType) ? q.floatType : .f16
-        if type != .f32 { for i in floats.indices { floats[i] = type.roundTrip(floats[i]) } }
+        let exact = t.parts.allSatisfy { part in
+            switch part {
+            case .rows(let s, _, _), .transposed(let s, _): return s.decoder == nil && (s.type == type || s.type == .f32 && type == .f32)
+            case .values: return type == .f32
+            }
+        }
+        if !exact && type != .f32 { for i in floats.indices { floats[i] = type.roundTrip(floats[i]) } }
         func bytes(_ v: [Float], as type: GGMLType) -> [UInt8] {
             var out = [UInt8](repeating: 0, count: v.count * (type == .f32 ? 4 : 2))
             v.withUnsafeBufferPointer { src in out.withUnsafeMutableBytes { BlockCodec.quantize(type, src.baseAddress!, count: v.count, into: $0.baseAddress!, scratch: &scratch.quant) } }
@@ -698,7 +704,7 @@ public enum Converter {
         switch q.scheme {
         case .fp8(let strategy):
             let (codes, scales) = floats.withUnsafeBufferPointer {
-                FP8Quantization.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, strategy: strategy)
+                FP8Quantization.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, strategy: strategy, threads: threads)
             }
             return [.codes: codes, .scales: bytes(scales, as: .f32)]
         case .mlx(let m):

@@ -30,6 +30,7 @@ public enum FP8 {
     /// beyond the largest finite one, infinities included, saturate to it with their sign (what the quantizers of
     /// vLLM, llm-compressor and DeepSeek do by clamping before the cast; a bare cast in `ml_dtypes` gives NaN for
     /// E4M3FN and infinity for E5M2 instead). NaN gives the format's NaN (0x7F, 0x7E).
+    @inline(__always)
     public static func encode(_ x: Float, _ f: Format) -> UInt8 {
         let mantissaBits: UInt32 = f == .e4m3fn ? 3 : 2
         let bias: UInt32 = f == .e4m3fn ? 7 : 15
@@ -41,7 +42,8 @@ public enum FP8 {
         if magnitude > 0x7F80_0000 { return f == .e4m3fn ? 0x7F : 0x7E }
         let a = Float(bitPattern: magnitude)
         if a >= maxFinite(f) { return sign | UInt8(maxCode) }
-        if a.exponent < minNormalExponent {
+        // Below the smallest normal, 2^(1 - bias): binary32 exponent field under 128 - bias.
+        if magnitude < (128 - bias) << 23 {
             // Subnormal (or zero): a multiple of 2^(minNormalExponent - mantissaBits), rounded to even. A result of
             // 2^mantissaBits is the smallest normal's code, which follows on naturally.
             let units = (a * Float(sign: .plus, exponent: Int(mantissaBits) - minNormalExponent, significand: 1))
@@ -161,44 +163,55 @@ public struct ScaledFP8: RowDecoder, @unchecked Sendable {
 public enum FP8Quantization {
     public enum Strategy: String, Sendable, CaseIterable { case tensor, channel, block }
 
-    /// Codes (rows × cols) and scales (1, rows, or ceil(rows/128) × ceil(cols/128) values) of `w`.
+    /// Codes (rows × cols) and scales (1, rows, or ceil(rows/128) × ceil(cols/128) values) of `w`. Rows (and
+    /// bands of 128 rows) are spread over `threads` workers; the result does not depend on the split.
     public static func quantize(_ w: UnsafePointer<Float>, rows: Int, cols: Int, strategy: Strategy,
-                                block: Int = 128) -> (codes: [UInt8], scales: [Float]) {
+                                block: Int = 128, threads: Int = 1) -> (codes: [UInt8], scales: [Float]) {
         var codes = [UInt8](repeating: 0, count: rows * cols)
         let floor = Float(1e-12)
-        func scale(_ amax: Float) -> Float { Swift.max(amax / 448, floor) }
-        switch strategy {
-        case .tensor:
+        @Sendable func scale(_ amax: Float) -> Float { Swift.max(amax / 448, floor) }
+        // Bands of rows sharing scales: one for the tensor, a row per channel, 128 rows per block band.
+        let band = strategy == .block ? block : 1
+        let bands = strategy == .tensor ? 1 : (rows + band - 1) / band
+        let bc = (cols + block - 1) / block
+        var scales = [Float](repeating: 0, count: strategy == .tensor ? 1 : strategy == .channel ? rows : bands * bc)
+        var tensorScale: Float = 1
+        if strategy == .tensor {
             var amax: Float = 0
             for i in 0..<(rows * cols) { amax = Swift.max(amax, abs(w[i])) }
-            let s = scale(amax)
-            codes.withUnsafeMutableBufferPointer { FP8.encode(w, count: rows * cols, dividedBy: s, .e4m3fn, into: $0.baseAddress!) }
-            return (codes, [s])
-        case .channel:
-            var scales = [Float](repeating: 0, count: rows)
-            codes.withUnsafeMutableBufferPointer { c in
-                for r in 0..<rows {
-                    var amax: Float = 0
-                    for j in 0..<cols { amax = Swift.max(amax, abs(w[r * cols + j])) }
-                    scales[r] = scale(amax)
-                    FP8.encode(w + r * cols, count: cols, dividedBy: scales[r], .e4m3fn, into: c.baseAddress! + r * cols)
-                }
-            }
-            return (codes, scales)
-        case .block:
-            let br = (rows + block - 1) / block, bc = (cols + block - 1) / block
-            var scales = [Float](repeating: 0, count: br * bc)
-            for bi in 0..<br {
-                for bj in 0..<bc {
-                    let r0 = bi * block, r1 = Swift.min(rows, r0 + block), c0 = bj * block, c1 = Swift.min(cols, c0 + block)
-                    var amax: Float = 0
-                    for r in r0..<r1 { for j in c0..<c1 { amax = Swift.max(amax, abs(w[r * cols + j])) } }
-                    let s = scale(amax)
-                    scales[bi * bc + bj] = s
-                    for r in r0..<r1 { for j in c0..<c1 { codes[r * cols + j] = FP8.encode(w[r * cols + j] / s, .e4m3fn) } }
-                }
-            }
-            return (codes, scales)
+            tensorScale = scale(amax)
+            scales[0] = tensorScale
         }
+        codes.withUnsafeMutableBufferPointer { c in scales.withUnsafeMutableBufferPointer { s in
+            let cs = UnsafeSendable(UnsafePointer(c.baseAddress!)), ss = UnsafeSendable(UnsafePointer(s.baseAddress!)), ws = UnsafeSendable(w)
+            let units = strategy == .tensor ? rows : bands
+            let workers = max(1, min(threads, units / 16))
+            let ts = tensorScale
+            try? parallelFor(0..<workers, threads: workers) { k, _ in
+                let out = UnsafeMutablePointer(mutating: cs.pointer), sc = UnsafeMutablePointer(mutating: ss.pointer), w = ws.pointer
+                for u in (units * k / workers)..<(units * (k + 1) / workers) {
+                    switch strategy {
+                    case .tensor:
+                        FP8.encode(w + u * cols, count: cols, dividedBy: ts, .e4m3fn, into: out + u * cols)
+                    case .channel:
+                        var amax: Float = 0
+                        for j in 0..<cols { amax = Swift.max(amax, abs(w[u * cols + j])) }
+                        sc[u] = scale(amax)
+                        FP8.encode(w + u * cols, count: cols, dividedBy: sc[u], .e4m3fn, into: out + u * cols)
+                    case .block:
+                        let r0 = u * block, r1 = Swift.min(rows, r0 + block)
+                        for bj in 0..<bc {
+                            let c0 = bj * block, c1 = Swift.min(cols, c0 + block)
+                            var amax: Float = 0
+                            for r in r0..<r1 { for j in c0..<c1 { amax = Swift.max(amax, abs(w[r * cols + j])) } }
+                            let s = scale(amax)
+                            sc[u * bc + bj] = s
+                            for r in r0..<r1 { FP8.encode(w + r * cols + c0, count: c1 - c0, dividedBy: s, .e4m3fn, into: out + r * cols + c0) }
+                        }
+                    }
+                }
+            }
+        } }
+        return (codes, scales)
     }
 }
