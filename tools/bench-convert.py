@@ -12,22 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
+
+from benchutil import measure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LLAMA = os.path.join(ROOT, ".cache/downloads/llama_cpp_python-0.3.36/vendor/llama.cpp")
-
-
-def measure(cmd):
-    # ru_maxrss of a child counts the parent's pages at fork: this process stays small (no numpy here; the scaled
-    # folder is made by a child process) so that the figure is the converter's own.
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(p.pid, 0)
-    if status != 0:
-        sys.exit(f"{' '.join(cmd[:3])}... failed ({status})")
-    return time.perf_counter() - t, usage.ru_maxrss / 1024
 
 
 def scaled_folder(src, scale):

@@ -11,21 +11,11 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import time
+
+from benchutil import measure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def measure(cmd):
-    # ru_maxrss of the child alone (this process stays small: no numpy, no mlx).
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(p.pid, 0)
-    if status != 0:
-        sys.exit(f"{' '.join(cmd[:4])}... failed ({status})")
-    return time.perf_counter() - t, usage.ru_maxrss / 1024
 
 
 def main():

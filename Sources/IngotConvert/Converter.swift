@@ -398,7 +398,7 @@ public enum Converter {
         return report
     }
 
-    // MARK: FP8 output
+    // MARK: Quantized output
 
     /// The linear layers a scheme quantizes: every projection of the blocks (attention, dense and expert
     /// feed-forward, DeepSeek's low-rank projections); embeddings, the output head, norms and routers stay in float
@@ -408,8 +408,8 @@ public enum Converter {
                                            "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps", "ffn_gate_shexp", "ffn_up_shexp",
                                            "ffn_down_shexp", "attn_q_a", "attn_q_b", "attn_kv_a_mqa", "attn_kv_b"]
 
-    /// The weights a scheme may quantize: the linear layers for FP8; for MLX also the token embedding and the
-    /// output head. Norms, routers, biases and other tensors stay in float whatever is asked.
+    /// The weights a scheme may quantize: the linear layers for FP8 and compressed-tensors; for MLX also the token
+    /// embedding and the output head. Norms, routers, biases and other tensors stay in float whatever is asked.
     static func quantizable(role: String?, scheme: WeightScheme) -> Bool {
         guard let role else { return false }
         switch scheme {
@@ -431,7 +431,7 @@ public enum Converter {
     }
 
     /// Each weight the plan quantizes becomes its stored tensors: FP8 codes and scales; MLX packed codes, scales
-    /// (and biases). A weight the base scheme or recipe would quantize but whose rows do not divide into groups stays
+    /// (and biases); compressed-tensors' packed codes, scales and the rest of its layout. A weight the base scheme or recipe would quantize but whose rows do not divide into groups stays
     /// in float, as mlx-lm leaves it; one an override names explicitly is an error then, and so is an override that
     /// names only tensors that must stay in float.
     static func quantizedOutputs(_ outputs: [PlannedTensor], table: Architecture, plan: SchemePlan,
@@ -524,7 +524,7 @@ public enum Converter {
 
     /// config.json members of a scheme: DeepSeek's `quantization_config` for FP8; mlx-lm's `quantization` (and its
     /// copy `quantization_config`) for MLX, with an entry per module whose quantization differs from the top level
-    /// (for a mixed recipe, an entry per quantized module, as mlx-lm writes it).
+    /// (for a mixed recipe, an entry per quantized module, as mlx-lm writes it); compressed-tensors' config.
     static func schemeConfig(_ plan: SchemePlan, _ outcome: SchemeOutcome) -> [(String, JSONValue)] {
         switch plan.base {
         case .fp8(let strategy):
@@ -688,10 +688,10 @@ public enum Converter {
         }
         // Quantize the weight as it would be stored unquantized (a dequantized GGUF type is rounded to the float type
         // first), so that a folder and the GGUF made from it quantize alike.
-        let type: GGMLType = [.f16, .bf16, .f32].contains(q.floatType) ? q.floatType : .f16
+        let type = q.arithmetic
         let exact = t.parts.allSatisfy { part in
             switch part {
-            case .rows(let s, _, _), .transposed(let s, _): return s.decoder == nil && (s.type == type || s.type == .f32 && type == .f32)
+            case .rows(let s, _, _), .transposed(let s, _): return s.decoder == nil && s.type == type
             case .values: return type == .f32
             }
         }
@@ -736,7 +736,8 @@ public enum Converter {
             return [.codes: r.packed, .scales: r.scales, .globalScale: bytes([r.global], as: .f32)]
         case .compressedTensors(let p):
             let r = floats.withUnsafeBufferPointer {
-                CompressedTensorsFP8.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, block: p.name == .FP8_BLOCK, arithmetic: type)
+                FP8Quantization.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, strategy: p.name == .FP8_BLOCK ? .block : .channel,
+                                         arithmetic: .compressedTensors(type), threads: threads)
             }
             return [.codes: r.codes, .scales: bytes(r.scales, as: type)]
         }

@@ -14,8 +14,8 @@ struct SourceTensor {
     /// Where the tensor's entry is in its file's header, when the format records it.
     var entryOffset: Int?
     var file: String
-    /// Set for a quantized weight (FP8, MLX affine): rows are decoded with its scales (`type` is then F32, what they
-    /// decode to).
+    /// Set for a quantized weight (FP8, MLX, compressed-tensors): rows are decoded with its scales (`type` is then
+    /// F32, what they decode to).
     var decoder: (any RowDecoder)? = nil
     /// Drops the tensor's pages from memory once converted, so that peak memory does not grow with the model.
     var release: () -> Void = {}
@@ -60,7 +60,7 @@ struct PlannedTensor {
     var type: GGMLType
     var dims: [Int]
     var parts: [Part]
-    /// Set where the tensor is one of the stored tensors of a quantized weight (its codes, scales or biases).
+    /// Set where the tensor is one of the stored tensors of a quantized weight (its codes, scales, biases, ...).
     var quantized: QuantizedPart? = nil
 
     /// The safetensors dtype it is written in.
@@ -70,9 +70,9 @@ struct PlannedTensor {
         case (.fp8, .codes): return .f8_e4m3
         case (.fp8, _): return .f32
         case (.mlx, .codes): return .u32
-        case (.mlx(let m), _): return m.mode == .affine ? q.floatType.safetensorsDType : .u8
+        case (.mlx(let m), _): return m.mode == .affine ? q.arithmetic.safetensorsDType : .u8
         case (.compressedTensors(let p), .codes): return p.isInteger ? .i32 : p.name == .NVFP4A16 ? .u8 : .f8_e4m3
-        case (.compressedTensors(let p), .scales): return p.name == .NVFP4A16 ? .f8_e4m3 : q.floatType.safetensorsDType
+        case (.compressedTensors(let p), .scales): return p.name == .NVFP4A16 ? .f8_e4m3 : q.arithmetic.safetensorsDType
         case (.compressedTensors, .globalScale): return .f32
         case (.compressedTensors, .zeroPoints): return .i32
         case (.compressedTensors, _): return .i64
@@ -88,7 +88,8 @@ public enum WeightScheme: Equatable, Sendable {
     /// microscaling modes: one uint8 scale code per group).
     case mlx(MLXQuantization)
     /// compressed-tensors, as vLLM reads it: `pack-quantized` integers (`weight_packed`, `weight_scale`,
-    /// `weight_shape`, asymmetric `weight_zero_point`) or `float-quantized` FP8 (`weight`, `weight_scale`).
+    /// `weight_shape`, asymmetric `weight_zero_point`), `float-quantized` FP8 (`weight`, `weight_scale`) or
+    /// `nvfp4-pack-quantized` (`weight_packed`, `weight_scale`, `weight_global_scale`).
     case compressedTensors(CompressedTensorsPreset)
 }
 
@@ -132,8 +133,12 @@ struct QuantizedPart {
     /// The weight's name (the codes tensor's).
     var weight: String
     var rows: Int, cols: Int
-    /// The weight's stored float type (MLX keeps scales and biases in it).
+    /// The weight's stored float type.
     var floatType: GGMLType
+
+    /// The float type the weight is quantized in and its float scales (and biases) are stored in: its own type, F16
+    /// where that is none of F16, BF16, F32.
+    var arithmetic: GGMLType { [.f16, .bf16, .f32].contains(floatType) ? floatType : .f16 }
 }
 
 enum Part {

@@ -2,7 +2,7 @@ import IngotFormats
 import IngotNumerics
 
 /// A tensor of a Hugging Face folder as a model sees it: stored floats, or a quantized weight (FP8 with its scales,
-/// MLX affine with scales and biases) that decodes row by row.
+/// MLX, compressed-tensors) that decodes row by row.
 public struct FolderTensor: @unchecked Sendable {
     public enum Storage {
         /// F32, F16 or BF16 data, in GGML's names for those types.
@@ -21,9 +21,11 @@ public struct FolderTensor: @unchecked Sendable {
     public let release: () -> Void
 }
 
-/// The tensors of a folder with quantized weights paired with their scales. MLX affine (config.json `quantization`
-/// with `bits` and `group_size`, per-module overrides keyed by module path): `X.weight` (U32 packed codes) with
-/// `X.scales` and `X.biases`. FP8: `X.weight` (F8_E4M3 or F8_E5M2) and
+/// The tensors of a folder with quantized weights paired with their scales. MLX (config.json `quantization` with
+/// `mode`, `bits` and `group_size`, per-module overrides keyed by module path): `X.weight` (U32 packed codes) with
+/// `X.scales` (and `X.biases` for affine). compressed-tensors (`quantization_config.quant_method`
+/// `compressed-tensors`): `X.weight_packed` (I32 integers, or U8 NVFP4) with `X.weight_scale`, `X.weight_shape`,
+/// `X.weight_zero_point`, `X.weight_global_scale` as the format has them. FP8: `X.weight` (F8_E4M3 or F8_E5M2) and
 /// `X.weight_scale_inv` (DeepSeek-V3/R1: one F32 scale per 128x128 block, edge blocks padded) or `X.weight_scale`
 /// (one scale per tensor, per output channel, or per block). Scales, and the activation scales of static FP8
 /// checkpoints (`X.input_scale`), are consumed by the pairing. The block size is config.json's
@@ -69,35 +71,30 @@ public enum FolderTensors {
                 }
                 let data = shard.data(for: t)
                 let base = data.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!  // constant, never dereferenced (no bytes)
+                let release = { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }
+                let name: String, decoder: any RowDecoder
                 switch t.dtype {
                 case .f32, .f16, .bf16:
-                    let type = FolderTensors.ggmlType(t.dtype)
-                    out.append(FolderTensor(name: t.name, shape: t.shape, storage: .float(type, base, byteCount: data.count), file: shard.path,
-                                            release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
+                    out.append(FolderTensor(name: t.name, shape: t.shape, storage: .float(FolderTensors.ggmlType(t.dtype), base, byteCount: data.count),
+                                            file: shard.path, release: release))
+                    continue
                 case .f8_e4m3, .f8_e5m2:
-                    out.append(FolderTensor(name: t.name, shape: t.shape,
-                                            storage: .decoded(try scaled(t, base, byName: byName, block: block, path: shard.path)),
-                                            file: shard.path,
-                                            release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
+                    (name, decoder) = (t.name, try scaled(t, base, byName: byName, block: block, path: shard.path))
                 case .i32 where compressed != nil && t.name.hasSuffix(".weight_packed"):
-                    let m = try FolderTensors.packed(t, base, byName: byName, config: compressed!, path: shard.path)
-                    out.append(FolderTensor(name: String(t.name.dropLast("_packed".count)), shape: [m.rows, m.cols], storage: .decoded(m),
-                                            file: shard.path,
-                                            release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
+                    (name, decoder) = (String(t.name.dropLast("_packed".count)),
+                                       try FolderTensors.packed(t, base, byName: byName, config: compressed!, path: shard.path))
                 case .u8 where compressed != nil && t.name.hasSuffix(".weight_packed"):
-                    let m = try FolderTensors.nvfp4(t, base, byName: byName, path: shard.path)
-                    out.append(FolderTensor(name: String(t.name.dropLast("_packed".count)), shape: [m.rows, m.cols], storage: .decoded(m),
-                                            file: shard.path,
-                                            release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
+                    (name, decoder) = (String(t.name.dropLast("_packed".count)), try FolderTensors.nvfp4(t, base, byName: byName, path: shard.path))
                 case .u32 where mlx != nil:
-                    let m = try FolderTensors.mlx(t, base, byName: byName, quantization: mlx!, path: shard.path)
-                    out.append(FolderTensor(name: t.name, shape: [m.rows, m.cols], storage: .decoded(m), file: shard.path,
-                                            release: { shard.file.release(offset: shard.dataOffset + t.begin, count: t.byteCount) }))
+                    (name, decoder) = (t.name, try FolderTensors.mlx(t, base, byName: byName, quantization: mlx!, path: shard.path))
                 default:
                     throw ModelError(.unsupportedTensorType, field: "tensor '\(t.name)'",
-                                     "dtype \(t.dtype) is not read yet (F32, F16, BF16, and F8_E4M3/F8_E5M2 with scales are)",
+                                     "dtype \(t.dtype) is not read yet (F32, F16, BF16; F8_E4M3/F8_E5M2 with scales; MLX's U32 and "
+                                     + "compressed-tensors' I32/U8 packed weights where config.json describes them are)",
                                      path: shard.path)
                 }
+                out.append(FolderTensor(name: name, shape: [decoder.rows, decoder.cols], storage: .decoded(decoder), file: shard.path,
+                                        release: release))
             }
         }
         return out
@@ -140,25 +137,15 @@ public enum FolderTensors {
             guard let base = codes.baseAddress, codes.count == n else {
                 throw ModelError(.shapeMismatch, field: "tensor '\(s.name)'", "holds \(codes.count) bytes for \(n) scales", path: path)
             }
-            let decoder = MLXMicroscaledMatrix(data: data, rows: rows, cols: cols, mode: m.mode, scaleCodes: base.assumingMemoryBound(to: UInt8.self))
+            let decoder = MLXMicroscaling.matrix(data: data, rows: rows, cols: cols, mode: m.mode, scaleCodes: base.assumingMemoryBound(to: UInt8.self))
             if let bad = decoder.scales.firstIndex(where: { !$0.isFinite }) {
                 throw ModelError(.invalidValue, field: "tensor '\(s.name)'", offset: ss.dataOffset + s.begin + bad,
                                  "scale \(bad) is code \(codes[bad]), which is NaN", path: path)
             }
             return decoder
         }
-        func floats(_ f: SafetensorsFile, _ x: SafetensorsTensor) -> [Float] {
-            var v = [Float](repeating: 0, count: n)
-            if let base = f.data(for: x).baseAddress {
-                v.withUnsafeMutableBufferPointer { BlockCodec.dequantize(FolderTensors.ggmlType(x.dtype), base, count: n, into: $0.baseAddress!) }
-            }
-            return v
-        }
         let (bs, b) = biases!
-        let scales = floats(ss, s), offsets = floats(bs, b)
-        if let bad = (scales + offsets).firstIndex(where: { !$0.isFinite }) {
-            throw ModelError(.invalidValue, field: "tensor '\(bad < n ? s.name : b.name)'", "value \(bad % n) is not finite", path: path)
-        }
+        let scales = try floatScales(ss, s), offsets = try floatScales(bs, b)
         return MLXAffineMatrix(data: data, rows: rows, cols: cols, bits: m.bits, groupSize: m.groupSize, scales: scales, biases: offsets)
     }
 
@@ -189,14 +176,7 @@ public enum FolderTensors {
             throw ModelError(.shapeMismatch, field: "tensor '\(t.name)'",
                              "packed \(t.shape) with \(s.dtype) scales \(s.shape) do not make a \(bits)-bit weight of \(dims)", path: path)
         }
-        let n = s.shape.reduce(1, *), type = FolderTensors.ggmlType(s.dtype)
-        var scales = [Float](repeating: 0, count: n)
-        if let base = ss.data(for: s).baseAddress {
-            scales.withUnsafeMutableBufferPointer { BlockCodec.dequantize(type, base, count: n, into: $0.baseAddress!) }
-        }
-        if let bad = scales.firstIndex(where: { !$0.isFinite }) {
-            throw ModelError(.invalidValue, field: "tensor '\(s.name)'", "scale \(bad) is \(scales[bad]); scales must be finite", path: path)
-        }
+        let scales = try floatScales(ss, s)
         var zeroPoints: [Int8] = []
         if !symmetric {
             let words = CompressedTensorsInt.wordsPerRow(rows, bits: bits), groups = s.shape[1]
@@ -216,13 +196,13 @@ public enum FolderTensors {
             }
         }
         return PackedIntMatrix(data: data, rows: rows, cols: cols, bits: bits, groupSize: cols / s.shape[1], scales: scales,
-                               zeroPoints: zeroPoints, arithmetic: type)
+                               zeroPoints: zeroPoints, arithmetic: FolderTensors.ggmlType(s.dtype))
     }
 
     /// A compressed-tensors `nvfp4-pack-quantized` weight: U8 codes (two per byte), an F8_E4M3 scale per 16
     /// values and an F32 global scale.
     static func nvfp4(_ t: SafetensorsTensor, _ data: UnsafeRawPointer, byName: [String: (SafetensorsFile, SafetensorsTensor)],
-                      path: String) throws -> NVFP4Matrix {
+                      path: String) throws -> MicroscaledMatrix {
         let stem = String(t.name.dropLast(".weight_packed".count))
         guard let (ss, s) = byName[stem + ".weight_scale"], let (gs, g) = byName[stem + ".weight_global_scale"] else {
             throw ModelError(.missingTensor, field: "tensor '\(t.name)'",
@@ -239,11 +219,30 @@ public enum FolderTensors {
         guard global.isFinite, global > 0 else {
             throw ModelError(.invalidValue, field: "tensor '\(g.name)'", "the global scale is \(global); it must be finite and positive", path: path)
         }
-        let m = NVFP4Matrix(data: data, rows: t.shape[0], cols: 2 * t.shape[1], scaleCodes: sb.assumingMemoryBound(to: UInt8.self), global: global)
+        let m = CompressedTensorsNVFP4.matrix(data: data, rows: t.shape[0], cols: 2 * t.shape[1], scaleCodes: sb.assumingMemoryBound(to: UInt8.self),
+                                             global: global)
         if let bad = m.scales.firstIndex(where: { !$0.isFinite }) {
             throw ModelError(.invalidValue, field: "tensor '\(s.name)'", offset: ss.dataOffset + s.begin + bad, "scale \(bad) is NaN", path: path)
         }
         return m
+    }
+
+    /// The values of a tensor of float scales (F32, F16 or BF16), each checked finite.
+    static func floatScales(_ shard: SafetensorsFile, _ s: SafetensorsTensor) throws -> [Float] {
+        guard [.f32, .bf16, .f16].contains(s.dtype) else {
+            throw ModelError(.unsupportedTensorType, field: "tensor '\(s.name)'", "scales must be F32, BF16 or F16, not \(s.dtype)",
+                             path: shard.path)
+        }
+        let n = s.shape.reduce(1, *)
+        var v = [Float](repeating: 0, count: n)
+        if let base = shard.data(for: s).baseAddress, n > 0 {
+            v.withUnsafeMutableBufferPointer { BlockCodec.dequantize(FolderTensors.ggmlType(s.dtype), base, count: n, into: $0.baseAddress!) }
+        }
+        if let bad = v.firstIndex(where: { !$0.isFinite }) {
+            throw ModelError(.invalidValue, field: "tensor '\(s.name)'", offset: shard.dataOffset + s.begin + (s.dtype.byteCount(elements: bad) ?? 0),
+                             "value \(bad) is \(v[bad]); scales must be finite", path: shard.path)
+        }
+        return v
     }
 
     /// GGML's name for a float dtype (F32, F16; BF16 otherwise: callers pass only these three).
@@ -271,19 +270,7 @@ public enum FolderTensors {
             throw ModelError(.shapeMismatch, field: "tensor '\(t.name)'", "an FP8 weight of shape \(t.shape) with scales \(s.shape) holds no values",
                              path: path)
         }
-        let raw = shard.data(for: s)
-        var scales = [Float](repeating: 0, count: n)
-        guard let base = raw.baseAddress, [.f32, .bf16, .f16].contains(s.dtype) else {
-            throw ModelError(.unsupportedTensorType, field: "tensor '\(s.name)'", "scales must be F32, BF16 or F16, not \(s.dtype)",
-                             path: shard.path)
-        }
-        let type = FolderTensors.ggmlType(s.dtype)
-        scales.withUnsafeMutableBufferPointer { BlockCodec.dequantize(type, base, count: n, into: $0.baseAddress!) }
-        if let bad = scales.firstIndex(where: { !$0.isFinite }) {
-            throw ModelError(.invalidValue, field: "tensor '\(s.name)'", "scale \(bad) is \(scales[bad]); scales must be finite",
-                             path: shard.path)
-        }
-        return ScaledFP8(format: t.dtype == .f8_e4m3 ? .e4m3fn : .e5m2, data: data, rows: rows, cols: cols, scales: scales, layout: layout,
-                         arithmetic: type)
+        return ScaledFP8(format: t.dtype == .f8_e4m3 ? .e4m3fn : .e5m2, data: data, rows: rows, cols: cols,
+                         scales: try floatScales(shard, s), layout: layout, arithmetic: FolderTensors.ggmlType(s.dtype))
     }
 }

@@ -27,7 +27,6 @@ public enum CompressedTensorsInt {
         let g = groupSize ?? cols, groups = cols / g
         let qmin = -Float(1 << (bits - 1)), qmax = Float((1 << (bits - 1)) - 1)
         let range = Float((1 << bits) - 1)
-        let eps: Float = t == .f16 ? 0x1p-10 : t == .bf16 ? 0x1p-7 : Float.ulpOfOne
         var r = Result(codes: [Int8](repeating: 0, count: rows * cols), scales: [Float](repeating: 0, count: rows * groups),
                        zeroPoints: [Int8](repeating: 0, count: rows * groups))
         for row in 0..<rows {
@@ -41,7 +40,7 @@ public enum CompressedTensorsInt {
                 } else {
                     scale = t.roundTrip(t.roundTrip(hi - lo) / range)
                 }
-                if scale == 0 { scale = eps }
+                if scale == 0 { scale = t.machineEpsilon }
                 if !symmetric {
                     zp = Swift.min(Swift.max(t.roundTrip(qmin - t.roundTrip(lo / scale)), qmin), qmax).rounded(.toNearestOrEven)
                 }
@@ -135,31 +134,6 @@ public struct PackedIntMatrix: RowDecoder, @unchecked Sendable {
     }
 }
 
-/// FP8 weights as compressed-tensors computes them (`float-quantized`), in the weight's float type T: per output
-/// channel or per 128 x 128 block (edge blocks partial), scale = amax / 448 (T's machine epsilon where amax is 0),
-/// code = E4M3 of w / scale (in T; clamped to ±448, round to nearest even).
-public enum CompressedTensorsFP8 {
-    /// `block` false: one scale per row. Scales are rounded to T.
-    public static func quantize(_ w: UnsafePointer<Float>, rows: Int, cols: Int, block: Bool, arithmetic t: GGMLType) -> (codes: [UInt8], scales: [Float]) {
-        let eps: Float = t == .f16 ? 0x1p-10 : t == .bf16 ? 0x1p-7 : Float.ulpOfOne
-        let (bh, bw) = block ? (128, 128) : (1, cols)
-        let br = (rows + bh - 1) / bh, bc = (cols + bw - 1) / bw
-        var codes = [UInt8](repeating: 0, count: rows * cols), scales = [Float](repeating: 0, count: br * bc)
-        for i in 0..<br {
-            for j in 0..<bc {
-                let r0 = i * bh, r1 = Swift.min(rows, r0 + bh), c0 = j * bw, c1 = Swift.min(cols, c0 + bw)
-                var amax: Float = 0
-                for r in r0..<r1 { for c in c0..<c1 { amax = Swift.max(amax, abs(w[r * cols + c])) } }
-                var s = t.roundTrip(amax / 448)
-                if s == 0 { s = eps }
-                scales[i * bc + j] = s
-                for r in r0..<r1 { for c in c0..<c1 { codes[r * cols + c] = FP8.encode(t.roundTrip(w[r * cols + c] / s), .e4m3fn) } }
-            }
-        }
-        return (codes, scales)
-    }
-}
-
 /// NVFP4 weights as compressed-tensors computes them (`nvfp4-pack-quantized`, llm-compressor's NVFP4A16): E2M1
 /// values in groups of 16 with an E4M3 scale each, under one F32 global scale per tensor:
 ///
@@ -206,27 +180,12 @@ public enum CompressedTensorsNVFP4 {
     static func encode(_ v: Float) -> UInt8 { v == 0 ? 0 : E2M1.encode(Swift.min(Swift.max(v, -6), 6)) }
 }
 
-/// A compressed-tensors NVFP4 weight as stored: decodes rows as compressed-tensors' dequantizer does.
-public struct NVFP4Matrix: RowDecoder, @unchecked Sendable {
-    public let data: UnsafeRawPointer
-    public let rows: Int, cols: Int
-    /// Per group of 16, rows × cols / 16: e4m3(code) / global, in Float.
-    public let scales: [Float]
-
-    public init(data: UnsafeRawPointer, rows: Int, cols: Int, scaleCodes: UnsafePointer<UInt8>, global: Float) {
-        (self.data, self.rows, self.cols) = (data, rows, cols)
-        scales = (0..<(rows * cols / CompressedTensorsNVFP4.group)).map { FP8.e4m3fnTable[Int(scaleCodes[$0])] / global }
-    }
-
-    public var scheme: String { "nvfp4, group 16 (nvfp4-pack-quantized)" }
-
-    public func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
-        let src = data.assumingMemoryBound(to: UInt8.self) + r * cols / 2
-        let groups = cols / CompressedTensorsNVFP4.group
-        for c in stride(from: 0, to: cols, by: 2) {
-            let b = src[c / 2], s = scales[r * groups + c / CompressedTensorsNVFP4.group]
-            out[c] = GGMLType.bf16.roundTrip(E2M1.table[Int(b & 15)] * s)
-            out[c + 1] = GGMLType.bf16.roundTrip(E2M1.table[Int(b >> 4)] * s)
-        }
+extension CompressedTensorsNVFP4 {
+    /// A compressed-tensors NVFP4 weight as stored, decoded as its dequantizer does: e2m1 · (e4m3(code) / global)
+    /// in Float, rounded to BF16.
+    public static func matrix(data: UnsafeRawPointer, rows: Int, cols: Int, scaleCodes: UnsafePointer<UInt8>, global: Float) -> MicroscaledMatrix {
+        MicroscaledMatrix(data: data, rows: rows, cols: cols, element: .e2m1, groupSize: group,
+                          scales: (0..<(rows * cols / group)).map { FP8.e4m3fnTable[Int(scaleCodes[$0])] / global },
+                          arithmetic: .bf16, scheme: "nvfp4, group 16 (nvfp4-pack-quantized)")
     }
 }

@@ -74,8 +74,8 @@ public enum FP8ScaleLayout: Equatable, Sendable {
     case blocks(rows: Int, cols: Int)
 }
 
-/// A quantized weight matrix stored beside its scales (FP8, MLX affine): it decodes one row of floats at a time, so
-/// that converters stream it and models decode it once at load.
+/// A quantized weight matrix stored beside its scales (FP8, MLX, compressed-tensors): it decodes one row of floats
+/// at a time, so that converters stream it and models decode it once at load.
 public protocol RowDecoder: Sendable {
     var rows: Int { get }
     var cols: Int { get }
@@ -157,19 +157,45 @@ public struct ScaledFP8: RowDecoder, @unchecked Sendable {
     }
 }
 
-/// FP8 quantization of a weight matrix as DeepSeek's and llm-compressor's quantizers compute it: one scale per
-/// tensor, per output row or per 128 x 128 block (edge blocks partial), scale = max(amax / 448, 1e-12) in Float,
-/// code = the E4M3FN code of w / scale (round to nearest even). Dequantized, w ≈ fp8(code) · scale.
+/// FP8 quantization of a weight matrix: one scale per tensor, per output row or per 128 x 128 block (edge blocks
+/// partial), code = the E4M3FN code of w / scale (round to nearest even, saturating). Dequantized,
+/// w ≈ fp8(code) · scale. Two conventions (`Arithmetic`) for the scale and the quotients:
+///
+/// - DeepSeek's: scale = max(amax / 448, 1e-12) and w / scale in Float.
+/// - compressed-tensors' (`float-quantized`): scale = amax / 448 and w / scale in the weight's float type T, each
+///   rounded to it; a scale of 0 becomes T's machine epsilon.
 public enum FP8Quantization {
     public enum Strategy: String, Sendable, CaseIterable { case tensor, channel, block }
 
+    public enum Arithmetic: Sendable, Equatable {
+        case deepSeek
+        case compressedTensors(GGMLType)
+
+        @inline(__always)
+        func scale(_ amax: Float) -> Float {
+            switch self {
+            case .deepSeek: return Swift.max(amax / 448, 1e-12)
+            case .compressedTensors(let t):
+                let s = t.roundTrip(amax / 448)
+                return s == 0 ? t.machineEpsilon : s
+            }
+        }
+
+        /// Codes of `count` values of `x` divided by `scale`, into `out`.
+        @inline(__always)
+        func encode(_ x: UnsafePointer<Float>, count: Int, dividedBy scale: Float, into out: UnsafeMutablePointer<UInt8>) {
+            switch self {
+            case .deepSeek: FP8.encode(x, count: count, dividedBy: scale, .e4m3fn, into: out)
+            case .compressedTensors(let t): for i in 0..<count { out[i] = FP8.encode(t.roundTrip(x[i] / scale), .e4m3fn) }
+            }
+        }
+    }
+
     /// Codes (rows × cols) and scales (1, rows, or ceil(rows/128) × ceil(cols/128) values) of `w`. Rows (and
     /// bands of 128 rows) are spread over `threads` workers; the result does not depend on the split.
-    public static func quantize(_ w: UnsafePointer<Float>, rows: Int, cols: Int, strategy: Strategy,
+    public static func quantize(_ w: UnsafePointer<Float>, rows: Int, cols: Int, strategy: Strategy, arithmetic: Arithmetic = .deepSeek,
                                 block: Int = 128, threads: Int = 1) -> (codes: [UInt8], scales: [Float]) {
         var codes = [UInt8](repeating: 0, count: rows * cols)
-        let floor = Float(1e-12)
-        @Sendable func scale(_ amax: Float) -> Float { Swift.max(amax / 448, floor) }
         // Bands of rows sharing scales: one for the tensor, a row per channel, 128 rows per block band.
         let band = strategy == .block ? block : 1
         let bands = strategy == .tensor ? 1 : (rows + band - 1) / band
@@ -179,7 +205,7 @@ public enum FP8Quantization {
         if strategy == .tensor {
             var amax: Float = 0
             for i in 0..<(rows * cols) { amax = Swift.max(amax, abs(w[i])) }
-            tensorScale = scale(amax)
+            tensorScale = arithmetic.scale(amax)
             scales[0] = tensorScale
         }
         codes.withUnsafeMutableBufferPointer { c in scales.withUnsafeMutableBufferPointer { s in
@@ -192,21 +218,21 @@ public enum FP8Quantization {
                 for u in (units * k / workers)..<(units * (k + 1) / workers) {
                     switch strategy {
                     case .tensor:
-                        FP8.encode(w + u * cols, count: cols, dividedBy: ts, .e4m3fn, into: out + u * cols)
+                        arithmetic.encode(w + u * cols, count: cols, dividedBy: ts, into: out + u * cols)
                     case .channel:
                         var amax: Float = 0
                         for j in 0..<cols { amax = Swift.max(amax, abs(w[u * cols + j])) }
-                        sc[u] = scale(amax)
-                        FP8.encode(w + u * cols, count: cols, dividedBy: sc[u], .e4m3fn, into: out + u * cols)
+                        sc[u] = arithmetic.scale(amax)
+                        arithmetic.encode(w + u * cols, count: cols, dividedBy: sc[u], into: out + u * cols)
                     case .block:
                         let r0 = u * block, r1 = Swift.min(rows, r0 + block)
                         for bj in 0..<bc {
                             let c0 = bj * block, c1 = Swift.min(cols, c0 + block)
                             var amax: Float = 0
                             for r in r0..<r1 { for j in c0..<c1 { amax = Swift.max(amax, abs(w[r * cols + j])) } }
-                            let s = scale(amax)
+                            let s = arithmetic.scale(amax)
                             sc[u * bc + bj] = s
-                            for r in r0..<r1 { FP8.encode(w + r * cols + c0, count: c1 - c0, dividedBy: s, .e4m3fn, into: out + r * cols + c0) }
+                            for r in r0..<r1 { arithmetic.encode(w + r * cols + c0, count: c1 - c0, dividedBy: s, into: out + r * cols + c0) }
                         }
                     }
                 }

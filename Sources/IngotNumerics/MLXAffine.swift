@@ -131,4 +131,8 @@ extension GGMLType {
         default: x
         }
     }
+
+    /// The distance from 1 to the next larger value of this float type (F16 2^-10, BF16 2^-7, else F32's), what
+    /// PyTorch's `finfo(dtype).eps` gives.
+    public var machineEpsilon: Float { self == .f16 ? 0x1p-10 : self == .bf16 ? 0x1p-7 : Float.ulpOfOne }
 }

@@ -107,12 +107,6 @@ public struct MLXQuantization: Hashable, Sendable, CustomStringConvertible {
     public var hasBiases: Bool { mode == .affine }
 
     public var description: String { mode == .affine ? "affine \(bits)-bit, group \(groupSize)" : "\(mode.rawValue) (group \(groupSize))" }
-
-    /// Stored bits per weight: the codes plus each group's scale (and bias) in `floatBits` (affine) or 8 bits.
-    public func bitsPerWeight(floatBits: Int) -> Double {
-        let perGroup = mode == .affine ? 2 * floatBits : 8
-        return Double(bits) + Double(perGroup) / Double(groupSize)
-    }
 }
 
 /// MLX's microscaling float modes as `mlx.core.quantize` computes them on the CPU, where each step is an MLX array
@@ -193,45 +187,63 @@ public enum MLXMicroscaling {
     }
 }
 
-/// An MLX weight in one of the microscaling modes as stored: codes and a scale code per group of each row.
-public struct MLXMicroscaledMatrix: RowDecoder, @unchecked Sendable {
+/// A weight stored as small float codes, E2M1 two to a byte (the first in the low nibble) or E4M3 one to a byte,
+/// with one scale per group of each row: MLX's microscaling modes and compressed-tensors' NVFP4. Each value is
+/// code · scale in Float, rounded to `arithmetic` (compressed-tensors dequantizes NVFP4 in BF16).
+public struct MicroscaledMatrix: RowDecoder, @unchecked Sendable {
+    public enum Element: Sendable { case e2m1, e4m3 }
+
     public let data: UnsafeRawPointer
     public let rows: Int, cols: Int
-    public let mode: MLXQuantization.Mode
-    /// Per group, row-major, already decoded.
+    public let element: Element
+    public let groupSize: Int
+    /// Per group, row-major, as Floats.
     public let scales: [Float]
+    public let arithmetic: GGMLType
+    public let scheme: String
 
-    public init(data: UnsafeRawPointer, rows: Int, cols: Int, mode: MLXQuantization.Mode, scaleCodes: UnsafePointer<UInt8>) {
-        (self.data, self.rows, self.cols, self.mode) = (data, rows, cols, mode)
-        let n = rows * cols / MLXQuantization.defaults(mode).groupSize
-        scales = (0..<n).map { MLXMicroscaling.scaleValue(scaleCodes[$0], mode: mode) }
+    public init(data: UnsafeRawPointer, rows: Int, cols: Int, element: Element, groupSize: Int, scales: [Float],
+                arithmetic: GGMLType = .f32, scheme: String) {
+        (self.data, self.rows, self.cols, self.element, self.groupSize) = (data, rows, cols, element, groupSize)
+        (self.scales, self.arithmetic, self.scheme) = (scales, arithmetic, scheme)
     }
 
-    public var scheme: String { "mlx \(mode.rawValue)" }
-
     public func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
-        let group = MLXQuantization.defaults(mode).groupSize, groups = cols / group
+        let groups = cols / groupSize
         let bytes = data.assumingMemoryBound(to: UInt8.self)
-        if mode == .mxfp8 {
+        switch element {
+        case .e4m3:
             let src = bytes + r * cols
             FP8.e4m3fnTable.withUnsafeBufferPointer { t in
                 for g in 0..<groups {
                     let s = scales[r * groups + g]
-                    for j in 0..<group { out[g * group + j] = t[Int(src[g * group + j])] * s }
+                    for c in (g * groupSize)..<((g + 1) * groupSize) { out[c] = t[Int(src[c])] * s }
                 }
             }
-        } else {
+        case .e2m1:
             let src = bytes + r * cols / 2
             E2M1.table.withUnsafeBufferPointer { t in
                 for g in 0..<groups {
                     let s = scales[r * groups + g]
-                    for j in stride(from: 0, to: group, by: 2) {
-                        let b = src[(g * group + j) / 2]
-                        out[g * group + j] = t[Int(b & 15)] * s
-                        out[g * group + j + 1] = t[Int(b >> 4)] * s
+                    for c in stride(from: g * groupSize, to: (g + 1) * groupSize, by: 2) {
+                        let b = src[c / 2]
+                        out[c] = t[Int(b & 15)] * s
+                        out[c + 1] = t[Int(b >> 4)] * s
                     }
                 }
             }
         }
+        if arithmetic != .f32 { for c in 0..<cols { out[c] = arithmetic.roundTrip(out[c]) } }
+    }
+}
+
+extension MLXMicroscaling {
+    /// An MLX weight in one of the microscaling modes as stored: codes and a scale code per group of each row.
+    public static func matrix(data: UnsafeRawPointer, rows: Int, cols: Int, mode: MLXQuantization.Mode,
+                              scaleCodes: UnsafePointer<UInt8>) -> MicroscaledMatrix {
+        let group = MLXQuantization.defaults(mode).groupSize
+        return MicroscaledMatrix(data: data, rows: rows, cols: cols, element: mode == .mxfp8 ? .e4m3 : .e2m1, groupSize: group,
+                                 scales: (0..<(rows * cols / group)).map { scaleValue(scaleCodes[$0], mode: mode) },
+                                 scheme: "mlx \(mode.rawValue)")
     }
 }

@@ -64,7 +64,7 @@ struct Quantize: ParsableCommand {
     @Option(name: .long, help: "With --scheme mlx (affine): an mlx-lm mixed recipe, \(MixedRecipe.allCases.map(\.rawValue).joined(separator: ", ")).")
     var recipe: String?
 
-    @Option(name: .customLong("tensor-type"), help: ArgumentHelp("Give tensors whose name matches REGEX this type (repeatable; first match wins). With --scheme mlx: affine-B[-G], mxfp4, mxfp8, nvfp4 or float; with --scheme fp8: float.", valueName: "REGEX=TYPE"))
+    @Option(name: .customLong("tensor-type"), help: ArgumentHelp("Give tensors whose name matches REGEX this type (repeatable; first match wins). With --scheme mlx: affine-B[-G], mxfp4, mxfp8, nvfp4 or float; with --scheme fp8 or compressed-tensors: float.", valueName: "REGEX=TYPE"))
     var tensorTypes: [String] = []
 
     @Option(name: .customLong("output-tensor-type"), help: "Type of output.weight (and of a tied token embedding).")
@@ -99,7 +99,6 @@ struct Quantize: ParsableCommand {
         if scheme == "fp8" && FP8Quantization.Strategy(rawValue: strategy) == nil {
             throw ValidationError("--strategy: unknown '\(strategy)'; known: tensor, channel, block")
         }
-        if scheme == "mlx" { _ = try mlxQuantization() }
         if scheme != "mlx" && (bits != nil || mode != "affine" || recipe != nil) {
             throw ValidationError("--mode, --bits and --recipe go with --scheme mlx")
         }

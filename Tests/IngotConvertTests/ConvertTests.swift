@@ -202,7 +202,7 @@ struct ConvertTests {
                 #expect(r.packed.count == rows * cols * q.bits / 8 && r.scales.count == rows * cols / q.groupSize)
                 var back = [Float](repeating: 0, count: rows * cols)
                 r.packed.withUnsafeBytes { raw in r.scales.withUnsafeBufferPointer { s in
-                    let m = MLXMicroscaledMatrix(data: raw.baseAddress!, rows: rows, cols: cols, mode: mode, scaleCodes: s.baseAddress!)
+                    let m = MLXMicroscaling.matrix(data: raw.baseAddress!, rows: rows, cols: cols, mode: mode, scaleCodes: s.baseAddress!)
                     back.withUnsafeMutableBufferPointer { b in for row in 0..<rows { m.decodeRow(row, into: b.baseAddress! + row * cols) } }
                 } }
                 for g in 0..<(rows * cols / q.groupSize) {
@@ -280,7 +280,7 @@ struct ConvertTests {
         #expect(r.packed[cols / 2 + 8] & 15 == 0)   // -0.0 gives +0, as compressed-tensors' cast does
         var back = [Float](repeating: 0, count: rows * cols)
         r.packed.withUnsafeBytes { raw in r.scales.withUnsafeBufferPointer { s in
-            let m = NVFP4Matrix(data: raw.baseAddress!, rows: rows, cols: cols, scaleCodes: s.baseAddress!, global: r.global)
+            let m = CompressedTensorsNVFP4.matrix(data: raw.baseAddress!, rows: rows, cols: cols, scaleCodes: s.baseAddress!, global: r.global)
             back.withUnsafeMutableBufferPointer { b in for row in 0..<rows { m.decodeRow(row, into: b.baseAddress! + row * cols) } }
             for g in 0..<(rows * cols / 16) {
                 let step = m.scales[g]     // the value of one FP4 unit in this group; the widest gap is 2 units
