@@ -6,6 +6,7 @@ import PackageDescription
 //   IngotFormats  <-  IngotNumerics  <-  IngotModel  <-  IngotConvert  <-  ingot
 //   IngotFormats  <-  IngotPack (libzstd)  <-  ingot
 //   IngotFormats  <-  IngotNumerics  <-  IngotQuantize  <-  ingot
+//   IngotModel  <-  IngotCalibrate  <-  ingot
 // The kernels are built twice on x86-64: IngotNumerics for the baseline CPU (SSE2: runs on any x86-64), and
 // IngotNumericsAVX2, the same source files (symbolic links) compiled for Haswell (AVX2, BMI2, F16C), which
 // IngotNumerics calls at run time when /proc/cpuinfo shows those features. Both give identical bytes (no
@@ -36,6 +37,7 @@ let package = Package(
         .library(name: "IngotNumerics", targets: ["IngotNumerics"]),
         .library(name: "IngotQuantize", targets: ["IngotQuantize"]),
         .library(name: "IngotEvaluate", targets: ["IngotEvaluate"]),
+        .library(name: "IngotCalibrate", targets: ["IngotCalibrate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,6 +54,8 @@ let package = Package(
         .target(name: "IngotConvert", dependencies: ["IngotFormats", "IngotArchitectures", "IngotModel", "IngotNumerics"]),
         // Evaluation: perplexity and KL divergence against a base model, as llama-perplexity computes them.
         .target(name: "IngotEvaluate", dependencies: ["IngotFormats", "IngotModel", "IngotNumerics"]),
+        // Calibration: importance matrices (llama-imatrix's statistics) from the forward pass over a text.
+        .target(name: "IngotCalibrate", dependencies: ["IngotFormats", "IngotArchitectures", "IngotModel", "IngotNumerics"]),
         // libzstd from the system (Debian: libzstd-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // Packed artifacts: per-tensor frames, byte transforms by dtype, zstd, a checksummed index.
@@ -64,7 +68,7 @@ let package = Package(
             name: "ingot",
             dependencies: [
                 "IngotFormats", "IngotArchitectures", "IngotModel", "IngotConvert", "IngotPack", "IngotNumerics", "IngotQuantize",
-                "IngotEvaluate",
+                "IngotEvaluate", "IngotCalibrate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -74,6 +78,7 @@ let package = Package(
         .testTarget(name: "IngotEvaluateTests", dependencies: ["IngotEvaluate", "IngotModel", "IngotFormats", "IngotNumerics"]),
         .testTarget(name: "IngotPackTests", dependencies: ["IngotPack", "IngotFormats"]),
         .testTarget(name: "IngotNumericsTests", dependencies: ["IngotNumerics", "IngotFormats"]),
+        .testTarget(name: "IngotCalibrateTests", dependencies: ["IngotCalibrate", "IngotModel", "IngotFormats", "IngotNumerics"]),
         .testTarget(name: "IngotQuantizeTests", dependencies: ["IngotQuantize", "IngotNumerics", "IngotFormats"]),
     ] + kernelVariants
 )

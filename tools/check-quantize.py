@@ -14,8 +14,8 @@ import subprocess
 import sys
 import tempfile
 
-import xxhash
-from gguf import GGUFReader
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from digests import file_xxh64 as file_digest, tensor_digests  # noqa: E402
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ingot = os.environ.get("INGOT", os.path.join(root, ".build", "release", "ingot"))
@@ -25,14 +25,6 @@ sources = {
     "smollm2-q4_1": ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf",
     "synthetic-llama": ".cache/variants/synthetic-llama-f16.gguf",
 }
-
-
-def file_digest(path):
-    h = xxhash.xxh64()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def main():
@@ -66,8 +58,7 @@ def main():
                 else:
                     failures += 1
                     diffs = []
-                    r = GGUFReader(out)
-                    mine = {t.name: f"{t.tensor_type.name} {xxhash.xxh64(bytes(t.data)).hexdigest()}" for t in r.tensors}
+                    mine = tensor_digests(out)
                     for name, value in want["tensors"].items():
                         if mine.get(name) != value:
                             diffs.append(f"{name}: llama.cpp {value}, ingot {mine.get(name)}")

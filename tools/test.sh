@@ -24,4 +24,7 @@ python3 tools/make-synthetic-model.py .cache/variants/synthetic-llama-f16.gguf >
 INGOT="$root/.build/release/ingot" python3 tools/check-quantize.py
 # The same with every kernel forced to its scalar reference, for the presets with SIMD paths.
 INGOT_REFERENCE_KERNELS=1 INGOT="$root/.build/release/ingot" python3 tools/check-quantize.py Q8_0 Q4_0 F16 BF16
+# Calibration against llama-imatrix's recorded importance matrix, and importance-weighted quantization against
+# llama-quantize --imatrix (SmolLM2 F16 and the synthetic llama; GGUF and legacy .dat importance matrices).
+INGOT="$root/.build/release/ingot" python3 tools/check-calibrate.py
 INGOT="$root/.build/debug/ingot" python3 tools/fuzz-inspect.py 400 "${FUZZ_SEED:-1}"

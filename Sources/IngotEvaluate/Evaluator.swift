@@ -67,14 +67,7 @@ public final class Evaluator {
     /// The chunks of tokens llama-perplexity would evaluate (before BOS replaces each first token), or a
     /// `text-too-short` error.
     public func windows(_ text: [UInt8]) throws -> [[Int32]] {
-        let ctx = options.context
-        let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
-        guard tokens.count >= 2 * ctx else {
-            throw ModelError(.textTooShort, field: "--text",
-                             "the text is \(tokens.count) tokens; a context of \(ctx) needs at least \(2 * ctx) (two chunks), as llama-perplexity requires")
-        }
-        let n = min(options.chunks ?? Int.max, tokens.count / ctx)
-        return (0..<n).map { c in Array(tokens[(c * ctx)..<((c + 1) * ctx)]) }
+        try tokenizer.windows(text, context: options.context, chunks: options.chunks)
     }
 
     public func run(_ text: [UInt8], progress: (EvalProgress) -> Void = { _ in }) throws -> EvalReport {
@@ -95,8 +88,7 @@ public final class Evaluator {
             try file.check(context: ctx, vocab: vocab, tokens: windows)
         }
         for (c, original) in windows.enumerated() {
-            var window = original
-            if tokenizer.addsBOS, let bos = tokenizer.bos { window[0] = bos }
+            let window = tokenizer.runnable(original)
             let t0 = now()
             let logits = try model.logits(window, outputs: first..<(ctx - 1), workspace: workspace, kernels: options.kernels,
                                           state: modelState)

@@ -71,6 +71,36 @@ public enum BlockCodec {
         }
     }
 
+    /// Types whose quantizer fits its scales under an importance matrix when given one (llama.cpp's
+    /// `quant_weights`); the others ignore it.
+    public static let weightedTypes: Set<GGMLType> = [.q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_NL, .iq4_XS]
+
+    /// Quantizes `rows` rows of `columns` floats (a multiple of the block size) into `type`. With `importance`
+    /// (one weight per column) a type in `weightedTypes` runs its importance-weighted quantizer row by row, as
+    /// `ggml_quantize_chunk` does with an importance matrix; otherwise this is `quantize(_:_:count:...)`.
+    public static func quantize(_ type: GGMLType, _ src: UnsafePointer<Float>, rows: Int, columns: Int,
+                                importance: UnsafePointer<Float>?, into dst: UnsafeMutableRawPointer,
+                                scratch: inout QuantScratch, kernels: KernelChoice = Kernels.choice) {
+        guard let importance, weightedTypes.contains(type) else {
+            quantize(type, src, count: rows * columns, into: dst, scratch: &scratch, kernels: kernels)
+            return
+        }
+        #if !INGOT_KERNEL_VARIANT && canImport(IngotNumericsAVX2)
+        if kernels == .best && CPUFeatures.hasAVX2 {
+            var variant = scratch.avx2.take() ?? IngotNumericsAVX2.QuantScratch()
+            IngotNumericsAVX2.BlockCodec.quantize(type, src, rows: rows, columns: columns, importance: importance, into: dst,
+                                                  scratch: &variant, kernels: .best)
+            scratch.avx2 = variant
+            return
+        }
+        #endif
+        let rowBytes = columns / type.blockSize * type.bytesPerBlock
+        for r in 0..<rows {
+            WeightedQuants.quantizeRow(type, src + r * columns, columns: columns, importance: importance,
+                                       into: dst + r * rowBytes, scratch: &scratch)
+        }
+    }
+
     /// Dequantizes `count` values of `type` at `src` into floats.
     public static func dequantize(_ type: GGMLType, _ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>,
                                   kernels: KernelChoice = Kernels.choice) {
@@ -121,6 +151,7 @@ public struct QuantScratch {
     var k = KScratch()
     var iq4 = IQ4Scratch()
     var lanes = KLaneScratch()
+    let weighted = WeightedScratch()
     #if !INGOT_KERNEL_VARIANT && canImport(IngotNumericsAVX2)
     var avx2: IngotNumericsAVX2.QuantScratch?
     #endif

@@ -15,8 +15,10 @@ struct KScratch {
 enum KQuants {
     static let groupMaxEps: Float = 1e-15
 
-    /// `make_qx_quants` with rmse_type 1 and no weights (w = x²): signed levels in [-nmax, nmax-1] stored + nmax.
-    static func makeQXQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
+    /// `make_qx_quants` with rmse_type 1: signed levels in [-nmax, nmax-1] stored + nmax, the scale refined by
+    /// least squares weighted by `weights` (an importance matrix's), or by x² when there are none.
+    static func makeQXQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>,
+                             weights: UnsafePointer<Float>? = nil) -> Float {
         var mx: Float = 0, amax: Float = 0
         for i in 0..<n {
             let ax = abs(x[i])
@@ -33,7 +35,7 @@ enum KQuants {
             var l = Int(nearestInt(iscale * x[i]))
             l = max(-nmax, min(nmax - 1, l))
             L[i] = Int8(truncatingIfNeeded: l + nmax)
-            let w = x[i] * x[i]
+            let w = weights?[i] ?? x[i] * x[i]
             sumlx += w * x[i] * Float(l)
             suml2 += w * Float(l) * Float(l)
         }
@@ -45,7 +47,7 @@ enum KQuants {
             for i in 0..<n {
                 var l = Int(nearestInt(iscale * x[i]))
                 l = max(-nmax, min(nmax - 1, l))
-                let w = x[i] * x[i]
+                let w = weights?[i] ?? x[i] * x[i]
                 sumlx += w * x[i] * Float(l)
                 suml2 += w * Float(l) * Float(l)
             }
@@ -205,20 +207,27 @@ enum KQuants {
                     if mins[j] > maxMin { maxMin = mins[j] }
                 }
                 packQ2KScales({ scales[$0] }, { mins[$0] }, maxScale: maxScale, maxMin: maxMin, into: y)
-                let dAll = loadHalf(y, 80), mAll = loadHalf(y, 82)
-                for j in 0..<16 {
-                    let sc = y.load(fromByteOffset: j, as: UInt8.self)
-                    let d = dAll * Float(sc & 0xF)
-                    if d == 0 { continue }
-                    let dm = mAll * Float(sc >> 4)
-                    for ii in 0..<16 {
-                        let l = Int(nearestInt((x[16 * j + ii] + dm) / d))
-                        L[16 * j + ii] = UInt8(max(0, min(3, l)))
-                    }
-                }
-                packQ2K(L, y)
+                requantizeQ2K(x, y, L)
             }
         }}}
+    }
+
+    /// The Q2_K levels of 256 values against the block's stored (f16) d and dmin and its 4-bit scales and mins,
+    /// packed at offset 16.
+    @inline(__always)
+    static func requantizeQ2K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<UInt8>) {
+        let dAll = loadHalf(y, 80), mAll = loadHalf(y, 82)
+        for j in 0..<16 {
+            let sc = y.load(fromByteOffset: j, as: UInt8.self)
+            let d = dAll * Float(sc & 0xF)
+            if d == 0 { continue }
+            let dm = mAll * Float(sc >> 4)
+            for ii in 0..<16 {
+                let l = Int(nearestInt((x[16 * j + ii] + dm) / d))
+                L[16 * j + ii] = UInt8(max(0, min(3, l)))
+            }
+        }
+        packQ2K(L, y)
     }
 
     /// The Q2_K header: sixteen 4-bit scales and mins against d = maxScale/15 and dmin = maxMin/15
@@ -304,35 +313,42 @@ enum KQuants {
                 } else {
                     storeHalf(y, 108, 0)
                 }
-                let dAll = loadHalf(y, 108)
-                for j in 0..<16 {
-                    var sc = Int(j < 8 ? sb[j] & 0xF : sb[j - 8] >> 4)
-                    sc = Int(Int8(truncatingIfNeeded: (sc | ((Int(sb[8 + j % 4]) >> (2 * (j / 4))) & 3) << 4) - 32))
-                    let d = dAll * Float(sc)
-                    if d == 0 { continue }
-                    for ii in 0..<16 {
-                        let l = Int(nearestInt(x[16 * j + ii] / d))
-                        L[16 * j + ii] = Int8(max(-4, min(3, l)) + 4)
-                    }
-                }
-                for j in 0..<32 { y.storeBytes(of: 0, toByteOffset: j, as: UInt8.self) }
-                var m = 0
-                var hm: UInt8 = 1
-                for j in 0..<256 {
-                    if L[j] > 3 {
-                        let prev = y.load(fromByteOffset: m, as: UInt8.self)
-                        y.storeBytes(of: prev | hm, toByteOffset: m, as: UInt8.self)
-                        L[j] -= 4
-                    }
-                    m += 1
-                    if m == 32 { m = 0; hm = hm &<< 1 }
-                }
-                for j in stride(from: 0, to: 256, by: 128) {
-                    for l in 0..<32 {
-                        let v = UInt8(bitPattern: L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6))
-                        y.storeBytes(of: v, toByteOffset: 32 + j / 4 + l, as: UInt8.self)
-                    }
-                }
+                requantizeQ3K(x, y, L)
+            }
+        }
+    }
+
+    /// The Q3_K levels of 256 values against the block's stored d and 6-bit scales (bytes 96-107), written as the
+    /// high-bit mask at 0 and two-bit quants at 32.
+    static func requantizeQ3K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<Int8>) {
+        let sb = (y + 96).bindMemory(to: UInt8.self, capacity: 12)
+        let dAll = loadHalf(y, 108)
+        for j in 0..<16 {
+            var sc = Int(j < 8 ? sb[j] & 0xF : sb[j - 8] >> 4)
+            sc = Int(Int8(truncatingIfNeeded: (sc | ((Int(sb[8 + j % 4]) >> (2 * (j / 4))) & 3) << 4) - 32))
+            let d = dAll * Float(sc)
+            if d == 0 { continue }
+            for ii in 0..<16 {
+                let l = Int(nearestInt(x[16 * j + ii] / d))
+                L[16 * j + ii] = Int8(max(-4, min(3, l)) + 4)
+            }
+        }
+        for j in 0..<32 { y.storeBytes(of: 0, toByteOffset: j, as: UInt8.self) }
+        var m = 0
+        var hm: UInt8 = 1
+        for j in 0..<256 {
+            if L[j] > 3 {
+                let prev = y.load(fromByteOffset: m, as: UInt8.self)
+                y.storeBytes(of: prev | hm, toByteOffset: m, as: UInt8.self)
+                L[j] -= 4
+            }
+            m += 1
+            if m == 32 { m = 0; hm = hm &<< 1 }
+        }
+        for j in stride(from: 0, to: 256, by: 128) {
+            for l in 0..<32 {
+                let v = UInt8(bitPattern: L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6))
+                y.storeBytes(of: v, toByteOffset: 32 + j / 4 + l, as: UInt8.self)
             }
         }
     }
@@ -356,7 +372,15 @@ enum KQuants {
             if scales[j] > maxScale { maxScale = scales[j] }
             if mins[j] > maxMin { maxMin = mins[j] }
         }
-        let (dAll, mAll) = packScalesMinsK(SIMD8(scales[0..<8]), SIMD8(mins[0..<8]), maxScale: maxScale, maxMin: maxMin, into: y)
+        _ = packScalesMinsK(SIMD8(scales[0..<8]), SIMD8(mins[0..<8]), maxScale: maxScale, maxMin: maxMin, into: y)
+        requantizeScaleMinK(x, y, nmax: nmax, L: L)
+    }
+
+    /// The Q4_K/Q5_K levels (0...nmax) of 256 values against the block's stored d, dmin (f16 at 0 and 2) and
+    /// 6-bit scales and mins (12 bytes at 4).
+    @inline(__always)
+    static func requantizeScaleMinK(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, nmax: Int, L: UnsafeMutablePointer<UInt8>) {
+        let dAll = loadHalf(y, 0), mAll = loadHalf(y, 2)
         for j in 0..<8 {
             let (sc, m) = scaleMinK4(j, UnsafeRawPointer(y + 4))
             let d = dAll * Float(sc)
@@ -452,7 +476,10 @@ enum KQuants {
     }
 
     /// Q6_K, 210 bytes: 0 ql:u8[128], 128 qh:u8[64], 192 scales:int8[16], 208 d:f16.
-    static func quantizeQ6_K(_ x0: UnsafePointer<Float>, _ y0: UnsafeMutableRawPointer, blocks: Int, scratch s: inout KScratch) {
+    /// With an importance matrix (`importance`: one weight per value of the row, from its first block) each
+    /// 16-value scale is fitted under those weights (`quantize_row_q6_K_impl`), otherwise under x².
+    static func quantizeQ6_K(_ x0: UnsafePointer<Float>, _ y0: UnsafeMutableRawPointer, blocks: Int, scratch s: inout KScratch,
+                             importance: UnsafePointer<Float>? = nil) {
         s.Li.withUnsafeMutableBufferPointer { Lb in
             let L = Lb.baseAddress!
             var scales = [Float](repeating: 0, count: 16)
@@ -460,7 +487,7 @@ enum KQuants {
                 let x = x0 + i * 256, y = y0 + i * 210
                 var maxScale: Float = 0, maxAbsScale: Float = 0
                 for ib in 0..<16 {
-                    let scale = makeQXQuants(16, 32, x + 16 * ib, L + 16 * ib)
+                    let scale = makeQXQuants(16, 32, x + 16 * ib, L + 16 * ib, weights: importance.map { $0 + 256 * i + 16 * ib })
                     scales[ib] = scale
                     if abs(scale) > maxAbsScale { maxAbsScale = abs(scale); maxScale = scale }
                 }

@@ -184,8 +184,10 @@ enum IQ4 {
 
     /// Quantizes `size` (32 or 256) values. For 32: writes d at 0 and qs at 2. For 256 (IQ4_XS, 136 bytes):
     /// 0 d:f16, 2 scales_h:u16 (2 high bits per block), 4 scales_l:u8[4] (low nibbles), 8 qs:u8[128].
+    /// With an importance matrix (`importance`: one weight per value, aligned with `x`) each value's weight is
+    /// importance · √(σ² + x²), σ² = 2·mean(x²) over the `size` values; otherwise x².
     static func quantizeSuperBlock(size: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer,
-                                   scratch s: inout IQ4Scratch) {
+                                   scratch s: inout IQ4Scratch, importance: UnsafePointer<Float>? = nil) {
         let ntry = 7
         let values = LegacyQuants.kvaluesIQ4NL
         let v0 = Float(values[0])
@@ -193,10 +195,19 @@ enum IQ4 {
         let qsOffset = size == 32 ? 2 : 8
         for j in 0..<(size / 2) { y.storeBytes(of: 0, toByteOffset: qsOffset + j, as: UInt8.self) }
         storeHalf(y, 0, 0)
+        var sigma2: Float = 0
+        if importance != nil {
+            for j in 0..<size { sigma2 += x[j] * x[j] }
+            sigma2 *= 2 / Float(size)
+        }
         var maxScale: Float = 0, amaxScale: Float = 0
         for ib in 0..<nb {
             let xb = x + ib * 32
-            for j in 0..<32 { s.weight[j] = xb[j] * xb[j] }
+            if let qw = importance.map({ $0 + ib * 32 }) {
+                for j in 0..<32 { s.weight[j] = qw[j] * (sigma2 + xb[j] * xb[j]).squareRoot() }
+            } else {
+                for j in 0..<32 { s.weight[j] = xb[j] * xb[j] }
+            }
             var amax: Float = 0, mx: Float = 0
             for j in 0..<32 {
                 let ax = abs(xb[j])

@@ -59,6 +59,9 @@ public enum GGUFQuantizer {
                     }
                     let columns = p.dimensions[0]
                     let rows = p.elementCount / max(1, columns)
+                    // The importance weights of each matrix (one per expert), as llama-quantize normalizes them.
+                    let importance = p.importanceEntry.flatMap { plan.importance?.importance(for: $0) }
+                    let rowsPerMatrix = max(1, p.dimensions.count > 1 ? p.dimensions[1] : rows)
                     let srcRowBytes = columns / p.sourceType.blockSize * p.sourceType.bytesPerBlock
                     let dstRowBytes = columns / p.targetType.blockSize * p.targetType.bytesPerBlock
                     let slabRows = max(1, min(rows, slabFloats / max(1, columns)))
@@ -70,11 +73,15 @@ public enum GGUFQuantizer {
                         let outBase = out.baseAddress!
                         // Row ranges per worker: contiguous, balanced.
                         let parts = min(workers, n)
-                        let job = QuantJob(source: base, sourceType: p.sourceType, target: p.targetType, columns: columns,
-                                           srcRowBytes: srcRowBytes, dstRowBytes: dstRowBytes, output: outBase)
-                        try parallelFor(0..<parts, threads: parts) { part, worker in
-                            let r0 = n * part / parts, r1 = n * (part + 1) / parts
-                            job.run(rows: r0..<r1, floats: floatBuffers[worker], scratch: scratch, worker: worker)
+                        try (importance ?? []).withUnsafeBufferPointer { weights in
+                            let job = QuantJob(source: base, sourceType: p.sourceType, target: p.targetType, columns: columns,
+                                               srcRowBytes: srcRowBytes, dstRowBytes: dstRowBytes, output: outBase,
+                                               importance: importance == nil ? nil : weights.baseAddress, firstRow: row,
+                                               rowsPerMatrix: rowsPerMatrix)
+                            try parallelFor(0..<parts, threads: parts) { part, worker in
+                                let r0 = n * part / parts, r1 = n * (part + 1) / parts
+                                job.run(rows: r0..<r1, floats: floatBuffers[worker], scratch: scratch, worker: worker)
+                            }
                         }
                         try writer.append(UnsafeRawBufferPointer(out))
                         input.release(src, bytes: (row * srcRowBytes)..<((row + n) * srcRowBytes))
@@ -105,6 +112,11 @@ struct QuantJob: @unchecked Sendable {
     let srcRowBytes: Int
     let dstRowBytes: Int
     let output: UnsafeMutableRawPointer
+    /// Importance weights, `columns` per matrix (expert), or nil; row r of the tensor (`firstRow` + slab row) takes
+    /// matrix r / rowsPerMatrix.
+    var importance: UnsafePointer<Float>? = nil
+    var firstRow = 0
+    var rowsPerMatrix = 1
 
     func run(rows: Range<Int>, floats: ReusableBuffer, scratch: ScratchPool, worker: Int) {
         guard !rows.isEmpty else { return }
@@ -116,7 +128,15 @@ struct QuantJob: @unchecked Sendable {
             let count = n * columns
             let f = floats.get(count * 4).baseAddress!.assumingMemoryBound(to: Float.self)
             BlockCodec.dequantize(sourceType, source + r * srcRowBytes, count: count, into: f)
-            BlockCodec.quantize(target, f, count: count, into: output + r * dstRowBytes, scratch: &scratch.slots[worker])
+            if let importance {
+                for k in 0..<n {
+                    let weights = importance + ((firstRow + r + k) / rowsPerMatrix) * columns
+                    BlockCodec.quantize(target, f + k * columns, rows: 1, columns: columns, importance: weights,
+                                        into: output + (r + k) * dstRowBytes, scratch: &scratch.slots[worker])
+                }
+            } else {
+                BlockCodec.quantize(target, f, count: count, into: output + r * dstRowBytes, scratch: &scratch.slots[worker])
+            }
             r += n
         }
     }

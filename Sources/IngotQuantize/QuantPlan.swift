@@ -117,7 +117,12 @@ public struct QuantOptions: Sendable {
     public var keep: [String] = []
     /// `--pure`: no per-tensor rules, every quantizable tensor gets the default type.
     public var pure = false
-    public var hasImportanceMatrix = false
+    /// An importance matrix (`--imatrix`): importance-weighted quantizers, llama-quantize's rules for a run with
+    /// one, and its provenance in the output's metadata.
+    public var importance: ImportanceMatrix?
+    /// The importance matrix's path as given, recorded as `quantize.imatrix.file` (llama-quantize records its argument).
+    public var importanceFile: String?
+    public var hasImportanceMatrix: Bool { importance != nil }
 
     public init(preset: QuantPreset) { self.preset = preset }
 }
@@ -133,6 +138,8 @@ public struct PlannedTensor: Sendable {
     public var targetBytes: Int
     /// Why the type differs from the preset's default (rule, override, fallback, keep), if it does.
     public var note: String?
+    /// The importance-matrix entry the quantizer weights this tensor with (its own name), if any.
+    public var importanceEntry: String?
     public var elementCount: Int { dimensions.reduce(1, *) }
     public var isCopy: Bool { sourceType == targetType }
 }
@@ -146,6 +153,7 @@ public struct QuantError: Error, CustomStringConvertible, Sendable {
         case rowNotBlockMultiple = "row-not-block-multiple"
         case badPattern = "bad-pattern"
         case badLayer = "bad-layer"
+        case importanceMismatch = "importance-mismatch"
     }
     public var code: Code
     public var tensor: String?
@@ -166,6 +174,8 @@ public struct QuantPlan: Sendable {
     public var tensors: [PlannedTensor]
     public var warnings: [String]
     public var fallbackCount: Int
+    /// The importance matrix the tensors' `importanceEntry` names refer to.
+    public var importance: ImportanceMatrix?
 
     public var sourceBytes: Int { tensors.reduce(0) { $0 + $1.sourceBytes } }
     public var targetBytes: Int { tensors.reduce(0) { $0 + $1.targetBytes } }

@@ -50,10 +50,31 @@ public enum QuantPlanner {
                                      "rows of \(t.dimensions[0]) values do not fill \(target.name) blocks of \(target.blockSize)")
                 }
             }
+            var entry: String?
+            if let im = options.importance, target != t.type {
+                entry = try importanceEntry(im, for: t)
+                if entry == nil && needsImportanceMatrix(t.name, target, options.preset) {
+                    throw QuantError(.needsCalibration, tensor: t.name,
+                                     "type \(target.name) needs an importance matrix, and \(options.importanceFile ?? "the one given") has no entry for this tensor")
+                }
+            }
             let rows = t.elementCount / max(1, t.dimensions[0])
             let targetBytes = target == t.type ? t.byteCount : rows * (t.dimensions[0] / target.blockSize) * target.bytesPerBlock
             planned.append(PlannedTensor(name: t.name, dimensions: t.dimensions, sourceType: t.type, targetType: target,
-                                         sourceBytes: t.byteCount, targetBytes: targetBytes, note: note))
+                                         sourceBytes: t.byteCount, targetBytes: targetBytes, note: note,
+                                         importanceEntry: entry))
+        }
+        if let im = options.importance {
+            let names = Set(tensors.map(\.name))
+            if let stranger = im.entries.keys.sorted().first(where: { !names.contains($0) }) {
+                throw QuantError(.importanceMismatch, tensor: stranger,
+                                 "the importance matrix has an entry for a tensor this model does not have: it was computed for another model")
+            }
+            let unweighted = planned.filter { $0.importanceEntry == nil && !$0.isCopy && BlockCodec.weightedTypes.contains($0.targetType)
+                                                  && $0.name.hasPrefix("blk.") }
+            if let first = unweighted.first {
+                warnings.append("\(unweighted.count) quantized tensors have no importance-matrix entry and are quantized without one, e.g. \(first.name)")
+            }
         }
         warnings += state.warnings
         if state.fallbacks > 0 {
@@ -71,7 +92,34 @@ public enum QuantPlanner {
         meta.append(GGUFKeyValue("general.quantization_version", .uint32(2)))
         meta.removeAll { $0.key == "general.file_type" }
         meta.append(GGUFKeyValue("general.file_type", .uint32(options.preset.code)))
-        return QuantPlan(metadata: meta, tensors: planned, warnings: warnings, fallbackCount: state.fallbacks)
+        if let im = options.importance {
+            meta += importanceMetadata(im, file: options.importanceFile ?? im.path ?? "")
+        }
+        return QuantPlan(metadata: meta, tensors: planned, warnings: warnings, fallbackCount: state.fallbacks, importance: options.importance)
+    }
+
+    /// The entry of `im` that weights tensor `t`: its own name, when its size is the tensor's columns times its
+    /// experts. A size that differs is an importance matrix made for another model (llama-quantize refuses it too,
+    /// except for the token embedding, which it then quantizes without one).
+    static func importanceEntry(_ im: ImportanceMatrix, for t: GGUFTensorInfo) throws -> String? {
+        guard let e = im.entries[t.name] else { return nil }
+        let experts = t.dimensions.count > 2 ? t.dimensions[2] : 1
+        let expected = t.dimensions[0] * experts
+        if e.sums.count == expected { return t.name }
+        if t.name == "token_embd.weight" { return nil }
+        throw QuantError(.importanceMismatch, tensor: t.name,
+                         "the importance matrix has \(e.matrices) x \(e.columns) values for a weight of \(experts) x \(t.dimensions[0]) (experts x columns): it was computed for another model")
+    }
+
+    /// llama-quantize's record of the importance matrix: `quantize.imatrix.file` and `.dataset` (each cut to 127
+    /// bytes, as its fixed-size override field holds them), `.entries_count`, and `.chunks_count` when known.
+    static func importanceMetadata(_ im: ImportanceMatrix, file: String) -> [GGUFKeyValue] {
+        func cut(_ s: String) -> GGUFValue { .string(GGUFString(bytes: Array(s.utf8.prefix(127)))) }
+        var kv = [GGUFKeyValue("quantize.imatrix.file", cut(file))]
+        if let d = im.datasets.first { kv.append(GGUFKeyValue("quantize.imatrix.dataset", cut(d))) }
+        kv.append(GGUFKeyValue("quantize.imatrix.entries_count", .uint32(UInt32(clamping: im.entries.count))))
+        if im.chunkCount > 0 { kv.append(GGUFKeyValue("quantize.imatrix.chunks_count", .uint32(UInt32(clamping: im.chunkCount)))) }
+        return kv
     }
 
     static func compile(_ pattern: String) throws -> Regex<AnyRegexOutput> {

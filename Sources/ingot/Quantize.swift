@@ -76,6 +76,9 @@ struct Quantize: ParsableCommand {
     @Option(name: .customLong("keep"), help: ArgumentHelp("Copy tensors whose name matches REGEX unchanged (repeatable).", valueName: "REGEX"))
     var keep: [String] = []
 
+    @Option(name: .long, help: "An importance matrix (from `ingot calibrate` or llama-imatrix; GGUF or legacy .dat): importance-weighted quantizers and llama-quantize's rules for them.")
+    var imatrix: String?
+
     @Flag(name: .long, help: "No per-tensor rules: every quantizable tensor gets the preset's type.")
     var pure = false
 
@@ -105,6 +108,7 @@ struct Quantize: ParsableCommand {
         if scheme == "fp8" && groupSizeText != nil { throw ValidationError("--group-size goes with --scheme mlx or compressed-tensors") }
         if scheme != nil { _ = try schemePlan() }
         if scheme != nil && dryRun { throw ValidationError("--dry-run plans GGUF presets only") }
+        if scheme != nil && imatrix != nil { throw ValidationError("--imatrix weights the GGUF presets (--type); the safetensors schemes round to nearest") }
     }
 
     static func ggmlType(_ name: String, option: String) throws -> GGMLType {
@@ -129,6 +133,10 @@ struct Quantize: ParsableCommand {
         o.tokenEmbeddingType = try tokenEmbeddingType.map { try Self.ggmlType($0, option: "--token-embedding-type") }
         o.keep = keep
         o.pure = pure
+        if let imatrix {
+            o.importance = try ImportanceMatrix.read(path: imatrix)
+            o.importanceFile = imatrix
+        }
         return o
     }
 

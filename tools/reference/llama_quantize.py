@@ -24,8 +24,8 @@ import sys
 import tempfile
 import time
 
-import xxhash
-from gguf import GGUFReader
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from digests import file_xxh64 as digest_file, tensor_digests  # noqa: E402
 
 # llama.h LLAMA_FTYPE_* for the presets Ingot writes.
 FTYPES = {
@@ -54,20 +54,8 @@ def quantize(src, dst, preset, threads, pure=False, sync=False):
     return seconds
 
 
-def digest_file(path):
-    h = xxhash.xxh64()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def describe(path):
-    r = GGUFReader(path)
-    tensors = {}
-    for t in r.tensors:
-        tensors[t.name] = f"{t.tensor_type.name} {xxhash.xxh64(bytes(t.data)).hexdigest()}"
-    return {"file_xxh64": digest_file(path), "bytes": os.path.getsize(path), "tensors": tensors}
+    return {"file_xxh64": digest_file(path), "bytes": os.path.getsize(path), "tensors": tensor_digests(path)}
 
 
 def main():

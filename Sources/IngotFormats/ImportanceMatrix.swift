@@ -1,0 +1,249 @@
+/// llama.cpp's importance matrix: for every linear layer, the sum of the squared inputs each column saw during
+/// calibration and the number of tokens that contributed (per expert where a layer has experts). llama-imatrix
+/// writes it and llama-quantize `--imatrix` reads it (tools/imatrix/imatrix.cpp, common/imatrix-loader.cpp).
+///
+/// GGUF layout (`general.type` = `imatrix`):
+///  1. metadata `imatrix.datasets` (array of strings: the calibration text files), `imatrix.chunk_count` (u32:
+///     windows seen), `imatrix.chunk_size` (u32: tokens per window);
+///  2. per weight `W`, in name order: `W.in_sum2`, F32 [columns, matrices] (Σ x² per column, one row per expert)
+///     and `W.counts`, F32 [1, matrices] (tokens seen per matrix); a dense layer's (one matrix) are 1-D.
+/// Legacy `.dat` layout (little-endian): i32 entry count; per entry i32 name length, the name, i32 ncall,
+/// i32 value count, f32 values (the mean of x² times ncall); then optionally i32 chunk count, i32 length and
+/// the dataset name.
+///
+/// The quantizer's weights are the per-matrix means: in_sum2 / count (GGUF), values / ncall (legacy); a
+/// matrix that saw no token gets weights of 1, as llama-quantize does for experts calibration never reached.
+public struct ImportanceMatrix: Sendable {
+    public struct Entry: Sendable, Equatable {
+        /// Σ x² per column, `matrices` rows of `columns` (legacy files: the mean times ncall).
+        public var sums: [Float]
+        /// Tokens seen by each matrix (legacy files: one ncall).
+        public var counts: [Int64]
+        public init(sums: [Float], counts: [Int64]) {
+            self.sums = sums
+            self.counts = counts
+        }
+        public var matrices: Int { counts.count }
+        public var columns: Int { counts.isEmpty ? 0 : sums.count / counts.count }
+    }
+
+    public var entries: [String: Entry]
+    public var datasets: [String]
+    public var chunkCount: Int
+    public var chunkSize: Int
+    /// Read from a legacy `.dat` file.
+    public var isLegacy = false
+    public var path: String?
+
+    public static let inSum2Suffix = ".in_sum2"
+    public static let countsSuffix = ".counts"
+
+    public init(entries: [String: Entry], datasets: [String], chunkCount: Int, chunkSize: Int) {
+        self.entries = entries
+        self.datasets = datasets
+        self.chunkCount = chunkCount
+        self.chunkSize = chunkSize
+    }
+
+    /// The weights llama-quantize gives `name`'s quantizer (`matrices × columns` floats), or nil when the file has
+    /// no entry for it.
+    public func importance(for name: String) -> [Float]? {
+        guard let e = entries[name] else { return nil }
+        let n = e.columns
+        var out = [Float](repeating: 1, count: e.sums.count)
+        if isLegacy {
+            let ncall = e.counts.first ?? 0
+            for i in 0..<e.sums.count { out[i] = ncall > 0 ? e.sums[i] / Float(ncall) : e.sums[i] }
+            return out
+        }
+        for m in 0..<e.matrices where e.counts[m] > 0 {
+            let count = Float(e.counts[m])
+            for j in 0..<n { out[m * n + j] = e.sums[m * n + j] / count }
+        }
+        return out
+    }
+
+    // MARK: Reading
+
+    /// Reads a GGUF importance matrix, or a legacy `.dat` file when the file does not start with `GGUF`.
+    public static func read(path: String) throws -> ImportanceMatrix {
+        let file = try MappedFile(path: path)
+        var m: ImportanceMatrix
+        if file.count >= 4 && Array(file.bytes[0..<4]) == GGUFFile.magic {
+            m = try readGGUF(GGUFFile(file: file))
+        } else {
+            do { m = try readLegacy(file.bytes) } catch let e as FormatError { throw e.inFile(path) }
+        }
+        m.path = path
+        return m
+    }
+
+    static func readGGUF(_ g: GGUFFile) throws -> ImportanceMatrix {
+        func fail(_ code: FormatError.Code, _ field: String, _ offset: Int?, _ detail: String) -> FormatError {
+            FormatError(code, field: field, offset: offset, detail, path: g.path)
+        }
+        let typeKV = g.metadata.first { $0.key == "general.type" }
+        if let t = typeKV, t.value.stringValue != "imatrix" {
+            throw fail(.invalidValue, "general.type", t.fileOffset, "the file is a GGUF '\(t.value)', not an importance matrix (imatrix)")
+        }
+        // llama-quantize refuses a GGUF importance matrix without these three keys; so does Ingot.
+        func required(_ key: String) throws -> GGUFKeyValue {
+            guard let kv = g.metadata.first(where: { $0.key == key }) else {
+                throw fail(.missingField, key, nil, "an importance matrix names its datasets, chunk count and chunk size; this GGUF has no \(key)")
+            }
+            return kv
+        }
+        let datasetsKV = try required("imatrix.datasets")
+        guard case .array(.string(let names)) = datasetsKV.value else {
+            throw fail(.wrongValueType, "imatrix.datasets", datasetsKV.fileOffset, "expected an array of strings, found \(datasetsKV.value.type)")
+        }
+        let datasets = names.map(\.string)
+        func count(_ key: String) throws -> Int {
+            let kv = try required(key)
+            guard case .uint32(let v) = kv.value else {
+                throw fail(.wrongValueType, key, kv.fileOffset, "expected a UINT32, found \(kv.value.type)")
+            }
+            return Int(v)
+        }
+        let chunkCount = try count("imatrix.chunk_count"), chunkSize = try count("imatrix.chunk_size")
+        var sums: [String: GGUFTensorInfo] = [:], counts: [String: GGUFTensorInfo] = [:]
+        for t in g.tensors {
+            if t.name.hasSuffix(inSum2Suffix) { sums[String(t.name.dropLast(inSum2Suffix.count))] = t }
+            else if t.name.hasSuffix(countsSuffix) { counts[String(t.name.dropLast(countsSuffix.count))] = t }
+        }
+        guard !sums.isEmpty || !counts.isEmpty else {
+            throw fail(.missingField, "tensors", nil, "the importance matrix has no entries")
+        }
+        var entries: [String: Entry] = [:]
+        for name in Set(sums.keys).union(counts.keys).sorted() {
+            guard let s = sums[name], let c = counts[name] else {
+                let have = sums[name] ?? counts[name]!
+                throw fail(.missingField, have.name, have.infoOffset, "\(name) has \(sums[name] == nil ? "counts but no in_sum2" : "in_sum2 but no counts")")
+            }
+            for t in [s, c] where t.type != .f32 {
+                throw fail(.wrongValueType, t.name, t.infoOffset, "importance sums and counts are F32, not \(t.type.name)")
+            }
+            let sumValues = floats(g, s), countValues = floats(g, c)
+            guard !countValues.isEmpty, sumValues.count % countValues.count == 0, sumValues.count > 0 else {
+                throw fail(.sizeMismatch, s.name, s.infoOffset,
+                           "\(sumValues.count) sums do not divide into \(countValues.count) matrices")
+            }
+            let base = g.dataOffset + s.offset
+            if let bad = sumValues.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
+                throw fail(.invalidValue, s.name, base + 4 * bad,
+                           "value \(bad) is \(sumValues[bad]): sums of squares are finite and not negative")
+            }
+            var n: [Int64] = []
+            for (i, v) in countValues.enumerated() {
+                guard v.isFinite, v >= 0, v < 9.0e18 else {
+                    throw fail(.invalidValue, c.name, g.dataOffset + c.offset + 4 * i, "token count \(i) is \(v)")
+                }
+                n.append(Int64(v.rounded(.toNearestOrAwayFromZero)))
+            }
+            if n.allSatisfy({ $0 == 0 }) {
+                throw fail(.invalidValue, c.name, g.dataOffset + c.offset,
+                           "\(name) saw no tokens (every count is 0): its importance is undefined")
+            }
+            entries[name] = Entry(sums: sumValues, counts: n)
+        }
+        return ImportanceMatrix(entries: entries, datasets: datasets, chunkCount: chunkCount, chunkSize: chunkSize)
+    }
+
+    static func floats(_ g: GGUFFile, _ t: GGUFTensorInfo) -> [Float] {
+        let b = g.data(for: t)
+        return (0..<(b.count / 4)).map { Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+    }
+
+    static func readLegacy(_ bytes: UnsafeRawBufferPointer) throws -> ImportanceMatrix {
+        var c = ByteCursor(bytes)
+        let n = Int32(bitPattern: try c.readU32("entry count"))
+        guard n >= 1 else {
+            throw FormatError(.invalidValue, field: "entry count", offset: 0,
+                              "\(n) entries: neither a GGUF nor a legacy .dat importance matrix")
+        }
+        var entries: [String: Entry] = [:]
+        for i in 0..<Int(n) {
+            let at = c.offset
+            let len = Int(Int32(bitPattern: try c.readU32("entry \(i) name length")))
+            guard len > 0, len <= 4096 else {
+                throw FormatError(.invalidValue, field: "entry \(i) name length", offset: at, "name length \(len) (1 to 4096)")
+            }
+            let nameBytes = try c.slice(len, "entry \(i) name")
+            guard let name = String(validating: Array(nameBytes), as: UTF8.self) else {
+                throw FormatError(.invalidUTF8, field: "entry \(i) name", offset: at + 4, "the name is not UTF-8")
+            }
+            let ncall = Int32(bitPattern: try c.readU32("\(name) ncall"))
+            let countAt = c.offset
+            let nval = Int(Int32(bitPattern: try c.readU32("\(name) value count")))
+            guard nval >= 1 else {
+                throw FormatError(.invalidValue, field: "\(name) value count", offset: countAt, "\(nval) values")
+            }
+            try c.require(4 * nval, "\(name) values")
+            let valuesAt = c.offset
+            var values = [Float](repeating: 0, count: nval)
+            for j in 0..<nval {
+                values[j] = Float(bitPattern: try c.readU32("\(name) values"))
+                if !values[j].isFinite || values[j] < 0 {
+                    throw FormatError(.invalidValue, field: name, offset: valuesAt + 4 * j,
+                                      "value \(j) is \(values[j]): mean squares are finite and not negative")
+                }
+            }
+            guard ncall > 0 else {
+                throw FormatError(.invalidValue, field: "\(name) ncall", offset: countAt - 4,
+                                  "\(name) was computed on \(ncall) chunks: its importance is undefined")
+            }
+            guard entries[name] == nil else {
+                throw FormatError(.duplicateTensor, field: name, offset: at, "the entry appears twice")
+            }
+            entries[name] = Entry(sums: values, counts: [Int64(ncall)])
+        }
+        var chunks = 0
+        var datasets: [String] = []
+        if c.remaining >= 4 {
+            chunks = Int(Int32(bitPattern: try c.readU32("chunk count")))
+            if c.remaining >= 4 {
+                let len = Int(Int32(bitPattern: try c.readU32("dataset length")))
+                if len > 0, c.remaining >= len, let s = String(validating: Array(try c.slice(len, "dataset")), as: UTF8.self) {
+                    datasets = [s]
+                }
+            }
+        }
+        var m = ImportanceMatrix(entries: entries, datasets: datasets, chunkCount: chunks, chunkSize: 0)
+        m.isLegacy = true
+        return m
+    }
+
+    // MARK: Writing
+
+    /// Writes the GGUF form, laid out as llama-imatrix writes it (entries in name order, in_sum2 then counts).
+    /// Atomic: nothing appears at `path` unless the whole file was written.
+    public func write(to path: String) throws {
+        let names = entries.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var infos: [GGUFTensorInfo] = []
+        for name in names {
+            let e = entries[name]!
+            // ggml writes the dimensions up to the last one above 1: a dense layer's entries are 1-D.
+            let experts = e.matrices > 1 ? [e.matrices] : []
+            infos.append(try GGUFTensorInfo(name: name + Self.inSum2Suffix, dimensions: [e.columns] + experts, type: .f32))
+            infos.append(try GGUFTensorInfo(name: name + Self.countsSuffix, dimensions: [1] + experts, type: .f32))
+        }
+        let metadata = [
+            GGUFKeyValue("general.type", .string(GGUFString("imatrix"))),
+            GGUFKeyValue("imatrix.datasets", .array(.string(datasets.map { GGUFString($0) }))),
+            GGUFKeyValue("imatrix.chunk_count", .uint32(UInt32(clamping: chunkCount))),
+            GGUFKeyValue("imatrix.chunk_size", .uint32(UInt32(clamping: chunkSize))),
+        ]
+        let w = try GGUFWriter(path: path, metadata: metadata, tensors: infos)
+        do {
+            for name in names {
+                let e = entries[name]!
+                try e.sums.map { $0.bitPattern.littleEndian }.withUnsafeBytes { try w.write($0) }
+                try e.counts.map { Float($0).bitPattern.littleEndian }.withUnsafeBytes { try w.write($0) }
+            }
+            try w.finish()
+        } catch {
+            w.abort()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import IngotCalibrate
+import IngotFormats
+import IngotModel
+import IngotNumerics
+
+struct Calibrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute an importance matrix from a text, as llama-imatrix does, for `ingot quantize --imatrix`.",
+        discussion: """
+        The text is cut into windows of --ctx tokens (BOS first where the model adds one), as llama-imatrix and \
+        llama-perplexity cut it; each window runs through the model, and every linear layer of the blocks records \
+        the sum of the squares of each input column and the number of tokens (the output projection too with \
+        --process-output). The file is llama.cpp's GGUF importance matrix (general.type imatrix, <tensor>.in_sum2 \
+        and <tensor>.counts), which llama-quantize --imatrix reads as well. The model's logits are never \
+        computed; memory is the model's memory map and one window's activations.
+        """
+    )
+
+    @Argument(help: "The model to calibrate: a GGUF file or a Hugging Face folder, in the precision it will be quantized from.")
+    var model: String
+
+    @Option(name: .long, help: "The calibration text (UTF-8); at least two windows of tokens.")
+    var text: String
+
+    @Option(name: .shortAndLong, help: "The importance matrix to write (GGUF).")
+    var output: String
+
+    @Option(name: .long, help: "Tokens per window.")
+    var ctx = 512
+
+    @Option(name: .long, help: "Use at most this many windows (default: all the text holds).")
+    var chunks: Int?
+
+    @Flag(name: .customLong("process-output"), help: "Also record the inputs of output.weight (llama-imatrix --process-output).")
+    var processOutput = false
+
+    @OptionGroup var parallel: ParallelOptions
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if ctx < 16 || ctx > 65536 { throw ValidationError("--ctx must be between 16 and 65536") }
+        if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1") }
+    }
+
+    func run() throws {
+        try reportingErrors(json: common.json) {
+            let file = try ModelFile.open(model)
+            let m = try DecoderModel.open(file)
+            let tokenizer = try TokenizerLoader.load(file)
+            var options = CalibrationOptions()
+            options.context = ctx
+            options.chunks = chunks
+            options.threads = parallel.count
+            options.processOutput = processOutput
+            let calibrator = try Calibrator(model: m, tokenizer: tokenizer, options: options)
+            let textFile = try MappedFile(path: text)
+            let line = ProgressLine(verb: "calibrate", enabled: !common.json)
+            let (matrix, report) = try calibrator.run(Array(textFile.bytes), dataset: text) { p in
+                line.show("window \(p.chunk)/\(p.chunks), \(Human.fixed(p.tokensPerSecond, 1)) tokens/s")
+            }
+            line.finish()
+            try matrix.write(to: output)
+            if common.json {
+                print(JSONValue.object(JSONObject([
+                    ("model", .string(model)), ("text", .string(text)), ("output", .string(output)),
+                    ("chunks", JSONValue(report.chunks)), ("context", JSONValue(report.context)), ("tokens", JSONValue(report.tokens)),
+                    ("entries", JSONValue(report.entries)), ("threads", JSONValue(report.threads)),
+                    ("seconds", .double(report.seconds)), ("tokensPerSecond", .double(report.tokensPerSecond)),
+                ])).serialized(pretty: true))
+            } else {
+                print("calibrated \(model) on \(text): \(report.chunks) windows of \(report.context) tokens, "
+                      + "\(Human.fixed(report.tokensPerSecond, 1)) tokens/s over \(report.threads) threads")
+                print("  \(report.entries) importance entries -> \(output)")
+            }
+        }
+    }
+}

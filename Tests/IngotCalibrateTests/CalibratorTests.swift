@@ -1,0 +1,40 @@
+@testable import IngotCalibrate
+import IngotFormats
+import Testing
+
+@Suite("Calibration statistics")
+struct CalibratorTests {
+    @Test("sums of squares per column and token counts, as llama-imatrix accumulates them; small products and the output skipped")
+    func squareSums() {
+        let columns = 5, rows = 16
+        let x: [Float] = (0..<(rows * columns)).map { Float($0 % 7) - 3 }
+        let s = SquareSums(processOutput: false)
+        x.withUnsafeBufferPointer { xp in
+            s.observe("blk.0.attn_q.weight", input: xp, rows: rows, columns: columns)
+            s.observe("blk.0.attn_q.weight", input: xp, rows: rows, columns: columns)
+            // Fewer than 16 rows: llama-imatrix's scheduler is not asked for them.
+            s.observe("blk.0.attn_k.weight", input: UnsafeBufferPointer(rebasing: xp[0..<(15 * columns)]), rows: 15, columns: columns)
+            s.observe("output.weight", input: xp, rows: rows, columns: columns)
+        }
+        let e = s.entries()
+        #expect(Set(e.keys) == ["blk.0.attn_q.weight"])
+        let q = e["blk.0.attn_q.weight"]!
+        #expect(q.counts == [32])
+        for j in 0..<columns {
+            let expected = 2 * (0..<rows).reduce(Float(0)) { acc, r in acc + x[r * columns + j] * x[r * columns + j] }
+            #expect(q.sums[j] == expected)
+        }
+        let withOutput = SquareSums(processOutput: true)
+        x.withUnsafeBufferPointer { withOutput.observe("output.weight", input: $0, rows: rows, columns: columns) }
+        #expect(withOutput.entries()["output.weight"]?.counts == [16])
+    }
+
+    @Test("a non-finite input is caught and named")
+    func nonFinite() {
+        var x = [Float](repeating: 1, count: 16 * 4)
+        x[9] = .infinity
+        let s = SquareSums(processOutput: false)
+        x.withUnsafeBufferPointer { s.observe("blk.2.ffn_down.weight", input: $0, rows: 16, columns: 4) }
+        #expect(s.firstNonFinite == "blk.2.ffn_down.weight")
+    }
+}

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Checks `ingot calibrate` and `ingot quantize --imatrix` against llama.cpp's recorded outputs.
+
+- calibrate: SmolLM2 F16 over 8 windows of 512 tokens of Macbeth gives the importance matrix llama-imatrix wrote
+  (fixtures/reference/llama-imatrix-smollm2.gguf): the same entries, tensor names, shapes, types and metadata
+  keys, equal token counts, every in_sum2 value within 1e-3 relative; the same file whatever the thread count.
+- quantize: for every run in fixtures/reference/llama-quantize-imatrix.json (tools/reference/llama_imatrix.py:
+  llama-quantize --imatrix with llama-imatrix's file, a gguf-py file and a legacy .dat), `ingot quantize
+  --imatrix` writes the same bytes.
+- bad input: a text shorter than two windows, an importance matrix of another model, one with a NaN, one whose
+  counts are zero, and an importance-only type without one; each a typed error, nothing at the output path.
+
+usage: INGOT=.build/release/ingot tools/check-calibrate.py [--quick]   (--quick: the SmolLM2 Q4_K_M run only)
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from gguf import GGUFReader
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from digests import file_xxh64 as digest, tensor_digests  # noqa: E402
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ingot = os.environ.get("INGOT", os.path.join(root, ".build", "release", "ingot"))
+REF = json.load(open(os.path.join(root, "fixtures", "reference", "llama-quantize-imatrix.json")))
+TOLERANCE = 1e-3
+rows = []
+failures = 0
+
+
+def check(ok, what):
+    global failures
+    rows.append(f"  {'ok  ' if ok else 'FAIL'}  {what}")
+    if not ok:
+        failures += 1
+
+
+def run(*args):
+    return subprocess.run([ingot, *args], cwd=root, capture_output=True, text=True)
+
+
+def refused(args, code, what, out):
+    p = run(*args, "--json")
+    try:
+        err = json.loads(p.stdout)["error"]
+    except (ValueError, KeyError):
+        err = {}
+    ok = p.returncode != 0 and err.get("code") == code and not os.path.exists(out)
+    check(ok, f"{what}: {err.get('code')} {err.get('tensor') or err.get('field') or ''} "
+              f"{'@' + str(err['offset']) if 'offset' in err else ''}".rstrip())
+    return err
+
+
+def calibrate_checks(d):
+    im = REF["imatrix"]
+    if digest(os.path.join(root, im["model"])) != im["model_xxh64"]:
+        check(False, f"calibrate: {im['model']} is not the model the reference was recorded from")
+        return
+    out = os.path.join(d, "ingot-imatrix.gguf")
+    p = run("calibrate", im["model"], "--text", im["text"], "--ctx", str(im["ctx"]), "--chunks", str(im["chunks"]),
+            "--threads", "2", "-o", out, "--json")
+    if p.returncode != 0:
+        check(False, f"calibrate: exit {p.returncode}: {p.stderr.strip()[:300]}")
+        return
+    report = json.loads(p.stdout)
+    ref, mine = GGUFReader(os.path.join(root, im["file"])), GGUFReader(out)
+    rt = {t.name: t for t in ref.tensors}
+    mt = {t.name: t for t in mine.tensors}
+    check([t.name for t in ref.tensors] == [t.name for t in mine.tensors]
+          and all(rt[n].tensor_type == mt[n].tensor_type and list(rt[n].shape) == list(mt[n].shape) for n in rt),
+          f"calibrate: {len(rt) // 2} entries, tensor names, order, shapes and types as llama-imatrix's")
+    keys = lambda r: {k: f.types for k, f in r.fields.items() if not k.startswith("GGUF.")}
+    check(keys(ref) == keys(mine), "calibrate: metadata keys and types as llama-imatrix's "
+          "(general.type, imatrix.datasets, imatrix.chunk_count, imatrix.chunk_size)")
+    field = lambda r, k: int(r.fields[k].parts[-1][0])
+    check(field(ref, "imatrix.chunk_count") == field(mine, "imatrix.chunk_count")
+          and field(ref, "imatrix.chunk_size") == field(mine, "imatrix.chunk_size"), "calibrate: chunk count and size equal")
+    counts_equal = all(np.array_equal(np.array(rt[n].data), np.array(mt[n].data)) for n in rt if n.endswith(".counts"))
+    check(counts_equal, "calibrate: every token count equal")
+    worst, where, n_values = 0.0, "", 0
+    for n in rt:
+        if not n.endswith(".in_sum2"):
+            continue
+        a = np.array(rt[n].data, dtype=np.float64).ravel()
+        b = np.array(mt[n].data, dtype=np.float64).ravel()
+        rel = np.abs(a - b) / np.maximum(np.abs(a), 1e-30)
+        n_values += a.size
+        if rel.max() > worst:
+            worst, where = float(rel.max()), f"{n}[{int(rel.argmax())}]"
+    check(worst <= TOLERANCE, f"calibrate: all {n_values} in_sum2 values within {TOLERANCE:g} relative of "
+                              f"llama-imatrix's (worst {worst:.2e} at {where}); {report['tokensPerSecond']:.0f} tokens/s")
+    # The same file whatever the thread count (two windows).
+    outs = []
+    for threads in ["1", "2"]:
+        o = os.path.join(d, f"t{threads}.gguf")
+        run("calibrate", im["model"], "--text", im["text"], "--chunks", "2", "--threads", threads, "-o", o)
+        outs.append(digest(o) if os.path.exists(o) else threads)
+    check(outs[0] == outs[1], "calibrate: the same bytes with 1 and 2 threads")
+
+
+def quantize_checks(d, quick):
+    runs = REF["runs"]
+    if quick:
+        runs = [r for r in runs if r["preset"] == "Q4_K_M" and "smollm2" in r["model"]]
+    sources = {}
+    for r in runs:
+        if r["model"] not in sources:
+            sources[r["model"]] = digest(os.path.join(root, r["model"])) == r["model_xxh64"]
+        if not sources[r["model"]]:
+            check(False, f"quantize: {r['model']} is not the model the reference was recorded from")
+            continue
+        out = os.path.join(d, "q.gguf")
+        p = run("quantize", r["model"], "-o", out, "--type", r["preset"], "--imatrix", r["imatrix"], "--json")
+        if p.returncode != 0:
+            check(False, f"quantize {r['preset']} --imatrix {r['imatrix']}: exit {p.returncode}: {p.stderr.strip()[:200]}")
+            continue
+        same = digest(out) == r["file_xxh64"]
+        what = f"quantize {os.path.basename(r['model'])} {r['preset']} --imatrix {os.path.basename(r['imatrix'])}"
+        if same:
+            seconds = json.loads(p.stdout).get("seconds", 0)
+            check(True, f"{what}: identical to llama-quantize's ({r['bytes']} bytes; {seconds:.1f} s, llama.cpp {r['seconds']:.1f} s)")
+        else:
+            mine = tensor_digests(out)
+            diffs = [n for n, v in r["tensors"].items() if mine.get(n) != v]
+            check(False, f"{what}: differs; {len(diffs)} tensors differ, e.g. {diffs[:3]}")
+        os.remove(out)
+
+
+def bad_input_checks(d):
+    smol = REF["imatrix"]["model"]
+    out = os.path.join(d, "bad.gguf")
+    short = os.path.join(d, "short.txt")
+    open(short, "w").write("To be, or not to be, that is the question.\n" * 20)
+    refused(["calibrate", smol, "--text", short, "-o", out], "text-too-short", "calibrate: a text shorter than two windows", out)
+    err = refused(["quantize", smol, "-o", out, "--type", "Q4_K_M", "--imatrix", "fixtures/reference/imatrix-synthetic.gguf"],
+                  "importance-mismatch", "quantize --imatrix of another model (widths differ)", out)
+    check("blk.0." in (err.get("tensor") or ""), f"  ... names the tensor ({err.get('tensor')})")
+    # A NaN in a copy of the synthetic matrix: the error names the entry and the byte offset of the value.
+    src = os.path.join(root, "fixtures/reference/imatrix-synthetic.gguf")
+    r = GGUFReader(src)
+    t = next(t for t in r.tensors if t.name.endswith(".in_sum2"))
+    nan = os.path.join(d, "nan.gguf")
+    shutil.copy(src, nan)
+    offset = int(t.data_offset) + 4 * 3
+    with open(nan, "r+b") as f:
+        f.seek(offset)
+        f.write(struct.pack("<f", float("nan")))
+    synth = ".cache/variants/synthetic-llama-f16.gguf"
+    err = refused(["quantize", synth, "-o", out, "--type", "Q4_K_M", "--imatrix", nan], "invalid-value",
+                  "quantize --imatrix with a NaN", out)
+    check(err.get("offset") == offset and err.get("field") == t.name,
+          f"  ... names {t.name} at byte {offset} ({err.get('field')} @{err.get('offset')})")
+    zero = os.path.join(d, "zero.gguf")
+    shutil.copy(src, zero)
+    c = next(t for t in r.tensors if t.name.endswith(".counts"))
+    with open(zero, "r+b") as f:
+        f.seek(int(c.data_offset))
+        f.write(struct.pack("<f", 0.0))
+    refused(["quantize", synth, "-o", out, "--type", "Q4_K_M", "--imatrix", zero], "invalid-value",
+            "quantize --imatrix whose entry saw no tokens (count 0)", out)
+    refused(["quantize", smol, "-o", out, "--type", "IQ2_XXS"], "needs-calibration",
+            "quantize IQ2_XXS without an importance matrix", out)
+
+
+def main():
+    quick = "--quick" in sys.argv
+    with tempfile.TemporaryDirectory() as d:
+        calibrate_checks(d)
+        quantize_checks(d, quick)
+        bad_input_checks(d)
+    print("\n".join(rows))
+    print(f"calibrate: {len(rows) - failures} passed, {failures} failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
