@@ -10,8 +10,9 @@ import PackageDescription
 // The kernels are built twice on x86-64: IngotNumerics for the baseline CPU (SSE2: runs on any x86-64), and
 // IngotNumericsAVX2, the same source files (symbolic links) compiled for Haswell (AVX2, BMI2, F16C), which
 // IngotNumerics calls at run time when /proc/cpuinfo shows those features. Both give identical bytes (no
-// floating-point contraction in Swift); see BENCHMARKS.md for what each build is worth. On arm64 the
-// baseline build already has NEON, so there is one build.
+// floating-point contraction in Swift); see BENCHMARKS.md for what each build is worth. On CPUs with AVX-512 the
+// float matrix product runs from IngotKernelsAVX512 (one file, sixteen lanes). On arm64 the baseline build already
+// has NEON, so there is one build.
 #if arch(x86_64)
 let kernelVariants: [Target] = [
     .target(
@@ -19,6 +20,9 @@ let kernelVariants: [Target] = [
         dependencies: ["IngotFormats"],
         swiftSettings: [.define("INGOT_KERNEL_VARIANT"), .unsafeFlags(["-target-cpu", "haswell"])]
     ),
+    // The float matrix product on sixteen-lane vectors, for CPUs with AVX-512 (skylake-avx512: its explicit
+    // 512-bit vectors stay 512-bit), chosen at run time like the AVX2 build.
+    .target(name: "IngotKernelsAVX512", swiftSettings: [.unsafeFlags(["-target-cpu", "skylake-avx512"])]),
 ]
 #else
 let kernelVariants: [Target] = []

@@ -46,6 +46,8 @@ def speed(a, work):
         "ingot calibrate": [a.ingot, "calibrate", F16, "--text", CALIBRATION, "--chunks", str(a.chunks),
                             "--threads", str(a.threads), "-o", os.path.join(work, "ingot.gguf")],
     }
+    # The same with the AVX2 product instead of the AVX-512 panels (what a CPU without AVX-512 runs).
+    cmds["ingot calibrate, INGOT_AVX512=0"] = ["env", "INGOT_AVX512=0", *cmds["ingot calibrate"]]
     times = {k: [] for k in cmds}
     peaks = {k: 0.0 for k in cmds}
     for _ in range(a.runs):

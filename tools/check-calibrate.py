@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks `ingot calibrate` and `ingot quantize --imatrix` against llama.cpp's recorded outputs.
 
-- calibrate: SmolLM2 F16 over 8 windows of 512 tokens of Macbeth gives the importance matrix llama-imatrix wrote
+- calibrate: SmolLM2 F16 over 16 windows of 512 tokens of Macbeth gives the importance matrix llama-imatrix wrote
   (fixtures/reference/llama-imatrix-smollm2.gguf): the same entries, tensor names, shapes, types and metadata
   keys, equal token counts, every in_sum2 value within 1e-3 relative; the same file whatever the thread count.
 - quantize: for every run in fixtures/reference/llama-quantize-imatrix.json (tools/reference/llama_imatrix.py:

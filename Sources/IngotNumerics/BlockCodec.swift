@@ -180,7 +180,7 @@ public enum Kernels {
     /// What `.best` runs on this machine, for reports.
     public static var bestName: String {
         #if !INGOT_KERNEL_VARIANT && canImport(IngotNumericsAVX2)
-        if CPUFeatures.hasAVX2 { return "avx2" }
+        if CPUFeatures.hasAVX2 { return CPUFeatures.hasAVX512 ? "avx2 (matrix product avx512)" : "avx2" }
         #endif
         #if arch(x86_64)
         return "sse2"
@@ -212,4 +212,11 @@ enum CPUFeatures {
     /// What the Haswell build of the kernels may use.
     /// Haswell's additions that the AVX2 build may use (LZCNT is listed as "abm").
     static let hasAVX2: Bool = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "abm"].allSatisfy { flags.contains(Substring($0)) }
+
+    /// What the skylake-avx512 build of the matrix product may use (the kernel runs 512-bit F, DQ, BW and VL
+    /// instructions); `INGOT_AVX512=0` turns it off, to compare with the AVX2 product.
+    static let hasAVX512: Bool = {
+        if let v = getenv("INGOT_AVX512"), String(cString: v) == "0" { return false }
+        return hasAVX2 && ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy { flags.contains(Substring($0)) }
+    }()
 }

@@ -1,6 +1,9 @@
 #if !INGOT_KERNEL_VARIANT && canImport(IngotNumericsAVX2)
 import IngotNumericsAVX2
 #endif
+#if !INGOT_KERNEL_VARIANT && canImport(IngotKernelsAVX512)
+import IngotKernelsAVX512
+#endif
 
 /// The float matrix product at the heart of the forward pass: `Y[t, r] = Σ_k X[t, k] · W[r, k]`, with X the
 /// activations (one row per token) and W a weight matrix stored row-major as in GGUF (one row per output). Quantized
@@ -14,6 +17,12 @@ public enum MatMul {
     public static func gemm(_ x: UnsafePointer<Float>, ldx: Int, _ w: UnsafePointer<Float>, ldw: Int, k: Int,
                             tokens: Int, rows: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int,
                             kernels: KernelChoice = Kernels.choice) {
+        #if !INGOT_KERNEL_VARIANT && canImport(IngotKernelsAVX512)
+        if kernels == .best && CPUFeatures.hasAVX512 {
+            GEMM16.gemm(x, ldx: ldx, w, ldw: ldw, k: k, tokens: tokens, rows: rows, y, ldy: ldy)
+            return
+        }
+        #endif
         #if !INGOT_KERNEL_VARIANT && canImport(IngotNumericsAVX2)
         if kernels == .best && CPUFeatures.hasAVX2 {
             IngotNumericsAVX2.MatMul.gemm(x, ldx: ldx, w, ldw: ldw, k: k, tokens: tokens, rows: rows, y, ldy: ldy, kernels: .best)
@@ -25,6 +34,41 @@ public enum MatMul {
         } else {
             SIMDKernels.gemm(x, ldx: ldx, w, ldw: ldw, k: k, tokens: tokens, rows: rows, y, ldy: ldy)
         }
+    }
+}
+
+extension MatMul {
+    /// Whether `kernels` multiply stored weights as k-major panels (`multiplyPanel`) rather than by `gemm`.
+    static func usesPanels(_ kernels: KernelChoice) -> Bool {
+        #if !INGOT_KERNEL_VARIANT && canImport(IngotKernelsAVX512)
+        return kernels == .best && CPUFeatures.hasAVX512
+        #else
+        return false
+        #endif
+    }
+
+    /// Rows of a panel.
+    static var panelRows: Int {
+        #if !INGOT_KERNEL_VARIANT && canImport(IngotKernelsAVX512)
+        return GEMM16.panelRows
+        #else
+        return 0
+        #endif
+    }
+
+    /// `y[t * ldy + r] = Σ_i x[t * ldx + i] · w[r * k + i]` for `rows` (≤ `panelRows`) rows of w, through `panel`
+    /// (k × panelRows floats of scratch): the rows are packed k-major, then multiplied by the outer-product kernel.
+    static func multiplyPanel(_ x: UnsafePointer<Float>, ldx: Int, _ w: UnsafePointer<Float>, k: Int, tokens: Int, rows: Int,
+                              panel: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+        #if !INGOT_KERNEL_VARIANT && canImport(IngotKernelsAVX512)
+        let pr = GEMM16.panelRows
+        for r in 0..<rows {
+            let src = w + r * k
+            for i in 0..<k { panel[i * pr + r] = src[i] }
+        }
+        if rows < pr { for i in 0..<k { for r in rows..<pr { panel[i * pr + r] = 0 } } }
+        GEMM16.gemmPanel(x, ldx: ldx, panel, k: k, tokens: tokens, rows: rows, y, ldy: ldy)
+        #endif
     }
 }
 

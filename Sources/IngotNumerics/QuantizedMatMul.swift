@@ -1,4 +1,9 @@
 import IngotFormats
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A weight matrix as a file stores it: `rows` rows of `cols` values of `type`, row-major (GGUF dims
 /// `[cols, rows]`), read in place from the memory map.
@@ -31,10 +36,13 @@ public struct StoredMatrix: @unchecked Sendable {
 public final class MatMulWorkspace: @unchecked Sendable {
     public let threads: Int
     let tiles: [ReusableBuffer]
+    /// The tiles packed k-major, where the product runs on panels.
+    let panels: [ReusableBuffer]
     let activations = ReusableBuffer()
     public init(threads: Int) {
         self.threads = max(1, threads)
         tiles = (0..<max(1, threads)).map { _ in ReusableBuffer() }
+        panels = (0..<max(1, threads)).map { _ in ReusableBuffer() }
     }
 }
 
@@ -48,6 +56,8 @@ public enum QuantizedMatMul {
     public static func multiply(_ w: StoredMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                                 _ y: UnsafeMutablePointer<Float>, ldy: Int, workspace: MatMulWorkspace,
                                 activations: ActivationRounding = .exact, kernels: KernelChoice = Kernels.choice) {
+        let panels = MatMul.usesPanels(kernels)
+        let tileRows = panels ? MatMul.panelRows : Self.tileRows
         let tiles = (w.rows + tileRows - 1) / tileRows
         var input = x
         if activations == .llamaCpp && ActivationRounding.vecDotType(for: w.type) != nil {
@@ -74,8 +84,14 @@ public enum QuantizedMatMul {
                 w.dequantize(rows: r0, count: n, into: buf, kernels: kernels)
                 wf = UnsafePointer(buf)
             }
-            MatMul.gemm(xs.pointer, ldx: w.cols, wf, ldw: w.cols, k: w.cols, tokens: tokens, rows: n,
-                        UnsafeMutablePointer(mutating: ys.pointer) + r0, ldy: ldy, kernels: kernels)
+            let out = UnsafeMutablePointer(mutating: ys.pointer) + r0
+            if panels {
+                let panel = workspace.panels[worker].get(MatMul.panelRows * w.cols * 4).baseAddress!.assumingMemoryBound(to: Float.self)
+                MatMul.multiplyPanel(xs.pointer, ldx: w.cols, wf, k: w.cols, tokens: tokens, rows: n, panel: panel, out, ldy: ldy)
+            } else {
+                MatMul.gemm(xs.pointer, ldx: w.cols, wf, ldw: w.cols, k: w.cols, tokens: tokens, rows: n, out, ldy: ldy,
+                            kernels: kernels)
+            }
         }
     }
 

@@ -39,7 +39,14 @@ struct MatMulTests {
     @Test("the product on every stored format equals dequantize-by-reference then the plain loops",
           arguments: BlockCodec.quantizable)
     func quantized(type: GGMLType) throws {
-        let cols = 512, rows = 29, tokens = 6
+        // One partial tile of six tokens; then tiles of the panel kernel (32 rows) full and partial, with a
+        // token count that leaves a remainder after its six-token blocks.
+        for (cols, rows, tokens) in [(512, 29, 6), (256, 70, 13)] {
+            try quantized(type: type, cols: cols, rows: rows, tokens: tokens)
+        }
+    }
+
+    func quantized(type: GGMLType, cols: Int, rows: Int, tokens: Int) throws {
         let weights = MatMulTests.values(rows * cols, seed: 7)
         let bytes = type.byteCount(elements: rows * cols)!
         var stored = [UInt8](repeating: 0, count: bytes)
@@ -58,7 +65,8 @@ struct MatMulTests {
                 var worst: Float = 0
                 for i in 0..<got.count { worst = max(worst, abs(got[i] - want[i])) }
                 // Σ|x·w| ≤ cols here (|x|, |w| ≤ 1).
-                #expect(worst <= MatMulTests.tolerance * Float(cols), "\(type) with \(kernels) kernels: max difference \(worst)")
+                #expect(worst <= MatMulTests.tolerance * Float(cols),
+                        "\(type) \(rows)x\(cols), \(tokens) tokens, \(kernels) kernels: max difference \(worst)")
             }
         }
     }

@@ -8,7 +8,7 @@
   record:  tools/reference/llama_imatrix.py record [--bin DIR]
            from the repository root, writes
            - fixtures/reference/llama-imatrix-smollm2.gguf: llama-imatrix on SmolLM2 F16 (tools/make-variants.py)
-             over 8 windows of 512 tokens of Macbeth (llama-imatrix's defaults otherwise: flash attention auto);
+             over 16 windows of 512 tokens of Macbeth (llama-imatrix's defaults otherwise: flash attention auto);
            - fixtures/reference/imatrix-synthetic.gguf and .dat: an importance matrix for the synthetic llama
              (tools/make-synthetic-model.py), positive pseudo-random values written with gguf-py, and the same
              values in llama.cpp's legacy .dat layout (mean x ncall, ncall = 8);
@@ -116,11 +116,11 @@ def quantize(bindir, model, imatrix, preset, out):
 def record(bindir):
     os.chdir(root)
     imatrix = os.path.join(bindir, "llama-imatrix")
-    subprocess.run([imatrix, "-m", SMOL, "-f", TEXT, "-c", "512", "--chunks", "8", "-t", "2", "-o", SMOL_IMATRIX],
+    subprocess.run([imatrix, "-m", SMOL, "-f", TEXT, "-c", "512", "--chunks", "16", "-t", "2", "-o", SMOL_IMATRIX],
                    check=True, capture_output=True)
     synthetic_imatrix()
     result = {"tool": "llama.cpp from llama-cpp-python 0.3.36 (cmake, GGML_NATIVE)",
-              "imatrix": {"model": SMOL, "model_xxh64": digest(SMOL), "text": TEXT, "ctx": 512, "chunks": 8,
+              "imatrix": {"model": SMOL, "model_xxh64": digest(SMOL), "text": TEXT, "ctx": 512, "chunks": 16,
                           "file": SMOL_IMATRIX},
               "runs": []}
     tmp = os.path.join(root, ".cache", "reference", "imatrix-out.gguf")
@@ -137,7 +137,7 @@ def record(bindir):
     if os.path.exists(ingot):
         # llama-quantize reading the file `ingot calibrate` writes.
         mine = os.path.join(root, ".cache", "reference", "ingot-imatrix.gguf")
-        subprocess.run([ingot, "calibrate", SMOL, "--text", TEXT, "--ctx", "512", "--chunks", "8", "-o", mine],
+        subprocess.run([ingot, "calibrate", SMOL, "--text", TEXT, "--ctx", "512", "--chunks", "16", "-o", mine],
                        check=True, capture_output=True)
         both = []
         for preset in ["Q4_K_M", "IQ4_XS"]:
