@@ -2,11 +2,6 @@ import IngotArchitectures
 import IngotFormats
 import IngotModel
 import IngotNumerics
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// How to calibrate: llama-imatrix's defaults.
 public struct CalibrationOptions: Sendable {
@@ -84,7 +79,7 @@ public final class Calibrator {
         defer { (model.observer, model.activationRounding) = saved }
         var seconds = 0.0
         for (c, w) in windows.enumerated() {
-            let t0 = now()
+            let t0 = monotonicSeconds()
             let tokens = tokenizer.runnable(w)
             var x = try model.embed(tokens, kernels: options.kernels)
             for i in model.blocks.indices {
@@ -93,8 +88,8 @@ public final class Calibrator {
             if options.processOutput {
                 _ = model.head(x, outputs: 0..<tokens.count, workspace: workspace, kernels: options.kernels, state: state)
             }
-            seconds += now() - t0
-            if let bad = sums.firstNonFinite {
+            seconds += monotonicSeconds() - t0
+            if let bad = sums.firstNonFinite() {
                 throw ModelError(.invalidValue, field: bad,
                                  "the inputs of \(bad) are not finite in window \(c + 1): the model's weights or activations overflow",
                                  path: model.path)
@@ -107,12 +102,6 @@ public final class Calibrator {
                                        entries: matrix.entries.count, threads: options.threads, seconds: seconds)
         return (matrix, report)
     }
-
-    func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
 }
 
 /// The observer that accumulates Σx² per input column and the row count of each linear layer it sees.
@@ -120,14 +109,14 @@ final class SquareSums: LinearObserver {
     let processOutput: Bool
     private var sums: [String: UnsafeMutableBufferPointer<Float>] = [:]
     private var counts: [String: Int64] = [:]
-    private(set) var firstNonFinite: String?
 
     init(processOutput: Bool) { self.processOutput = processOutput }
 
     deinit { sums.values.forEach { $0.deallocate() } }
 
     func observe(_ tensor: String, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
-        guard rows >= 16, tensor.hasPrefix("blk.") || (processOutput && tensor == "output.weight") else { return }
+        guard rows >= 16, columns > 0, let x = input.baseAddress,
+              tensor.hasPrefix("blk.") || (processOutput && tensor == "output.weight") else { return }
         let acc: UnsafeMutableBufferPointer<Float>
         if let a = sums[tensor], a.count == columns {
             acc = a
@@ -138,13 +127,17 @@ final class SquareSums: LinearObserver {
             sums[tensor] = acc
             counts[tensor] = 0
         }
-        let a = acc.baseAddress!, x = input.baseAddress!
+        let a = acc.baseAddress!
         for r in 0..<rows {
             let row = x + r * columns
             for j in 0..<columns { a[j] += row[j] * row[j] }
         }
         counts[tensor, default: 0] += Int64(rows)
-        if firstNonFinite == nil, !acc.allSatisfy(\.isFinite) { firstNonFinite = tensor }
+    }
+
+    /// The first layer (by name) whose sums are no longer finite, checked after each window.
+    func firstNonFinite() -> String? {
+        sums.filter { !$0.value.allSatisfy(\.isFinite) }.keys.min()
     }
 
     func entries() -> [String: ImportanceMatrix.Entry] {

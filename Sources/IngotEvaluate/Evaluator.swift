@@ -135,11 +135,7 @@ public final class Evaluator {
                             seconds: computeSeconds, baseSeconds: baseSeconds)
     }
 
-    func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    func now() -> Double { monotonicSeconds() }
 }
 
 /// What one scored position contributes.

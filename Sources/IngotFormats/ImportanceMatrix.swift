@@ -117,8 +117,9 @@ public struct ImportanceMatrix: Sendable {
         var entries: [String: Entry] = [:]
         for name in Set(sums.keys).union(counts.keys).sorted() {
             guard let s = sums[name], let c = counts[name] else {
-                let have = sums[name] ?? counts[name]!
-                throw fail(.missingField, have.name, have.infoOffset, "\(name) has \(sums[name] == nil ? "counts but no in_sum2" : "in_sum2 but no counts")")
+                let have = sums[name] ?? counts[name]
+                throw fail(.missingField, have?.name ?? name, have?.infoOffset,
+                           "\(name) has \(sums[name] == nil ? "counts but no in_sum2" : "in_sum2 but no counts")")
             }
             for t in [s, c] where t.type != .f32 {
                 throw fail(.wrongValueType, t.name, t.infoOffset, "importance sums and counts are F32, not \(t.type.name)")
@@ -218,10 +219,9 @@ public struct ImportanceMatrix: Sendable {
     /// Writes the GGUF form, laid out as llama-imatrix writes it (entries in name order, in_sum2 then counts).
     /// Atomic: nothing appears at `path` unless the whole file was written.
     public func write(to path: String) throws {
-        let names = entries.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let sorted = entries.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
         var infos: [GGUFTensorInfo] = []
-        for name in names {
-            let e = entries[name]!
+        for (name, e) in sorted {
             // ggml writes the dimensions up to the last one above 1: a dense layer's entries are 1-D.
             let experts = e.matrices > 1 ? [e.matrices] : []
             infos.append(try GGUFTensorInfo(name: name + Self.inSum2Suffix, dimensions: [e.columns] + experts, type: .f32))
@@ -235,8 +235,7 @@ public struct ImportanceMatrix: Sendable {
         ]
         let w = try GGUFWriter(path: path, metadata: metadata, tensors: infos)
         do {
-            for name in names {
-                let e = entries[name]!
+            for (_, e) in sorted {
                 try e.sums.map { $0.bitPattern.littleEndian }.withUnsafeBytes { try w.write($0) }
                 try e.counts.map { Float($0).bitPattern.littleEndian }.withUnsafeBytes { try w.write($0) }
             }

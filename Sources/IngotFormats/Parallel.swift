@@ -1,4 +1,16 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Seconds on the monotonic clock, for measuring how long work took.
+package func monotonicSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
 
 /// Runs `body(i, w)` for every i in `range` on `threads` workers, worker w taking w, w + threads,
 /// ... (so per-worker state indexed by w is never shared), and rethrows the error of the lowest

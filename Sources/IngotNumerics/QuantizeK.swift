@@ -400,11 +400,21 @@ enum KQuants {
                                 into y: UnsafeMutableRawPointer) -> (Float, Float) {
         let invScale: Float = maxScale > 0 ? 63 / maxScale : 0
         let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
+        packScaleMinLevelsK({ min(63, UInt8(truncatingIfNeeded: nearestInt(invScale * scales[$0]))) },
+                            { min(63, UInt8(truncatingIfNeeded: nearestInt(invMin * mins[$0]))) }, into: y)
+        storeHalf(y, 0, maxScale / 63)
+        storeHalf(y, 2, maxMin / 63)
+        return (loadHalf(y, 0), loadHalf(y, 2))
+    }
+
+    /// Eight 6-bit (scale, min) levels of Q4_K/Q5_K packed into the 12 bytes at 4: pairs 0-3 whole in bytes 0-3
+    /// and 4-7, pairs 4-7 as low nibbles in bytes 8-11 with their top two bits over bytes 0-7.
+    @inline(__always)
+    static func packScaleMinLevelsK(_ scale: (Int) -> UInt8, _ min: (Int) -> UInt8, into y: UnsafeMutableRawPointer) {
         var sb: (UInt64, UInt32) = (0, 0)
         withUnsafeMutableBytes(of: &sb) { b in
             for j in 0..<8 {
-                let ls = min(63, UInt8(truncatingIfNeeded: nearestInt(invScale * scales[j])))
-                let lm = min(63, UInt8(truncatingIfNeeded: nearestInt(invMin * mins[j])))
+                let ls = scale(j), lm = min(j)
                 if j < 4 {
                     b[j] = ls; b[j + 4] = lm
                 } else {
@@ -415,9 +425,6 @@ enum KQuants {
             }
             for j in 0..<12 { y.storeBytes(of: b[j], toByteOffset: 4 + j, as: UInt8.self) }
         }
-        storeHalf(y, 0, maxScale / 63)
-        storeHalf(y, 2, maxMin / 63)
-        return (loadHalf(y, 0), loadHalf(y, 2))
     }
 
     /// Q4_K quants: levels j and j + 32 of each 64-value half share a byte (low and high nibble), at offset 16.

@@ -263,20 +263,7 @@ enum WeightedQuants {
             }
             let dBlock = makeQPQuants(8, 63, s.scales, ls, sw)
             let mBlock = makeQPQuants(8, 63, s.mins, lm, sw)
-            var packed: (UInt64, UInt32) = (0, 0)
-            withUnsafeMutableBytes(of: &packed) { b in
-                for j in 0..<8 {
-                    let sc = min(63, ls[j]), mn = min(63, lm[j])
-                    if j < 4 {
-                        b[j] = sc; b[j + 4] = mn
-                    } else {
-                        b[j + 4] = (sc & 0xF) | ((mn & 0xF) << 4)
-                        b[j - 4] |= (sc >> 4) << 6
-                        b[j] |= (mn >> 4) << 6
-                    }
-                }
-                for j in 0..<12 { y.storeBytes(of: b[j], toByteOffset: 4 + j, as: UInt8.self) }
-            }
+            KQuants.packScaleMinLevelsK({ min(63, ls[$0]) }, { min(63, lm[$0]) }, into: y)
             storeHalf(y, 0, dBlock)
             storeHalf(y, 2, mBlock)
             KQuants.requantizeScaleMinK(x, y, nmax: nmax, L: L)

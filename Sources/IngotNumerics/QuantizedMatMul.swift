@@ -1,9 +1,4 @@
 import IngotFormats
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A weight matrix as a file stores it: `rows` rows of `cols` values of `type`, row-major (GGUF dims
 /// `[cols, rows]`), read in place from the memory map.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import IngotFormats
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -28,11 +29,7 @@ struct ParallelOptions: ParsableArguments {
 /// Wall-clock time since creation.
 struct Stopwatch {
     let start = Stopwatch.now()
-    static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
+    static func now() -> Double { monotonicSeconds() }
     var seconds: Double { Stopwatch.now() - start }
 }
 

@@ -35,6 +35,6 @@ struct CalibratorTests {
         x[9] = .infinity
         let s = SquareSums(processOutput: false)
         x.withUnsafeBufferPointer { s.observe("blk.2.ffn_down.weight", input: $0, rows: 16, columns: 4) }
-        #expect(s.firstNonFinite == "blk.2.ffn_down.weight")
+        #expect(s.firstNonFinite() == "blk.2.ffn_down.weight")
     }
 }
