@@ -231,7 +231,7 @@ def main():
                     # The reference list puts deepseek3 first: its folder exists by now.
                     run([sys.executable, os.path.join(ROOT, "tools/make-fp8-model.py"),
                          os.path.join(ROOT, ".cache/variants/hf/smollm2-deepseek3"), src, "--scheme", "block"])
-                elif arch in ("mixtral", "qwen3moe", "deepseek3"):
+                elif arch in ("mixtral", "qwen2moe", "qwen3moe", "deepseek3"):
                     llama = os.path.join(ROOT, ".cache/variants/hf/smollm2-llama")
                     if not os.path.exists(os.path.join(llama, "config.json")):
                         run([sys.executable, os.path.join(ROOT, "tools/make-hf-model.py"), f16, llama])
@@ -277,7 +277,7 @@ def main():
 
         # Stacked experts split into one tensor per expert and back, and Llama 3.1's rope_freqs back to config.json's
         # rope_scaling: these GGUFs round-trip through folders.
-        for model in ["smollm2-mixtral", "smollm2-qwen3moe", "smollm2-deepseek3", "smollm2-llama31"]:
+        for model in ["smollm2-mixtral", "smollm2-qwen2moe", "smollm2-qwen3moe", "smollm2-deepseek3", "smollm2-llama31"]:
             hf_back, gguf_back = os.path.join(work, model + "-hf"), os.path.join(work, model + "-back.gguf")
             run([ingot, "convert", converted[model], "-o", hf_back, "--to", "hf"])
             run([ingot, "convert", hf_back, "-o", gguf_back, "--to", "gguf"])
@@ -325,6 +325,14 @@ def main():
         for model, entry in lref["llama.cpp"].items():
             ok, worst = logits_rows_close(ingot_logits(converted[model]), entry["rows"], LOGIT_TOLERANCE["llama.cpp"])
             check(ok, f"{model}: logits of Ingot's GGUF = llama.cpp's", f"worst top-8 log-probability difference {worst:.4f} nats (limit {LOGIT_TOLERANCE['llama.cpp']})")
+        # transformers' mixture-of-experts classes on the source folders, read by Ingot as folders.
+        for model, entry in lref["transformers"].items():
+            if model == "smollm2":
+                continue
+            src = os.path.join(ROOT, ".cache/variants/hf", model)
+            ok, worst = logits_rows_close(ingot_logits(src), entry["rows"], LOGIT_TOLERANCE["transformers"])
+            check(ok, f"{model}: logits of the folder (ingot eval) = transformers'",
+                  f"worst top-8 log-probability difference {worst:.4f} nats (limit {LOGIT_TOLERANCE['transformers']})")
         t = lref["transformers"]["smollm2"]
         digests = {n: hashlib.sha256(open(os.path.join(folder, n), "rb").read()).hexdigest() for n in sorted(os.listdir(folder))}
         check(digests == t["folder"], "the folder Ingot writes is the one transformers and mlx-lm loaded",

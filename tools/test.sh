@@ -19,6 +19,9 @@ python3 tools/check-eval.py
 # Conversion between Hugging Face folders and GGUF against gguf-py, safetensors, and the recorded outputs of
 # llama.cpp's converter, llama.cpp, transformers and mlx-lm.
 python3 tools/check-convert.py
+# Mixture-of-experts forward passes and calibration against llama.cpp and transformers, on SmolLM2 made into
+# Mixtral, Qwen2-MoE and Qwen3-MoE models (tools/make-moe-model.py --upcycle).
+python3 tools/check-moe.py
 python3 tools/make-edge-model.py >/dev/null
 python3 tools/make-synthetic-model.py .cache/variants/synthetic-llama-f16.gguf >/dev/null
 INGOT="$root/.build/release/ingot" python3 tools/check-quantize.py

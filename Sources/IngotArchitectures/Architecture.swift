@@ -145,12 +145,46 @@ public struct BlockShape: Sendable, Equatable {
         case gatedSiLU
     }
 
+    /// How the experts of a block are routed and combined (llama.cpp's `build_moe_ffn` arguments for the
+    /// architecture). A block runs them in place of `feedForward` when the model has experts (`expert_count` > 0)
+    /// and the block is past the leading dense ones.
+    public struct Experts: Sendable, Equatable {
+        /// What turns router logits into expert probabilities.
+        public enum Gating: Sendable, Equatable {
+            /// softmax over all experts (Mixtral, Qwen-MoE, DeepSeek-V2).
+            case softmax
+            /// sigmoid of each logit on its own (DeepSeek-V3).
+            case sigmoid
+        }
+
+        /// The expert every token goes through besides the routed ones.
+        public enum Shared: Sendable, Equatable {
+            case none
+            /// `ffn_{gate,up,down}_shexp`, its output multiplied by sigmoid(x · `ffn_gate_inp_shexp`) (Qwen2-MoE).
+            case sigmoidGated
+        }
+
+        public let gating: Gating
+        /// Divide the chosen experts' probabilities by their sum (llama.cpp's `norm_w`).
+        public let normalizeWeights: Bool
+        public let shared: Shared
+
+        public init(gating: Gating, normalizeWeights: Bool, shared: Shared = .none) {
+            self.gating = gating
+            self.normalizeWeights = normalizeWeights
+            self.shared = shared
+        }
+    }
+
     public let attention: Attention
     public let feedForward: FeedForward
+    /// The routed branch of blocks with experts; nil where the architecture has none.
+    public let experts: Experts?
 
-    public init(attention: Attention, feedForward: FeedForward) {
+    public init(attention: Attention, feedForward: FeedForward, experts: Experts? = nil) {
         self.attention = attention
         self.feedForward = feedForward
+        self.experts = experts
     }
 }
 

@@ -56,7 +56,8 @@ extension Architecture {
         ],
         permutesQK: true,
         configConstants: [("hidden_act", .string("silu")), ("attention_bias", .bool(false)), ("mlp_bias", .bool(false))],
-        llamaVocabRules: true, block: .init(attention: .grouped(headNorms: false), feedForward: .gatedSiLU))
+        llamaVocabRules: true, block: .init(attention: .grouped(headNorms: false), feedForward: .gatedSiLU,
+                                            experts: .init(gating: .softmax, normalizeWeights: true)))
 
     /// GGUF files whose `general.architecture` is `mistral` (older converters); written back as MistralForCausalLM.
     public static let mistral = Architecture(
@@ -94,7 +95,9 @@ extension Architecture {
             .init("ffn_up_shexp", "mlp.shared_expert.up_proj"),
             .init("ffn_down_shexp", "mlp.shared_expert.down_proj"),
         ],
-        permutesQK: false, configConstants: [("hidden_act", .string("silu"))], configKeys: [.expertCount: "num_experts"])
+        permutesQK: false, configConstants: [("hidden_act", .string("silu"))], configKeys: [.expertCount: "num_experts"],
+        block: .init(attention: .grouped(headNorms: false), feedForward: .gatedSiLU,
+                     experts: .init(gating: .softmax, normalizeWeights: false, shared: .sigmoidGated)))
 
     /// Qwen3-MoE: q/k norms and routed experts, no shared expert.
     public static let qwen3moe = Architecture(
@@ -105,7 +108,9 @@ extension Architecture {
         tensors: baseTensors + qk(permuted: false) + qkNorms + qwenExperts,
         // llama.cpp always renormalizes Qwen3-MoE's top-k routing weights.
         permutesQK: false, configConstants: [("hidden_act", .string("silu")), ("attention_bias", .bool(false)), ("norm_topk_prob", .bool(true))],
-        configKeys: [.expertCount: "num_experts"])
+        configKeys: [.expertCount: "num_experts"],
+        block: .init(attention: .grouped(headNorms: true), feedForward: .gatedSiLU,
+                     experts: .init(gating: .softmax, normalizeWeights: true)))
 
     /// DeepSeek-V2/V3/R1 (llama.cpp's `deepseek2`): multi-head latent attention (low-rank q and kv with a shared
     /// rotary key), leading dense blocks, routed experts with a score-correction bias and shared experts.

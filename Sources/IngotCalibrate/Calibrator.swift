@@ -108,31 +108,36 @@ public final class Calibrator {
 final class SquareSums: LinearObserver {
     let processOutput: Bool
     private var sums: [String: UnsafeMutableBufferPointer<Float>] = [:]
-    private var counts: [String: Int64] = [:]
+    /// Rows seen, one count per expert (one for a dense layer).
+    private var counts: [String: [Int64]] = [:]
 
     init(processOutput: Bool) { self.processOutput = processOutput }
 
     deinit { sums.values.forEach { $0.deallocate() } }
 
-    func observe(_ tensor: String, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
-        guard rows >= 16, columns > 0, let x = input.baseAddress,
-              tensor.hasPrefix("blk.") || (processOutput && tensor == "output.weight") else { return }
+    /// An expert's rows (llama-imatrix's MUL_MAT_ID) are recorded however few, in that expert's row of the sums.
+    func observe(_ tensor: String, expert: ExpertIndex?, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
+        guard columns > 0, let x = input.baseAddress else { return }
+        if expert == nil {
+            guard rows >= 16, tensor.hasPrefix("blk.") || (processOutput && tensor == "output.weight") else { return }
+        }
+        let experts = expert?.count ?? 1, e = expert?.index ?? 0
         let acc: UnsafeMutableBufferPointer<Float>
-        if let a = sums[tensor], a.count == columns {
+        if let a = sums[tensor], a.count == columns * experts {
             acc = a
         } else {
             sums[tensor]?.deallocate()
-            acc = .allocate(capacity: columns)
+            acc = .allocate(capacity: columns * experts)
             acc.initialize(repeating: 0)
             sums[tensor] = acc
-            counts[tensor] = 0
+            counts[tensor] = [Int64](repeating: 0, count: experts)
         }
-        let a = acc.baseAddress!
+        let a = acc.baseAddress! + e * columns
         for r in 0..<rows {
             let row = x + r * columns
             for j in 0..<columns { a[j] += row[j] * row[j] }
         }
-        counts[tensor, default: 0] += Int64(rows)
+        counts[tensor]?[e] += Int64(rows)
     }
 
     /// The first layer (by name) whose sums are no longer finite, checked after each window.
@@ -142,7 +147,7 @@ final class SquareSums: LinearObserver {
 
     func entries() -> [String: ImportanceMatrix.Entry] {
         var out: [String: ImportanceMatrix.Entry] = [:]
-        for (name, acc) in sums { out[name] = .init(sums: Array(acc), counts: [counts[name] ?? 0]) }
+        for (name, acc) in sums { out[name] = .init(sums: Array(acc), counts: counts[name] ?? [0]) }
         return out
     }
 }

@@ -14,10 +14,21 @@ public protocol CausalLM: AnyObject {
 }
 
 /// Sees the input of every linear layer: `rows` rows (tokens) of `columns` floats, the layer named by its GGUF tensor
-/// (`blk.3.attn_q.weight`). Calibration accumulates importance from it; the buffer is the model's own (no copy) and
+/// (`blk.3.attn_q.weight`), and for a stacked expert tensor (`blk.3.ffn_up_exps.weight`) which expert, the rows being
+/// the tokens routed to it. Calibration accumulates importance from it; the buffer is the model's own (no copy) and
 /// valid only during the call.
 public protocol LinearObserver: AnyObject {
-    func observe(_ tensor: String, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int)
+    func observe(_ tensor: String, expert: ExpertIndex?, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int)
+}
+
+/// Which expert of a stacked expert tensor a linear layer is: `index` of `count`.
+public struct ExpertIndex: Equatable, Sendable {
+    public let index: Int
+    public let count: Int
+    public init(index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
 }
 
 /// The buffers of a forward pass (llama2.c's `RunState`): each part asks for its scratch by name, sized for the first

@@ -30,7 +30,9 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
     private let linearsByName: [String: Linear]
 
     public var description: String {
-        "\(architecture), \(blocks.count) layers, hidden \(hidden), heads \(heads)/\(kvHeads), ffn \(ffn), vocab \(vocab)"
+        let moe = blocks.lazy.flatMap(\.branches).compactMap { $0.sublayer as? MixtureOfExperts }.first
+        let experts = moe.map { ", \($0.experts) experts of \($0.width) (\($0.used) used)" + ($0.shared == nil ? "" : " + shared") } ?? ""
+        return "\(architecture), \(blocks.count) layers, hidden \(hidden), heads \(heads)/\(kvHeads), ffn \(ffn)\(experts), vocab \(vocab)"
     }
 
     /// The linear layers in the order a forward pass runs them (the output projection last).
@@ -40,7 +42,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
     public static var supported: [Architecture] { Architecture.all.filter { $0.block != nil } }
 
     static func table(_ spec: ModelSpec, field: String, offset: Int?, path: String) throws -> (Architecture, BlockShape) {
-        guard let table = spec.table, let shape = table.block, (spec.expertCount ?? 0) <= 1 else {
+        guard let table = spec.table, let shape = table.block, (spec.expertCount ?? 0) <= 1 || shape.experts != nil else {
             let what = (spec.expertCount ?? 0) > 1 ? "mixture-of-experts \(spec.architecture ?? "?")" : "architecture '\(spec.architecture ?? "?")'"
             throw ModelError(.unsupportedArchitecture, field: field, offset: offset,
                              "\(what) has no forward pass yet (\(supported.map(\.name).joined(separator: ", ")) do)", path: path)
@@ -82,10 +84,8 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         let tied = spec.tiedEmbeddings ?? false
         // FP8 weights are decoded once, at load, into F32 matrices this model keeps.
         let decoded = DecodedWeights(folder: d)
-        try self.init(path: d.path, spec: spec, table: table, shape: shape, ropeStyle: .halves, storage: decoded,
-                      ropeFactors: factors) { name in
-            if name == "output.weight" && tied { return nil }
-            guard let hf = table.hfName(forGGUF: name)?.name, let t = byName[hf] else { return nil }
+        func found(_ hf: String) -> WeightReader.Found? {
+            guard let t = byName[hf] else { return nil }
             switch t.storage {
             case .float(let type, let data, _):
                 return .init(name: hf, type: type, dims: t.shape.reversed(), data: data, entryOffset: nil)
@@ -93,10 +93,20 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
                 return .init(name: hf, type: .f32, dims: t.shape.reversed(), data: decoded.decode(f), entryOffset: nil)
             }
         }
+        try self.init(path: d.path, spec: spec, table: table, shape: shape, ropeStyle: .halves, storage: decoded,
+                      ropeFactors: factors, find: { name in
+            if name == "output.weight" && tied { return nil }
+            guard let m = table.hfName(forGGUF: name), m.role.scope != .expertStack else { return nil }
+            return found(m.name)
+        }, findExpert: { name, x in
+            guard let m = table.hfName(forGGUF: name), m.role.scope == .expertStack else { return nil }
+            return found(m.hfName(expert: x))
+        })
     }
 
     init(path: String, spec: ModelSpec, table: Architecture, shape: BlockShape, ropeStyle style: RopeStyle,
-         storage: AnyObject, ropeFactors factors: [Float]?, find: @escaping (String) -> WeightReader.Found?) throws {
+         storage: AnyObject, ropeFactors factors: [Float]?, find: @escaping (String) -> WeightReader.Found?,
+         findExpert: @escaping (String, Int) -> WeightReader.Found? = { _, _ in nil }) throws {
         self.storage = storage
         self.path = path
         architecture = table.name
@@ -116,7 +126,17 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
             throw ModelError(.invalidValue, field: "\(table.name) head counts",
                              "\(heads) heads cannot share \(kvHeads) KV heads of size \(headDim)", path: path)
         }
-        let w = WeightReader(path: path, eps: Float(spec.rmsNormEpsilon ?? 1e-5), find: find)
+        var w = WeightReader(path: path, eps: Float(spec.rmsNormEpsilon ?? 1e-5), find: find)
+        w.findExpert = findExpert
+        // Experts: how many, how many per token, and from which block on (DeepSeek's leading blocks are dense).
+        let expertCount = spec.expertCount ?? 0, expertsUsed = spec.expertUsedCount ?? 0
+        let firstExpertBlock = spec.int(.leadingDenseBlockCount) ?? 0
+        if expertCount > 1 {
+            guard expertsUsed >= 1, expertsUsed <= expertCount else {
+                throw ModelError(.invalidValue, field: storage is GGUFFile ? "\(table.name).expert_used_count" : "config.json num_experts_per_tok",
+                                 "\(expertsUsed) experts per token out of \(expertCount)", path: path)
+            }
+        }
         embedding = try w.matrix("token_embd.weight", rows: nil, cols: hidden)
         vocab = embedding.rows
         output = w.has("output.weight") ? try w.linear("output", rows: vocab, cols: hidden)
@@ -133,15 +153,20 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
                 attention = try GroupedQueryAttention(block: i, weights: w, hidden: hidden, heads: heads, kvHeads: kvHeads,
                                                       headDim: headDim, headNorms: headNorms, rotary: rotary)
             }
-            switch shape.feedForward {
-            case .gatedSiLU: feedForward = try GatedMLP(block: i, weights: w, hidden: hidden, ffn: ffn)
+            if expertCount > 1, i >= firstExpertBlock, let routing = shape.experts {
+                feedForward = try MixtureOfExperts(block: i, weights: w, hidden: hidden, experts: expertCount, used: expertsUsed,
+                                                   routing: routing, weightScale: Float(spec.double(.expertWeightsScale) ?? 1))
+            } else {
+                switch shape.feedForward {
+                case .gatedSiLU: feedForward = try GatedMLP(block: i, weights: w, hidden: hidden, ffn: ffn)
+                }
             }
             blocks.append(Block(branches: [(try w.norm("blk.\(i).attn_norm.weight", hidden), attention),
                                            (try w.norm("blk.\(i).ffn_norm.weight", hidden), feedForward)]))
         }
         self.blocks = blocks
         var byName: [String: Linear] = [:]
-        for l in blocks.flatMap({ $0.branches.flatMap(\.sublayer.linears) }) + [output] { byName[l.name] = l }
+        for l in blocks.flatMap({ $0.branches.flatMap(\.sublayer.linears) }) + [output] where l.expert == nil { byName[l.name] = l }
         linearsByName = byName
     }
 

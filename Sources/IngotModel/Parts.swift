@@ -30,13 +30,16 @@ public struct ForwardContext {
 /// see its input and `DecoderModel.replaceWeight` swaps its weight.
 public final class Linear {
     public let name: String
+    /// Which expert of a stacked expert tensor (`blk.3.ffn_up_exps.weight`) this is; nil for every other layer.
+    public let expert: ExpertIndex?
     public private(set) var weight: StoredMatrix
     public let bias: [Float]?
     /// F32 values put in place of the stored weight, owned here.
     private var replacement: [Float]?
 
-    init(name: String, weight: StoredMatrix, bias: [Float]? = nil) {
+    init(name: String, expert: ExpertIndex? = nil, weight: StoredMatrix, bias: [Float]? = nil) {
         self.name = name
+        self.expert = expert
         self.weight = weight
         self.bias = bias
     }
@@ -46,7 +49,7 @@ public final class Linear {
 
     /// y (rows × `self.rows`) = x (rows × columns) · Wᵀ (+ b).
     func apply(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, _ c: ForwardContext) {
-        c.observer?.observe(name, input: UnsafeBufferPointer(start: x, count: n * columns), rows: n, columns: columns)
+        c.observer?.observe(name, expert: expert, input: UnsafeBufferPointer(start: x, count: n * columns), rows: n, columns: columns)
         QuantizedMatMul.multiply(weight, x, tokens: n, y, ldy: rows, workspace: c.workspace, activations: c.activations,
                                  kernels: c.kernels)
         if let bias {
@@ -233,11 +236,13 @@ public final class GroupedQueryAttention: Sublayer {
 public final class GatedMLP: Sublayer {
     let gate: Linear, up: Linear, down: Linear
 
-    init(block i: Int, weights w: WeightReader, hidden: Int, ffn: Int) throws {
+    /// `blk.i.ffn_{gate,up,down}` + `suffix` (`_shexp` for a shared expert); `ffn` nil takes the gate's rows.
+    init(block i: Int, weights w: WeightReader, hidden: Int, ffn: Int?, suffix: String = "") throws {
         let p = "blk.\(i)."
-        gate = try w.linear(p + "ffn_gate", rows: ffn, cols: hidden)
-        up = try w.linear(p + "ffn_up", rows: ffn, cols: hidden)
-        down = try w.linear(p + "ffn_down", rows: hidden, cols: ffn)
+        gate = try w.linear(p + "ffn_gate" + suffix, rows: ffn, cols: hidden)
+        let width = gate.rows
+        up = try w.linear(p + "ffn_up" + suffix, rows: width, cols: hidden)
+        down = try w.linear(p + "ffn_down" + suffix, rows: hidden, cols: width)
     }
 
     public var linears: [Linear] { [gate, up, down] }
@@ -249,6 +254,128 @@ public final class GatedMLP: Sublayer {
         up.apply(x, rows: n, into: u, c)
         Activations.siluMul(g, u, n * f)
         down.apply(g, rows: n, into: out, c)
+    }
+}
+
+/// A mixture of experts in place of the feed-forward branch (llama.cpp's `build_moe_ffn`), for Mixtral, Qwen-MoE
+/// and the expert blocks of DeepSeek:
+///
+///     logits = x·Wrouterᵀ                                       n×E, F32 router
+///     p = softmax(logits) | sigmoid(logits)                     per token
+///     chosen = the `used` largest p                             (ties: the lower expert index)
+///     w = p[chosen] (/ Σ p[chosen] when normalized) · scale
+///     out_t = Σ_slots w_s · down_e(silu(gate_e(x_t)) ⊙ up_e(x_t))   summed in slot order, as llama.cpp adds its views
+///     (+ sigmoid(x_t · g_shared) · shared(x_t) with a gated shared expert)
+///
+/// Each expert runs once over the rows of the tokens routed to it, with the same products as a dense layer; an
+/// expert no token chose costs nothing.
+public final class MixtureOfExperts: Sublayer {
+    public let router: Linear
+    /// One set of projections per expert, all `width` wide.
+    public let gate: [Linear], up: [Linear], down: [Linear]
+    public let shared: GatedMLP?
+    /// The shared expert's gate (`ffn_gate_inp_shexp`, one row of hidden values; a vector in GGUF).
+    public let sharedGate: Linear?
+    public let used: Int
+    let routing: BlockShape.Experts
+    /// llama.cpp's `expert_weights_scale` (1 where the model has none).
+    let weightScale: Float
+
+    public var experts: Int { gate.count }
+    public var width: Int { gate.first?.rows ?? 0 }
+
+    init(block i: Int, weights w: WeightReader, hidden: Int, experts: Int, used: Int, routing: BlockShape.Experts,
+         weightScale: Float) throws {
+        let p = "blk.\(i)."
+        router = try w.linear(p + "ffn_gate_inp", rows: experts, cols: hidden)
+        gate = try w.experts(p + "ffn_gate_exps", experts: experts, rows: nil, cols: hidden)
+        let width = gate[0].rows
+        up = try w.experts(p + "ffn_up_exps", experts: experts, rows: width, cols: hidden)
+        down = try w.experts(p + "ffn_down_exps", experts: experts, rows: hidden, cols: width)
+        switch routing.shared {
+        case .none:
+            shared = nil
+            sharedGate = nil
+        case .sigmoidGated:
+            shared = try GatedMLP(block: i, weights: w, hidden: hidden, ffn: nil, suffix: "_shexp")
+            sharedGate = try w.linear(p + "ffn_gate_inp_shexp", rows: 1, cols: hidden)
+        }
+        (self.used, self.routing, self.weightScale) = (used, routing, weightScale)
+    }
+
+    public var linears: [Linear] {
+        [router] + (0..<experts).flatMap { [gate[$0], up[$0], down[$0]] } + (shared?.linears ?? []) + (sharedGate.map { [$0] } ?? [])
+    }
+
+    /// The experts token `t` goes to and their weights, from its router logits (`experts` values, overwritten by
+    /// the probabilities).
+    func route(_ logits: UnsafeMutablePointer<Float>, chosen: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>) {
+        let e = experts
+        switch routing.gating {
+        case .softmax: Activations.softmax(logits, e, scale: 1)
+        case .sigmoid: for j in 0..<e { logits[j] = 1 / (1 + expf(-logits[j])) }
+        }
+        var sum: Float = 0
+        for s in 0..<used {
+            var best = -1
+            for j in 0..<e where best < 0 || logits[j] > logits[best] {
+                if (0..<s).contains(where: { chosen[$0] == Int32(j) }) { continue }
+                best = j
+            }
+            chosen[s] = Int32(best)
+            weights[s] = logits[best]
+            sum += weights[s]
+        }
+        if routing.normalizeWeights {
+            // llama.cpp clamps the sum to the smallest normal half before dividing.
+            let d = max(sum, 6.103515625e-5)
+            for s in 0..<used { weights[s] /= d }
+        }
+        if weightScale != 0 && weightScale != 1 { for s in 0..<used { weights[s] *= weightScale } }
+    }
+
+    public func run(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ c: ForwardContext) {
+        let n = c.tokens, k = used, h = router.columns, f = width, e = experts
+        let logits = c.state.floats("moe.logits", n * e)
+        let weights = c.state.floats("moe.weights", n * k)
+        let chosen = UnsafeMutableRawPointer(c.state.floats("moe.chosen", n * k)).bindMemory(to: Int32.self, capacity: n * k)
+        router.apply(x, rows: n, into: logits, c)
+        for t in 0..<n { route(logits + t * e, chosen: chosen + t * k, weights: weights + t * k) }
+        // Slots (token t, rank j) = t·k + j grouped by expert, in token order.
+        var slots = [[Int]](repeating: [], count: e)
+        for s in 0..<(n * k) { slots[Int(chosen[s])].append(s) }
+        let xs = c.state.floats("moe.x", n * h), g = c.state.floats("moe.gate", n * f)
+        let u = c.state.floats("moe.up", n * f), ys = c.state.floats("moe.down", n * h)
+        let y = c.state.floats("moe.slots", n * k * h)
+        for x0 in 0..<e where !slots[x0].isEmpty {
+            let rows = slots[x0]
+            for (r, s) in rows.enumerated() { (xs + r * h).update(from: x + (s / k) * h, count: h) }
+            gate[x0].apply(xs, rows: rows.count, into: g, c)
+            up[x0].apply(xs, rows: rows.count, into: u, c)
+            Activations.siluMul(g, u, rows.count * f)
+            down[x0].apply(g, rows: rows.count, into: ys, c)
+            for (r, s) in rows.enumerated() {
+                let ws = weights[s], src = ys + r * h, dst = y + s * h
+                for j in 0..<h { dst[j] = src[j] * ws }
+            }
+        }
+        for t in 0..<n {
+            let o = out + t * h
+            o.update(from: y + t * k * h, count: h)
+            for j in 1..<max(1, k) {
+                let src = y + (t * k + j) * h
+                for i in 0..<h { o[i] += src[i] }
+            }
+        }
+        if let shared, let sharedGate {
+            let sh = c.state.floats("moe.shared", n * h), sg = c.state.floats("moe.sharedGate", n)
+            shared.run(x, into: sh, c)
+            sharedGate.apply(x, rows: n, into: sg, c)
+            for t in 0..<n {
+                let s = 1 / (1 + expf(-sg[t]))
+                for i in 0..<h { out[t * h + i] += sh[t * h + i] * s }
+            }
+        }
     }
 }
 
@@ -278,6 +405,8 @@ struct WeightReader {
     let path: String
     let eps: Float
     let find: (String) -> Found?
+    /// Expert `x` of a stacked expert tensor, where the source keeps one tensor per expert (Hugging Face folders).
+    var findExpert: (String, Int) -> Found? = { _, _ in nil }
 
     func has(_ name: String) -> Bool { find(name) != nil }
 
@@ -286,7 +415,12 @@ struct WeightReader {
         guard let t = find(name) else {
             throw ModelError(.missingTensor, field: name, "the model has no tensor for '\(name)'", path: path)
         }
-        let d = t.dims
+        return try matrix(t, rows: rows, cols: cols)
+    }
+
+    func matrix(_ t: Found, rows: Int?, cols: Int) throws -> StoredMatrix {
+        // A one-row matrix may be stored as a vector (Qwen2-MoE's shared-expert gate).
+        let d = t.dims.count == 1 && rows == 1 ? t.dims + [1] : t.dims
         guard d.count == 2, d[0] == cols, rows == nil || d[1] == rows else {
             throw ModelError(.shapeMismatch, field: t.name, offset: t.entryOffset,
                              "expected [\(rows.map(String.init) ?? "*"), \(cols)] (rows, columns), found \(Array(d.reversed()))",
@@ -318,9 +452,42 @@ struct WeightReader {
         RMSNorm(weight: try vector(name, n)!, eps: eps)
     }
 
-    /// The linear layer `stem.weight` (rows × cols), with `stem.bias` where `bias` allows one and the model has it.
-    func linear(_ stem: String, rows: Int, cols: Int, bias: Bool = false) throws -> Linear {
-        Linear(name: stem + ".weight", weight: try matrix(stem + ".weight", rows: rows, cols: cols),
-               bias: bias ? try vector(stem + ".bias", rows, required: false) : nil)
+    /// The `experts` matrices of the stacked expert tensor `stem.weight`, each `rows` × `cols` (any rows, the same for
+    /// all, where `rows` is nil): one GGUF tensor of dims [cols, rows, experts] sliced per expert, or one tensor per
+    /// expert in a folder.
+    func experts(_ stem: String, experts: Int, rows: Int?, cols: Int) throws -> [Linear] {
+        let name = stem + ".weight"
+        guard let t = find(name) else {
+            var out: [Linear] = []
+            for x in 0..<experts {
+                guard let one = findExpert(name, x) else {
+                    throw ModelError(.missingTensor, field: name, "the model has no tensor for expert \(x) of '\(name)'", path: path)
+                }
+                let m = try matrix(one, rows: rows ?? out.first?.rows, cols: cols)
+                out.append(Linear(name: name, expert: ExpertIndex(index: x, count: experts), weight: m))
+            }
+            return out
+        }
+        let d = t.dims
+        guard d.count == 3, d[0] == cols, d[2] == experts, rows == nil || d[1] == rows else {
+            throw ModelError(.shapeMismatch, field: t.name, offset: t.entryOffset,
+                             "expected [\(experts), \(rows.map(String.init) ?? "*"), \(cols)] (experts, rows, columns), found \(Array(d.reversed()))",
+                             path: path)
+        }
+        guard t.type != .f64, let first = StoredMatrix(type: t.type, rows: d[1], cols: d[0], data: t.data) else {
+            throw ModelError(.unsupportedTensorType, field: t.name, offset: t.entryOffset,
+                             "tensor type \(t.type) cannot be computed on", path: path)
+        }
+        return (0..<experts).map { x in
+            Linear(name: name, expert: ExpertIndex(index: x, count: experts),
+                   weight: StoredMatrix(type: t.type, rows: d[1], cols: d[0], data: t.data + x * d[1] * first.rowBytes)!)
+        }
+    }
+
+    /// The linear layer `stem.weight` (rows × cols; any rows where `rows` is nil), with `stem.bias` where `bias`
+    /// allows one and the model has it.
+    func linear(_ stem: String, rows: Int?, cols: Int, bias: Bool = false) throws -> Linear {
+        let m = try matrix(stem + ".weight", rows: rows, cols: cols)
+        return Linear(name: stem + ".weight", weight: m, bias: bias ? try vector(stem + ".bias", m.rows, required: false) : nil)
     }
 }

@@ -28,9 +28,15 @@ struct ForwardPassTests {
         }
     }
 
-    /// Writes the model; returns its path and the dequantized weights by name.
-    static func makeModel(in dir: String, arch: String) throws -> (String, [String: [Float]]) {
+    /// Experts of the mixture-of-experts models: 4 of width 256, 2 used per token.
+    static let experts = 4, expertsUsed = 2, expertWidth = 256
+
+    /// Writes the model; returns its path and the dequantized weights by name. `mixtral` is llama with experts,
+    /// `qwen2moe` adds biases and a gated shared expert, `qwen3moe` q/k norms.
+    static func makeModel(in dir: String, arch: String, statedExperts: (count: Int, used: Int)? = nil) throws -> (String, [String: [Float]]) {
         let path = dir + "/tiny-\(arch).gguf"
+        let moe = arch.hasSuffix("moe") || arch == "mixtral"
+        let ggufArch = arch == "mixtral" ? "llama" : arch
         var specs: [(String, [Int], GGMLType, Float)] = [("token_embd.weight", [hidden, vocab], .q8_0, 1),
                                                        ("output_norm.weight", [hidden], .f32, 1), ("output.weight", [hidden, vocab], .bf16, 0.2)]
         for l in 0..<layers {
@@ -39,19 +45,34 @@ struct ForwardPassTests {
                       (p + "attn_q.weight", [hidden, hidden], types["attn_q.weight"]!, 0.15),
                       (p + "attn_k.weight", [hidden, kvHeads * headDim], types["attn_k.weight"]!, 0.15),
                       (p + "attn_v.weight", [hidden, kvHeads * headDim], types["attn_v.weight"]!, 0.2),
-                      (p + "attn_output.weight", [hidden, hidden], types["attn_output.weight"]!, 0.1),
-                      (p + "ffn_gate.weight", [hidden, ffn], types["ffn_gate.weight"]!, 0.1),
-                      (p + "ffn_up.weight", [hidden, ffn], types["ffn_up.weight"]!, 0.1),
-                      (p + "ffn_down.weight", [ffn, hidden], types["ffn_down.weight"]!, 0.08)]
-            if arch == "qwen2" {
+                      (p + "attn_output.weight", [hidden, hidden], types["attn_output.weight"]!, 0.1)]
+            if moe {
+                let (e, w) = (experts, expertWidth)
+                specs += [(p + "ffn_gate_inp.weight", [hidden, e], .f32, 0.3),
+                          (p + "ffn_gate_exps.weight", [hidden, w, e], .q4_K, 0.1),
+                          (p + "ffn_up_exps.weight", [hidden, w, e], .f16, 0.1),
+                          (p + "ffn_down_exps.weight", [w, hidden, e], .q8_0, 0.08)]
+            } else {
+                specs += [(p + "ffn_gate.weight", [hidden, ffn], types["ffn_gate.weight"]!, 0.1),
+                          (p + "ffn_up.weight", [hidden, ffn], types["ffn_up.weight"]!, 0.1),
+                          (p + "ffn_down.weight", [ffn, hidden], types["ffn_down.weight"]!, 0.08)]
+            }
+            if arch == "qwen2moe" {
+                specs += [(p + "ffn_gate_inp_shexp.weight", [hidden], .f32, 0.2),
+                          (p + "ffn_gate_shexp.weight", [hidden, ffn], .q5_K, 0.1),
+                          (p + "ffn_up_shexp.weight", [hidden, ffn], .q6_K, 0.1),
+                          (p + "ffn_down_shexp.weight", [ffn, hidden], .q4_0, 0.08)]
+            }
+            if arch.hasPrefix("qwen2") {
                 specs += [(p + "attn_q.bias", [hidden], .f32, 0.1), (p + "attn_k.bias", [kvHeads * headDim], .f32, 0.1),
                           (p + "attn_v.bias", [kvHeads * headDim], .f32, 0.1)]
             }
-            if arch == "qwen3" {
+            if arch.hasPrefix("qwen3") {
                 specs += [(p + "attn_q_norm.weight", [headDim], .f32, 1), (p + "attn_k_norm.weight", [headDim], .f32, 1)]
             }
         }
-        let meta = [
+        let arch = ggufArch
+        var meta = [
             GGUFKeyValue("general.architecture", .string(GGUFString(arch))),
             GGUFKeyValue("\(arch).block_count", .uint32(UInt32(layers))),
             GGUFKeyValue("\(arch).embedding_length", .uint32(UInt32(hidden))),
@@ -61,6 +82,11 @@ struct ForwardPassTests {
             GGUFKeyValue("\(arch).rope.freq_base", .float32(10000)),
             GGUFKeyValue("\(arch).attention.layer_norm_rms_epsilon", .float32(1e-5)),
         ]
+        if moe {
+            let stated = statedExperts ?? (experts, expertsUsed)
+            meta += [GGUFKeyValue("\(arch).expert_count", .uint32(UInt32(stated.count))),
+                     GGUFKeyValue("\(arch).expert_used_count", .uint32(UInt32(stated.used)))]
+        }
         let infos = try specs.map { try GGUFTensorInfo(name: $0.0, dimensions: $0.1, type: $0.2) }
         let writer = try GGUFWriter(path: path, metadata: meta, tensors: infos)
         var weights: [String: [Float]] = [:]
@@ -82,12 +108,39 @@ struct ForwardPassTests {
         return (path, weights)
     }
 
-    /// The plain forward pass: y = W x as Σ over columns, RoPE on angle pos · 10000^(-2i/d), exact softmax.
-    static func plainLogits(_ w: [String: [Float]], _ tokens: [Int32], neox: Bool) -> [[Double]] {
+    /// The plain forward pass: y = W x as Σ over columns, RoPE on angle pos · 10000^(-2i/d), exact softmax; experts
+    /// chosen by the largest softmax probabilities of the router, renormalized unless `renormalize` is false.
+    static func plainLogits(_ w: [String: [Float]], _ tokens: [Int32], neox: Bool, renormalize: Bool = true) -> [[Double]] {
         let d = headDim, n = tokens.count, group = heads / kvHeads
-        func mat(_ name: String, _ x: [Double], rows: Int, cols: Int) -> [Double] {
-            let m = w[name]!
-            return (0..<rows).map { r in (0..<cols).reduce(0.0) { $0 + Double(m[r * cols + $1]) * x[$1] } }
+        /// W x for matrix `index` of a stack of `rows` × `cols` matrices (0 for a plain matrix).
+        func mat(_ name: String, _ x: [Double], rows: Int, cols: Int, index: Int = 0) -> [Double] {
+            let m = w[name]!, base = index * rows * cols
+            return (0..<rows).map { r in (0..<cols).reduce(0.0) { $0 + Double(m[base + r * cols + $1]) * x[$1] } }
+        }
+        func swiglu(_ x: [Double], _ stem: String, width: Int, suffix: String = "", index: Int = 0) -> [Double] {
+            let g = mat(stem + "ffn_gate" + suffix + ".weight", x, rows: width, cols: hidden, index: index)
+            let u = mat(stem + "ffn_up" + suffix + ".weight", x, rows: width, cols: hidden, index: index)
+            let a = g.indices.map { g[$0] / (1 + exp(-g[$0])) * u[$0] }
+            return mat(stem + "ffn_down" + suffix + ".weight", a, rows: hidden, cols: width, index: index)
+        }
+        func feedForward(_ x: [Double], _ p: String) -> [Double] {
+            guard w[p + "ffn_gate_inp.weight"] != nil else { return swiglu(x, p, width: ffn) }
+            let logits = mat(p + "ffn_gate_inp.weight", x, rows: experts, cols: hidden)
+            let m = logits.max()!, z = logits.map { exp($0 - m) }.reduce(0, +)
+            let probs = logits.map { exp($0 - m) / z }
+            let chosen = probs.indices.sorted { probs[$0] > probs[$1] }.prefix(expertsUsed)
+            let total = renormalize ? chosen.map { probs[$0] }.reduce(0, +) : 1
+            var out = [Double](repeating: 0, count: hidden)
+            for e in chosen {
+                let y = swiglu(x, p, width: expertWidth, suffix: "_exps", index: e)
+                for i in 0..<hidden { out[i] += probs[e] / total * y[i] }
+            }
+            if let g = w[p + "ffn_gate_inp_shexp.weight"] {
+                let s = 1 / (1 + exp(-(0..<hidden).reduce(0.0) { $0 + Double(g[$1]) * x[$1] }))
+                let y = swiglu(x, p, width: ffn, suffix: "_shexp")
+                for i in 0..<hidden { out[i] += s * y[i] }
+            }
+            return out
         }
         func norm(_ x: [Double], _ name: String) -> [Double] {
             let g = w[name]!
@@ -137,18 +190,14 @@ struct ForwardPassTests {
                 }
                 let o = mat(p + "attn_output.weight", att, rows: hidden, cols: hidden)
                 x[t] = x[t].indices.map { x[t][$0] + o[$0] }
-                let h2 = norm(x[t], p + "ffn_norm.weight")
-                let gt = mat(p + "ffn_gate.weight", h2, rows: ffn, cols: hidden)
-                let ut = mat(p + "ffn_up.weight", h2, rows: ffn, cols: hidden)
-                let a = gt.indices.map { gt[$0] / (1 + exp(-gt[$0])) * ut[$0] }
-                let dn = mat(p + "ffn_down.weight", a, rows: hidden, cols: ffn)
+                let dn = feedForward(norm(x[t], p + "ffn_norm.weight"), p)
                 x[t] = x[t].indices.map { x[t][$0] + dn[$0] }
             }
         }
         return x.map { mat("output.weight", norm($0, "output_norm.weight"), rows: vocab, cols: hidden) }
     }
 
-    @Test("logits equal the plain implementation", arguments: ["llama", "qwen2", "qwen3"])
+    @Test("logits equal the plain implementation", arguments: ["llama", "qwen2", "qwen3", "mixtral", "qwen2moe", "qwen3moe"])
     func logits(arch: String) throws {
         let dir = NSTemporaryDirectory() + "ingot-forward-\(getpid())-\(arch)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -158,7 +207,7 @@ struct ForwardPassTests {
         model.halfPrecisionCache = false
         model.activationRounding = .exact
         let tokens: [Int32] = [1, 5, 17, 95, 3, 3, 40, 0, 66, 12, 7, 88, 21, 9, 50, 2, 31, 77, 4, 60, 8, 19, 44, 71, 26, 13, 90, 35, 58, 6, 23, 80, 14, 47, 39, 29]
-        let want = ForwardPassTests.plainLogits(weights, tokens, neox: arch != "llama")
+        let want = ForwardPassTests.plainLogits(weights, tokens, neox: arch.hasPrefix("qwen"), renormalize: arch != "qwen2moe")
         let range = want.joined().map(abs).max()!
         for kernels in KernelChoice.allCases {
             let got = try model.logits(tokens, outputs: 0..<tokens.count, workspace: MatMulWorkspace(threads: 2), kernels: kernels)
@@ -183,7 +232,7 @@ struct ForwardPassTests {
         let ws = MatMulWorkspace(threads: 2)
         final class Recorder: LinearObserver {
             var seen: [(String, Int, Int, Float)] = []
-            func observe(_ tensor: String, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
+            func observe(_ tensor: String, expert: ExpertIndex?, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
                 seen.append((tensor, rows, columns, input.reduce(0) { $0 + $1 * $1 }))
             }
         }
@@ -213,6 +262,41 @@ struct ForwardPassTests {
         #expect(throws: ModelError.self) { try model.replaceWeight("blk.9.ffn_down.weight", values: []) }
     }
 
+    @Test("experts are observed one by one, each on the tokens routed to it")
+    func observedExperts() throws {
+        let dir = NSTemporaryDirectory() + "ingot-forward-experts-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (path, _) = try ForwardPassTests.makeModel(in: dir, arch: "qwen2moe")
+        let model = try DecoderModel(gguf: try GGUFFile(path: path))
+        final class Recorder: LinearObserver {
+            var rows: [String: [Int]] = [:]
+            func observe(_ tensor: String, expert: ExpertIndex?, input: UnsafeBufferPointer<Float>, rows n: Int, columns: Int) {
+                let e = expert ?? ExpertIndex(index: 0, count: 1)
+                rows[tensor, default: [Int](repeating: 0, count: e.count)][e.index] += n
+            }
+        }
+        let recorder = Recorder()
+        model.observer = recorder
+        let tokens: [Int32] = [1, 5, 17, 95, 3, 3, 40, 0, 66, 12, 7, 88, 21, 9, 50, 2, 31, 77, 4, 60]
+        _ = try model.logits(tokens, outputs: 0..<tokens.count, workspace: MatMulWorkspace(threads: 2))
+        for l in 0..<ForwardPassTests.layers {
+            let p = "blk.\(l)."
+            for stem in ["ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"] {
+                let r = recorder.rows[p + stem + ".weight"] ?? []
+                #expect(r.count == ForwardPassTests.experts && r.reduce(0, +) == tokens.count * ForwardPassTests.expertsUsed,
+                        "\(p + stem): \(r) rows per expert")
+            }
+            #expect(recorder.rows[p + "ffn_gate_exps.weight"] == recorder.rows[p + "ffn_down_exps.weight"])
+            for stem in ["ffn_gate_inp", "ffn_gate_inp_shexp", "ffn_gate_shexp", "ffn_down_shexp"] {
+                #expect(recorder.rows[p + stem + ".weight"] == [tokens.count], "\(p + stem)")
+            }
+        }
+        // Routing is uneven on this text: some expert of some layer gets more than its even share.
+        let share = tokens.count * ForwardPassTests.expertsUsed / ForwardPassTests.experts
+        #expect(recorder.rows.filter { $0.key.hasSuffix("_exps.weight") }.contains { $0.value.contains { $0 != share } })
+    }
+
     @Test("bad models and tokens are typed errors")
     func errors() throws {
         let dir = NSTemporaryDirectory() + "ingot-forward-err-\(getpid())"
@@ -221,6 +305,21 @@ struct ForwardPassTests {
         let (path, _) = try ForwardPassTests.makeModel(in: dir, arch: "llama")
         let model = try DecoderModel(gguf: try GGUFFile(path: path))
         #expect(throws: ModelError.self) { try model.logits([1, 96], outputs: 0..<2, workspace: MatMulWorkspace(threads: 1)) }
+        // Experts: a router with another number of rows than the stated experts; more experts used than there are.
+        let (wrongCount, _) = try ForwardPassTests.makeModel(in: dir, arch: "mixtral", statedExperts: (3, 2))
+        do {
+            _ = try DecoderModel(gguf: try GGUFFile(path: wrongCount))
+            Issue.record("a router of 4 rows was accepted for 3 experts")
+        } catch let e as ModelError {
+            #expect(e.code == .shapeMismatch && e.field == "blk.0.ffn_gate_inp.weight" && e.offset != nil, "\(e)")
+        }
+        let (tooMany, _) = try ForwardPassTests.makeModel(in: dir, arch: "qwen3moe", statedExperts: (4, 5))
+        do {
+            _ = try DecoderModel(gguf: try GGUFFile(path: tooMany))
+            Issue.record("5 experts used of 4 was accepted")
+        } catch let e as ModelError {
+            #expect(e.code == .invalidValue && e.field == "qwen3moe.expert_used_count", "\(e)")
+        }
         let other = dir + "/gpt.gguf"
         let w = try GGUFWriter(path: other, metadata: [GGUFKeyValue("general.architecture", .string("gptj"))], tensors: [])
         try w.finish()

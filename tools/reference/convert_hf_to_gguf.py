@@ -2,7 +2,7 @@
 """Runs llama.cpp's own converter (convert_hf_to_gguf.py from the llama-cpp-python 0.3.36 sdist, fetched by
 tools/fetch-fixtures.sh) on the Hugging Face folders that tools/make-hf-model.py makes from SmolLM2's weights
 (llama, llama31, qwen2, qwen3), the small mixture-of-experts folders of tools/make-moe-model.py (mixtral,
-qwen3moe, deepseek3) and deepseek3's FP8 form (tools/make-fp8-model.py, 128x128 block scales), writes its GGUFs to .cache/reference/convert-<arch>.gguf and records every
+qwen2moe, qwen3moe, deepseek3) and deepseek3's FP8 form (tools/make-fp8-model.py, 128x128 block scales), writes its GGUFs to .cache/reference/convert-<arch>.gguf and records every
 tensor's type, shape and SHA-256 and every metadata value in fixtures/reference/convert-hf-to-gguf.json, which
 tools/check-convert.py compares `ingot convert --to gguf` against.
 
@@ -22,8 +22,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LLAMA = os.path.join(ROOT, ".cache/downloads/llama_cpp_python-0.3.36/vendor/llama.cpp")
-ARCHS = ["llama", "llama31", "qwen2", "qwen3", "mixtral", "qwen3moe", "deepseek3", "deepseek3fp8"]
-MOE = {"mixtral", "qwen3moe", "deepseek3"}   # made by tools/make-moe-model.py (random experts, SmolLM2's tokenizer)
+ARCHS = ["llama", "llama31", "qwen2", "qwen3", "mixtral", "qwen2moe", "qwen3moe", "deepseek3", "deepseek3fp8"]
+MOE = {"mixtral", "qwen2moe", "qwen3moe", "deepseek3"}   # made by tools/make-moe-model.py (random experts, SmolLM2's tokenizer)
 
 # Runs inside the torch interpreter: registers the extra tokenizer hashes, then runs the converter's main().
 RUNNER = r"""

@@ -19,8 +19,26 @@ import time
 import numpy as np
 
 
+def without_repacking():
+    """Loads models without llama.cpp's extra buffer types (weight repacking for its AMX and other kernels, the
+    tools' --no-repack): on CPUs whose AMX state the kernel does not grant, those kernels stop the process with
+    SIGILL. The products then run in ggml's generic CPU kernels."""
+    import llama_cpp.llama_cpp as lc
+    if getattr(lc, "_ingot_no_repack", False):
+        return
+    default = lc.llama_model_default_params
+
+    def params():
+        p = default()
+        p.use_extra_bufts = False
+        return p
+    lc.llama_model_default_params = params
+    lc._ingot_no_repack = True
+
+
 def run_model(path, tokens_all, ctx, chunks, threads):
     from llama_cpp import Llama
+    without_repacking()
     llm = Llama(model_path=path, n_ctx=ctx, n_batch=ctx, n_ubatch=ctx, logits_all=True, n_threads=threads,
                 n_threads_batch=threads, verbose=False)
     add_bos = llm._model.add_bos_token() if hasattr(llm._model, "add_bos_token") else None

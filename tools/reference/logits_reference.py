@@ -4,7 +4,8 @@ fixtures/reference/logits.json, for tools/check-convert.py to compare Ingot agai
 
 - llama.cpp (llama-cpp-python 0.3.36, logits_all=True) on the GGUFs llama.cpp's converter made from the
   SmolLM2 variants (tools/reference/convert_hf_to_gguf.py): llama, Llama 3.1 rope scaling, qwen2 with biases,
-  qwen3 with q/k norms;
+  qwen3 with q/k norms, and the small mixture-of-experts folders mixtral, qwen2moe and qwen3moe;
+- transformers' Mixtral, Qwen2-MoE and Qwen3-MoE on those folders;
 - transformers (AutoModelForCausalLM, float32, CPU) on the Hugging Face folder `ingot convert --to hf` writes from
   SmolLM2's F16 GGUF, with the SHA-256 of that folder's files (CI checks Ingot still writes the same bytes); and on
   the folders Ingot writes back from its GGUFs of the qwen2, qwen3, Mixtral and Qwen3-MoE folders, against
@@ -64,7 +65,7 @@ def main():
     out = {"reference": "llama-cpp-python 0.3.36, transformers, mlx-lm; tools/reference/logits_reference.py",
            "ctx": CTX, "llama.cpp": {}, "transformers": {}, "mlx-lm": {}}
     tokens = None
-    for arch in ["llama", "llama31", "qwen2", "qwen3"]:
+    for arch in ["llama", "llama31", "qwen2", "qwen3", "mixtral", "qwen2moe", "qwen3moe"]:
         path = os.path.join(ROOT, f".cache/reference/convert-{arch}.gguf")
         toks, logits = llama_cpp_logits(path)
         out["llama.cpp"][f"smollm2-{arch}"] = {"tokens": toks, "rows": summarize(logits)}
@@ -88,12 +89,19 @@ def main():
     out["transformers"]["smollm2"] = {"folder": folder_digest(folder), "tokens": hf_tokens[:CTX], "rows": summarize(logits),
                                       "same_tokens_as_llama.cpp": hf_tokens[:CTX] == tokens}
     print(f"transformers: {logits.shape}, tokens equal llama.cpp's: {hf_tokens[:CTX] == tokens}")
+    # transformers' own mixture-of-experts classes on the small random folders (tools/make-moe-model.py).
+    for arch in ["mixtral", "qwen2moe", "qwen3moe"]:
+        src = os.path.join(ROOT, f".cache/variants/hf/smollm2-{arch}")
+        with torch.no_grad():
+            logits = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)(torch.tensor([hf_tokens[:CTX]])).logits
+        out["transformers"][f"smollm2-{arch}"] = {"tokens": hf_tokens[:CTX], "rows": summarize(logits[0, CTX // 2:CTX - 1].numpy())}
+        print(f"transformers {arch}: {tuple(logits.shape)}")
 
     # Folders Ingot writes from GGUF for the other architectures (source folder -> ingot GGUF -> ingot folder):
     # transformers' logits on them against its logits on the source folders, and the digests of what was loaded.
     out["transformers round trip"] = {}
     probe = torch.tensor([hf_tokens[:64]])
-    for arch in ["qwen2", "qwen3", "mixtral", "qwen3moe", "deepseek3"]:
+    for arch in ["qwen2", "qwen3", "mixtral", "qwen2moe", "qwen3moe", "deepseek3"]:
         src = os.path.join(ROOT, f".cache/variants/hf/smollm2-{arch}")
         g = os.path.join(ROOT, f".cache/reference/ingot-{arch}.gguf")
         back = os.path.join(ROOT, f".cache/reference/ingot-hf-{arch}")

