@@ -7,6 +7,7 @@ import PackageDescription
 //   IngotFormats  <-  IngotPack (libzstd)  <-  ingot
 //   IngotFormats  <-  IngotNumerics  <-  IngotQuantize  <-  ingot
 //   IngotModel  <-  IngotCalibrate  <-  ingot
+//   IngotFormats  <-  IngotArchitectures  <-  IngotExperts  <-  ingot
 // The kernels are built twice on x86-64: IngotNumerics for the baseline CPU (SSE2: runs on any x86-64), and
 // IngotNumericsAVX2, the same source files (symbolic links) compiled for Haswell (AVX2, BMI2, F16C), which
 // IngotNumerics calls at run time when /proc/cpuinfo shows those features. Both give identical bytes (no
@@ -42,6 +43,7 @@ let package = Package(
         .library(name: "IngotQuantize", targets: ["IngotQuantize"]),
         .library(name: "IngotEvaluate", targets: ["IngotEvaluate"]),
         .library(name: "IngotCalibrate", targets: ["IngotCalibrate"]),
+        .library(name: "IngotExperts", targets: ["IngotExperts"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -60,6 +62,8 @@ let package = Package(
         .target(name: "IngotEvaluate", dependencies: ["IngotFormats", "IngotModel", "IngotNumerics"]),
         // Calibration: importance matrices (llama-imatrix's statistics) from the forward pass over a text.
         .target(name: "IngotCalibrate", dependencies: ["IngotFormats", "IngotArchitectures", "IngotModel", "IngotNumerics"]),
+        // Mixture-of-experts surgery: pruning experts by the statistics calibration recorded.
+        .target(name: "IngotExperts", dependencies: ["IngotFormats", "IngotArchitectures"]),
         // libzstd from the system (Debian: libzstd-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // Packed artifacts: per-tensor frames, byte transforms by dtype, zstd, a checksummed index.
@@ -72,7 +76,7 @@ let package = Package(
             name: "ingot",
             dependencies: [
                 "IngotFormats", "IngotArchitectures", "IngotModel", "IngotConvert", "IngotPack", "IngotNumerics", "IngotQuantize",
-                "IngotEvaluate", "IngotCalibrate",
+                "IngotEvaluate", "IngotCalibrate", "IngotExperts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,6 +87,7 @@ let package = Package(
         .testTarget(name: "IngotPackTests", dependencies: ["IngotPack", "IngotFormats"]),
         .testTarget(name: "IngotNumericsTests", dependencies: ["IngotNumerics", "IngotFormats"]),
         .testTarget(name: "IngotCalibrateTests", dependencies: ["IngotCalibrate", "IngotModel", "IngotFormats", "IngotNumerics"]),
+        .testTarget(name: "IngotExpertsTests", dependencies: ["IngotExperts", "IngotArchitectures", "IngotFormats"]),
         .testTarget(name: "IngotQuantizeTests", dependencies: ["IngotQuantize", "IngotNumerics", "IngotFormats"]),
     ] + kernelVariants
 )

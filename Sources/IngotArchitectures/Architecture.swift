@@ -137,6 +137,9 @@ public struct BlockShape: Sendable, Equatable {
         /// q, k, v and output projections (biases on q, k, v where the model has them), KV heads shared by groups of
         /// query heads, RoPE; `headNorms` adds an RMS norm over each q and k head before RoPE (Qwen3).
         case grouped(headNorms: Bool)
+        /// Multi-head latent attention (DeepSeek-V2/V3), as llama.cpp runs it with the kv up-projection absorbed:
+        /// every head attends over one latent key and value per token (`attn_kv_a_mqa`, `attn_k_b`, `attn_v_b`).
+        case latent
     }
 
     /// The per-token branch.
@@ -162,14 +165,19 @@ public struct BlockShape: Sendable, Equatable {
             case none
             /// `ffn_{gate,up,down}_shexp`, its output multiplied by sigmoid(x · `ffn_gate_inp_shexp`) (Qwen2-MoE).
             case sigmoidGated
+            /// `ffn_{gate,up,down}_shexp` added as it is (DeepSeek's shared experts, stored as one wider expert).
+            case plain
         }
 
-        public let gating: Gating
-        /// Divide the chosen experts' probabilities by their sum (llama.cpp's `norm_w`).
-        public let normalizeWeights: Bool
+        /// nil: as the model's `expert_gating_func` says (softmax where it says nothing, as llama.cpp reads
+        /// DeepSeek-V2 files).
+        public let gating: Gating?
+        /// Divide the chosen experts' probabilities by their sum (llama.cpp's `norm_w`); nil: as the model's
+        /// `expert_weights_norm` says (no where it says nothing).
+        public let normalizeWeights: Bool?
         public let shared: Shared
 
-        public init(gating: Gating, normalizeWeights: Bool, shared: Shared = .none) {
+        public init(gating: Gating?, normalizeWeights: Bool?, shared: Shared = .none) {
             self.gating = gating
             self.normalizeWeights = normalizeWeights
             self.shared = shared

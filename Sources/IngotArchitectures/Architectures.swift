@@ -147,5 +147,7 @@ extension Architecture {
             .init("ffn_down_shexp", "mlp.shared_experts.down_proj"),
         ] + denseMLP + qwenExperts,
         permutesQK: false, configConstants: [("hidden_act", .string("silu")), ("attention_bias", .bool(false))],
-        configKeys: [.expertCount: "n_routed_experts"], latentAttention: true)
+        configKeys: [.expertCount: "n_routed_experts"],
+        block: .init(attention: .latent, feedForward: .gatedSiLU, experts: .init(gating: nil, normalizeWeights: nil, shared: .plain)),
+        latentAttention: true)
 }

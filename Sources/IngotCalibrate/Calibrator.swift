@@ -97,47 +97,70 @@ public final class Calibrator {
             progress(CalibrationProgress(chunk: c + 1, chunks: windows.count,
                                          tokensPerSecond: Double((c + 1) * ctx) / max(seconds, 1e-9)))
         }
-        let matrix = ImportanceMatrix(entries: sums.entries(), datasets: [dataset], chunkCount: windows.count, chunkSize: ctx)
+        var matrix = ImportanceMatrix(entries: sums.entries(), datasets: [dataset], chunkCount: windows.count, chunkSize: ctx)
+        matrix.expertStatistics = sums.experts
         let report = CalibrationReport(model: model.path, chunks: windows.count, context: ctx, tokens: windows.count * ctx,
                                        entries: matrix.entries.count, threads: options.threads, seconds: seconds)
         return (matrix, report)
     }
 }
 
-/// The observer that accumulates Σx² per input column and the row count of each linear layer it sees.
-final class SquareSums: LinearObserver {
+/// The observer that accumulates Σx² per input column and the row count of each linear layer it sees, and how each
+/// mixture-of-experts block routes the text (tokens, gate weights and output norms per expert).
+final class SquareSums: LinearObserver, RoutingObserver {
+    private(set) var experts: [Int: ImportanceMatrix.ExpertStatistics] = [:]
+
+    func routed(block: Int, expert: Int, of count: Int, weights: UnsafeBufferPointer<Float>, outputNorms: UnsafeBufferPointer<Float>) {
+        var st = experts[block] ?? ImportanceMatrix.ExpertStatistics(experts: count)
+        guard st.experts == count, expert >= 0, expert < count else { return }
+        st.tokens[expert] += Double(weights.count)
+        for (w, n) in zip(weights, outputNorms) {
+            st.gateWeight[expert] += Double(w)
+            st.outputNorm[expert] += Double(n)
+            st.weightedNorm[expert] += Double(w) * Double(n)
+        }
+        experts[block] = st
+    }
+
     let processOutput: Bool
     private var sums: [String: UnsafeMutableBufferPointer<Float>] = [:]
-    /// Rows seen, one count per expert (one for a dense layer).
+    /// Rows seen: one count per expert, one for any other layer.
     private var counts: [String: [Int64]] = [:]
 
     init(processOutput: Bool) { self.processOutput = processOutput }
 
     deinit { sums.values.forEach { $0.deallocate() } }
 
-    /// An expert's rows (llama-imatrix's MUL_MAT_ID) are recorded however few, in that expert's row of the sums.
-    func observe(_ tensor: String, expert: ExpertIndex?, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
+    /// Each matrix of a stacked tensor has its own row of sums. An expert's rows (llama-imatrix's MUL_MAT_ID) are
+    /// recorded however few, with a count per expert; the per-head matrices of latent attention (a batched MUL_MAT)
+    /// follow the dense rules, with one count for the tensor.
+    func observe(_ tensor: String, matrix: MatrixIndex?, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
         guard columns > 0, let x = input.baseAddress else { return }
-        if expert == nil {
+        let routed = matrix?.routed ?? false
+        if !routed {
             guard rows >= 16, tensor.hasPrefix("blk.") || (processOutput && tensor == "output.weight") else { return }
         }
-        let experts = expert?.count ?? 1, e = expert?.index ?? 0
+        let matrices = matrix?.count ?? 1, m = matrix?.index ?? 0
         let acc: UnsafeMutableBufferPointer<Float>
-        if let a = sums[tensor], a.count == columns * experts {
+        if let a = sums[tensor], a.count == columns * matrices {
             acc = a
         } else {
             sums[tensor]?.deallocate()
-            acc = .allocate(capacity: columns * experts)
+            acc = .allocate(capacity: columns * matrices)
             acc.initialize(repeating: 0)
             sums[tensor] = acc
-            counts[tensor] = [Int64](repeating: 0, count: experts)
+            counts[tensor] = [Int64](repeating: 0, count: routed ? matrices : 1)
         }
-        let a = acc.baseAddress! + e * columns
+        let a = acc.baseAddress! + m * columns
         for r in 0..<rows {
             let row = x + r * columns
             for j in 0..<columns { a[j] += row[j] * row[j] }
         }
-        counts[tensor]?[e] += Int64(rows)
+        if routed {
+            counts[tensor]?[m] += Int64(rows)
+        } else if m == 0 {
+            counts[tensor]?[0] += Int64(rows)
+        }
     }
 
     /// The first layer (by name) whose sums are no longer finite, checked after each window.
@@ -149,5 +172,40 @@ final class SquareSums: LinearObserver {
         var out: [String: ImportanceMatrix.Entry] = [:]
         for (name, acc) in sums { out[name] = .init(sums: Array(acc), counts: counts[name] ?? [0]) }
         return out
+    }
+}
+
+/// A picture of how a model's mixture-of-experts blocks route a text: one row of cells per block (top to bottom in
+/// block order), one column per expert, each cell's colour the expert's share of the block's tokens against an even
+/// share (white: unused; blue: the even share 1/experts; dark red: three times it or more).
+public enum ExpertUsageMap {
+    public static func rgb(_ statistics: [Int: ImportanceMatrix.ExpertStatistics]) -> (rgb: [UInt8], width: Int, height: Int)? {
+        let blocks = statistics.keys.sorted()
+        guard let experts = blocks.compactMap({ statistics[$0]?.experts }).max(), experts > 0 else { return nil }
+        let cw = max(2, min(16, 1024 / experts)), ch = max(4, min(16, 512 / blocks.count))
+        let width = cw * experts, height = ch * blocks.count
+        var out = [UInt8](repeating: 255, count: width * height * 3)
+        for (row, b) in blocks.enumerated() {
+            let share = statistics[b]!.frequency
+            for (e, f) in share.enumerated() {
+                let c = colour(f * Double(share.count))
+                for y in (row * ch)..<((row + 1) * ch) {
+                    for x in (e * cw)..<((e + 1) * cw) {
+                        let i = (y * width + x) * 3
+                        (out[i], out[i + 1], out[i + 2]) = c
+                    }
+                }
+            }
+        }
+        return (out, width, height)
+    }
+
+    /// white at 0, blue at 1 (even share), dark red at 3 and above; linear between.
+    static func colour(_ v: Double) -> (UInt8, UInt8, UInt8) {
+        func mix(_ a: (Double, Double, Double), _ b: (Double, Double, Double), _ t: Double) -> (UInt8, UInt8, UInt8) {
+            let t = min(1, max(0, t))
+            return (UInt8(a.0 + (b.0 - a.0) * t), UInt8(a.1 + (b.1 - a.1) * t), UInt8(a.2 + (b.2 - a.2) * t))
+        }
+        return v <= 1 ? mix((255, 255, 255), (40, 90, 200), v) : mix((40, 90, 200), (140, 10, 20), (v - 1) / 2)
     }
 }

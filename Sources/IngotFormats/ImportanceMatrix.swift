@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// llama.cpp's importance matrix: for every linear layer, the sum of the squared inputs each column saw during
 /// calibration and the number of tokens that contributed (per expert where a layer has experts). llama-imatrix
 /// writes it and llama-quantize `--imatrix` reads it (tools/imatrix/imatrix.cpp, common/imatrix-loader.cpp).
@@ -13,7 +19,41 @@
 ///
 /// The quantizer's weights are the per-matrix means: in_sum2 / count (GGUF), values / ncall (legacy); a
 /// matrix that saw no token gets weights of 1, as llama-quantize does for experts calibration never reached.
+///
+/// Ingot adds its expert statistics to the GGUF form under names llama.cpp's loader passes over (it reads only
+/// `.in_sum2` and `.counts`): per mixture-of-experts block N, `blk.N.expert_stats`, F32 [4, experts] (rows: tokens
+/// routed to each expert, Σ gate weight, Σ output L2 norm, Σ gate weight × output norm).
 public struct ImportanceMatrix: Sendable {
+    /// How one mixture-of-experts block routed the calibration text, per expert (sums in Double while counting).
+    public struct ExpertStatistics: Sendable, Equatable {
+        public var tokens: [Double]
+        public var gateWeight: [Double]
+        public var outputNorm: [Double]
+        public var weightedNorm: [Double]
+
+        public init(experts: Int) {
+            tokens = Array(repeating: 0, count: experts)
+            (gateWeight, outputNorm, weightedNorm) = (tokens, tokens, tokens)
+        }
+
+        public var experts: Int { tokens.count }
+        /// Share of the block's routed tokens each expert got.
+        public var frequency: [Double] {
+            let total = tokens.reduce(0, +)
+            return tokens.map { total > 0 ? $0 / total : 0 }
+        }
+        /// REAP: the mean over an expert's tokens of gate weight × output norm (0 for an expert never chosen).
+        public var reap: [Double] { zip(weightedNorm, tokens).map { $1 > 0 ? $0 / $1 : 0 } }
+        /// EAN: the expert's summed output norm over its tokens.
+        public var ean: [Double] { outputNorm }
+        /// Entropy (nats) of the block's token shares; ln(experts) when routing is even.
+        public var entropy: Double { -frequency.filter { $0 > 0 }.reduce(0) { $0 + $1 * log($1) } }
+    }
+
+    /// Expert statistics by block index (empty for a dense model or a file llama-imatrix wrote).
+    public var expertStatistics: [Int: ExpertStatistics] = [:]
+    public static let expertStatsSuffix = ".expert_stats"
+
     public struct Entry: Sendable, Equatable {
         /// Σ x² per column, `matrices` rows of `columns` (legacy files: the mean times ncall).
         public var sums: [Float]
@@ -107,9 +147,27 @@ public struct ImportanceMatrix: Sendable {
         }
         let chunkCount = try count("imatrix.chunk_count"), chunkSize = try count("imatrix.chunk_size")
         var sums: [String: GGUFTensorInfo] = [:], counts: [String: GGUFTensorInfo] = [:]
+        var statistics: [Int: ExpertStatistics] = [:]
         for t in g.tensors {
             if t.name.hasSuffix(inSum2Suffix) { sums[String(t.name.dropLast(inSum2Suffix.count))] = t }
             else if t.name.hasSuffix(countsSuffix) { counts[String(t.name.dropLast(countsSuffix.count))] = t }
+            else if t.name.hasSuffix(expertStatsSuffix) {
+                let parts = t.name.split(separator: ".")
+                guard parts.count == 3, parts[0] == "blk", let block = Int(parts[1]), block >= 0, t.type == .f32,
+                      t.dimensions.count == 2, t.dimensions[1] == 4, t.dimensions[0] >= 1 else {
+                    throw fail(.invalidValue, t.name, t.infoOffset, "expert statistics are blk.N.expert_stats, F32 [4, experts]")
+                }
+                let v = floats(g, t), e = t.dimensions[0]
+                if let bad = v.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
+                    throw fail(.invalidValue, t.name, g.dataOffset + t.offset + 4 * bad, "value \(bad) is \(v[bad])")
+                }
+                var st = ExpertStatistics(experts: e)
+                st.tokens = v[0..<e].map(Double.init)
+                st.gateWeight = v[e..<(2 * e)].map(Double.init)
+                st.outputNorm = v[(2 * e)..<(3 * e)].map(Double.init)
+                st.weightedNorm = v[(3 * e)..<(4 * e)].map(Double.init)
+                statistics[block] = st
+            }
         }
         guard !sums.isEmpty || !counts.isEmpty else {
             throw fail(.missingField, "tensors", nil, "the importance matrix has no entries")
@@ -147,7 +205,9 @@ public struct ImportanceMatrix: Sendable {
             }
             entries[name] = Entry(sums: sumValues, counts: n)
         }
-        return ImportanceMatrix(entries: entries, datasets: datasets, chunkCount: chunkCount, chunkSize: chunkSize)
+        var m = ImportanceMatrix(entries: entries, datasets: datasets, chunkCount: chunkCount, chunkSize: chunkSize)
+        m.expertStatistics = statistics
+        return m
     }
 
     static func floats(_ g: GGUFFile, _ t: GGUFTensorInfo) -> [Float] {
@@ -227,6 +287,10 @@ public struct ImportanceMatrix: Sendable {
             infos.append(try GGUFTensorInfo(name: name + Self.inSum2Suffix, dimensions: [e.columns] + experts, type: .f32))
             infos.append(try GGUFTensorInfo(name: name + Self.countsSuffix, dimensions: [1] + experts, type: .f32))
         }
+        let blocks = expertStatistics.keys.sorted()
+        for b in blocks {
+            infos.append(try GGUFTensorInfo(name: "blk.\(b)" + Self.expertStatsSuffix, dimensions: [expertStatistics[b]!.experts, 4], type: .f32))
+        }
         let metadata = [
             GGUFKeyValue("general.type", .string(GGUFString("imatrix"))),
             GGUFKeyValue("imatrix.datasets", .array(.string(datasets.map { GGUFString($0) }))),
@@ -238,6 +302,11 @@ public struct ImportanceMatrix: Sendable {
             for (_, e) in sorted {
                 try e.sums.map { $0.bitPattern.littleEndian }.withUnsafeBytes { try w.write($0) }
                 try e.counts.map { Float($0).bitPattern.littleEndian }.withUnsafeBytes { try w.write($0) }
+            }
+            for b in blocks {
+                let st = expertStatistics[b]!
+                let values = st.tokens + st.gateWeight + st.outputNorm + st.weightedNorm
+                try values.map { Float($0).bitPattern.littleEndian }.withUnsafeBytes { try w.write($0) }
             }
             try w.finish()
         } catch {

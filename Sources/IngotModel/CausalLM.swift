@@ -14,20 +14,31 @@ public protocol CausalLM: AnyObject {
 }
 
 /// Sees the input of every linear layer: `rows` rows (tokens) of `columns` floats, the layer named by its GGUF tensor
-/// (`blk.3.attn_q.weight`), and for a stacked expert tensor (`blk.3.ffn_up_exps.weight`) which expert, the rows being
-/// the tokens routed to it. Calibration accumulates importance from it; the buffer is the model's own (no copy) and
-/// valid only during the call.
+/// (`blk.3.attn_q.weight`), and for a stacked tensor which of its matrices (an expert of `blk.3.ffn_up_exps.weight`,
+/// /// the rows being the tokens routed to it, or a head of `blk.3.attn_k_b.weight`). Calibration accumulates importance
+/// from it; the buffer is the model's own (no copy) and valid only during the call.
 public protocol LinearObserver: AnyObject {
-    func observe(_ tensor: String, expert: ExpertIndex?, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int)
+    func observe(_ tensor: String, matrix: MatrixIndex?, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int)
 }
 
-/// Which expert of a stacked expert tensor a linear layer is: `index` of `count`.
-public struct ExpertIndex: Equatable, Sendable {
+/// Sees how each mixture-of-experts block routes a window (expert statistics): for expert `expert` of the `experts` of
+/// block `block`, the weight the router gave each token sent to it and the L2 norm of the expert's output for that
+/// token (before weighting), in token order. A `LinearObserver` that also conforms is told both.
+public protocol RoutingObserver: AnyObject {
+    func routed(block: Int, expert: Int, of experts: Int, weights: UnsafeBufferPointer<Float>, outputNorms: UnsafeBufferPointer<Float>)
+}
+
+/// Which matrix of a stacked tensor a linear layer is: `index` of `count`. Experts (`ffn_up_exps`) are `routed`, each
+/// seeing only the tokens sent to it; the per-head matrices of latent attention (`attn_k_b`) are not, each seeing
+/// every token.
+public struct MatrixIndex: Equatable, Sendable {
     public let index: Int
     public let count: Int
-    public init(index: Int, count: Int) {
+    public let routed: Bool
+    public init(index: Int, count: Int, routed: Bool) {
         self.index = index
         self.count = count
+        self.routed = routed
     }
 }
 

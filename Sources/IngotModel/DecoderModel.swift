@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import IngotFormats
 import IngotNumerics
 
@@ -93,15 +98,54 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
                 return .init(name: hf, type: .f32, dims: t.shape.reversed(), data: decoded.decode(f), entryOffset: nil)
             }
         }
+        let split = table.latentAttention ? try LatentSplit(spec: spec, path: d.path) : nil
         try self.init(path: d.path, spec: spec, table: table, shape: shape, ropeStyle: .halves, storage: decoded,
                       ropeFactors: factors, find: { name in
             if name == "output.weight" && tied { return nil }
             guard let m = table.hfName(forGGUF: name), m.role.scope != .expertStack else { return nil }
+            if split != nil, m.role.gguf == "attn_k_b" || m.role.gguf == "attn_v_b" { return nil }
             return found(m.name)
         }, findExpert: { name, x in
-            guard let m = table.hfName(forGGUF: name), m.role.scope == .expertStack else { return nil }
+            guard let m = table.hfName(forGGUF: name) else { return nil }
+            if let split, let layer = m.layer, m.role.gguf == "attn_k_b" || m.role.gguf == "attn_v_b",
+               let kvB = table.hfName(forGGUF: "blk.\(layer).attn_kv_b.weight").flatMap({ found($0.name) }) {
+                return split.head(x, of: kvB, value: m.role.gguf == "attn_v_b", decoded: decoded)
+            }
+            guard m.role.scope == .expertStack else { return nil }
             return found(m.hfName(expert: x))
         })
+    }
+
+    /// A folder's `kv_b_proj` ([heads · (nope + v), kvLora]) read as llama.cpp's converter splits it: per head, k_b =
+    /// the transposed nope rows (kvLora × nope) and v_b = the v rows (v × kvLora), decoded to F32 at load.
+    struct LatentSplit {
+        let heads: Int, nope: Int, vDim: Int, kvLora: Int
+
+        init(spec: ModelSpec, path: String) throws {
+            heads = try spec.require(.headCount, path: path)
+            let rope = try spec.require(.ropeDimensionCount, path: path)
+            nope = try spec.require(.keyLengthMLA, path: path) - rope
+            vDim = try spec.require(.valueLengthMLA, path: path)
+            kvLora = try spec.require(.kvLoraRank, path: path)
+        }
+
+        func head(_ h: Int, of kvB: WeightReader.Found, value: Bool, decoded: DecodedWeights) -> WeightReader.Found? {
+            let rowsPerHead = nope + vDim
+            guard h >= 0, h < heads, kvB.dims == [kvLora, heads * rowsPerHead], BlockCodec.canDequantize(kvB.type),
+                  let rowBytes = kvB.type.byteCount(elements: kvLora) else { return nil }
+            var rows = [Float](repeating: 0, count: rowsPerHead * kvLora)
+            rows.withUnsafeMutableBufferPointer {
+                BlockCodec.dequantize(kvB.type, kvB.data + h * rowsPerHead * rowBytes, count: rowsPerHead * kvLora, into: $0.baseAddress!)
+            }
+            let out: [Float]
+            if value {
+                out = Array(rows[(nope * kvLora)...])
+            } else {
+                out = (0..<(kvLora * nope)).map { i in rows[(i % nope) * kvLora + i / nope] }
+            }
+            let data = out.withUnsafeBufferPointer { decoded.keep($0) }
+            return .init(name: kvB.name, type: .f32, dims: value ? [kvLora, vDim] : [nope, kvLora], data: data, entryOffset: nil)
+        }
     }
 
     init(path: String, spec: ModelSpec, table: Architecture, shape: BlockShape, ropeStyle style: RopeStyle,
@@ -118,9 +162,9 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         let ropeDimensions = spec.int(.ropeDimensionCount) == nil ? headDim : try spec.require(.ropeDimensionCount, path: path)
         let blockCount = try spec.require(.layerCount, path: path)
         trainedContext = spec.contextLength
-        if let k = spec.keyedRopeScaling {
+        if let k = spec.keyedRopeScaling, !(k.type == "yarn" && shape.attention == .latent) {
             throw ModelError(.unsupportedArchitecture, field: storage is GGUFFile ? "\(table.name).rope.scaling.type" : "config.json rope_scaling",
-                             "RoPE scaling '\(k.type)' has no forward pass yet (Llama 3.1's llama3 scaling does)", path: path)
+                             "RoPE scaling '\(k.type)' has no forward pass yet (Llama 3.1's llama3 scaling and DeepSeek's YaRN do)", path: path)
         }
         guard heads % kvHeads == 0, headDim > 0, headDim % 2 == 0 else {
             throw ModelError(.invalidValue, field: "\(table.name) head counts",
@@ -131,7 +175,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         // Experts: how many, how many per token, and from which block on (DeepSeek's leading blocks are dense).
         let expertCount = spec.expertCount ?? 0, expertsUsed = spec.expertUsedCount ?? 0
         let firstExpertBlock = spec.int(.leadingDenseBlockCount) ?? 0
-        if expertCount > 1 {
+        if expertCount >= 1 {
             guard expertsUsed >= 1, expertsUsed <= expertCount else {
                 throw ModelError(.invalidValue, field: storage is GGUFFile ? "\(table.name).expert_used_count" : "config.json num_experts_per_tok",
                                  "\(expertsUsed) experts per token out of \(expertCount)", path: path)
@@ -145,6 +189,15 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         let ropeDims = min(ropeDimensions, headDim) & ~1
         rotary = Rotary(style: style, dims: ropeDims, headDim: headDim, base: Float(spec.ropeFreqBase ?? 10000),
                         factors: try factors ?? w.vector("rope_freqs.weight", ropeDims / 2, required: false))
+        // The routing rules the table leaves to the model, from its keys.
+        func routing(_ e: BlockShape.Experts) -> MixtureOfExperts.Routing {
+            let gating = e.gating ?? (spec.int(.expertGatingFunction) == 2 ? .sigmoid : .softmax)
+            return .init(gating: gating, normalizeWeights: e.normalizeWeights ?? (spec[.expertWeightsNorm] == .bool(true)),
+                         weightScale: Float(spec.double(.expertWeightsScale) ?? 1),
+                         groups: max(1, spec.int(.expertGroupCount) ?? 1), groupsUsed: max(1, spec.int(.expertGroupUsedCount) ?? 1))
+        }
+        let latent = shape.attention == .latent ? try DecoderModel.latentAttention(spec, path: path, weights: w, hidden: hidden,
+                                                                                     heads: heads, ropeDimensions: ropeDimensions) : nil
         var blocks: [Block] = []
         for i in 0..<blockCount {
             let attention: any Sublayer, feedForward: any Sublayer
@@ -152,10 +205,12 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
             case .grouped(let headNorms):
                 attention = try GroupedQueryAttention(block: i, weights: w, hidden: hidden, heads: heads, kvHeads: kvHeads,
                                                       headDim: headDim, headNorms: headNorms, rotary: rotary)
+            case .latent:
+                attention = try latent.map { try $0(i) }!
             }
-            if expertCount > 1, i >= firstExpertBlock, let routing = shape.experts {
+            if expertCount >= 1, i >= firstExpertBlock, let experts = shape.experts {
                 feedForward = try MixtureOfExperts(block: i, weights: w, hidden: hidden, experts: expertCount, used: expertsUsed,
-                                                   routing: routing, weightScale: Float(spec.double(.expertWeightsScale) ?? 1))
+                                                   shared: experts.shared, routing: routing(experts))
             } else {
                 switch shape.feedForward {
                 case .gatedSiLU: feedForward = try GatedMLP(block: i, weights: w, hidden: hidden, ffn: ffn)
@@ -166,8 +221,45 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         }
         self.blocks = blocks
         var byName: [String: Linear] = [:]
-        for l in blocks.flatMap({ $0.branches.flatMap(\.sublayer.linears) }) + [output] where l.expert == nil { byName[l.name] = l }
+        for l in blocks.flatMap({ $0.branches.flatMap(\.sublayer.linears) }) + [output] where l.matrix == nil { byName[l.name] = l }
         linearsByName = byName
+    }
+
+    /// The maker of each block's latent attention (DeepSeek-V2/V3, llama.cpp's `deepseek2`): per-head widths from
+    /// `key_length_mla` (nope + rope) and `value_length_mla`, the latent `kv_lora_rank`, the query's `q_lora_rank`
+    /// (absent: a full-rank `attn_q`), and RoPE over `rope.dimension_count` adjacent pairs. With YaRN, llama.cpp's
+    /// numbers for this architecture: factor f, the angles blended between the correction dims of β 32 and 1 over
+    /// `original_context_length`; m = `yarn_log_multiplier` / 0.1 (DeepSeek's mscale_all_dim); cos and sin scaled
+    /// by 1 where m ≠ 0 (else 1 + 0.1 ln f); the softmax scale (1 + 0.1 m ln f)² / √(nope + rope) (without YaRN,
+    /// 1 / √(nope + rope)).
+    static func latentAttention(_ spec: ModelSpec, path: String, weights w: WeightReader, hidden: Int, heads: Int,
+                                ropeDimensions: Int) throws -> (Int) throws -> LatentAttention {
+        let kvLora = try spec.require(.kvLoraRank, path: path)
+        let keyMLA = try spec.require(.keyLengthMLA, path: path), vDim = try spec.require(.valueLengthMLA, path: path)
+        let rope = ropeDimensions, nope = keyMLA - rope
+        let qLora = spec.int(.qLoraRank) == nil ? nil : try spec.require(.qLoraRank, path: path)
+        guard rope > 0, rope % 2 == 0, nope > 0, kvLora > 0, vDim > 0, qLora.map({ $0 > 0 }) ?? true else {
+            throw ModelError(.invalidValue, field: "deepseek2.attention.key_length_mla",
+                             "latent attention of \(nope) + \(rope) key dims, \(vDim) value dims and rank \(kvLora) cannot run", path: path)
+        }
+        let base = Float(spec.ropeFreqBase ?? 10000)
+        var yarn: Rotary.YaRN?
+        var mscale: Float = 1
+        if let k = spec.keyedRopeScaling, k.type == "yarn", k.factor > 1 {
+            let f = Float(k.factor), m = Float((spec.double(.yarnLogMultiplier) ?? 0) / 0.1)
+            let attnFactor: Float = m != 0 ? 1 / (1 + 0.1 * logf(f)) : 1
+            guard let original = k.originalContext ?? spec.contextLength, original > 0 else {
+                throw ModelError(.missingField, field: "rope.scaling.original_context_length", "YaRN needs the original context", path: path)
+            }
+            yarn = Rotary.YaRN(factor: f, originalContext: original, dims: rope, base: base, mscale: attnFactor * (1 + 0.1 * logf(f)))
+            mscale = attnFactor * (1 + 0.1 * logf(f)) * (1 + 0.1 * m * logf(f))
+        }
+        let rotary = Rotary(style: .adjacentPairs, dims: rope, headDim: rope, base: base, factors: nil, yarn: yarn)
+        let scale = mscale * mscale / Float(keyMLA).squareRoot()
+        return { i in
+            try LatentAttention(block: i, weights: w, hidden: hidden, heads: heads, nope: nope, rope: rope, kvLora: kvLora,
+                                vDim: vDim, qLora: qLora, rotary: rotary, scale: scale)
+        }
     }
 
     /// A folder's memory map and the weights decoded from it at load (FP8 with scales), owned for the model's lifetime.
@@ -180,6 +272,14 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         func decode(_ f: any RowDecoder) -> UnsafeRawPointer {
             let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, f.rows * f.cols))
             for r in 0..<f.rows { f.decodeRow(r, into: b.baseAddress! + r * f.cols) }
+            buffers.append(b)
+            return UnsafeRawPointer(b.baseAddress!)
+        }
+
+        /// A copy of `values` owned here.
+        func keep(_ values: UnsafeBufferPointer<Float>) -> UnsafeRawPointer {
+            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, values.count))
+            _ = b.initialize(from: values)
             buffers.append(b)
             return UnsafeRawPointer(b.baseAddress!)
         }

@@ -31,15 +31,15 @@ public struct ForwardContext {
 public final class Linear {
     public let name: String
     /// Which expert of a stacked expert tensor (`blk.3.ffn_up_exps.weight`) this is; nil for every other layer.
-    public let expert: ExpertIndex?
+    public let matrix: MatrixIndex?
     public private(set) var weight: StoredMatrix
     public let bias: [Float]?
     /// F32 values put in place of the stored weight, owned here.
     private var replacement: [Float]?
 
-    init(name: String, expert: ExpertIndex? = nil, weight: StoredMatrix, bias: [Float]? = nil) {
+    init(name: String, matrix: MatrixIndex? = nil, weight: StoredMatrix, bias: [Float]? = nil) {
         self.name = name
-        self.expert = expert
+        self.matrix = matrix
         self.weight = weight
         self.bias = bias
     }
@@ -49,7 +49,7 @@ public final class Linear {
 
     /// y (rows × `self.rows`) = x (rows × columns) · Wᵀ (+ b).
     func apply(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, _ c: ForwardContext) {
-        c.observer?.observe(name, expert: expert, input: UnsafeBufferPointer(start: x, count: n * columns), rows: n, columns: columns)
+        c.observer?.observe(name, matrix: matrix, input: UnsafeBufferPointer(start: x, count: n * columns), rows: n, columns: columns)
         QuantizedMatMul.multiply(weight, x, tokens: n, y, ldy: rows, workspace: c.workspace, activations: c.activations,
                                  kernels: c.kernels)
         if let bias {
@@ -79,6 +79,14 @@ public struct RMSNorm {
     public let weight: [Float]
     public let eps: Float
 
+    /// Normalizes in place the first `weight.count` values of `rows` rows that lie `rowStride` apart.
+    func apply(_ x: UnsafeMutablePointer<Float>, rowStride: Int, rows: Int) {
+        let d = weight.count
+        weight.withUnsafeBufferPointer { w in
+            for r in 0..<rows { Activations.rmsNorm(x + r * rowStride, w.baseAddress!, d, eps: eps, into: x + r * rowStride) }
+        }
+    }
+
     /// Normalizes `rows` rows of x into y (x and y may be the same memory).
     func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         let d = weight.count
@@ -96,13 +104,36 @@ public final class Rotary {
     public let headDim: Int
     public let base: Float
     public let factors: [Float]?
+    public let yarn: YaRN?
 
-    init(style: RopeStyle, dims: Int, headDim: Int, base: Float, factors: [Float]?) {
-        (self.style, self.dims, self.headDim, self.base, self.factors) = (style, dims, headDim, base, factors)
+    /// YaRN context extension as ggml's `rope_yarn` applies it (extrapolation factor 1): the angle of pair i is
+    /// blended from the interpolated angle (`freqScale` · θ) and the original one by a ramp that is 1 below the
+    /// correction dim `low` and 0 above `high`, and cos and sin are multiplied by `mscale`.
+    public struct YaRN: Sendable {
+        public let freqScale: Float
+        public let low: Float, high: Float
+        public let mscale: Float
+
+        /// ggml_rope_yarn_corr_dims: the pair indices where the wavelength passes `originalContext` / β (β = 32
+        /// and 1, llama.cpp's defaults).
+        public init(factor: Float, originalContext: Int, dims: Int, base: Float, mscale: Float,
+                    betaFast: Float = 32, betaSlow: Float = 1) {
+            func corr(_ beta: Float) -> Float {
+                Float(dims) * logf(Float(originalContext) / (beta * 2 * Float.pi)) / (2 * logf(base))
+            }
+            freqScale = 1 / factor
+            low = max(0, floorf(corr(betaFast)))
+            high = min(Float(dims - 1), ceilf(corr(betaSlow)))
+            self.mscale = mscale
+        }
+    }
+
+    init(style: RopeStyle, dims: Int, headDim: Int, base: Float, factors: [Float]?, yarn: YaRN? = nil) {
+        (self.style, self.dims, self.headDim, self.base, self.factors, self.yarn) = (style, dims, headDim, base, factors, yarn)
     }
 
     /// cos/sin of position · θ_i for i < dims/2, with θ_i = base^(-2i/dims) built by repeated multiplication in Float
-    /// as ggml's rope cache does (divided by the factors where the model has them).
+    /// as ggml's rope cache does (divided by the factors where the model has them, blended by YaRN where it has it).
     func tables(_ n: Int) -> (cos: [Float], sin: [Float]) {
         let half = dims / 2
         var c = [Float](repeating: 1, count: n * half), s = [Float](repeating: 0, count: n * half)
@@ -110,9 +141,14 @@ public final class Rotary {
         for p in 0..<n {
             var theta = Float(p)
             for i in 0..<half {
-                let t = theta / (factors?[i] ?? 1)
-                c[p * half + i] = cosf(t)
-                s[p * half + i] = sinf(t)
+                var t = theta / (factors?[i] ?? 1), m: Float = 1
+                if let y = yarn {
+                    let ramp = 1 - min(1, max(0, (Float(i) - y.low) / max(0.001, y.high - y.low)))
+                    t = y.freqScale * t * (1 - ramp) + t * ramp
+                    m = y.mscale
+                }
+                c[p * half + i] = cosf(t) * m
+                s[p * half + i] = sinf(t) * m
                 theta *= thetaScale
             }
         }
@@ -199,36 +235,142 @@ public final class GroupedQueryAttention: Sublayer {
             ActivationRounding.roundTrip(vb, count: n * kvd, cols: kvd, through: .f16)
         }
         for t in 0..<n { for j in 0..<kvd { vt[j * n + t] = vb[t * kvd + j] } }
-        attend(qb, kb, vt, into: att, c)
+        causalAttention(q: qb, k: kb, vt: vt, into: att, heads: heads, kvHeads: kvHeads, keyDim: headDim, valueDim: headDim,
+                        scale: 1 / Float(headDim).squareRoot(), c)
         o.apply(att, rows: n, into: out, c)
     }
+}
 
-    /// Causal attention, one head per job, queries in blocks of `queryBlock`.
-    private func attend(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ vt: UnsafePointer<Float>,
-                        into out: UnsafeMutablePointer<Float>, _ c: ForwardContext) {
-        let n = c.tokens, qd = heads * headDim, kvd = kvHeads * headDim, d = headDim, group = heads / kvHeads
-        let scale = 1 / Float(d).squareRoot(), kernels = c.kernels
-        let scores = c.state.scoreBuffers(c.workspace.threads)
-        let qs = UnsafeSendable(q), ks = UnsafeSendable(k), vs = UnsafeSendable(vt), os = UnsafeSendable(UnsafePointer(out))
-        try? parallelFor(0..<heads, threads: c.workspace.threads) { h, worker in
-            let s = scores[worker].get(GroupedQueryAttention.queryBlock * n * 4).baseAddress!.assumingMemoryBound(to: Float.self)
-            let kvh = h / group
-            let o = UnsafeMutablePointer(mutating: os.pointer)
-            var t0 = 0
-            while t0 < n {
-                let tb = min(GroupedQueryAttention.queryBlock, n - t0), keys = t0 + tb
-                MatMul.gemm(qs.pointer + t0 * qd + h * d, ldx: qd, ks.pointer + kvh * d, ldw: kvd, k: d,
-                            tokens: tb, rows: keys, s, ldy: n, kernels: kernels)
-                for t in t0..<(t0 + tb) {
-                    let row = s + (t - t0) * n
-                    Activations.softmax(row, t + 1, scale: scale)
-                    for j in (t + 1)..<max(t + 1, keys) { row[j] = 0 }
-                }
-                MatMul.gemm(s, ldx: n, vs.pointer + kvh * d * n, ldw: n, k: keys,
-                            tokens: tb, rows: d, o + t0 * qd + h * d, ldy: qd, kernels: kernels)
-                t0 += tb
+/// Causal softmax attention over a window, one head per job, queries in blocks of `queryBlock` scoring only the keys
+/// they can see: q is n × heads × keyDim, k n × kvHeads × keyDim, vt (kvHeads · valueDim) × n (values transposed),
+/// out n × heads × valueDim; query head h reads KV head h / (heads / kvHeads).
+///
+///     out_h = softmax(scale · q_h·k_gᵀ, causal) · v_g
+func causalAttention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, vt: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                     heads: Int, kvHeads: Int, keyDim: Int, valueDim: Int, scale: Float, _ c: ForwardContext) {
+    let n = c.tokens, qd = heads * keyDim, kd = kvHeads * keyDim, od = heads * valueDim, group = heads / kvHeads
+    let kernels = c.kernels, block = GroupedQueryAttention.queryBlock
+    let scores = c.state.scoreBuffers(c.workspace.threads)
+    let qs = UnsafeSendable(q), ks = UnsafeSendable(k), vs = UnsafeSendable(vt), os = UnsafeSendable(UnsafePointer(out))
+    try? parallelFor(0..<heads, threads: c.workspace.threads) { h, worker in
+        let s = scores[worker].get(block * n * 4).baseAddress!.assumingMemoryBound(to: Float.self)
+        let kvh = h / group
+        let o = UnsafeMutablePointer(mutating: os.pointer)
+        var t0 = 0
+        while t0 < n {
+            let tb = min(block, n - t0), keys = t0 + tb
+            MatMul.gemm(qs.pointer + t0 * qd + h * keyDim, ldx: qd, ks.pointer + kvh * keyDim, ldw: kd, k: keyDim,
+                        tokens: tb, rows: keys, s, ldy: n, kernels: kernels)
+            for t in t0..<(t0 + tb) {
+                let row = s + (t - t0) * n
+                Activations.softmax(row, t + 1, scale: scale)
+                for j in (t + 1)..<max(t + 1, keys) { row[j] = 0 }
+            }
+            MatMul.gemm(s, ldx: n, vs.pointer + kvh * valueDim * n, ldw: n, k: keys,
+                        tokens: tb, rows: valueDim, o + t0 * od + h * valueDim, ldy: od, kernels: kernels)
+            t0 += tb
+        }
+    }
+}
+
+/// Multi-head latent attention (DeepSeek-V2/V3) as llama.cpp's `deepseek2` graph runs it, the kv up-projection
+/// absorbed into the query and the output (llama.cpp stores it split per head as `attn_k_b` and `attn_v_b`):
+///
+///     q = q_b(rmsnorm(q_a(x)) · q_a_norm)  (or q(x))            n × heads × (nope + rope)
+///     [c, k_pe] = kv_a_mqa(x);  c = rmsnorm(c) · kv_a_norm      c: n × kvLora, k_pe: n × rope (one head)
+///     q_pe, k_pe rotated (adjacent pairs, YaRN where the model has it)
+///     Q_h = [k_b_h · q_nope_h, q_pe_h];  K = [c, k_pe];  V = c   one latent KV head, F16 as llama.cpp's cache
+///     a_h = softmax(scale · Q_h·Kᵀ, causal) · V                 n × kvLora per head
+///     out = o([v_b_h · a_h for each head])
+public final class LatentAttention: Sublayer {
+    let qA: Linear?, qANorm: RMSNorm?, qB: Linear?
+    /// The full-rank query of models without a low-rank one (DeepSeek-V2-Lite).
+    let q: Linear?
+    let kvA: Linear
+    let kvANorm: RMSNorm
+    /// Per head: kvLora × nope and vDim × kvLora.
+    public let kB: [Linear], vB: [Linear]
+    let o: Linear
+    let rotary: Rotary
+    public let heads: Int, nope: Int, rope: Int, kvLora: Int, vDim: Int
+    /// Softmax scale: mscale² / √(nope + rope) (mscale from YaRN's `yarn_log_multiplier`, 1 without).
+    let scale: Float
+
+    init(block i: Int, weights w: WeightReader, hidden: Int, heads: Int, nope: Int, rope: Int, kvLora: Int, vDim: Int,
+         qLora: Int?, rotary: Rotary, scale: Float) throws {
+        let p = "blk.\(i)."
+        let qd = heads * (nope + rope)
+        if let r = qLora {
+            qA = try w.linear(p + "attn_q_a", rows: r, cols: hidden)
+            qANorm = try w.norm(p + "attn_q_a_norm.weight", r)
+            qB = try w.linear(p + "attn_q_b", rows: qd, cols: r)
+            q = nil
+        } else {
+            (qA, qANorm, qB) = (nil, nil, nil)
+            q = try w.linear(p + "attn_q", rows: qd, cols: hidden)
+        }
+        kvA = try w.linear(p + "attn_kv_a_mqa", rows: kvLora + rope, cols: hidden)
+        kvANorm = try w.norm(p + "attn_kv_a_norm.weight", kvLora)
+        kB = try w.stack(p + "attn_k_b", count: heads, rows: kvLora, cols: nope, routed: false)
+        vB = try w.stack(p + "attn_v_b", count: heads, rows: vDim, cols: kvLora, routed: false)
+        o = try w.linear(p + "attn_output", rows: hidden, cols: heads * vDim)
+        (self.rotary, self.scale) = (rotary, scale)
+        (self.heads, self.nope, self.rope, self.kvLora, self.vDim) = (heads, nope, rope, kvLora, vDim)
+    }
+
+    public var linears: [Linear] { [qA, qB, q].compactMap { $0 } + [kvA] + kB + vB + [o] }
+
+    public func run(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ c: ForwardContext) {
+        let n = c.tokens, dq = nope + rope, dk = kvLora + rope
+        let qFull = c.state.floats("mla.q", n * heads * dq)
+        if let qA, let qANorm, let qB {
+            let t = c.state.floats("mla.qa", n * qA.rows)
+            qA.apply(x, rows: n, into: t, c)
+            qANorm.apply(t, rows: n, into: t)
+            qB.apply(t, rows: n, into: qFull, c)
+        } else {
+            q!.apply(x, rows: n, into: qFull, c)
+        }
+        let kvpe = c.state.floats("mla.kvpe", n * dk)
+        kvA.apply(x, rows: n, into: kvpe, c)
+        // K = [normalized latent, rotated k_pe] per token; V is the latent (its transpose for the product).
+        let keys = c.state.floats("mla.k", n * dk), kpe = c.state.floats("mla.kpe", n * rope)
+        for t in 0..<n {
+            (keys + t * dk).update(from: kvpe + t * dk, count: kvLora)
+            (kpe + t * rope).update(from: kvpe + t * dk + kvLora, count: rope)
+        }
+        kvANorm.apply(keys, rowStride: dk, rows: n)
+        rotary.apply(kpe, heads: 1, c)
+        for t in 0..<n { (keys + t * dk + kvLora).update(from: kpe + t * rope, count: rope) }
+        if c.halfPrecisionCache { ActivationRounding.roundTrip(keys, count: n * dk, cols: dk, through: .f16) }
+        let vt = c.state.floats("mla.vt", kvLora * n)
+        for t in 0..<n { for j in 0..<kvLora { vt[j * n + t] = keys[t * dk + j] } }
+        // Q_h = [k_b_h · q_nope_h, rotated q_pe_h].
+        let queries = c.state.floats("mla.Q", n * heads * dk), qpe = c.state.floats("mla.qpe", n * heads * rope)
+        let qn = c.state.floats("mla.qnope", n * nope), qa = c.state.floats("mla.qabs", n * kvLora)
+        for t in 0..<n { for h in 0..<heads { (qpe + (t * heads + h) * rope).update(from: qFull + (t * heads + h) * dq + nope, count: rope) } }
+        rotary.apply(qpe, heads: heads, c)
+        for h in 0..<heads {
+            for t in 0..<n { (qn + t * nope).update(from: qFull + (t * heads + h) * dq, count: nope) }
+            kB[h].apply(qn, rows: n, into: qa, c)
+            for t in 0..<n {
+                let row = queries + (t * heads + h) * dk
+                row.update(from: qa + t * kvLora, count: kvLora)
+                (row + kvLora).update(from: qpe + (t * heads + h) * rope, count: rope)
             }
         }
+        let latent = c.state.floats("mla.att", n * heads * kvLora)
+        causalAttention(q: queries, k: keys, vt: vt, into: latent, heads: heads, kvHeads: 1, keyDim: dk, valueDim: kvLora,
+                        scale: scale, c)
+        // Each head's latent output through its v_b, into the heads · vDim input of the output projection.
+        let ah = c.state.floats("mla.ah", n * kvLora), vh = c.state.floats("mla.vh", n * vDim)
+        let att = c.state.floats("mla.out", n * heads * vDim)
+        for h in 0..<heads {
+            for t in 0..<n { (ah + t * kvLora).update(from: latent + (t * heads + h) * kvLora, count: kvLora) }
+            vB[h].apply(ah, rows: n, into: vh, c)
+            for t in 0..<n { (att + (t * heads + h) * vDim).update(from: vh + t * vDim, count: vDim) }
+        }
+        o.apply(att, rows: n, into: out, c)
     }
 }
 
@@ -270,55 +412,99 @@ public final class GatedMLP: Sublayer {
 /// Each expert runs once over the rows of the tokens routed to it, with the same products as a dense layer; an
 /// expert no token chose costs nothing.
 public final class MixtureOfExperts: Sublayer {
+    /// How tokens are sent to experts, the architecture's rules with the model's values filled in.
+    public struct Routing: Sendable {
+        public var gating: BlockShape.Experts.Gating
+        /// Divide the chosen weights by their sum.
+        public var normalizeWeights: Bool
+        /// llama.cpp's `expert_weights_scale` (1 where the model has none).
+        public var weightScale: Float
+        /// Group-limited routing (DeepSeek-V3): experts in `groups` equal groups, a token choosing among the
+        /// `groupsUsed` groups whose two best experts score highest; 1 group: no limit.
+        public var groups: Int
+        public var groupsUsed: Int
+    }
+
     public let router: Linear
+    /// Added to the probabilities to choose experts, not to weight them (DeepSeek-V3's `exp_probs_b`).
+    let selectionBias: [Float]?
     /// One set of projections per expert, all `width` wide.
     public let gate: [Linear], up: [Linear], down: [Linear]
     public let shared: GatedMLP?
     /// The shared expert's gate (`ffn_gate_inp_shexp`, one row of hidden values; a vector in GGUF).
     public let sharedGate: Linear?
     public let used: Int
-    let routing: BlockShape.Experts
-    /// llama.cpp's `expert_weights_scale` (1 where the model has none).
-    let weightScale: Float
+    public let routing: Routing
+    /// The block this branch belongs to, as routing observers name it.
+    public let block: Int
 
     public var experts: Int { gate.count }
     public var width: Int { gate.first?.rows ?? 0 }
 
-    init(block i: Int, weights w: WeightReader, hidden: Int, experts: Int, used: Int, routing: BlockShape.Experts,
-         weightScale: Float) throws {
+    init(block i: Int, weights w: WeightReader, hidden: Int, experts: Int, used: Int, shared kind: BlockShape.Experts.Shared,
+         routing: Routing) throws {
         let p = "blk.\(i)."
         router = try w.linear(p + "ffn_gate_inp", rows: experts, cols: hidden)
-        gate = try w.experts(p + "ffn_gate_exps", experts: experts, rows: nil, cols: hidden)
+        selectionBias = try w.vector(p + "exp_probs_b.bias", experts, required: false)
+        gate = try w.stack(p + "ffn_gate_exps", count: experts, rows: nil, cols: hidden, routed: true)
         let width = gate[0].rows
-        up = try w.experts(p + "ffn_up_exps", experts: experts, rows: width, cols: hidden)
-        down = try w.experts(p + "ffn_down_exps", experts: experts, rows: hidden, cols: width)
-        switch routing.shared {
+        up = try w.stack(p + "ffn_up_exps", count: experts, rows: width, cols: hidden, routed: true)
+        down = try w.stack(p + "ffn_down_exps", count: experts, rows: hidden, cols: width, routed: true)
+        switch kind {
         case .none:
-            shared = nil
-            sharedGate = nil
+            (shared, sharedGate) = (nil, nil)
         case .sigmoidGated:
             shared = try GatedMLP(block: i, weights: w, hidden: hidden, ffn: nil, suffix: "_shexp")
             sharedGate = try w.linear(p + "ffn_gate_inp_shexp", rows: 1, cols: hidden)
+        case .plain:
+            shared = try GatedMLP(block: i, weights: w, hidden: hidden, ffn: nil, suffix: "_shexp")
+            sharedGate = nil
         }
-        (self.used, self.routing, self.weightScale) = (used, routing, weightScale)
+        guard routing.groups >= 1, experts % routing.groups == 0, routing.groupsUsed >= 1, routing.groupsUsed <= routing.groups,
+              routing.groups == 1 || (experts / routing.groups >= 2 && used <= routing.groupsUsed * (experts / routing.groups)) else {
+            throw ModelError(.invalidValue, field: "expert_group_count",
+                             "\(experts) experts cannot be routed in \(routing.groups) groups, \(routing.groupsUsed) used, \(used) experts per token",
+                             path: w.path)
+        }
+        (self.used, self.routing, block) = (used, routing, i)
     }
 
     public var linears: [Linear] {
         [router] + (0..<experts).flatMap { [gate[$0], up[$0], down[$0]] } + (shared?.linears ?? []) + (sharedGate.map { [$0] } ?? [])
     }
 
-    /// The experts token `t` goes to and their weights, from its router logits (`experts` values, overwritten by
-    /// the probabilities).
-    func route(_ logits: UnsafeMutablePointer<Float>, chosen: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>) {
+    /// The experts a token goes to and their weights, from its router logits (`experts` values, overwritten by the
+    /// probabilities); `select` is scratch of `experts` values.
+    func route(_ logits: UnsafeMutablePointer<Float>, select: UnsafeMutablePointer<Float>, chosen: UnsafeMutablePointer<Int32>,
+               weights: UnsafeMutablePointer<Float>) {
         let e = experts
         switch routing.gating {
         case .softmax: Activations.softmax(logits, e, scale: 1)
         case .sigmoid: for j in 0..<e { logits[j] = 1 / (1 + expf(-logits[j])) }
         }
+        for j in 0..<e { select[j] = logits[j] + (selectionBias?[j] ?? 0) }
+        if routing.groups > 1 {
+            // Each group scores the sum of its two best experts; all but the best `groupsUsed` groups are masked.
+            let size = e / routing.groups
+            var scores: [(score: Float, group: Int)] = []
+            for g in 0..<routing.groups {
+                var a = -Float.infinity, b = -Float.infinity
+                for j in (g * size)..<((g + 1) * size) {
+                    let v = select[j]
+                    if v > a { (a, b) = (v, a) } else if v > b { b = v }
+                }
+                scores.append((a + b, g))
+            }
+            let kept = Set(scores.sorted { $0.score > $1.score || ($0.score == $1.score && $0.group < $1.group) }
+                .prefix(routing.groupsUsed).map(\.group))
+            for g in 0..<routing.groups where !kept.contains(g) {
+                for j in (g * size)..<((g + 1) * size) { select[j] = -.infinity }
+            }
+        }
         var sum: Float = 0
         for s in 0..<used {
             var best = -1
-            for j in 0..<e where best < 0 || logits[j] > logits[best] {
+            for j in 0..<e where best < 0 || select[j] > select[best] {
                 if (0..<s).contains(where: { chosen[$0] == Int32(j) }) { continue }
                 best = j
             }
@@ -331,7 +517,8 @@ public final class MixtureOfExperts: Sublayer {
             let d = max(sum, 6.103515625e-5)
             for s in 0..<used { weights[s] /= d }
         }
-        if weightScale != 0 && weightScale != 1 { for s in 0..<used { weights[s] *= weightScale } }
+        let scale = routing.weightScale
+        if scale != 0 && scale != 1 { for s in 0..<used { weights[s] *= scale } }
     }
 
     public func run(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ c: ForwardContext) {
@@ -340,7 +527,8 @@ public final class MixtureOfExperts: Sublayer {
         let weights = c.state.floats("moe.weights", n * k)
         let chosen = UnsafeMutableRawPointer(c.state.floats("moe.chosen", n * k)).bindMemory(to: Int32.self, capacity: n * k)
         router.apply(x, rows: n, into: logits, c)
-        for t in 0..<n { route(logits + t * e, chosen: chosen + t * k, weights: weights + t * k) }
+        let select = c.state.floats("moe.select", e)
+        for t in 0..<n { route(logits + t * e, select: select, chosen: chosen + t * k, weights: weights + t * k) }
         // Slots (token t, rank j) = t·k + j grouped by expert, in token order.
         var slots = [[Int]](repeating: [], count: e)
         for s in 0..<(n * k) { slots[Int(chosen[s])].append(s) }
@@ -354,6 +542,15 @@ public final class MixtureOfExperts: Sublayer {
             up[x0].apply(xs, rows: rows.count, into: u, c)
             Activations.siluMul(g, u, rows.count * f)
             down[x0].apply(g, rows: rows.count, into: ys, c)
+            if let seen = c.observer as? RoutingObserver {
+                let w = rows.map { weights[$0] }
+                let norms = (0..<rows.count).map { r in
+                    (0..<h).reduce(Float(0)) { $0 + ys[r * h + $1] * ys[r * h + $1] }.squareRoot()
+                }
+                w.withUnsafeBufferPointer { wp in norms.withUnsafeBufferPointer { np in
+                    seen.routed(block: block, expert: x0, of: e, weights: wp, outputNorms: np)
+                } }
+            }
             for (r, s) in rows.enumerated() {
                 let ws = weights[s], src = ys + r * h, dst = y + s * h
                 for j in 0..<h { dst[j] = src[j] * ws }
@@ -367,14 +564,18 @@ public final class MixtureOfExperts: Sublayer {
                 for i in 0..<h { o[i] += src[i] }
             }
         }
-        if let shared, let sharedGate {
-            let sh = c.state.floats("moe.shared", n * h), sg = c.state.floats("moe.sharedGate", n)
+        if let shared {
+            let sh = c.state.floats("moe.shared", n * h)
             shared.run(x, into: sh, c)
-            sharedGate.apply(x, rows: n, into: sg, c)
-            for t in 0..<n {
-                let s = 1 / (1 + expf(-sg[t]))
-                for i in 0..<h { out[t * h + i] += sh[t * h + i] * s }
+            if let sharedGate {
+                let sg = c.state.floats("moe.sharedGate", n)
+                sharedGate.apply(x, rows: n, into: sg, c)
+                for t in 0..<n {
+                    let s = 1 / (1 + expf(-sg[t]))
+                    for i in 0..<h { sh[t * h + i] *= s }
+                }
             }
+            for i in 0..<(n * h) { out[i] += sh[i] }
         }
     }
 }
@@ -452,34 +653,34 @@ struct WeightReader {
         RMSNorm(weight: try vector(name, n)!, eps: eps)
     }
 
-    /// The `experts` matrices of the stacked expert tensor `stem.weight`, each `rows` × `cols` (any rows, the same for
-    /// all, where `rows` is nil): one GGUF tensor of dims [cols, rows, experts] sliced per expert, or one tensor per
-    /// expert in a folder.
-    func experts(_ stem: String, experts: Int, rows: Int?, cols: Int) throws -> [Linear] {
+    /// The `count` matrices of the stacked tensor `stem.weight`, each `rows` × `cols` (any rows, the same for all, where
+    /// `rows` is nil): one GGUF tensor of dims [cols, rows, count] sliced per matrix, or one tensor per expert in a
+    /// folder. `routed`: experts, each seeing the tokens sent to it; otherwise per-head matrices seeing every token.
+    func stack(_ stem: String, count: Int, rows: Int?, cols: Int, routed: Bool) throws -> [Linear] {
         let name = stem + ".weight"
         guard let t = find(name) else {
             var out: [Linear] = []
-            for x in 0..<experts {
+            for x in 0..<count {
                 guard let one = findExpert(name, x) else {
-                    throw ModelError(.missingTensor, field: name, "the model has no tensor for expert \(x) of '\(name)'", path: path)
+                    throw ModelError(.missingTensor, field: name, "the model has no tensor for matrix \(x) of '\(name)'", path: path)
                 }
                 let m = try matrix(one, rows: rows ?? out.first?.rows, cols: cols)
-                out.append(Linear(name: name, expert: ExpertIndex(index: x, count: experts), weight: m))
+                out.append(Linear(name: name, matrix: MatrixIndex(index: x, count: count, routed: routed), weight: m))
             }
             return out
         }
         let d = t.dims
-        guard d.count == 3, d[0] == cols, d[2] == experts, rows == nil || d[1] == rows else {
+        guard d.count == 3, d[0] == cols, d[2] == count, rows == nil || d[1] == rows else {
             throw ModelError(.shapeMismatch, field: t.name, offset: t.entryOffset,
-                             "expected [\(experts), \(rows.map(String.init) ?? "*"), \(cols)] (experts, rows, columns), found \(Array(d.reversed()))",
+                             "expected [\(count), \(rows.map(String.init) ?? "*"), \(cols)] (\(routed ? "experts" : "heads"), rows, columns), found \(Array(d.reversed()))",
                              path: path)
         }
         guard t.type != .f64, let first = StoredMatrix(type: t.type, rows: d[1], cols: d[0], data: t.data) else {
             throw ModelError(.unsupportedTensorType, field: t.name, offset: t.entryOffset,
                              "tensor type \(t.type) cannot be computed on", path: path)
         }
-        return (0..<experts).map { x in
-            Linear(name: name, expert: ExpertIndex(index: x, count: experts),
+        return (0..<count).map { x in
+            Linear(name: name, matrix: MatrixIndex(index: x, count: count, routed: routed),
                    weight: StoredMatrix(type: t.type, rows: d[1], cols: d[0], data: t.data + x * d[1] * first.rowBytes)!)
         }
     }

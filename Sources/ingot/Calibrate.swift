@@ -1,4 +1,10 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import IngotArchitectures
 import IngotCalibrate
 import IngotFormats
 import IngotModel
@@ -35,6 +41,9 @@ struct Calibrate: ParsableCommand {
     @Flag(name: .customLong("process-output"), help: "Also record the inputs of output.weight (llama-imatrix --process-output).")
     var processOutput = false
 
+    @Option(name: .customLong("usage-png"), help: "Also draw how the experts are used: a PNG, one row per block, one column per expert.")
+    var usagePNG: String?
+
     @OptionGroup var parallel: ParallelOptions
 
     @OptionGroup var common: CommonOptions
@@ -62,17 +71,41 @@ struct Calibrate: ParsableCommand {
             }
             line.finish()
             try matrix.write(to: output)
+            let stats = matrix.expertStatistics.sorted { $0.key < $1.key }
+            if let usagePNG {
+                guard let picture = ExpertUsageMap.rgb(matrix.expertStatistics) else {
+                    throw ModelError(.invalidValue, field: "--usage-png", "\(model) has no experts to draw", path: model)
+                }
+                try PNG.write(rgb: picture.rgb, width: picture.width, height: picture.height, to: usagePNG)
+            }
             if common.json {
+                let experts: [JSONValue] = stats.map { b, st in
+                    func list(_ v: [Double]) -> JSONValue { .array(v.map { .double($0) }) }
+                    return .object(JSONObject([
+                        ("block", JSONValue(b)), ("tokens", .array(st.tokens.map { JSONValue(Int($0)) })),
+                        ("frequency", list(st.frequency)), ("reap", list(st.reap)), ("ean", list(st.ean)),
+                        ("gateWeight", list(st.gateWeight)), ("entropy", .double(st.entropy)),
+                        ("maxEntropy", .double(log(Double(st.experts)))),
+                    ]))
+                }
                 print(JSONValue.object(JSONObject([
                     ("model", .string(model)), ("text", .string(text)), ("output", .string(output)),
                     ("chunks", JSONValue(report.chunks)), ("context", JSONValue(report.context)), ("tokens", JSONValue(report.tokens)),
                     ("entries", JSONValue(report.entries)), ("threads", JSONValue(report.threads)),
                     ("seconds", .double(report.seconds)), ("tokensPerSecond", .double(report.tokensPerSecond)),
+                    ("experts", .array(experts)),
                 ])).serialized(pretty: true))
             } else {
                 print("calibrated \(model) on \(text): \(report.chunks) windows of \(report.context) tokens, "
                       + "\(Human.fixed(report.tokensPerSecond, 1)) tokens/s over \(report.threads) threads")
                 print("  \(report.entries) importance entries -> \(output)")
+                if !stats.isEmpty {
+                    print("  expert usage (routing entropy, nats, of ln experts):")
+                    for (b, st) in stats {
+                        let shares = st.frequency.map { Human.fixed(100 * $0, 1) + "%" }.joined(separator: " ")
+                        print("    blk.\(b): \(Human.fixed(st.entropy, 3)) of \(Human.fixed(log(Double(st.experts)), 3))  \(shares)")
+                    }
+                }
             }
         }
     }

@@ -11,11 +11,11 @@ struct CalibratorTests {
         let x: [Float] = (0..<(rows * columns)).map { Float($0 % 7) - 3 }
         let s = SquareSums(processOutput: false)
         x.withUnsafeBufferPointer { xp in
-            s.observe("blk.0.attn_q.weight", expert: nil, input: xp, rows: rows, columns: columns)
-            s.observe("blk.0.attn_q.weight", expert: nil, input: xp, rows: rows, columns: columns)
+            s.observe("blk.0.attn_q.weight", matrix: nil, input: xp, rows: rows, columns: columns)
+            s.observe("blk.0.attn_q.weight", matrix: nil, input: xp, rows: rows, columns: columns)
             // Fewer than 16 rows: llama-imatrix's scheduler is not asked for them.
-            s.observe("blk.0.attn_k.weight", expert: nil, input: UnsafeBufferPointer(rebasing: xp[0..<(15 * columns)]), rows: 15, columns: columns)
-            s.observe("output.weight", expert: nil, input: xp, rows: rows, columns: columns)
+            s.observe("blk.0.attn_k.weight", matrix: nil, input: UnsafeBufferPointer(rebasing: xp[0..<(15 * columns)]), rows: 15, columns: columns)
+            s.observe("output.weight", matrix: nil, input: xp, rows: rows, columns: columns)
         }
         let e = s.entries()
         #expect(Set(e.keys) == ["blk.0.attn_q.weight"])
@@ -26,7 +26,7 @@ struct CalibratorTests {
             #expect(q.sums[j] == expected)
         }
         let withOutput = SquareSums(processOutput: true)
-        x.withUnsafeBufferPointer { withOutput.observe("output.weight", expert: nil, input: $0, rows: rows, columns: columns) }
+        x.withUnsafeBufferPointer { withOutput.observe("output.weight", matrix: nil, input: $0, rows: rows, columns: columns) }
         #expect(withOutput.entries()["output.weight"]?.counts == [16])
     }
 
@@ -36,8 +36,8 @@ struct CalibratorTests {
         let x: [Float] = [1, 2, 3, -1, 0, 2]
         let s = SquareSums(processOutput: false)
         x.withUnsafeBufferPointer { xp in
-            s.observe("blk.1.ffn_up_exps.weight", expert: ExpertIndex(index: 2, count: 4), input: xp, rows: 2, columns: columns)
-            s.observe("blk.1.ffn_up_exps.weight", expert: ExpertIndex(index: 0, count: 4),
+            s.observe("blk.1.ffn_up_exps.weight", matrix: MatrixIndex(index: 2, count: 4, routed: true), input: xp, rows: 2, columns: columns)
+            s.observe("blk.1.ffn_up_exps.weight", matrix: MatrixIndex(index: 0, count: 4, routed: true),
                       input: UnsafeBufferPointer(rebasing: xp[0..<3]), rows: 1, columns: columns)
         }
         let e = s.entries()["blk.1.ffn_up_exps.weight"]
@@ -50,7 +50,7 @@ struct CalibratorTests {
         var x = [Float](repeating: 1, count: 16 * 4)
         x[9] = .infinity
         let s = SquareSums(processOutput: false)
-        x.withUnsafeBufferPointer { s.observe("blk.2.ffn_down.weight", expert: nil, input: $0, rows: 16, columns: 4) }
+        x.withUnsafeBufferPointer { s.observe("blk.2.ffn_down.weight", matrix: nil, input: $0, rows: 16, columns: 4) }
         #expect(s.firstNonFinite() == "blk.2.ffn_down.weight")
     }
 }

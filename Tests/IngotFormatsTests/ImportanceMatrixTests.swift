@@ -27,6 +27,40 @@ struct ImportanceMatrixTests {
         #expect(g["general.type"]?.stringValue == "imatrix")
     }
 
+    @Test("expert statistics ride along as blk.N.expert_stats; REAP, frequency, EAN and entropy follow from them")
+    func expertStatistics() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var m = ImportanceMatrix(entries: ["blk.1.ffn_up_exps.weight": .init(sums: [1, 1, 1, 1], counts: [3, 1])],
+                                 datasets: ["t"], chunkCount: 1, chunkSize: 16)
+        var st = ImportanceMatrix.ExpertStatistics(experts: 2)
+        st.tokens = [3, 1]
+        st.gateWeight = [1.5, 0.25]
+        st.outputNorm = [6, 4]
+        st.weightedNorm = [3, 1]
+        m.expertStatistics = [1: st]
+        let path = dir + "/s.gguf"
+        try m.write(to: path)
+        let back = try ImportanceMatrix.read(path: path)
+        #expect(back.expertStatistics == [1: st] && back.entries == m.entries)
+        #expect(st.frequency == [0.75, 0.25] && st.reap == [1, 1] && st.ean == [6, 4])
+        #expect(abs(st.entropy - (-(0.75 * log(0.75) + 0.25 * log(0.25)))) < 1e-12)
+        // llama.cpp's loader reads only .in_sum2 and .counts; the statistics come after them.
+        #expect(try GGUFFile(path: path).tensors.map(\.name).last == "blk.1.expert_stats")
+        // A negative token count is refused with the tensor's name and the value's offset.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let g = try GGUFFile(path: path)
+        let t = g.tensors.last!
+        bytes.replaceSubrange((g.dataOffset + t.offset)..<(g.dataOffset + t.offset + 4), with: withUnsafeBytes(of: Float(-1).bitPattern.littleEndian) { Data($0) })
+        try bytes.write(to: URL(fileURLWithPath: dir + "/bad.gguf"))
+        do {
+            _ = try ImportanceMatrix.read(path: dir + "/bad.gguf")
+            Issue.record("a negative token count was accepted")
+        } catch let e as FormatError {
+            #expect(e.field == "blk.1.expert_stats" && e.offset == g.dataOffset + t.offset)
+        }
+    }
+
     static func legacy(_ entries: [(String, Int32, [Float])], trailer: Bool) -> [UInt8] {
         var b: [UInt8] = []
         func i32(_ v: Int32) { withUnsafeBytes(of: v.littleEndian) { b += $0 } }

@@ -232,7 +232,7 @@ struct ForwardPassTests {
         let ws = MatMulWorkspace(threads: 2)
         final class Recorder: LinearObserver {
             var seen: [(String, Int, Int, Float)] = []
-            func observe(_ tensor: String, expert: ExpertIndex?, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
+            func observe(_ tensor: String, matrix: MatrixIndex?, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
                 seen.append((tensor, rows, columns, input.reduce(0) { $0 + $1 * $1 }))
             }
         }
@@ -271,8 +271,8 @@ struct ForwardPassTests {
         let model = try DecoderModel(gguf: try GGUFFile(path: path))
         final class Recorder: LinearObserver {
             var rows: [String: [Int]] = [:]
-            func observe(_ tensor: String, expert: ExpertIndex?, input: UnsafeBufferPointer<Float>, rows n: Int, columns: Int) {
-                let e = expert ?? ExpertIndex(index: 0, count: 1)
+            func observe(_ tensor: String, matrix: MatrixIndex?, input: UnsafeBufferPointer<Float>, rows n: Int, columns: Int) {
+                let e = matrix ?? MatrixIndex(index: 0, count: 1, routed: true)
                 rows[tensor, default: [Int](repeating: 0, count: e.count)][e.index] += n
             }
         }

@@ -19,21 +19,22 @@ import time
 import numpy as np
 
 
-def without_repacking():
+def without_repacking(off=True):
     """Loads models without llama.cpp's extra buffer types (weight repacking for its AMX and other kernels, the
-    tools' --no-repack): on CPUs whose AMX state the kernel does not grant, those kernels stop the process with
-    SIGILL. The products then run in ggml's generic CPU kernels."""
+    tools' --no-repack) while `off`: on CPUs whose AMX state the kernel does not grant, those kernels stop the
+    process with SIGILL on quantized weights, and llama.cpp's scheduler asserts on deepseek2 graphs with them.
+    The products then run in ggml's generic CPU kernels (F16 logits move by up to 0.05)."""
     import llama_cpp.llama_cpp as lc
-    if getattr(lc, "_ingot_no_repack", False):
-        return
-    default = lc.llama_model_default_params
+    if not hasattr(lc, "_ingot_default_params"):
+        lc._ingot_default_params = lc.llama_model_default_params
 
-    def params():
-        p = default()
-        p.use_extra_bufts = False
-        return p
-    lc.llama_model_default_params = params
-    lc._ingot_no_repack = True
+        def params():
+            p = lc._ingot_default_params()
+            if lc._ingot_no_repack:
+                p.use_extra_bufts = False
+            return p
+        lc.llama_model_default_params = params
+    lc._ingot_no_repack = off
 
 
 def run_model(path, tokens_all, ctx, chunks, threads):

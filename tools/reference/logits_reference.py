@@ -4,8 +4,9 @@ fixtures/reference/logits.json, for tools/check-convert.py to compare Ingot agai
 
 - llama.cpp (llama-cpp-python 0.3.36, logits_all=True) on the GGUFs llama.cpp's converter made from the
   SmolLM2 variants (tools/reference/convert_hf_to_gguf.py): llama, Llama 3.1 rope scaling, qwen2 with biases,
-  qwen3 with q/k norms, and the small mixture-of-experts folders mixtral, qwen2moe and qwen3moe;
-- transformers' Mixtral, Qwen2-MoE and Qwen3-MoE on those folders;
+  qwen3 with q/k norms, and the small mixture-of-experts folders mixtral, qwen2moe, qwen3moe and deepseek3 (latent
+  attention, YaRN, grouped sigmoid routing; loaded without weight repacking, see tools/reference/llama_perplexity.py);
+- transformers' Mixtral, Qwen2-MoE, Qwen3-MoE and DeepSeek-V3 on those folders;
 - transformers (AutoModelForCausalLM, float32, CPU) on the Hugging Face folder `ingot convert --to hf` writes from
   SmolLM2's F16 GGUF, with the SHA-256 of that folder's files (CI checks Ingot still writes the same bytes); and on
   the folders Ingot writes back from its GGUFs of the qwen2, qwen3, Mixtral and Qwen3-MoE folders, against
@@ -43,7 +44,11 @@ def summarize(logits):
     return rows
 
 
-def llama_cpp_logits(path):
+def llama_cpp_logits(path, repack=True):
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "tools/reference"))
+    import llama_perplexity
+    llama_perplexity.without_repacking(not repack)
     from llama_cpp import Llama
     llm = Llama(model_path=path, n_ctx=CTX, n_batch=CTX, n_ubatch=CTX, logits_all=True, n_threads=2, verbose=False)
     text = open(HAMLET, "rb").read()
@@ -65,9 +70,10 @@ def main():
     out = {"reference": "llama-cpp-python 0.3.36, transformers, mlx-lm; tools/reference/logits_reference.py",
            "ctx": CTX, "llama.cpp": {}, "transformers": {}, "mlx-lm": {}}
     tokens = None
-    for arch in ["llama", "llama31", "qwen2", "qwen3", "mixtral", "qwen2moe", "qwen3moe"]:
+    for arch in ["llama", "llama31", "qwen2", "qwen3", "mixtral", "qwen2moe", "qwen3moe", "deepseek3"]:
         path = os.path.join(ROOT, f".cache/reference/convert-{arch}.gguf")
-        toks, logits = llama_cpp_logits(path)
+        # deepseek2 graphs trip llama.cpp's scheduler when weights are repacked; they load without.
+        toks, logits = llama_cpp_logits(path, repack=arch != "deepseek3")
         out["llama.cpp"][f"smollm2-{arch}"] = {"tokens": toks, "rows": summarize(logits)}
         if arch == "llama":
             tokens = toks
@@ -90,7 +96,7 @@ def main():
                                       "same_tokens_as_llama.cpp": hf_tokens[:CTX] == tokens}
     print(f"transformers: {logits.shape}, tokens equal llama.cpp's: {hf_tokens[:CTX] == tokens}")
     # transformers' own mixture-of-experts classes on the small random folders (tools/make-moe-model.py).
-    for arch in ["mixtral", "qwen2moe", "qwen3moe"]:
+    for arch in ["mixtral", "qwen2moe", "qwen3moe", "deepseek3"]:
         src = os.path.join(ROOT, f".cache/variants/hf/smollm2-{arch}")
         with torch.no_grad():
             logits = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)(torch.tensor([hf_tokens[:CTX]])).logits

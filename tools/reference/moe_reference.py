@@ -11,6 +11,9 @@
   all over 8 windows of 512 tokens of Hamlet, scored as llama-perplexity scores them (second half of each window);
   llama.cpp runs without weight repacking (--no-repack: its AMX kernels stop with SIGILL where the kernel does not
   grant AMX state);
+  and for the mixtral pruned to half its experts by REAP (`ingot calibrate` on 8 windows of Macbeth, `ingot experts
+  prune --keep 0.5`): the experts kept, llama.cpp's perplexity on it, and the xxh64 of llama-quantize's Q4_K_M of it
+  with llama.cpp's perplexity on that;
 - fixtures/reference/llama-imatrix-upcycled-mixtral.gguf: llama-imatrix (native build) on the upcycled mixtral's
   GGUF over 8 windows of 512 tokens of Macbeth, blocks 0, 15 and 29 of it (the whole file is 1.4 MB), with its
   metadata: per-expert sums and counts for the stacked expert tensors.
@@ -124,6 +127,27 @@ def imatrix_blocks(bindir, gguf_path):
     return kept, len(r.tensors)
 
 
+def prune_reference(a, folder, lp):
+    """What llama.cpp computes on the model `ingot experts prune` makes: Ingot's GGUF of the folder, its statistics from
+    `ingot calibrate` (8 windows of Macbeth), half the experts kept by REAP; then llama-quantize's Q4_K_M of it."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    from digests import file_xxh64
+    work = os.path.join(ROOT, ".cache/reference")
+    g, stats, pruned = (os.path.join(work, n) for n in ("ingot-upcycled-mixtral.gguf", "upcycled-mixtral-stats.gguf",
+                                                        "upcycled-mixtral-reap-0.5.gguf"))
+    subprocess.run([a.ingot, "convert", folder, "-o", g, "--to", "gguf", "--json"], check=True, capture_output=True)
+    subprocess.run([a.ingot, "calibrate", g, "--text", os.path.join(ROOT, MACBETH), "--ctx", str(CTX), "--chunks", str(CHUNKS),
+                    "-o", stats, "--json"], check=True, capture_output=True)
+    r = json.loads(subprocess.run([a.ingot, "experts", "prune", g, "--keep", "0.5", "--score", "reap", "--stats", stats,
+                                   "-o", pruned, "--json"], check=True, capture_output=True, text=True).stdout)
+    q = pruned.replace(".gguf", "-Q4_K_M.gguf")
+    subprocess.run([os.path.join(a.bin, "llama-quantize"), pruned, q, "Q4_K_M", "2"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return {"keep": 0.5, "score": "reap", "kept": {str(k["block"]): k["experts"] for k in r["kept"]},
+            "llama.cpp": llama_cpp_ppl(pruned, lp), "llama-quantize Q4_K_M xxh64": file_xxh64(q),
+            "llama.cpp Q4_K_M": llama_cpp_ppl(q, lp)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(ROOT, ".cache/llama-build/cmake/bin"))
@@ -151,6 +175,8 @@ def main():
         if arch == "mixtral":
             kept, total = imatrix_blocks(a.bin, g)
             print(f"llama-imatrix: kept {kept} of {total} tensors in {IMATRIX_OUT}")
+            out["prune"] = prune_reference(a, folder, lp)
+            print("prune", json.dumps(out["prune"]), flush=True)
     with open(os.path.join(ROOT, "fixtures/reference/moe.json"), "w") as fh:
         json.dump(out, fh, indent=1)
         fh.write("\n")
