@@ -156,6 +156,16 @@ tiny(gptj, "gptj", 300)
 eval_refused([gptj, "--text", short], "unsupported-architecture", "eval of an unsupported architecture")
 eval_refused(["fixtures/safetensors/all-dtypes.safetensors", "--text", short], "unsupported-architecture",
              "eval of a safetensors file")
+# experts prune: a dense model has no experts; a bad --keep or --score is a usage error.
+p = subprocess.run([ingot, "experts", "prune", smol, "--keep", "0.5", "--stats", "fixtures/reference/imatrix-synthetic.gguf",
+                    "-o", bad, "--json"], capture_output=True, text=True)
+err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
+check(p.returncode == 1 and err.get("code") == "invalid-value" and err.get("field") == "llama.expert_count" and not os.path.exists(bad),
+      f"experts prune of a dense model: exit {p.returncode}, {err or p.stderr[:200]}")
+for args, what in [(["--keep", "0"], "--keep 0"), (["--keep", "half"], "--keep half"), (["--keep", "2", "--score", "size"], "--score size")]:
+    p = subprocess.run([ingot, "experts", "prune", smol, "--stats", "fixtures/reference/imatrix-synthetic.gguf", "-o", bad] + args,
+                       capture_output=True, text=True)
+    check(p.returncode == 64 and not os.path.exists(bad), f"experts prune {what}: exit {p.returncode}")
 shutil.rmtree(tmp)
 print(f"cli: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
