@@ -35,6 +35,8 @@ import numpy as np
 from gguf import GGUFReader
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from digests import file_xxh64  # noqa: E402
 HF = os.path.join(ROOT, ".cache/variants/hf")
 PPL_TOLERANCE = 0.005
 # Quantized weights: the same file in both, but each top-1 routing decision whose two best experts score within the
@@ -171,8 +173,6 @@ def main():
                   f"differ in blocks {[b for b in kept if kept[b] != p['kept'].get(b)][:5]}")
             close("the pruned mixtral", perplexity(pruned), p["llama.cpp"]["ppl"], "llama.cpp's on the same file")
             run([a.ingot, "quantize", pruned, "-o", pq, "--type", "Q4_K_M", "--json"])
-            sys.path.insert(0, os.path.join(ROOT, "tools"))
-            from digests import file_xxh64
             same = file_xxh64(pq) == p["llama-quantize Q4_K_M xxh64"]
             check(same, "the pruned mixtral to Q4_K_M: the bytes llama-quantize writes")
             close("the pruned mixtral Q4_K_M", perplexity(pq), p["llama.cpp Q4_K_M"]["ppl"], "llama.cpp's on the same file",

@@ -95,7 +95,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
             case .float(let type, let data, _):
                 return .init(name: hf, type: type, dims: t.shape.reversed(), data: data, entryOffset: nil)
             case .decoded(let f):
-                return .init(name: hf, type: .f32, dims: t.shape.reversed(), data: decoded.decode(f), entryOffset: nil)
+                return .init(name: hf, type: .f32, dims: t.shape.reversed(), data: decoded.decode(f, name: hf), entryOffset: nil)
             }
         }
         let split = table.latentAttention ? try LatentSplit(spec: spec, path: d.path) : nil
@@ -103,7 +103,6 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
                       ropeFactors: factors, find: { name in
             if name == "output.weight" && tied { return nil }
             guard let m = table.hfName(forGGUF: name), m.role.scope != .expertStack else { return nil }
-            if split != nil, m.role.gguf == "attn_k_b" || m.role.gguf == "attn_v_b" { return nil }
             return found(m.name)
         }, findExpert: { name, x in
             guard let m = table.hfName(forGGUF: name) else { return nil }
@@ -127,6 +126,10 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
             nope = try spec.require(.keyLengthMLA, path: path) - rope
             vDim = try spec.require(.valueLengthMLA, path: path)
             kvLora = try spec.require(.kvLoraRank, path: path)
+            guard nope > 0 else {
+                throw ModelError(.invalidValue, field: "config.json qk_nope_head_dim",
+                                 "latent attention needs a positive non-rotary head width, not \(nope)", path: path)
+            }
         }
 
         func head(_ h: Int, of kvB: WeightReader.Found, value: Bool, decoded: DecodedWeights) -> WeightReader.Found? {
@@ -269,10 +272,16 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         init(folder: HFModelDirectory) { self.folder = folder }
         deinit { buffers.forEach { $0.deallocate() } }
 
-        func decode(_ f: any RowDecoder) -> UnsafeRawPointer {
+        /// Tensors decoded so far, by name: one decode however often a tensor is asked for (a DeepSeek folder's
+        /// `kv_b_proj` is read once per head).
+        private var decodedByName: [String: UnsafeRawPointer] = [:]
+
+        func decode(_ f: any RowDecoder, name: String) -> UnsafeRawPointer {
+            if let done = decodedByName[name] { return done }
             let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, f.rows * f.cols))
             for r in 0..<f.rows { f.decodeRow(r, into: b.baseAddress! + r * f.cols) }
             buffers.append(b)
+            decodedByName[name] = UnsafeRawPointer(b.baseAddress!)
             return UnsafeRawPointer(b.baseAddress!)
         }
 

@@ -30,7 +30,8 @@ public struct ForwardContext {
 /// see its input and `DecoderModel.replaceWeight` swaps its weight.
 public final class Linear {
     public let name: String
-    /// Which expert of a stacked expert tensor (`blk.3.ffn_up_exps.weight`) this is; nil for every other layer.
+    /// Which matrix of a stacked tensor this is (an expert of `blk.3.ffn_up_exps.weight`, a head of
+    /// `blk.3.attn_k_b.weight`); nil for every other layer.
     public let matrix: MatrixIndex?
     public private(set) var weight: StoredMatrix
     public let bias: [Float]?
