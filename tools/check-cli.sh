@@ -156,16 +156,19 @@ tiny(gptj, "gptj", 300)
 eval_refused([gptj, "--text", short], "unsupported-architecture", "eval of an unsupported architecture")
 eval_refused(["fixtures/safetensors/all-dtypes.safetensors", "--text", short], "unsupported-architecture",
              "eval of a safetensors file")
-# experts prune: a dense model has no experts; a bad --keep or --score is a usage error.
-p = subprocess.run([ingot, "experts", "prune", smol, "--keep", "0.5", "--stats", "fixtures/reference/imatrix-synthetic.gguf",
-                    "-o", bad, "--json"], capture_output=True, text=True)
-err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
-check(p.returncode == 1 and err.get("code") == "invalid-value" and err.get("field") == "llama.expert_count" and not os.path.exists(bad),
-      f"experts prune of a dense model: exit {p.returncode}, {err or p.stderr[:200]}")
-for args, what in [(["--keep", "0"], "--keep 0"), (["--keep", "half"], "--keep half"), (["--keep", "2", "--score", "size"], "--score size")]:
-    p = subprocess.run([ingot, "experts", "prune", smol, "--stats", "fixtures/reference/imatrix-synthetic.gguf", "-o", bad] + args,
+# experts prune and merge: a dense model has no experts; a bad --keep, --to, --score or --format is a usage error.
+for kind, count in [("prune", "--keep"), ("merge", "--to")]:
+    p = subprocess.run([ingot, "experts", kind, smol, count, "0.5", "--stats", "fixtures/reference/imatrix-synthetic.gguf",
+                        "-o", bad, "--json"], capture_output=True, text=True)
+    err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
+    check(p.returncode == 1 and err.get("code") == "invalid-value" and err.get("field") == "llama.expert_count" and not os.path.exists(bad),
+          f"experts {kind} of a dense model: exit {p.returncode}, {err or p.stderr[:200]}")
+for kind, args, what in [("prune", ["--keep", "0"], "--keep 0"), ("prune", ["--keep", "half"], "--keep half"),
+                         ("prune", ["--keep", "2", "--score", "size"], "--score size"), ("merge", ["--to", "0"], "--to 0"),
+                         ("merge", ["--to", "2", "--format", "zip"], "--format zip")]:
+    p = subprocess.run([ingot, "experts", kind, smol, "--stats", "fixtures/reference/imatrix-synthetic.gguf", "-o", bad] + args,
                        capture_output=True, text=True)
-    check(p.returncode == 64 and not os.path.exists(bad), f"experts prune {what}: exit {p.returncode}")
+    check(p.returncode == 64 and not os.path.exists(bad), f"experts {kind} {what}: exit {p.returncode}")
 shutil.rmtree(tmp)
 print(f"cli: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -16,10 +16,11 @@ recorded in fixtures/reference/moe.json and fixtures/reference/llama-imatrix-upc
   alike may go the other way: one of 4096 does), and the sums of experts with equal counts within 1e-2; and the
   expert statistics Ingot adds to the file (`blk.N.expert_stats`) cover every block, their token counts within
   0.5 % of llama-imatrix's;
-- `ingot experts prune` by those statistics (half the experts, REAP): the experts the reference kept, perplexity within
-  0.5 % of llama.cpp's on the pruned file, its Q4_K_M the bytes llama-quantize writes and its perplexity within 1 % of
-  llama.cpp's;
-  a --keep below the experts a token uses and statistics of another model are refused with the field named.
+- `ingot experts prune` (half the experts, REAP) and `ingot experts merge` (to 2 experts per block) by those
+  statistics: the experts the reference kept and the groups it merged, perplexity within 0.5 % of llama.cpp's on the
+  file, its Q4_K_M the bytes llama-quantize writes and its perplexity within 1 % of llama.cpp's; and the same cut
+  made from the folder into a folder (`-o DIR`), its perplexity within 0.5 % of transformers' on that folder;
+  a --keep or --to below the experts a token uses and statistics of another model are refused with the field named.
 
 usage: tools/check-moe.py [--ingot .build/release/ingot]
 """
@@ -122,7 +123,7 @@ def main():
             theirs = imatrix_entries(os.path.join(ROOT, "fixtures/reference/llama-imatrix-upcycled-mixtral.gguf"))
             everything = imatrix_entries(mine)
             blocks = {n.split(".")[1] for n in theirs}
-            ours = {n: v for n, v in everything.items() if n.split(".")[1] in blocks and not n.endswith(".expert_stats")}
+            ours = {n: v for n, v in everything.items() if n.split(".")[1] in blocks and not n.endswith((".expert_stats", ".expert_outputs"))}
             # Ingot's expert statistics in the same file: tokens per expert as llama-imatrix counted them.
             stats = {n: v for n, v in everything.items() if n.endswith(".expert_stats")}
             layers = json.loads(run([a.ingot, "inspect", g, "--json"]).stdout)["spec"]["layerCount"]
@@ -162,33 +163,46 @@ def main():
             check(count_worst <= 0.005 and expert_worst <= 1e-2, "calibrate with experts: per-expert counts and sums = llama-imatrix's",
                   f"worst count difference {100 * count_worst:.3f} % of the layer's tokens (limit 0.5 %), {flipped} experts "
                   f"with other counts; sums of the others within {expert_worst:.2e} (limit 1e-2)")
-            # Pruning by those statistics, then quantizing: what llama.cpp computes on the same files.
-            p = ref["prune"]
-            pruned, pq = os.path.join(work, "pruned.gguf"), os.path.join(work, "pruned-Q4_K_M.gguf")
-            r = json.loads(run([a.ingot, "experts", "prune", g, "--keep", str(p["keep"]), "--score", p["score"], "--stats", mine,
-                                "-o", pruned, "--json"]).stdout)
-            kept = {str(k["block"]): k["experts"] for k in r["kept"]}
-            check(kept == p["kept"], f"experts prune --keep {p['keep']} --score {p['score']}: the experts the reference kept",
-                  f"{r['expertsBefore']} -> {r['expertsAfter']} experts per block" if kept == p["kept"] else
-                  f"differ in blocks {[b for b in kept if kept[b] != p['kept'].get(b)][:5]}")
-            close("the pruned mixtral", perplexity(pruned), p["llama.cpp"]["ppl"], "llama.cpp's on the same file")
-            run([a.ingot, "quantize", pruned, "-o", pq, "--type", "Q4_K_M", "--json"])
-            same = file_xxh64(pq) == p["llama-quantize Q4_K_M xxh64"]
-            check(same, "the pruned mixtral to Q4_K_M: the bytes llama-quantize writes")
-            close("the pruned mixtral Q4_K_M", perplexity(pq), p["llama.cpp Q4_K_M"]["ppl"], "llama.cpp's on the same file",
-                  QUANTIZED_TOLERANCE)
+            # Pruning and merging by those statistics, then quantizing: what llama.cpp computes on the same files; and
+            # written as folders from the folder: what transformers computes on them.
+            for kind in ("prune", "merge"):
+                p = ref[kind]
+                out, pq = os.path.join(work, f"{kind}.gguf"), os.path.join(work, f"{kind}-Q4_K_M.gguf")
+                r = json.loads(run([a.ingot, "experts", kind, g, *p["args"], "--stats", mine, "-o", out, "--json"]).stdout)
+                args = " ".join(p["args"])
+                if kind == "prune":
+                    got, want, what = {str(k["block"]): k["experts"] for k in r["kept"]}, p["kept"], "the experts the reference kept"
+                else:
+                    got = {str(k["block"]): [m["members"] for m in k["groups"]] for k in r["kept"]}
+                    want, what = p["groups"], "the groups the reference merged"
+                check(got == want, f"experts {kind} {args}: {what}",
+                      f"{r['expertsBefore']} -> {r['expertsAfter']} experts per block" if got == want else
+                      f"differ in blocks {[b for b in got if got[b] != want.get(b)][:5]}")
+                close(f"the {kind}d mixtral", perplexity(out), p["llama.cpp"]["ppl"], "llama.cpp's on the same file")
+                run([a.ingot, "quantize", out, "-o", pq, "--type", "Q4_K_M", "--json"])
+                check(file_xxh64(pq) == p["llama-quantize Q4_K_M xxh64"], f"the {kind}d mixtral to Q4_K_M: the bytes llama-quantize writes")
+                close(f"the {kind}d mixtral Q4_K_M", perplexity(pq), p["llama.cpp Q4_K_M"]["ppl"], "llama.cpp's on the same file",
+                      QUANTIZED_TOLERANCE)
+                hf = os.path.join(work, f"{kind}-hf")
+                run([a.ingot, "experts", kind, path, *p["args"], "--stats", mine, "-o", hf, "--json"])
+                close(f"the {kind}d mixtral written as a folder", perplexity(hf), p["transformers (folder)"]["ppl"],
+                      "transformers' on the same folder")
+                for f in (out, pq):
+                    os.unlink(f)
             # Refused: fewer experts than a token uses; statistics of another model.
             bad = os.path.join(work, "bad.gguf")
             tiny = os.path.join(work, "tiny-mixtral.gguf")
             run([a.ingot, "convert", os.path.join(HF, "smollm2-mixtral"), "-o", tiny, "--to", "gguf", "--json"])
-            for what, cmd, field in [
-                ("keeping 1 expert where tokens use 2", [tiny, "--keep", "1", "--stats", mine], "--keep"),
-                ("statistics of another model", [tiny, "--keep", "2", "--stats", mine], "blk.0.ffn_up_exps.weight"),
+            for kind, what, cmd, field in [
+                ("prune", "keeping 1 expert where tokens use 2", [tiny, "--keep", "1", "--stats", mine], "--keep"),
+                ("prune", "statistics of another model", [tiny, "--keep", "2", "--stats", mine], "blk.0.ffn_up_exps.weight"),
+                ("merge", "merging to 1 expert where tokens use 2", [tiny, "--to", "1", "--stats", mine], "--to"),
+                ("merge", "statistics of another model", [tiny, "--to", "2", "--stats", mine], "blk.0.ffn_up_exps.weight"),
             ]:
-                res = subprocess.run([a.ingot, "experts", "prune", *cmd, "-o", bad, "--json"], capture_output=True, text=True)
+                res = subprocess.run([a.ingot, "experts", kind, *cmd, "-o", bad, "--json"], capture_output=True, text=True)
                 err = json.loads(res.stdout or "{}").get("error", {})
                 check(res.returncode == 1 and err.get("field") == field and not os.path.exists(bad),
-                      f"experts prune refuses {what}", f"exit {res.returncode}, {err.get('code')}: {err.get('field')}")
+                      f"experts {kind} refuses {what}", f"exit {res.returncode}, {err.get('code')}: {err.get('field')}")
             os.unlink(g)
     print(f"moe: {passed} passed, {failed} failed")
     return 1 if failed else 0

@@ -5,11 +5,17 @@ The metadata (tokenizer included) is SmolLM2-135M-Instruct's, with the shape key
 loads it. Weights come from a splitmix64 stream (no numpy distribution whose output could change between
 versions), shaped like trained weights: small, centered, with heavier tails.
 
+With --experts E the feed-forward branch of every block is a mixture of E experts of --ffn neurons (Mixtral's layout
+in llama.cpp: stacked ffn_*_exps tensors and an F32 router ffn_gate_inp), --experts-used of them per token.
+
 usage: tools/make-synthetic-model.py OUT.gguf [--hidden 512] [--ffn 1536] [--layers 8] [--heads 8] [--kv-heads 2]
+                                              [--experts E --experts-used K]
 
   tools/make-synthetic-model.py .cache/variants/synthetic-llama-f16.gguf          rule coverage (256-multiple rows, GQA 4)
   tools/make-synthetic-model.py .cache/variants/synthetic-1b-f16.gguf --hidden 2048 --ffn 5632 --layers 22 \\
       --heads 32 --kv-heads 4                                                      1.1B parameters (8x SmolLM2)
+  tools/make-synthetic-model.py .cache/variants/synthetic-moe-32.gguf --hidden 576 --ffn 1536 --layers 32 \
+      --heads 9 --kv-heads 3 --experts 8 --experts-used 2                           0.7B parameters (5x SmolLM2)
 """
 import argparse
 import os
@@ -48,6 +54,8 @@ def main():
     ap.add_argument("--layers", type=int, default=8)
     ap.add_argument("--heads", type=int, default=8)
     ap.add_argument("--kv-heads", type=int, default=2)
+    ap.add_argument("--experts", type=int, default=0)
+    ap.add_argument("--experts-used", type=int, default=2)
     a = ap.parse_args()
     src = GGUFReader(os.path.join(root, ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
     vocab = len(src.fields["tokenizer.ggml.tokens"].data)
@@ -57,8 +65,13 @@ def main():
         "llama.attention.head_count": a.heads, "llama.attention.head_count_kv": a.kv_heads,
         "llama.rope.dimension_count": head_dim, "general.file_type": 1, "general.name": "synthetic-llama",
     }
+    if a.experts:
+        replace["general.name"] = "synthetic-moe"
     w = gguf.GGUFWriter(a.out, arch="llama")
     copy_metadata(src, w, replace)
+    if a.experts:
+        w.add_uint32("llama.expert_count", a.experts)
+        w.add_uint32("llama.expert_used_count", a.experts_used)
     seed = 1
     def add(name, shape):
         nonlocal seed
@@ -74,6 +87,14 @@ def main():
         add(f"blk.{i}.attn_k.weight", (kv, a.hidden))
         add(f"blk.{i}.attn_v.weight", (kv, a.hidden))
         add(f"blk.{i}.attn_output.weight", (a.hidden, a.hidden))
+        if a.experts:
+            # The router at 20 times the weights' scale, so that routing is decided, not a tie.
+            w.add_tensor(f"blk.{i}.ffn_gate_inp.weight", (weights(seed << 40, (a.experts, a.hidden)).astype(np.float32) * 20))
+            seed += 1
+            add(f"blk.{i}.ffn_gate_exps.weight", (a.experts, a.ffn, a.hidden))
+            add(f"blk.{i}.ffn_up_exps.weight", (a.experts, a.ffn, a.hidden))
+            add(f"blk.{i}.ffn_down_exps.weight", (a.experts, a.hidden, a.ffn))
+            continue
         add(f"blk.{i}.ffn_gate.weight", (a.ffn, a.hidden))
         add(f"blk.{i}.ffn_up.weight", (a.ffn, a.hidden))
         add(f"blk.{i}.ffn_down.weight", (a.hidden, a.ffn))

@@ -98,7 +98,7 @@ public final class Calibrator {
                                          tokensPerSecond: Double((c + 1) * ctx) / max(seconds, 1e-9)))
         }
         var matrix = ImportanceMatrix(entries: sums.entries(), datasets: [dataset], chunkCount: windows.count, chunkSize: ctx)
-        matrix.expertStatistics = sums.experts
+        matrix.expertStatistics = sums.expertStatistics
         let report = CalibrationReport(model: model.path, chunks: windows.count, context: ctx, tokens: windows.count * ctx,
                                        entries: matrix.entries.count, threads: options.threads, seconds: seconds)
         return (matrix, report)
@@ -120,6 +120,34 @@ final class SquareSums: LinearObserver, RoutingObserver {
             st.weightedNorm[expert] += Double(w) * Double(n)
         }
         experts[block] = st
+    }
+
+    /// Every expert also runs on a sample of tokens spaced so that the extra work is at most the routed work
+    /// (experts / used apart): its mean output there is what merging compares.
+    func outputSampleStride(experts: Int, used: Int) -> Int { max(1, (experts + max(used, 1) - 1) / max(used, 1)) }
+
+    private var outputSums: [Int: (sums: [Double], rows: Int)] = [:]
+
+    func sampled(block: Int, expert: Int, of count: Int, outputs: UnsafeBufferPointer<Float>, rows: Int) {
+        guard rows > 0, count > 0, outputs.count % rows == 0 else { return }
+        let h = outputs.count / rows
+        var acc = outputSums[block] ?? (Array(repeating: 0, count: count * h), 0)
+        guard acc.sums.count == count * h, expert >= 0, expert < count else { return }
+        outputSums[block] = nil  // moved out: no copy-on-write
+        acc.sums.withUnsafeMutableBufferPointer { s in
+            for r in 0..<rows { for j in 0..<h { s[expert * h + j] += Double(outputs[r * h + j]) } }
+        }
+        if expert == 0 { acc.rows += rows }
+        outputSums[block] = acc
+    }
+
+    /// The statistics with each block's mean expert outputs filled in.
+    var expertStatistics: [Int: ImportanceMatrix.ExpertStatistics] {
+        var all = experts
+        for (b, acc) in outputSums where acc.rows > 0 {
+            all[b]?.outputMeans = acc.sums.map { Float($0 / Double(acc.rows)) }
+        }
+        return all
     }
 
     let processOutput: Bool

@@ -22,7 +22,9 @@ import Darwin
 ///
 /// Ingot adds its expert statistics to the GGUF form under names llama.cpp's loader passes over (it reads only
 /// `.in_sum2` and `.counts`): per mixture-of-experts block N, `blk.N.expert_stats`, F32 [4, experts] (rows: tokens
-/// routed to each expert, Σ gate weight, Σ output L2 norm, Σ gate weight × output norm).
+/// routed to each expert, Σ gate weight, Σ output L2 norm, Σ gate weight × output norm), and where calibration ran
+/// every expert on a sample of tokens, `blk.N.expert_outputs`, F32 [hidden, experts]: each expert's mean output over
+/// the sample, what expert merging compares experts by.
 public struct ImportanceMatrix: Sendable {
     /// How one mixture-of-experts block routed the calibration text, per expert (sums in Double while counting).
     public struct ExpertStatistics: Sendable, Equatable {
@@ -30,11 +32,17 @@ public struct ImportanceMatrix: Sendable {
         public var gateWeight: [Double]
         public var outputNorm: [Double]
         public var weightedNorm: [Double]
+        /// Each expert's mean output over the tokens every expert was run on (`experts` rows of the hidden width,
+        /// expert-major); empty where none was recorded.
+        public var outputMeans: [Float] = []
 
         public init(experts: Int) {
             tokens = Array(repeating: 0, count: experts)
             (gateWeight, outputNorm, weightedNorm) = (tokens, tokens, tokens)
         }
+
+        /// The hidden width of `outputMeans` (0 without them).
+        public var outputWidth: Int { experts > 0 ? outputMeans.count / experts : 0 }
 
         public var experts: Int { tokens.count }
         /// Share of the block's routed tokens each expert got.
@@ -53,6 +61,7 @@ public struct ImportanceMatrix: Sendable {
     /// Expert statistics by block index (empty for a dense model or a file llama-imatrix wrote).
     public var expertStatistics: [Int: ExpertStatistics] = [:]
     public static let expertStatsSuffix = ".expert_stats"
+    public static let expertOutputsSuffix = ".expert_outputs"
 
     public struct Entry: Sendable, Equatable {
         /// Σ x² per column, `matrices` rows of `columns` (legacy files: the mean times ncall).
@@ -147,7 +156,7 @@ public struct ImportanceMatrix: Sendable {
         }
         let chunkCount = try count("imatrix.chunk_count"), chunkSize = try count("imatrix.chunk_size")
         var sums: [String: GGUFTensorInfo] = [:], counts: [String: GGUFTensorInfo] = [:]
-        var statistics: [Int: ExpertStatistics] = [:]
+        var statistics: [Int: ExpertStatistics] = [:], outputs: [Int: GGUFTensorInfo] = [:]
         for t in g.tensors {
             if t.name.hasSuffix(inSum2Suffix) { sums[String(t.name.dropLast(inSum2Suffix.count))] = t }
             else if t.name.hasSuffix(countsSuffix) { counts[String(t.name.dropLast(countsSuffix.count))] = t }
@@ -167,7 +176,25 @@ public struct ImportanceMatrix: Sendable {
                 st.outputNorm = v[(2 * e)..<(3 * e)].map(Double.init)
                 st.weightedNorm = v[(3 * e)..<(4 * e)].map(Double.init)
                 statistics[block] = st
+            } else if t.name.hasSuffix(expertOutputsSuffix) {
+                let parts = t.name.split(separator: ".")
+                guard parts.count == 3, parts[0] == "blk", let block = Int(parts[1]), block >= 0, t.type == .f32,
+                      t.dimensions.count == 2, t.dimensions[0] >= 1, t.dimensions[1] >= 1 else {
+                    throw fail(.invalidValue, t.name, t.infoOffset, "expert outputs are blk.N.expert_outputs, F32 [hidden, experts]")
+                }
+                outputs[block] = t
             }
+        }
+        for (block, t) in outputs {
+            guard statistics[block]?.experts == t.dimensions[1] else {
+                throw fail(.invalidValue, t.name, t.infoOffset,
+                           "\(t.dimensions[1]) experts' outputs beside statistics of \(statistics[block]?.experts ?? 0)")
+            }
+            let v = floats(g, t)
+            if let bad = v.firstIndex(where: { !$0.isFinite }) {
+                throw fail(.invalidValue, t.name, g.dataOffset + t.offset + 4 * bad, "value \(bad) is \(v[bad])")
+            }
+            statistics[block]?.outputMeans = v
         }
         guard !sums.isEmpty || !counts.isEmpty else {
             throw fail(.missingField, "tensors", nil, "the importance matrix has no entries")
@@ -289,7 +316,11 @@ public struct ImportanceMatrix: Sendable {
         }
         let blocks = expertStatistics.keys.sorted()
         for b in blocks {
-            infos.append(try GGUFTensorInfo(name: "blk.\(b)" + Self.expertStatsSuffix, dimensions: [expertStatistics[b]!.experts, 4], type: .f32))
+            let st = expertStatistics[b]!
+            infos.append(try GGUFTensorInfo(name: "blk.\(b)" + Self.expertStatsSuffix, dimensions: [st.experts, 4], type: .f32))
+            if st.outputWidth > 0 {
+                infos.append(try GGUFTensorInfo(name: "blk.\(b)" + Self.expertOutputsSuffix, dimensions: [st.outputWidth, st.experts], type: .f32))
+            }
         }
         let metadata = [
             GGUFKeyValue("general.type", .string(GGUFString("imatrix"))),
@@ -307,6 +338,7 @@ public struct ImportanceMatrix: Sendable {
                 let st = expertStatistics[b]!
                 let values = st.tokens + st.gateWeight + st.outputNorm + st.weightedNorm
                 try values.map { Float($0).bitPattern.littleEndian }.withUnsafeBytes { try w.write($0) }
+                if st.outputWidth > 0 { try st.outputMeans.map { $0.bitPattern.littleEndian }.withUnsafeBytes { try w.write($0) } }
             }
             try w.finish()
         } catch {

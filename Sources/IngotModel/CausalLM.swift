@@ -26,6 +26,16 @@ public protocol LinearObserver: AnyObject {
 /// token (before weighting), in token order. A `LinearObserver` that also conforms is told both.
 public protocol RoutingObserver: AnyObject {
     func routed(block: Int, expert: Int, of experts: Int, weights: UnsafeBufferPointer<Float>, outputNorms: UnsafeBufferPointer<Float>)
+    /// Every how many tokens of a window (the first, then every `stride`-th) are also run through every expert of
+    /// a block of `experts` that routes `used` per token, for `sampled`; 0 runs none. Not seen by linear observers.
+    func outputSampleStride(experts: Int, used: Int) -> Int
+    /// The outputs (before weighting) of expert `expert` of block `block` for the sampled tokens: `rows` × hidden.
+    func sampled(block: Int, expert: Int, of experts: Int, outputs: UnsafeBufferPointer<Float>, rows: Int)
+}
+
+extension RoutingObserver {
+    public func outputSampleStride(experts: Int, used: Int) -> Int { 0 }
+    public func sampled(block: Int, expert: Int, of experts: Int, outputs: UnsafeBufferPointer<Float>, rows: Int) {}
 }
 
 /// Which matrix of a stacked tensor a linear layer is: `index` of `count`. Experts (`ffn_up_exps`) are `routed`, each

@@ -31,6 +31,13 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
     let storage: AnyObject
     /// Sees the input rows of every linear layer (calibration); nil costs nothing.
     public var observer: LinearObserver?
+    /// Drop each block's weight pages from memory once the block has run (the next window maps them again from the
+    /// page cache, or the disk under memory pressure): resident memory stays about one block's weights whatever the
+    /// number of blocks, at no measurable cost (SmolLM2 F16, 8 windows: 12.2-14.0 s either way). GGUF models (a
+    /// folder's weights are held as read).
+    public var releasesBlockWeights = true
+    /// Per block: drops its tensors' pages (GGUF).
+    private var blockPages: [() -> Void] = []
     /// Every linear layer by its GGUF name.
     private let linearsByName: [String: Linear]
 
@@ -65,6 +72,12 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
             guard let t = g.tensor(named: name), let data = g.data(for: t).baseAddress else { return nil }
             return .init(name: name, type: t.type, dims: t.dimensions, data: data, entryOffset: t.infoOffset)
         }
+        var byBlock = [[GGUFTensorInfo]](repeating: [], count: blocks.count)
+        for t in g.tensors {
+            let parts = t.name.split(separator: ".", maxSplits: 2)
+            if parts.count == 3, parts[0] == "blk", let i = Int(parts[1]), i >= 0, i < blocks.count { byBlock[i].append(t) }
+        }
+        blockPages = byBlock.map { ts in { for t in ts { g.release(t, bytes: 0..<t.byteCount) } } }
     }
 
     /// Reads a Hugging Face folder (config.json and safetensors with Transformers' tensor names, found through the
@@ -346,6 +359,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         precondition(x.count >= n * hidden, "hidden states smaller than the window")
         let c = context(tokens: n, workspace: workspace, kernels: kernels, state: state)
         x.withUnsafeMutableBufferPointer { blocks[i].run($0.baseAddress!, hidden: hidden, c) }
+        if releasesBlockWeights && i < blockPages.count { blockPages[i]() }
     }
 
     /// The output norm and projection for positions `outputs` of hidden states `x`: `outputs.count × vocab` logits.

@@ -557,6 +557,10 @@ public final class MixtureOfExperts: Sublayer {
                 for j in 0..<h { dst[j] = src[j] * ws }
             }
         }
+        if let seen = c.observer as? RoutingObserver {
+            let stride = seen.outputSampleStride(experts: e, used: k)
+            if stride > 0 { sampleOutputs(x, every: stride, seen, c) }
+        }
         for t in 0..<n {
             let o = out + t * h
             o.update(from: y + t * k * h, count: h)
@@ -577,6 +581,28 @@ public final class MixtureOfExperts: Sublayer {
                 }
             }
             for i in 0..<(n * h) { out[i] += sh[i] }
+        }
+    }
+}
+
+extension MixtureOfExperts {
+    /// Runs every expert on tokens 0, stride, 2·stride, ... of the window and hands each expert's outputs to `seen`
+    /// (what merging compares experts by). Linear observers are not told: the importance matrix sees routed tokens only.
+    /// Cost: at most the routed work when stride ≥ experts / used.
+    func sampleOutputs(_ x: UnsafePointer<Float>, every stride: Int, _ seen: RoutingObserver, _ c: ForwardContext) {
+        let h = router.columns, f = width, rows = Swift.stride(from: 0, to: c.tokens, by: stride).map { $0 }
+        let m = rows.count
+        let quiet = ForwardContext(tokens: m, workspace: c.workspace, kernels: c.kernels, state: c.state, observer: nil,
+                                   activations: c.activations, halfPrecisionCache: c.halfPrecisionCache)
+        let xs = c.state.floats("moe.x", m * h), g = c.state.floats("moe.gate", m * f)
+        let u = c.state.floats("moe.up", m * f), ys = c.state.floats("moe.down", m * h)
+        for (r, t) in rows.enumerated() { (xs + r * h).update(from: x + t * h, count: h) }
+        for x0 in 0..<experts {
+            gate[x0].apply(xs, rows: m, into: g, quiet)
+            up[x0].apply(xs, rows: m, into: u, quiet)
+            Activations.siluMul(g, u, m * f)
+            down[x0].apply(g, rows: m, into: ys, quiet)
+            seen.sampled(block: block, expert: x0, of: experts, outputs: UnsafeBufferPointer(start: ys, count: m * h), rows: m)
         }
     }
 }

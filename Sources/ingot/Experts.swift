@@ -1,28 +1,91 @@
 import ArgumentParser
 import IngotArchitectures
+import IngotConvert
 import IngotExperts
 import IngotFormats
 
 struct Experts: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Cut a mixture-of-experts model down by what calibration measured.",
-        subcommands: [Prune.self]
+        subcommands: [Prune.self, Merge.self]
     )
+
+    /// The model, statistics and output shared by pruning and merging.
+    struct Paths: ParsableArguments {
+        @Argument(help: "The model: a GGUF file or a Hugging Face folder with experts.")
+        var model: String
+
+        @Option(name: .long, help: "The statistics `ingot calibrate MODEL --text FILE -o STATS` wrote for this model.")
+        var stats: String
+
+        @Option(name: .shortAndLong, help: "The model to write: a GGUF file or a Hugging Face folder (see --format).")
+        var output: String
+
+        @Option(name: .long, help: "Output layout: gguf or hf (default: gguf when the output name ends in .gguf, else hf).")
+        var format: String?
+
+        func validate() throws {
+            if let format, ExpertOutput(rawValue: format) == nil { throw ValidationError("--format is gguf or hf, not '\(format)'") }
+        }
+
+        var layout: ExpertOutput { format.flatMap(ExpertOutput.init) ?? (output.hasSuffix(".gguf") ? .gguf : .hf) }
+
+        /// The model as GGUF tensors: the file itself, or a folder seen as the GGUF `ingot convert` would write.
+        func source() throws -> GGUFTensorSource {
+            let file = try ModelFile.open(model)
+            switch file.storage {
+            case .gguf(let g): return g
+            case .huggingFaceFolder(let d): return try FolderAsGGUF(d)
+            case .safetensors:
+                throw ModelError(.unsupportedArchitecture, field: "format", "a lone safetensors file has no config.json; give its Hugging Face folder", path: model)
+            }
+        }
+    }
+
+    static func count(_ text: String) -> ExpertKeep? {
+        if let n = Int(text), n >= 1 { return .count(n) }
+        if let f = Double(text), f > 0, f < 1 { return .fraction(f) }
+        return nil
+    }
+
+    static func report(_ r: ExpertReport, verb: String, how: String, paths: Paths, json: Bool) {
+        if json {
+            let blocks: [JSONValue] = r.experts.sorted { $0.key < $1.key }.map { b, news in
+                .object(JSONObject([
+                    ("block", JSONValue(b)), ("experts", .array(news.flatMap(\.members).map { JSONValue($0) })),
+                    ("groups", .array(news.map { n in
+                        .object(JSONObject([("members", .array(n.members.map { JSONValue($0) })),
+                                            ("weights", .array(n.weights.map { JSONValue.double($0) })), ("router", JSONValue(n.router))]))
+                    })),
+                ]))
+            }
+            print(JSONValue.object(JSONObject([
+                ("model", .string(paths.model)), ("output", .string(paths.output)), ("to", .string(paths.layout.rawValue)),
+                ("method", .string(how)), ("expertsBefore", JSONValue(r.expertsBefore)), ("expertsAfter", JSONValue(r.expertsAfter)),
+                ("bytesBefore", JSONValue(r.bytesBefore)), ("bytesAfter", JSONValue(r.bytesAfter)),
+                ("widened", .array(r.widened.map { .string($0) })), ("kept", .array(blocks)),
+            ])).serialized(pretty: true))
+        } else {
+            print("\(verb) \(paths.model) by \(how): \(r.expertsBefore) -> \(r.expertsAfter) experts in \(r.experts.count) blocks, "
+                  + "tensor data \(Human.bytes(r.bytesBefore)) -> \(Human.bytes(r.bytesAfter)) -> \(paths.output)")
+            if !r.widened.isEmpty { print("  stored as F16 after merging (Ingot does not write their type): \(r.widened.joined(separator: ", "))") }
+        }
+    }
 
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Remove the experts each block uses least (REAP, frequency or EAN), writing a smaller GGUF.",
+            abstract: "Remove the experts each block uses least (REAP, frequency or EAN).",
             discussion: """
             STATS is the file `ingot calibrate MODEL --text FILE -o STATS` wrote: its expert statistics rank each \
-            block's experts. Every block keeps the same number (llama.cpp states one expert count for the model), \
-            the same number within each routing group; the stacked expert tensors, the router rows and the \
-            selection bias are cut, expert_count is updated, and everything else is copied. llama.cpp and Ingot \
-            load the result; quantize it afterwards (a new importance matrix for the pruned model).
+            block's experts. Every block keeps the same number (llama.cpp and transformers state one expert count \
+            for the model), the same number within each routing group; the kept experts' weights, router rows and \
+            selection bias are copied byte for byte, the expert count is updated, and everything else is copied. \
+            llama.cpp, transformers and Ingot load the result; quantize it afterwards (with a new importance matrix \
+            for the pruned model).
             """
         )
 
-        @Argument(help: "The model: a GGUF file with experts.")
-        var model: String
+        @OptionGroup var paths: Paths
 
         @Option(name: .long, help: "Experts to keep per block: a fraction (0.5) or a count (4).")
         var keep: String
@@ -30,22 +93,10 @@ struct Experts: ParsableCommand {
         @Option(name: .long, help: "How experts are ranked: reap (gate weight × output norm, averaged), frequency, or ean (summed output norm).")
         var score: String = "reap"
 
-        @Option(name: .long, help: "The statistics `ingot calibrate` wrote for this model.")
-        var stats: String
-
-        @Option(name: .shortAndLong, help: "The pruned model to write (GGUF).")
-        var output: String
-
         @OptionGroup var common: CommonOptions
 
-        var keepValue: ExpertKeep? {
-            if let n = Int(keep), n >= 1 { return .count(n) }
-            if let f = Double(keep), f > 0, f < 1 { return .fraction(f) }
-            return nil
-        }
-
         func validate() throws {
-            if keepValue == nil { throw ValidationError("--keep takes a fraction between 0 and 1 or a count of at least 1, not '\(keep)'") }
+            if Experts.count(keep) == nil { throw ValidationError("--keep takes a fraction between 0 and 1 or a count of at least 1, not '\(keep)'") }
             if ExpertScore(rawValue: score) == nil {
                 throw ValidationError("--score is one of \(ExpertScore.allCases.map(\.rawValue).joined(separator: ", ")), not '\(score)'")
             }
@@ -53,26 +104,44 @@ struct Experts: ParsableCommand {
 
         func run() throws {
             try reportingErrors(json: common.json) {
-                let file = try ModelFile.open(model)
-                guard case .gguf(let g) = file.storage else {
-                    throw ModelError(.unsupportedArchitecture, field: "format",
-                                     "expert pruning reads GGUF models; convert this one first (ingot convert --to gguf)", path: model)
-                }
-                let statistics = try ImportanceMatrix.read(path: stats)
-                let r = try ExpertPruner.prune(g, statistics: statistics, keep: keepValue!, score: ExpertScore(rawValue: score)!, to: output)
-                if common.json {
-                    let kept: [JSONValue] = r.kept.sorted { $0.key < $1.key }.map { b, k in
-                        .object(JSONObject([("block", JSONValue(b)), ("experts", .array(k.map { JSONValue($0) }))]))
-                    }
-                    print(JSONValue.object(JSONObject([
-                        ("model", .string(model)), ("output", .string(output)), ("score", .string(score)),
-                        ("expertsBefore", JSONValue(r.expertsBefore)), ("expertsAfter", JSONValue(r.expertsAfter)),
-                        ("bytesBefore", JSONValue(r.bytesBefore)), ("bytesAfter", JSONValue(r.bytesAfter)), ("kept", .array(kept)),
-                    ])).serialized(pretty: true))
-                } else {
-                    print("pruned \(model) by \(score): \(r.expertsBefore) -> \(r.expertsAfter) experts in \(r.kept.count) blocks, "
-                          + "tensor data \(Human.bytes(r.bytesBefore)) -> \(Human.bytes(r.bytesAfter)) -> \(output)")
-                }
+                let source = try paths.source()
+                let statistics = try ImportanceMatrix.read(path: paths.stats)
+                let r = try ExpertPruner.prune(source, statistics: statistics, keep: Experts.count(keep)!,
+                                               score: ExpertScore(rawValue: score)!, to: paths.output, as: paths.layout)
+                Experts.report(r, verb: "pruned", how: score, paths: paths, json: common.json)
+            }
+        }
+    }
+
+    struct Merge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Merge each block's experts into fewer, grouping those whose outputs are alike (HC-SMoE).",
+            discussion: """
+            STATS is the file `ingot calibrate MODEL --text FILE -o STATS` wrote: besides routing counts it holds \
+            each expert's mean output over a sample of tokens that every expert was run on. Experts are grouped by \
+            the distance between those outputs (average linkage, within routing groups) and each group becomes the \
+            token-weighted average of its members' weights, routed by its most-used member's router row. Every \
+            block ends with the same number; llama.cpp, transformers and Ingot load the result.
+            """
+        )
+
+        @OptionGroup var paths: Paths
+
+        @Option(name: .customLong("to"), help: "Experts per block after merging: a count (4) or a fraction (0.5).")
+        var target: String
+
+        @OptionGroup var common: CommonOptions
+
+        func validate() throws {
+            if Experts.count(target) == nil { throw ValidationError("--to takes a fraction between 0 and 1 or a count of at least 1, not '\(target)'") }
+        }
+
+        func run() throws {
+            try reportingErrors(json: common.json) {
+                let source = try paths.source()
+                let statistics = try ImportanceMatrix.read(path: paths.stats)
+                let r = try ExpertMerger.merge(source, statistics: statistics, to: Experts.count(target)!, to: paths.output, as: paths.layout)
+                Experts.report(r, verb: "merged", how: "output similarity", paths: paths, json: common.json)
             }
         }
     }

@@ -45,6 +45,25 @@ struct CalibratorTests {
         #expect(e?.sums == [1, 4, 9, 0, 0, 0, 2, 4, 13, 0, 0, 0])
     }
 
+    @Test("expert outputs: every expert runs on every (experts / used)-th token; their means are what merging compares")
+    func sampledOutputs() {
+        let s = SquareSums(processOutput: false)
+        #expect(s.outputSampleStride(experts: 8, used: 2) == 4 && s.outputSampleStride(experts: 256, used: 8) == 32)
+        #expect(s.outputSampleStride(experts: 3, used: 2) == 2 && s.outputSampleStride(experts: 4, used: 4) == 1)
+        // Two windows of one block of 2 experts, 2 wide: 2 sampled tokens, then 1.
+        let w1: [[Float]] = [[1, 2, 3, 4], [0, 0, 1, 1]], w2: [[Float]] = [[4, 5], [2, 2]]
+        for (window, rows) in [(w1, 2), (w2, 1)] {
+            s.routed(block: 3, expert: 0, of: 2, weights: UnsafeBufferPointer(start: nil, count: 0), outputNorms: UnsafeBufferPointer(start: nil, count: 0))
+            for (e, out) in window.enumerated() {
+                out.withUnsafeBufferPointer { s.sampled(block: 3, expert: e, of: 2, outputs: $0, rows: rows) }
+            }
+        }
+        // Expert 0: (1 + 3 + 4) / 3 and (2 + 4 + 5) / 3; expert 1: (0 + 1 + 2) / 3 twice.
+        let st = s.expertStatistics[3]
+        #expect(st?.outputWidth == 2)
+        #expect(st?.outputMeans == [Float(8.0 / 3), Float(11.0 / 3), 1, 1])
+    }
+
     @Test("a non-finite input is caught and named")
     func nonFinite() {
         var x = [Float](repeating: 1, count: 16 * 4)

@@ -59,6 +59,26 @@ struct ImportanceMatrixTests {
         } catch let e as FormatError {
             #expect(e.field == "blk.1.expert_stats" && e.offset == g.dataOffset + t.offset)
         }
+
+        // Mean expert outputs (what merging groups by) follow as blk.N.expert_outputs, F32 [hidden, experts].
+        st.outputMeans = [1, 2, 3, -4, 5, 6]
+        m.expertStatistics = [1: st]
+        try m.write(to: path)
+        let withOutputs = try GGUFFile(path: path)
+        #expect(withOutputs.tensors.suffix(2).map(\.name) == ["blk.1.expert_stats", "blk.1.expert_outputs"])
+        #expect(withOutputs.tensors.last?.dimensions == [3, 2])
+        #expect(try ImportanceMatrix.read(path: path).expertStatistics == [1: st] && st.outputWidth == 3)
+        // A NaN among them is refused with the tensor and the offset.
+        var nan = try Data(contentsOf: URL(fileURLWithPath: path))
+        let o = withOutputs.tensors.last!, at = withOutputs.dataOffset + o.offset + 8
+        nan.replaceSubrange(at..<(at + 4), with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Data($0) })
+        try nan.write(to: URL(fileURLWithPath: dir + "/nan.gguf"))
+        do {
+            _ = try ImportanceMatrix.read(path: dir + "/nan.gguf")
+            Issue.record("a NaN expert output was accepted")
+        } catch let e as FormatError {
+            #expect(e.field == "blk.1.expert_outputs" && e.offset == at)
+        }
     }
 
     static func legacy(_ entries: [(String, Int32, [Float])], trailer: Bool) -> [UInt8] {

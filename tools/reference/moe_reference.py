@@ -13,7 +13,10 @@
   grant AMX state);
   and for the mixtral pruned to half its experts by REAP (`ingot calibrate` on 8 windows of Macbeth, `ingot experts
   prune --keep 0.5`): the experts kept, llama.cpp's perplexity on it, and the xxh64 of llama-quantize's Q4_K_M of it
-  with llama.cpp's perplexity on that;
+  with llama.cpp's perplexity on that; and the same for the mixtral merged to 2 experts per block (`ingot experts merge
+  --to 2`, HC-SMoE grouping by the expert outputs those statistics hold): the groups, llama.cpp's perplexity, the
+  Q4_K_M's xxh64 and perplexity; for both, transformers' perplexity on the Hugging Face folder Ingot writes
+  (`-o DIR`) of the pruned and the merged model;
 - fixtures/reference/llama-imatrix-upcycled-mixtral.gguf: llama-imatrix (native build) on the upcycled mixtral's
   GGUF over 8 windows of 512 tokens of Macbeth, blocks 0, 15 and 29 of it (the whole file is 1.4 MB), with its
   metadata: per-expert sums and counts for the stacked expert tensors.
@@ -21,7 +24,8 @@
 Needs llama-cpp-python, torch, transformers (tools/reference/convert_hf_to_gguf.py's interpreter) and the native
 llama.cpp tools (tools/reference/llama_imatrix.py build); not in CI.
 
-usage: tools/reference/moe_reference.py [--bin DIR] [--ingot .build/release/ingot]
+usage: tools/reference/moe_reference.py [--bin DIR] [--ingot .build/release/ingot] [--only-experts]
+(--only-experts: recompute the pruning and merging entries only, keeping the rest of moe.json)
 """
 import argparse
 import hashlib
@@ -127,33 +131,58 @@ def imatrix_blocks(bindir, gguf_path):
     return kept, len(r.tensors)
 
 
-def prune_reference(a, folder, lp):
-    """What llama.cpp computes on the model `ingot experts prune` makes: Ingot's GGUF of the folder, its statistics from
-    `ingot calibrate` (8 windows of Macbeth), half the experts kept by REAP; then llama-quantize's Q4_K_M of it."""
+def experts_reference(a, folder, lp):
+    """What llama.cpp and transformers compute on the models `ingot experts prune` and `ingot experts merge` make:
+    Ingot's GGUF of the folder, its statistics from `ingot calibrate` (8 windows of Macbeth); half the experts kept by
+    REAP, or merged to 2 per block; then llama-quantize's Q4_K_M of each; and each written as a folder for
+    transformers."""
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     from digests import file_xxh64
     work = os.path.join(ROOT, ".cache/reference")
-    g, stats, pruned = (os.path.join(work, n) for n in ("ingot-upcycled-mixtral.gguf", "upcycled-mixtral-stats.gguf",
-                                                        "upcycled-mixtral-reap-0.5.gguf"))
+    g, stats = (os.path.join(work, n) for n in ("ingot-upcycled-mixtral.gguf", "upcycled-mixtral-stats.gguf"))
     subprocess.run([a.ingot, "convert", folder, "-o", g, "--to", "gguf", "--json"], check=True, capture_output=True)
     subprocess.run([a.ingot, "calibrate", g, "--text", os.path.join(ROOT, MACBETH), "--ctx", str(CTX), "--chunks", str(CHUNKS),
                     "-o", stats, "--json"], check=True, capture_output=True)
-    r = json.loads(subprocess.run([a.ingot, "experts", "prune", g, "--keep", "0.5", "--score", "reap", "--stats", stats,
-                                   "-o", pruned, "--json"], check=True, capture_output=True, text=True).stdout)
-    q = pruned.replace(".gguf", "-Q4_K_M.gguf")
-    subprocess.run([os.path.join(a.bin, "llama-quantize"), pruned, q, "Q4_K_M", "2"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return {"keep": 0.5, "score": "reap", "kept": {str(k["block"]): k["experts"] for k in r["kept"]},
-            "llama.cpp": llama_cpp_ppl(pruned, lp), "llama-quantize Q4_K_M xxh64": file_xxh64(q),
-            "llama.cpp Q4_K_M": llama_cpp_ppl(q, lp)}
+    wins = windows(g)
+    out = {}
+    for kind, args, name in [("prune", ["--keep", "0.5", "--score", "reap"], "upcycled-mixtral-reap-0.5"),
+                             ("merge", ["--to", "2"], "upcycled-mixtral-merge-2")]:
+        path = os.path.join(work, name + ".gguf")
+        r = json.loads(subprocess.run([a.ingot, "experts", kind, g, *args, "--stats", stats, "-o", path, "--json"],
+                                      check=True, capture_output=True, text=True).stdout)
+        q = path.replace(".gguf", "-Q4_K_M.gguf")
+        subprocess.run([os.path.join(a.bin, "llama-quantize"), path, q, "Q4_K_M", "2"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        hf = os.path.join(work, name + "-hf")
+        subprocess.run(["rm", "-rf", hf], check=True)
+        subprocess.run([a.ingot, "experts", kind, folder, *args, "--stats", stats, "-o", hf, "--json"], check=True, capture_output=True)
+        entry = {"args": args}
+        if kind == "prune":
+            entry["kept"] = {str(k["block"]): k["experts"] for k in r["kept"]}
+        else:
+            entry["groups"] = {str(k["block"]): [m["members"] for m in k["groups"]] for k in r["kept"]}
+        entry.update({"llama.cpp": llama_cpp_ppl(path, lp), "llama-quantize Q4_K_M xxh64": file_xxh64(q),
+                      "llama.cpp Q4_K_M": llama_cpp_ppl(q, lp), "transformers (folder)": transformers_ppl(hf, wins)})
+        out[kind] = entry
+        print(kind, json.dumps(entry), flush=True)
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(ROOT, ".cache/llama-build/cmake/bin"))
     ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
+    ap.add_argument("--only-experts", action="store_true")
     a = ap.parse_args()
     conv, lp = load("convert_hf_to_gguf"), load("llama_perplexity")
+    target = os.path.join(ROOT, "fixtures/reference/moe.json")
+    if a.only_experts:
+        out = json.load(open(target))
+        out.update(experts_reference(a, os.path.join(HF, "smollm2-upcycled-mixtral"), lp))
+        with open(target, "w") as fh:
+            json.dump(out, fh, indent=1)
+            fh.write("\n")
+        return
     extra = ",".join(f"{k}={v}" for k, v in conv.EXTRA_HASHES.items())
     out = {"reference": "llama-cpp-python 0.3.36 (llama.cpp: convert_hf_to_gguf.py, llama-quantize, llama-imatrix), "
                         "transformers; tools/reference/moe_reference.py",
@@ -175,9 +204,8 @@ def main():
         if arch == "mixtral":
             kept, total = imatrix_blocks(a.bin, g)
             print(f"llama-imatrix: kept {kept} of {total} tensors in {IMATRIX_OUT}")
-            out["prune"] = prune_reference(a, folder, lp)
-            print("prune", json.dumps(out["prune"]), flush=True)
-    with open(os.path.join(ROOT, "fixtures/reference/moe.json"), "w") as fh:
+            out.update(experts_reference(a, folder, lp))
+    with open(target, "w") as fh:
         json.dump(out, fh, indent=1)
         fh.write("\n")
 
