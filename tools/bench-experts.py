@@ -13,7 +13,7 @@ transformers', tools/check-moe.py).
 
 Needs the peer's interpreter (torch, compressed-tensors 0.20) for its rows: --peer-python.
 
-usage: tools/bench-experts.py [--ingot .build/release/ingot] [--peer-python PYTHON] [--models mixtral,qwen2moe]
+usage: tools/bench-experts.py [--ingot .build/release/ingot] [--peer-python PYTHON] [--models mixtral,qwen2moe,deepseek3]
                               [--methods prune,merge,peer]
 """
 import argparse
@@ -25,7 +25,8 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEEP = [0.75, 0.5, 0.25]
 SCORES = ["reap", "frequency", "ean"]
-ROUTERS = {"mixtral": r"block_sparse_moe\.gate\.weight$", "qwen2moe": r"mlp\.gate\.weight$", "qwen3moe": r"mlp\.gate\.weight$"}
+ROUTERS = {"mixtral": r"block_sparse_moe\.gate\.weight$", "qwen2moe": r"mlp\.gate\.weight$", "qwen3moe": r"mlp\.gate\.weight$",
+           "deepseek3": r"mlp\.gate\.weight$"}
 
 PEER = r"""
 import sys
@@ -51,7 +52,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
     ap.add_argument("--peer-python")
-    ap.add_argument("--models", default="mixtral,qwen2moe")
+    ap.add_argument("--models", default="mixtral,qwen2moe,deepseek3")
     ap.add_argument("--methods", default="prune,merge,peer")
     a = ap.parse_args()
     methods = a.methods.split(",")
@@ -75,6 +76,11 @@ def main():
             rows.append((arch, "unpruned", "-", experts, base, 0.0, 1.0, size(g)))
             print(f"{arch}: {experts} experts, PPL {base:.3f}", flush=True)
             for keep in KEEP:
+                # A count that group-limited routing cannot take (fewer than 2 per routing group) is refused: no row.
+                if subprocess.run([a.ingot, "experts", "prune", g, "--keep", str(keep), "--stats", stats, "-o",
+                                   os.path.join(work, "probe.gguf"), "--json"], capture_output=True).returncode != 0:
+                    print(f"{arch}: keep {keep} refused", flush=True)
+                    continue
                 for score in SCORES if "prune" in methods else []:
                     out = os.path.join(work, f"{arch}-{score}-{keep}.gguf")
                     r = json.loads(run([a.ingot, "experts", "prune", g, "--keep", str(keep), "--score", score, "--stats", stats,
@@ -96,7 +102,7 @@ def main():
                                    capture_output=True)
                     left = json.load(open(os.path.join(out, "config.json")))
                     ppl, kld, top = evaluate(out, folder)
-                    count = left.get("num_local_experts") or left.get("num_experts")
+                    count = left.get("num_local_experts") or left.get("num_experts") or left.get("n_routed_experts")
                     rows.append((arch, "router magnitude (compressed-tensors)", keep, count, ppl, kld, top, size(out)))
                     print(rows[-1], flush=True)
                     subprocess.run(["rm", "-rf", out], check=True)

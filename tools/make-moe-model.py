@@ -20,8 +20,8 @@ Two kinds:
   All: hidden 64, 4 heads, 4 experts of width 32 (2 used), SmolLM2's 49152-token vocabulary; mixtral, qwen2moe and
   qwen3moe have 2 layers and 2 KV heads, deepseek3 3 layers.
 
-- --upcycle: SmolLM2 itself turned into a mixture of experts (mixtral from the llama folder, qwen2moe from the qwen2
-  one, qwen3moe from the qwen3 one; tools/make-hf-model.py makes them), with experts that differ where the text says
+- --upcycle: SmolLM2 itself turned into a mixture of experts (mixtral and deepseek3 from the llama folder, qwen2moe
+  from the qwen2 one, qwen3moe from the qwen3 one; tools/make-hf-model.py makes them), with experts that differ where the text says
   they should. A plain numpy forward pass of the dense model over 4 windows of Macbeth gives each block's
   feed-forward inputs; from them:
   - the 768 neurons that add the most energy to the outputs (mean of (h_n(x) · |down_n|)²) are the core every token
@@ -31,8 +31,11 @@ Two kinds:
     routing is uneven); each expert adds the 384 other neurons with the most energy on its group's tokens, and its
     router row is its group's centroid: a token goes to the expert made for inputs like it, one expert per token.
   mixtral and qwen3moe: 4 experts of 1152 neurons; qwen2moe: 8 experts of 384 plus the shared 768 (router scaled by
-  50 so that the softmax weight of the chosen expert, not renormalized there, is ≈ 1). Perplexity on 4 windows of
-  Hamlet: mixtral 51 against the dense model's 37, qwen2moe 77 against 58. Removing an expert sends its tokens to
+  50 so that the softmax weight of the chosen expert, not renormalized there, is ≈ 1); deepseek3 (from the llama
+  folder): DeepSeek-V3's layout, latent attention carrying SmolLM2's grouped attention, a dense first block, the
+  768 as shared experts and 8 routed experts of 384 under sigmoid routing with groups and a correction bias (see
+  upcycle_deepseek). Perplexity on 4 windows of Hamlet: mixtral 51 against the dense model's 37, qwen2moe 77
+  against 58; on 8 windows, deepseek3 55 against the mixtral's 61. Removing an expert sends its tokens to
   experts made for other inputs, so pruning costs accuracy in proportion to how an expert is used.
 
 The upcycled qwen2moe takes SmolLM2's own tokenizer (--tokenizer-from the llama folder): Transformers and
@@ -136,6 +139,7 @@ UPCYCLED = {
     "mixtral": dict(experts=4, used=1, core=768, own=384, sharpness=1.0),
     "qwen3moe": dict(experts=4, used=1, core=768, own=384, sharpness=1.0),
     "qwen2moe": dict(experts=8, used=1, core=768, own=384, sharpness=50.0),
+    "deepseek3": dict(experts=8, used=1, core=768, own=384, sharpness=4.0),
 }
 # The text the dense model runs on to find which neurons fire together: Macbeth, the calibration text (evaluation
 # uses Hamlet), 4 windows of 512 tokens.
@@ -197,6 +201,23 @@ def dense_activations(config, t, ids):
     return [np.concatenate(o) for o in out]
 
 
+def cached_activations(folder, config, t, ids):
+    """dense_activations, kept in .cache/upcycle under a digest of the weights and tokens: the mixtral and deepseek3
+    upcycles run the same dense model over the same text."""
+    import hashlib
+    h = hashlib.sha256(open(os.path.join(folder, "model.safetensors"), "rb").read())
+    h.update(json.dumps(ids).encode())
+    path = os.path.join(ROOT, ".cache/upcycle", h.hexdigest()[:24] + ".npz")
+    if os.path.exists(path):
+        with np.load(path) as z:
+            return [z[f"b{i}"] for i in range(len(z.files))]
+    xs = dense_activations(config, t, ids)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez(path + ".tmp.npz", **{f"b{i}": x for i, x in enumerate(xs)})
+    os.replace(path + ".tmp.npz", path)
+    return xs
+
+
 def kmeans(rows, k, rng, iterations=20):
     """Spherical k-means (cosine): the group of each row and the unit centroids. Groups keep their natural sizes."""
     unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
@@ -213,12 +234,12 @@ def kmeans(rows, k, rng, iterations=20):
 def upcycle(a):
     """SmolLM2's dense feed-forward blocks as experts (see the module docstring)."""
     from safetensors.numpy import load_file
-    rng = np.random.default_rng({"mixtral": 17, "qwen2moe": 18, "qwen3moe": 19}[a.arch])
+    rng = np.random.default_rng({"mixtral": 17, "qwen2moe": 18, "qwen3moe": 19, "deepseek3": 20}[a.arch])
     config = json.load(open(os.path.join(a.src, "config.json")))
     src = load_file(os.path.join(a.src, "model.safetensors"))
     ids = json.loads(subprocess.run([a.ingot, "tokenize", a.tokenizer_from or a.src, "--text", os.path.join(ROOT, UP_TEXT), "--json"],
                                     check=True, capture_output=True).stdout)["ids"][:UP_WINDOW * UP_WINDOWS]
-    xs = dense_activations(config, src, ids)
+    xs = cached_activations(a.src, config, src, ids)
     t = {name: v for name, v in src.items() if ".mlp." not in name}
     if a.arch == "qwen2moe" and config.get("tie_word_embeddings"):
         # llama.cpp's qwen2moe requires an output projection of its own.
@@ -226,21 +247,12 @@ def upcycle(a):
         config["tie_word_embeddings"] = False
     shape = UPCYCLED[a.arch]
     experts, core, own = shape["experts"], shape["core"], shape["own"]
+    if a.arch == "deepseek3":
+        return upcycle_deepseek(a, config, src, xs, rng)
     for i, x in enumerate(xs):
         p = f"model.layers.{i}."
         gate, up, down = (src[p + f"mlp.{n}.weight"].astype(np.float64) for n in ("gate_proj", "up_proj", "down_proj"))
-        # What each neuron adds to each token's output: |h_n(x)| · |down column n|, squared.
-        act = silu(x @ gate.T) * (x @ up.T)
-        energy = (act * np.linalg.norm(down, axis=0)) ** 2
-        order = np.argsort(-energy.mean(axis=0), kind="stable")
-        shared, rest = np.sort(order[:core]), order[core:]
-        # Tokens grouped by the direction of their feed-forward input; the router row of an expert is its group's
-        # centroid, so a token goes to the expert of the nearest centroid.
-        group, centroids = kmeans(x, experts, rng)
-        selected = []
-        for e in range(experts):
-            mine = energy[group == e][:, rest].mean(axis=0) if (group == e).any() else energy[:, rest].mean(axis=0)
-            selected.append(np.sort(rest[np.argsort(-mine, kind="stable")[:own]]))
+        shared, selected, centroids, _ = expert_split(x, gate, up, down, core, own, experts, rng)
         router = centroids * shape["sharpness"]
         if a.arch == "qwen2moe":
             t[p + "mlp.shared_expert.gate_proj.weight"] = gate[shared].astype(np.float16)
@@ -281,6 +293,131 @@ def upcycle(a):
     for f in os.listdir(tokenizer):
         if f.startswith("tokenizer") or f in ("special_tokens_map.json", "generation_config.json"):
             shutil.copy(os.path.join(tokenizer, f), os.path.join(a.out, f))
+
+
+# DeepSeek layout: latent attention standing in for SmolLM2's grouped attention (see upcycle_deepseek).
+DS_NOPE, DS_SLOTS, DS_ALPHA, DS_BETA = 2, 3, 8.0, 0.125
+
+
+def expert_split(x, gate, up, down, core, own, experts, rng):
+    """A block's neurons as the upcycling splits them: the `core` every token keeps, each expert's `own` neurons for its
+    group of tokens, the groups' unit centroids and each token's group (see the module docstring). A neuron's energy
+    on a token is what it adds to the output, |h_n(x)| · |down column n|, squared; tokens are grouped by the direction
+    of their feed-forward input, and an expert's router row is its group's centroid, so a token goes to the expert of
+    the nearest centroid."""
+    act = silu(x @ gate.T) * (x @ up.T)
+    energy = (act * np.linalg.norm(down, axis=0)) ** 2
+    order = np.argsort(-energy.mean(axis=0), kind="stable")
+    shared, rest = np.sort(order[:core]), order[core:]
+    group, centroids = kmeans(x, experts, rng)
+    selected = []
+    for e in range(experts):
+        mine = energy[group == e][:, rest].mean(axis=0) if (group == e).any() else energy[:, rest].mean(axis=0)
+        selected.append(np.sort(rest[np.argsort(-mine, kind="stable")[:own]]))
+    return shared, selected, centroids, group
+
+
+def upcycle_deepseek(a, config, src, xs, rng):
+    """SmolLM2 in DeepSeek-V3's layout (DeepseekV3ForCausalLM; llama.cpp's deepseek2).
+
+    Attention: latent attention that computes SmolLM2's grouped attention, exactly for the first KV group and with
+    slightly slower rotation for the other two.
+    - The rotary part (192 dims, one key shared by all heads): SmolLM2 rotates pair k of a 64-wide head at
+      θ_k = 100000^(-k/32); a 192-wide rotary part with the same base rotates pair j at 100000^(-j/96), so pair k of KV
+      group g sits at j = 3k + g: group 0's frequencies exact, groups 1 and 2 at 0.89 and 0.79 of theirs. Each query
+      head fills its group's slots and leaves the others zero; the queries carry √(194/64) for DeepSeek's 1/√194 scale.
+    - Both latents (queries 1152 = q_lora_rank, keys and values 768 = kv_lora_rank) hold what SmolLM2 computes (all
+      query heads, 576; the three groups' values, 192), scaled by 1/8, then 8 · x/rms(x) (576: the block's input norm
+      undone). That copy's norm is the same for every token and dwarfs the rest, so the latent's RMS norm divides by
+      nearly the same value for every token and its weight (that value on the first part) gives back what SmolLM2
+      computes within about 1e-4; q_b_proj and kv_b_proj pick each head's query and its group's values (times 8);
+      the non-rotary key (2 dims) is zero. (llama.cpp reads a model without q_lora_rank only when it has 27 layers,
+      DeepSeek-V2-Lite's count, so the queries take the low-rank path too.)
+    Feed-forward: block 0 stays dense (first_k_dense_replace 1); the others have SmolLM2's 768 core neurons as the
+    shared experts (2 of 384) and 8 routed experts of 384 own neurons, one per token, scored by sigmoid of the
+    centroid router (scaled to ±4 at a typical input) with a correction bias nudging toward balance, chosen within the
+    better of 2 groups of 4 (noaux_tc: a group scores its best two), weight renormalized to 1."""
+    hidden, heads, kv = config["hidden_size"], config["num_attention_heads"], config["num_key_value_heads"]
+    d = hidden // heads
+    half, per = d // 2, heads // kv
+    rope = DS_SLOTS * d                        # 192: 96 pairs
+    q_latent, latent = heads * d + hidden, kv * d + hidden
+    shape = UPCYCLED["deepseek3"]
+    experts, core, own = shape["experts"], shape["core"], shape["own"]
+    t = {"model.embed_tokens.weight": src["model.embed_tokens.weight"], "model.norm.weight": src["model.norm.weight"],
+         "lm_head.weight": src["model.embed_tokens.weight"]}
+    scale = np.sqrt((DS_NOPE + rope) / d)
+    for i, x in enumerate(xs):
+        p = f"model.layers.{i}."
+        f = lambda n: src[p + n].astype(np.float64)
+        for n in ("input_layernorm.weight", "post_attention_layernorm.weight", "self_attn.o_proj.weight"):
+            t[p + n] = src[p + n]
+        q, k, v, g_in = f("self_attn.q_proj.weight"), f("self_attn.k_proj.weight"), f("self_attn.v_proj.weight"), f("input_layernorm.weight")
+        undo = np.diag(DS_ALPHA / g_in)
+        wqa = np.concatenate([q * DS_BETA, undo])
+        wqb = np.zeros((heads, DS_NOPE + rope, q_latent))
+        wkv = np.zeros((latent + rope, hidden))
+        wkv[:kv * d] = v * DS_BETA
+        wkv[kv * d:latent] = undo
+        for kk in range(half):
+            for grp in range(kv):
+                j = DS_SLOTS * kk + grp
+                wkv[latent + 2 * j] = k[grp * d + kk]
+                wkv[latent + 2 * j + 1] = k[grp * d + kk + half]
+                for h in range(grp * per, (grp + 1) * per):
+                    wqb[h, DS_NOPE + 2 * j, h * d + kk] = scale / DS_BETA
+                    wqb[h, DS_NOPE + 2 * j + 1, h * d + kk + half] = scale / DS_BETA
+        wkb = np.zeros((heads, DS_NOPE + d, latent))
+        for h in range(heads):
+            wkb[h, DS_NOPE:, (h // per) * d:(h // per + 1) * d] = np.eye(d) / DS_BETA
+
+        def norm(width, content):
+            # The copy's own outputs are multiplied by zero columns; kept small so that where llama.cpp rounds the
+            # latent to 8 bits in blocks of 256 for a quantized weight, they do not set the scale of a block that
+            # also holds queries or values.
+            w = np.full(width, 1e-4)
+            w[:content] = DS_ALPHA * np.sqrt(hidden / width)
+            return w.astype(np.float16)
+        t[p + "self_attn.q_a_proj.weight"] = wqa.astype(np.float16)
+        t[p + "self_attn.q_a_layernorm.weight"] = norm(q_latent, heads * d)
+        t[p + "self_attn.q_b_proj.weight"] = wqb.reshape(-1, q_latent).astype(np.float16)
+        t[p + "self_attn.kv_a_proj_with_mqa.weight"] = wkv.astype(np.float16)
+        t[p + "self_attn.kv_a_layernorm.weight"] = norm(latent, kv * d)
+        t[p + "self_attn.kv_b_proj.weight"] = wkb.reshape(-1, latent).astype(np.float16)
+        gate, up, down = f("mlp.gate_proj.weight"), f("mlp.up_proj.weight"), f("mlp.down_proj.weight")
+        if i == 0:
+            for n in ("gate_proj", "up_proj", "down_proj"):
+                t[p + f"mlp.{n}.weight"] = src[p + f"mlp.{n}.weight"]
+            continue
+        shared, selected, centroids, group = expert_split(x, gate, up, down, core, own, experts, rng)
+        share = np.bincount(group, minlength=experts) / len(group)
+        t[p + "mlp.gate.weight"] = (centroids * shape["sharpness"] / np.median(np.linalg.norm(x, axis=1))).astype(np.float16)
+        t[p + "mlp.gate.e_score_correction_bias"] = (0.1 * (1 / experts - share)).astype(np.float32)
+        t[p + "mlp.shared_experts.gate_proj.weight"] = gate[shared].astype(np.float16)
+        t[p + "mlp.shared_experts.up_proj.weight"] = up[shared].astype(np.float16)
+        t[p + "mlp.shared_experts.down_proj.weight"] = down[:, shared].astype(np.float16)
+        for e, sel in enumerate(selected):
+            t[p + f"mlp.experts.{e}.gate_proj.weight"] = gate[sel].astype(np.float16)
+            t[p + f"mlp.experts.{e}.up_proj.weight"] = up[sel].astype(np.float16)
+            t[p + f"mlp.experts.{e}.down_proj.weight"] = down[:, sel].astype(np.float16)
+    os.makedirs(a.out, exist_ok=True)
+    save_file({n: np.ascontiguousarray(w) for n, w in t.items()}, os.path.join(a.out, "model.safetensors"), metadata={"format": "pt"})
+    out = {"architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3", "hidden_size": hidden,
+           "num_hidden_layers": config["num_hidden_layers"], "num_nextn_predict_layers": 0, "num_attention_heads": heads,
+           "num_key_value_heads": heads, "vocab_size": config["vocab_size"],
+           "max_position_embeddings": config["max_position_embeddings"], "rms_norm_eps": config["rms_norm_eps"],
+           "rope_theta": config["rope_theta"], "rope_scaling": None, "rope_interleave": True, "tie_word_embeddings": False,
+           "torch_dtype": "float16", "hidden_act": "silu", "intermediate_size": config["intermediate_size"],
+           "moe_intermediate_size": own, "first_k_dense_replace": 1, "moe_layer_freq": 1, "n_routed_experts": experts,
+           "num_experts_per_tok": shape["used"], "n_shared_experts": core // own, "n_group": 2, "topk_group": 1,
+           "topk_method": "noaux_tc", "scoring_func": "sigmoid", "norm_topk_prob": True, "routed_scaling_factor": 1.0,
+           "q_lora_rank": q_latent, "kv_lora_rank": latent, "qk_nope_head_dim": DS_NOPE, "qk_rope_head_dim": rope,
+           "v_head_dim": d, "attention_bias": False, "attention_dropout": 0.0,
+           "bos_token_id": config.get("bos_token_id"), "eos_token_id": config.get("eos_token_id")}
+    json.dump(out, open(os.path.join(a.out, "config.json"), "w"), indent=1)
+    for name in os.listdir(a.tokenizer_from or a.src):
+        if name.startswith("tokenizer") or name in ("special_tokens_map.json", "generation_config.json"):
+            shutil.copy(os.path.join(a.tokenizer_from or a.src, name), os.path.join(a.out, name))
 
 
 def deepseek3(a, t, w, vocab, src_config):

@@ -84,6 +84,11 @@ struct ExpertLayout {
         used = max(1, int("expert_used_count") ?? 1)
         groups = max(1, int("expert_group_count") ?? 1)
         groupsUsed = max(1, int("expert_group_used_count") ?? 1)
+        guard experts % groups == 0 else {
+            let key = "\(arch).expert_group_count"
+            throw ModelError(.invalidValue, field: key, offset: value(key)?.fileOffset,
+                             "\(experts) experts do not split into \(groups) equal routing groups", path: source.path)
+        }
     }
 
     /// `after` experts per block must still serve every token and split into the routing groups.

@@ -10,8 +10,8 @@ struct ExpertPrunerTests {
 
     /// A one-block llama with 4 experts: every value of expert e's tensors is e (router row e too), so a slice shows
     /// which expert it came from.
-    static func model(in dir: String, statedExperts: Int = experts, used: Int = 1) throws -> String {
-        let path = dir + "/moe-\(statedExperts)-\(used).gguf"
+    static func model(in dir: String, statedExperts: Int = experts, used: Int = 1, groups: Int? = nil) throws -> String {
+        let path = dir + "/moe-\(statedExperts)-\(used)-\(groups ?? 0).gguf"
         let (h, w, e) = (hidden, width, experts)
         let specs: [(String, [Int])] = [("blk.0.ffn_gate_inp.weight", [h, e]), ("blk.0.ffn_up_exps.weight", [h, w, e]),
                                         ("blk.0.ffn_down_exps.weight", [w, h, e]), ("blk.0.exp_probs_b.bias", [e]),
@@ -20,6 +20,7 @@ struct ExpertPrunerTests {
                     GGUFKeyValue("llama.block_count", .uint32(1)),
                     GGUFKeyValue("llama.expert_count", .uint32(UInt32(statedExperts))),
                     GGUFKeyValue("llama.expert_used_count", .uint32(UInt32(used)))]
+            + (groups.map { [GGUFKeyValue("llama.expert_group_count", .uint32(UInt32($0)))] } ?? [])
         let infos = try specs.map { try GGUFTensorInfo(name: $0.0, dimensions: $0.1, type: .f32) }
         let writer = try GGUFWriter(path: path, metadata: meta, tensors: infos)
         for (name, dims) in specs {
@@ -98,6 +99,10 @@ struct ExpertPrunerTests {
                 field: "--keep", code: .invalidValue)
         let wrongRouter = try GGUFFile(path: try ExpertPrunerTests.model(in: dir, statedExperts: 3))
         refused(wrongRouter, stats, .count(2), field: "blk.0.ffn_gate_inp.weight", code: .shapeMismatch)
+        // Routing groups that do not divide the experts; groups of 2 cannot keep 1 each (a group scores its best two).
+        refused(try GGUFFile(path: try ExpertPrunerTests.model(in: dir, groups: 3)), stats, .count(2),
+                field: "llama.expert_group_count", code: .invalidValue)
+        refused(try GGUFFile(path: try ExpertPrunerTests.model(in: dir, groups: 2)), stats, .count(2), field: "--keep", code: .invalidValue)
     }
 
     @Test("average linkage joins the closest groups first, by the mean of their pairwise distances")

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Records what llama.cpp and transformers compute on the mixture-of-experts models made from SmolLM2's weights
-(tools/make-moe-model.py --upcycle: mixtral, qwen2moe, qwen3moe), for tools/check-moe.py:
+(tools/make-moe-model.py --upcycle: mixtral, qwen2moe, qwen3moe, deepseek3), for tools/check-moe.py:
 
 - fixtures/reference/moe.json, per model:
   - the SHA-256 of the folder's model.safetensors (CI rebuilds the folder and checks that it is the same model);
@@ -11,12 +11,11 @@
   all over 8 windows of 512 tokens of Hamlet, scored as llama-perplexity scores them (second half of each window);
   llama.cpp runs without weight repacking (--no-repack: its AMX kernels stop with SIGILL where the kernel does not
   grant AMX state);
-  and for the mixtral pruned to half its experts by REAP (`ingot calibrate` on 8 windows of Macbeth, `ingot experts
-  prune --keep 0.5`): the experts kept, llama.cpp's perplexity on it, and the xxh64 of llama-quantize's Q4_K_M of it
-  with llama.cpp's perplexity on that; and the same for the mixtral merged to 2 experts per block (`ingot experts merge
-  --to 2`, HC-SMoE grouping by the expert outputs those statistics hold): the groups, llama.cpp's perplexity, the
-  Q4_K_M's xxh64 and perplexity; for both, transformers' perplexity on the Hugging Face folder Ingot writes
-  (`-o DIR`) of the pruned and the merged model;
+  and, under "experts", for the mixtral and the deepseek3 pruned to half their experts by REAP (`ingot calibrate` on
+  8 windows of Macbeth, `ingot experts prune --keep 0.5`) and merged to half (`ingot experts merge`, HC-SMoE
+  grouping by the expert outputs those statistics hold): the experts kept or the groups merged, llama.cpp's
+  perplexity on the file, transformers' on the Hugging Face folder Ingot writes (`-o DIR`), and for the mixtral the
+  xxh64 of llama-quantize's Q4_K_M of the file with llama.cpp's perplexity on that;
 - fixtures/reference/llama-imatrix-upcycled-mixtral.gguf: llama-imatrix (native build) on the upcycled mixtral's
   GGUF over 8 windows of 512 tokens of Macbeth, blocks 0, 15 and 29 of it (the whole file is 1.4 MB), with its
   metadata: per-expert sums and counts for the stacked expert tensors.
@@ -24,8 +23,9 @@
 Needs llama-cpp-python, torch, transformers (tools/reference/convert_hf_to_gguf.py's interpreter) and the native
 llama.cpp tools (tools/reference/llama_imatrix.py build); not in CI.
 
-usage: tools/reference/moe_reference.py [--bin DIR] [--ingot .build/release/ingot] [--only-experts]
-(--only-experts: recompute the pruning and merging entries only, keeping the rest of moe.json)
+usage: tools/reference/moe_reference.py [--bin DIR] [--ingot .build/release/ingot] [--only-experts] [--models A,B]
+(--only-experts: recompute the pruning and merging entries only; --models: only these models; the rest of moe.json
+is kept)
 """
 import argparse
 import hashlib
@@ -131,29 +131,30 @@ def imatrix_blocks(bindir, gguf_path):
     return kept, len(r.tensors)
 
 
-def experts_reference(a, folder, lp):
+# The models pruned and merged, and whether the cut models are also quantized (one is enough for the quantizer).
+EXPERT_MODELS = {"mixtral": True, "deepseek3": False}
+
+
+def experts_reference(a, arch, folder, lp):
     """What llama.cpp and transformers compute on the models `ingot experts prune` and `ingot experts merge` make:
     Ingot's GGUF of the folder, its statistics from `ingot calibrate` (8 windows of Macbeth); half the experts kept by
-    REAP, or merged to 2 per block; then llama-quantize's Q4_K_M of each; and each written as a folder for
-    transformers."""
+    REAP, or merged to half per block; for the mixtral also llama-quantize's Q4_K_M of each; and each written as a
+    folder from the folder, for transformers."""
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     from digests import file_xxh64
     work = os.path.join(ROOT, ".cache/reference")
-    g, stats = (os.path.join(work, n) for n in ("ingot-upcycled-mixtral.gguf", "upcycled-mixtral-stats.gguf"))
+    g, stats = (os.path.join(work, n) for n in (f"ingot-upcycled-{arch}.gguf", f"upcycled-{arch}-stats.gguf"))
     subprocess.run([a.ingot, "convert", folder, "-o", g, "--to", "gguf", "--json"], check=True, capture_output=True)
     subprocess.run([a.ingot, "calibrate", g, "--text", os.path.join(ROOT, MACBETH), "--ctx", str(CTX), "--chunks", str(CHUNKS),
                     "-o", stats, "--json"], check=True, capture_output=True)
+    experts = json.loads(subprocess.run([a.ingot, "inspect", g, "--json"], check=True, capture_output=True, text=True).stdout)["spec"]["expertCount"]
     wins = windows(g)
     out = {}
-    for kind, args, name in [("prune", ["--keep", "0.5", "--score", "reap"], "upcycled-mixtral-reap-0.5"),
-                             ("merge", ["--to", "2"], "upcycled-mixtral-merge-2")]:
-        path = os.path.join(work, name + ".gguf")
+    for kind, args in [("prune", ["--keep", "0.5", "--score", "reap"]), ("merge", ["--to", str(experts // 2)])]:
+        path = os.path.join(work, f"upcycled-{arch}-{kind}.gguf")
         r = json.loads(subprocess.run([a.ingot, "experts", kind, g, *args, "--stats", stats, "-o", path, "--json"],
                                       check=True, capture_output=True, text=True).stdout)
-        q = path.replace(".gguf", "-Q4_K_M.gguf")
-        subprocess.run([os.path.join(a.bin, "llama-quantize"), path, q, "Q4_K_M", "2"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        hf = os.path.join(work, name + "-hf")
+        hf = os.path.join(work, f"upcycled-{arch}-{kind}-hf")
         subprocess.run(["rm", "-rf", hf], check=True)
         subprocess.run([a.ingot, "experts", kind, folder, *args, "--stats", stats, "-o", hf, "--json"], check=True, capture_output=True)
         entry = {"args": args}
@@ -161,10 +162,15 @@ def experts_reference(a, folder, lp):
             entry["kept"] = {str(k["block"]): k["experts"] for k in r["kept"]}
         else:
             entry["groups"] = {str(k["block"]): [m["members"] for m in k["groups"]] for k in r["kept"]}
-        entry.update({"llama.cpp": llama_cpp_ppl(path, lp), "llama-quantize Q4_K_M xxh64": file_xxh64(q),
-                      "llama.cpp Q4_K_M": llama_cpp_ppl(q, lp), "transformers (folder)": transformers_ppl(hf, wins)})
+        entry["llama.cpp"] = llama_cpp_ppl(path, lp)
+        if EXPERT_MODELS[arch]:
+            q = path.replace(".gguf", "-Q4_K_M.gguf")
+            subprocess.run([os.path.join(a.bin, "llama-quantize"), path, q, "Q4_K_M", "2"], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            entry.update({"llama-quantize Q4_K_M xxh64": file_xxh64(q), "llama.cpp Q4_K_M": llama_cpp_ppl(q, lp)})
+        entry["transformers (folder)"] = transformers_ppl(hf, wins)
         out[kind] = entry
-        print(kind, json.dumps(entry), flush=True)
+        print(arch, kind, json.dumps(entry), flush=True)
     return out
 
 
@@ -173,21 +179,24 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, ".cache/llama-build/cmake/bin"))
     ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
     ap.add_argument("--only-experts", action="store_true")
+    ap.add_argument("--models", default=",".join(MODELS))
     a = ap.parse_args()
     conv, lp = load("convert_hf_to_gguf"), load("llama_perplexity")
     target = os.path.join(ROOT, "fixtures/reference/moe.json")
     if a.only_experts:
         out = json.load(open(target))
-        out.update(experts_reference(a, os.path.join(HF, "smollm2-upcycled-mixtral"), lp))
+        for arch in a.models.split(","):
+            out.setdefault("experts", {})[arch] = experts_reference(a, arch, os.path.join(HF, f"smollm2-upcycled-{arch}"), lp)
         with open(target, "w") as fh:
             json.dump(out, fh, indent=1)
             fh.write("\n")
         return
     extra = ",".join(f"{k}={v}" for k, v in conv.EXTRA_HASHES.items())
-    out = {"reference": "llama-cpp-python 0.3.36 (llama.cpp: convert_hf_to_gguf.py, llama-quantize, llama-imatrix), "
-                        "transformers; tools/reference/moe_reference.py",
-           "ctx": CTX, "chunks": CHUNKS, "text": os.path.basename(HAMLET), "models": {}}
-    for arch in MODELS:
+    out = json.load(open(target)) if os.path.exists(target) else {"models": {}}
+    out.update({"reference": "llama-cpp-python 0.3.36 (llama.cpp: convert_hf_to_gguf.py, llama-quantize, llama-imatrix), "
+                             "transformers; tools/reference/moe_reference.py",
+                "ctx": CTX, "chunks": CHUNKS, "text": os.path.basename(HAMLET)})
+    for arch in a.models.split(","):
         folder = make_folder(arch, a.ingot)
         g = os.path.join(ROOT, f".cache/reference/convert-upcycled-{arch}.gguf")
         subprocess.run([sys.executable, "-c", conv.RUNNER, conv.LLAMA, extra, folder, "--outfile", g, "--outtype", "auto"],
@@ -204,7 +213,8 @@ def main():
         if arch == "mixtral":
             kept, total = imatrix_blocks(a.bin, g)
             print(f"llama-imatrix: kept {kept} of {total} tensors in {IMATRIX_OUT}")
-            out.update(experts_reference(a, folder, lp))
+        if arch in EXPERT_MODELS:
+            out.setdefault("experts", {})[arch] = experts_reference(a, arch, folder, lp)
     with open(target, "w") as fh:
         json.dump(out, fh, indent=1)
         fh.write("\n")
