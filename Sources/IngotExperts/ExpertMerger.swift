@@ -18,7 +18,8 @@ public enum ExpertMerger {
     /// `source`: a GGUF file or a folder seen as GGUF; `statistics`: what `ingot calibrate` wrote for it, with expert
     /// outputs (recorded since expert outputs were added to calibration).
     public static func merge(_ source: GGUFTensorSource, statistics: ImportanceMatrix, to target: ExpertKeep,
-                             to path: String, as output: ExpertOutput = .gguf) throws -> ExpertReport {
+                             to path: String, as output: ExpertOutput = .gguf,
+                             progress: (Int, Int) -> Void = { _, _ in }) throws -> ExpertReport {
         let layout = try ExpertLayout(source)
         let after = target.count(of: layout.experts)
         try layout.check(count: after, option: "--to")
@@ -38,7 +39,7 @@ public enum ExpertMerger {
             }
             plan[b] = news
         }
-        return try ExpertRewrite.write(layout, plan: plan, to: path, as: output)
+        return try ExpertRewrite.write(layout, plan: plan, to: path, as: output, progress: progress)
     }
 
     /// The new expert for a group: members ascending, weights their token shares, the router of the most-routed.

@@ -41,7 +41,8 @@ public enum ExpertPruner {
     /// `source`: a GGUF file, or a Hugging Face folder seen as GGUF (`FolderAsGGUF`); `statistics`: what
     /// `ingot calibrate` wrote for it.
     public static func prune(_ source: GGUFTensorSource, statistics: ImportanceMatrix, keep: ExpertKeep, score: ExpertScore,
-                             to path: String, as output: ExpertOutput = .gguf) throws -> ExpertReport {
+                             to path: String, as output: ExpertOutput = .gguf,
+                             progress: (Int, Int) -> Void = { _, _ in }) throws -> ExpertReport {
         let layout = try ExpertLayout(source)
         let after = keep.count(of: layout.experts)
         try layout.check(count: after, option: "--keep")
@@ -55,6 +56,6 @@ public enum ExpertPruner {
             }
             plan[b] = keepHere.sorted().map(NewExpert.kept)
         }
-        return try ExpertRewrite.write(layout, plan: plan, to: path, as: output)
+        return try ExpertRewrite.write(layout, plan: plan, to: path, as: output, progress: progress)
     }
 }

@@ -149,7 +149,9 @@ struct ExpertLayout {
 /// becomes the new count and everything else is copied. An averaged stack is re-encoded in its own type (F16 where
 /// Ingot cannot write that type). Memory: one tensor (one block's expert stack) at a time.
 enum ExpertRewrite {
-    static func write(_ layout: ExpertLayout, plan: [Int: [NewExpert]], to path: String, as output: ExpertOutput) throws -> ExpertReport {
+    /// `progress(done, total)` after each tensor written.
+    static func write(_ layout: ExpertLayout, plan: [Int: [NewExpert]], to path: String, as output: ExpertOutput,
+                      progress: (Int, Int) -> Void) throws -> ExpertReport {
         let source = layout.source, experts = layout.experts
         let after = plan.values.first?.count ?? experts
         guard plan.values.allSatisfy({ $0.count == after }) else {
@@ -205,7 +207,7 @@ enum ExpertRewrite {
         var bytesBefore = 0, bytesAfter = 0
         var scratch = QuantScratch()
         do {
-            for (t, out) in zip(source.tensors, infos) {
+            for (i, (t, out)) in zip(source.tensors, infos).enumerated() {
                 try source.withBytes(of: t) { data in
                     bytesBefore += data.count
                     guard let r = rewritten(t), let news = plan[r.block] else {
@@ -243,6 +245,7 @@ enum ExpertRewrite {
                     }
                 }
                 source.release(t, bytes: 0..<t.byteCount)
+                progress(i + 1, infos.count)
             }
             try w.finish()
         } catch {

@@ -106,8 +106,11 @@ struct Experts: ParsableCommand {
             try reportingErrors(json: common.json) {
                 let source = try paths.source()
                 let statistics = try ImportanceMatrix.read(path: paths.stats)
+                let line = ProgressLine(verb: "pruning", enabled: !common.json)
                 let r = try ExpertPruner.prune(source, statistics: statistics, keep: Experts.count(keep)!,
-                                               score: ExpertScore(rawValue: score)!, to: paths.output, as: paths.layout)
+                                               score: ExpertScore(rawValue: score)!, to: paths.output, as: paths.layout,
+                                               progress: { line.show("pruning: tensor \($0)/\($1)") })
+                line.finish()
                 Experts.report(r, verb: "pruned", how: score, paths: paths, json: common.json)
             }
         }
@@ -140,7 +143,10 @@ struct Experts: ParsableCommand {
             try reportingErrors(json: common.json) {
                 let source = try paths.source()
                 let statistics = try ImportanceMatrix.read(path: paths.stats)
-                let r = try ExpertMerger.merge(source, statistics: statistics, to: Experts.count(target)!, to: paths.output, as: paths.layout)
+                let line = ProgressLine(verb: "merging", enabled: !common.json)
+                let r = try ExpertMerger.merge(source, statistics: statistics, to: Experts.count(target)!, to: paths.output,
+                                               as: paths.layout, progress: { line.show("merging: tensor \($0)/\($1)") })
+                line.finish()
                 Experts.report(r, verb: "merged", how: "output similarity", paths: paths, json: common.json)
             }
         }
