@@ -221,7 +221,8 @@ enum ExpertRewrite {
                     var sum = [Float](), one = [Float](repeating: 0, count: r.stack ? count : 0)
                     var encoded = [UInt8]()
                     for n in news {
-                        if !r.stack || (n.members.count == 1 && out.type == t.type) {
+                        // Copied: router rows and bias, a lone member kept in its type, and an empty stack (no bytes to decode).
+                        if !r.stack || count == 0 || (n.members.count == 1 && out.type == t.type) {
                             let part = bytes(of: r.stack ? n.members[0] : n.router)
                             try w.append(part)
                             bytesAfter += part.count
