@@ -832,3 +832,15 @@ public final class FolderAsGGUF: GGUFTensorSource {
 
     public func release(_ tensor: GGUFTensorInfo, bytes range: Range<Int>) {}
 }
+
+extension ModelFile {
+    /// The model as GGUF tensors: a GGUF file itself, or a folder seen as the GGUF `ingot convert` would write
+    /// (`FolderAsGGUF`); nil for a lone safetensors file, which has no config to name its tensors by.
+    public func ggufTensors() throws -> GGUFTensorSource? {
+        switch storage {
+        case .gguf(let g): return g
+        case .huggingFaceFolder(let d): return try FolderAsGGUF(d)
+        case .safetensors: return nil
+        }
+    }
+}

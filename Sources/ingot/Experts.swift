@@ -32,13 +32,10 @@ struct Experts: ParsableCommand {
 
         /// The model as GGUF tensors: the file itself, or a folder seen as the GGUF `ingot convert` would write.
         func source() throws -> GGUFTensorSource {
-            let file = try ModelFile.open(model)
-            switch file.storage {
-            case .gguf(let g): return g
-            case .huggingFaceFolder(let d): return try FolderAsGGUF(d)
-            case .safetensors:
+            guard let source = try ModelFile.open(model).ggufTensors() else {
                 throw ModelError(.unsupportedArchitecture, field: "format", "a lone safetensors file has no config.json; give its Hugging Face folder", path: model)
             }
+            return source
         }
     }
 

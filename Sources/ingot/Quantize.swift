@@ -239,11 +239,7 @@ struct Quantize: ParsableCommand {
             let opts = try options()
             let file = try ModelFile.open(input)
             // A Hugging Face folder is read as the GGUF `ingot convert --to gguf` would write, with no file between.
-            let gguf: GGUFTensorSource
-            switch file.storage {
-            case .gguf(let g): gguf = g
-            case .huggingFaceFolder(let d): gguf = try FolderAsGGUF(d)
-            case .safetensors:
+            guard let gguf = try file.ggufTensors() else {
                 throw QuantError(.unsupportedType, "\(input): a lone safetensors file has no config.json; give its Hugging Face folder")
             }
             let plan = try QuantPlanner.plan(metadata: gguf.metadata, tensors: gguf.tensors, options: opts)
