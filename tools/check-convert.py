@@ -178,6 +178,7 @@ def main():
         want = expected_folder(q41, dequantize=True)
         bad = [n for n in want if n not in got or not same_arrays(got[n], want[n])]
         check(not bad, "Q4_1/Q8_0 GGUF -> folder --dtype f32 = gguf.quants.dequantize", f"{len(want)} tensors, {len(bad)} differ {bad[:3]}")
+        shutil.rmtree(q41_folder)
         bf16_folder = os.path.join(work, "bf16")
         run([ingot, "convert", f16, "-o", bf16_folder, "--to", "hf", "--dtype", "bf16"])
         from safetensors import safe_open
@@ -194,6 +195,7 @@ def main():
                 if entry["dtype"] != "BF16" or not np.array_equal(data, bits.reshape(-1)):
                     bad.append(name)
         check(not bad, "F16 GGUF -> folder --dtype bf16 = gguf-py's BF16 rounding", f"{len(ref)} tensors, {len(bad)} differ")
+        shutil.rmtree(bf16_folder)
         sharded = os.path.join(work, "sharded")
         run([ingot, "convert", f16, "-o", sharded, "--to", "hf", "--shard-size", "40MB"])
         index = json.load(open(os.path.join(sharded, "model.safetensors.index.json")))
@@ -206,6 +208,7 @@ def main():
         check(len(shards) > 1 and set(got) == set(single) and all(same_arrays(got[n], single[n]) for n in single)
               and all(os.path.getsize(os.path.join(sharded, s)) <= 40_000_000 + 100_000 or len(per_shard[s]) == 1 for s in shards),
               "--shard-size 40MB: shards and index hold the same tensors", f"{len(shards)} shards, none over 40 MB but a lone larger tensor")
+        shutil.rmtree(sharded)
 
         # 3. Tokenizer of the written folder on all of Shakespeare, against llama.cpp's recorded ids.
         corpus = json.load(open(os.path.join(ROOT, "fixtures/tokenizer/shakespeare.json"), encoding="utf-8"))
@@ -284,11 +287,13 @@ def main():
             ra, rb = GGUFReader(converted[model]), GGUFReader(gguf_back)
             same = [(t.name, t.tensor_type, t.data.tobytes()) for t in ra.tensors] == [(t.name, t.tensor_type, t.data.tobytes()) for t in rb.tensors]
             hf_names = load_file(os.path.join(hf_back, "model.safetensors")).keys()
+            os.unlink(gguf_back)
             if model == "smollm2-llama31":
                 source = json.load(open(os.path.join(ROOT, ".cache/variants/hf", model, "config.json")))["rope_scaling"]
                 written = json.load(open(os.path.join(hf_back, "config.json")))["rope_scaling"]
                 check(same and metadata(ra) == metadata(rb) and written == source,
                       f"{model}: GGUF (rope_freqs) -> folder (rope_scaling) -> GGUF", f"rope_scaling {written}")
+                shutil.rmtree(hf_back)
                 continue
             if model == "smollm2-deepseek3":
                 # k_b and v_b join back into kv_b: every tensor of the source folder but its prediction layer.
@@ -300,9 +305,11 @@ def main():
                 check(same and metadata(ra) == metadata(rb) and not differ and set(joined) == kept,
                       f"{model}: GGUF (k_b, v_b) -> folder (kv_b_proj) -> GGUF, the folder = the source's tensors",
                       f"{len(joined)} folder tensors" + (f", differ: {differ[:3]}" if differ else ""))
+                shutil.rmtree(hf_back)
                 continue
             check(same and metadata(ra) == metadata(rb) and any(".experts.3." in n for n in hf_names),
                   f"{model}: GGUF (stacked experts) -> folder (one tensor per expert) -> GGUF", f"{len(hf_names)} folder tensors")
+            shutil.rmtree(hf_back)
 
         # ingot quantize reads a folder as the GGUF ingot convert writes: the same bytes as quantizing that file.
         direct, via = os.path.join(work, "direct-Q4_K_M.gguf"), os.path.join(work, "via-Q4_K_M.gguf")
@@ -353,6 +360,10 @@ def main():
         rel = out["perplexity"] / m["ppl"] - 1
         check(abs(rel) <= PPL_TOLERANCE, "perplexity of Ingot's folder: ingot eval = mlx-lm's",
               f"{out['perplexity']:.4f} vs {m['ppl']:.4f} ({100 * rel:+.3f} %)")
+        # The disk is shared: what the remaining checks do not read goes now.
+        for path in converted.values():
+            os.unlink(path)
+        os.unlink(os.path.join(work, "logits.npy"))
 
         # A Hugging Face hub snapshot: files are symbolic links into ../../blobs/. Every command reads it; pack
         # stores what the links point to and unpack restores regular files.

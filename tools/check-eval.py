@@ -77,7 +77,7 @@ def main():
     q41 = "SmolLM2-135M-Instruct.Q4_1.gguf"
     ppl_row(q41, ingot_eval(q41)["perplexity"], ref[q41]["ppl"])
     # The same F16 model as a Hugging Face folder (Transformers' names, un-permuted q/k, tokenizer.json).
-    hf = os.path.join(cache, "smollm2-hf")
+    hf = os.path.join(ROOT, ".cache/variants/hf/smollm2-llama")
     if not os.path.exists(os.path.join(hf, "tokenizer.json")):
         subprocess.run([sys.executable, os.path.join(ROOT, "tools/make-hf-model.py"), f16, hf], check=True)
     models["smollm2-hf"] = hf
@@ -99,6 +99,7 @@ def main():
         ppl_row(f"{arch} (GGUF)", ingot_eval(key)["perplexity"], ref[key]["ppl"])
         if arch != "qwen2":
             ppl_row(f"{arch} (folder)", ingot_eval(key + " folder")["perplexity"], ref[key]["ppl"])
+        os.unlink(gguf_path)
     # Base log-probabilities saved in llama.cpp's --kl-divergence-base format and replayed: the 16-bit KLD is close
     # to the exact one, and a file made for another context is refused at its n_ctx field.
     saved = os.path.join(cache, "smollm2-F16-3chunks.kld")

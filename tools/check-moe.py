@@ -20,7 +20,8 @@ recorded in fixtures/reference/moe.json and fixtures/reference/llama-imatrix-upc
   by the statistics `ingot calibrate` records on 8 windows of Macbeth: the experts the reference kept and the groups
   it merged, perplexity within 0.5 % of llama.cpp's on the file (for the mixtral also its Q4_K_M: the bytes
   llama-quantize writes, perplexity within 1 % of llama.cpp's); and the same cut made from the folder into a folder
-  (`-o DIR`), its perplexity within 0.5 % of transformers' on that folder;
+  (`-o DIR`), the folder transformers ran (SHA-256 of its model.safetensors; transformers' perplexity on it within
+  0.5 % of llama.cpp's on the GGUF);
   a --keep or --to below the experts a token uses and statistics of another model are refused with the field named.
 
 usage: tools/check-moe.py [--ingot .build/release/ingot]
@@ -29,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,11 +99,15 @@ def main():
         rel = ours / theirs - 1
         check(abs(rel) <= tolerance, f"{what}: perplexity = {peer}", f"{ours:.4f} vs {theirs:.4f}, {100 * rel:+.3f} % (limit {100 * tolerance:g} %)")
 
+    folders = {arch: folder(arch, a.ingot) for arch in MODELS}
+    # The dense activations the upcycling clustered (tools/make-moe-model.py) are no use once the folders exist, and
+    # the disk is shared.
+    shutil.rmtree(os.path.join(ROOT, ".cache/upcycle"), ignore_errors=True)
     with tempfile.TemporaryDirectory(dir=os.path.join(ROOT, ".cache")) as work:
         for arch in MODELS:
             name = f"smollm2-upcycled-{arch}"
             r = ref["models"][name]
-            path = folder(arch, a.ingot)
+            path = folders[arch]
             digest = hashlib.sha256(open(os.path.join(path, "model.safetensors"), "rb").read()).hexdigest()
             check(digest == r["safetensors_sha256"], f"{name}: the folder made here is the one the references ran on",
                   "" if digest == r["safetensors_sha256"] else f"sha256 {digest[:16]}..., recorded {r['safetensors_sha256'][:16]}...")
@@ -197,10 +203,18 @@ def cut(a, arch, g, path, mine, ref, work, perplexity, close):
             check(file_xxh64(pq) == p["llama-quantize Q4_K_M xxh64"], f"the {kind}d {arch} to Q4_K_M: the bytes llama-quantize writes")
             close(f"the {kind}d {arch} Q4_K_M", perplexity(pq), p["llama.cpp Q4_K_M"]["ppl"], "llama.cpp's on the same file",
                   QUANTIZED_TOLERANCE)
+        # The same cut from the folder into a folder: the folder transformers ran (its perplexity recorded within
+        # 0.5 % of llama.cpp's on the GGUF), so no second evaluation here.
         hf = os.path.join(work, f"{arch}-{kind}-hf")
         run([a.ingot, "experts", kind, path, *p["args"], "--stats", mine, "-o", hf, "--json"])
-        close(f"the {kind}d {arch} written as a folder", perplexity(hf), p["transformers (folder)"]["ppl"],
-              "transformers' on the same folder")
+        t = p["transformers (folder)"]
+        digest = hashlib.sha256(open(os.path.join(hf, "model.safetensors"), "rb").read()).hexdigest()
+        rel = t["ppl"] / p["llama.cpp"]["ppl"] - 1
+        check(digest == t["safetensors_sha256"] and abs(rel) <= PPL_TOLERANCE,
+              f"the {kind}d {arch} written as a folder: the folder transformers ran",
+              f"transformers' perplexity {t['ppl']:.4f}, {100 * rel:+.3f} % from llama.cpp's on the GGUF"
+              + ("" if digest == t["safetensors_sha256"] else f"; sha256 {digest[:16]}..., recorded {t['safetensors_sha256'][:16]}..."))
+        shutil.rmtree(hf)
         for f in (out, pq):
             if os.path.exists(f):
                 os.unlink(f)

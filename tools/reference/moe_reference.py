@@ -14,7 +14,8 @@
   and, under "experts", for the mixtral and the deepseek3 pruned to half their experts by REAP (`ingot calibrate` on
   8 windows of Macbeth, `ingot experts prune --keep 0.5`) and merged to half (`ingot experts merge`, HC-SMoE
   grouping by the expert outputs those statistics hold): the experts kept or the groups merged, llama.cpp's
-  perplexity on the file, transformers' on the Hugging Face folder Ingot writes (`-o DIR`), and for the mixtral the
+  perplexity on the file, transformers' on the Hugging Face folder Ingot writes (`-o DIR`) with the SHA-256 of its
+  model.safetensors, and for the mixtral the
   xxh64 of llama-quantize's Q4_K_M of the file with llama.cpp's perplexity on that;
 - fixtures/reference/llama-imatrix-upcycled-mixtral.gguf: llama-imatrix (native build) on the upcycled mixtral's
   GGUF over 8 windows of 512 tokens of Macbeth, blocks 0, 15 and 29 of it (the whole file is 1.4 MB), with its
@@ -169,6 +170,7 @@ def experts_reference(a, arch, folder, lp):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             entry.update({"llama-quantize Q4_K_M xxh64": file_xxh64(q), "llama.cpp Q4_K_M": llama_cpp_ppl(q, lp)})
         entry["transformers (folder)"] = transformers_ppl(hf, wins)
+        entry["transformers (folder)"]["safetensors_sha256"] = hashlib.sha256(open(os.path.join(hf, "model.safetensors"), "rb").read()).hexdigest()
         out[kind] = entry
         print(arch, kind, json.dumps(entry), flush=True)
     return out
