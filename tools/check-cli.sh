@@ -169,6 +169,18 @@ for kind, args, what in [("prune", ["--keep", "0"], "--keep 0"), ("prune", ["--k
     p = subprocess.run([ingot, "experts", kind, smol, "--stats", "fixtures/reference/imatrix-synthetic.gguf", "-o", bad] + args,
                        capture_output=True, text=True)
     check(p.returncode == 64 and not os.path.exists(bad), f"experts {kind} {what}: exit {p.returncode}")
+# Bad command-line values under --json: a JSON error naming the option, exit 64; one limit per shared option.
+for args, field in [(["eval", smol, "--text", short, "--ctx", "0"], "--ctx"), (["eval", smol, "--text", short, "--threads", "0"], "--threads"),
+                    (["calibrate", smol, "--text", short, "-o", bad, "--ctx", "8"], "--ctx"),
+                    (["quantize", smol, "-o", bad, "--type", "Q8_0", "--threads", "1025"], "--threads"),
+                    (["eval", smol, "--text", short, "--chunks", "0"], "--chunks"), (["eval", smol], "--text")]:
+    p = subprocess.run([ingot, *args, "--json"], capture_output=True, text=True)
+    err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
+    check(p.returncode == 64 and err.get("code") == "invalid-argument" and err.get("field") == field and not os.path.exists(bad),
+          f"{' '.join(args[:1] + args[-2:])} --json: exit {p.returncode}, {err or p.stdout[:200]}")
+for args in [["eval", smol, "--text", short, "--threads", "1024", "--help"], ["--version"]]:
+    p = subprocess.run([ingot, *args, "--json"], capture_output=True, text=True)
+    check(p.returncode == 0 and not p.stdout.lstrip().startswith("{"), f"{' '.join(args)} --json is not an error: exit {p.returncode}")
 shutil.rmtree(tmp)
 print(f"cli: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -29,6 +29,10 @@ stage python3 tools/check-convert.py
 # Mixture-of-experts forward passes and calibration against llama.cpp and transformers, on SmolLM2 made into
 # Mixtral, Qwen2-MoE and Qwen3-MoE models (tools/make-moe-model.py --upcycle).
 stage python3 tools/check-moe.py
+# Models that parse but are wrong (SmolLM2 with one change each) through every command, and signals at random
+# moments to every writer.
+stage python3 tools/check-broken-models.py
+stage python3 tools/check-interrupts.py --trials 4
 stage python3 tools/make-edge-model.py >/dev/null
 stage python3 tools/make-synthetic-model.py .cache/variants/synthetic-llama-f16.gguf >/dev/null
 stage env INGOT="$root/.build/release/ingot" python3 tools/check-quantize.py

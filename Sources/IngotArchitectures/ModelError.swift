@@ -14,6 +14,7 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case vocabularyMismatch = "vocabulary-mismatch"
         case textTooShort = "text-too-short"
         case invalidToken = "invalid-token"
+        case nonFinite = "non-finite"
     }
 
     public var code: Code

@@ -90,9 +90,11 @@ public final class Calibrator {
             }
             seconds += monotonicSeconds() - t0
             if let bad = sums.firstNonFinite() {
-                throw ModelError(.invalidValue, field: bad,
-                                 "the inputs of \(bad) are not finite in window \(c + 1): the model's weights or activations overflow",
-                                 path: model.path)
+                let what = "window \(c + 1) has non-finite activations"
+                if let trace = try model.diagnoseNonFinite(tokens, workspace: workspace, kernels: options.kernels) {
+                    throw trace.error(path: model.path, what: what)
+                }
+                throw ModelError(.nonFinite, field: bad, "\(what): the inputs of \(bad)", path: model.path)
             }
             progress(CalibrationProgress(chunk: c + 1, chunks: windows.count,
                                          tokensPerSecond: Double((c + 1) * ctx) / max(seconds, 1e-9)))

@@ -39,6 +39,8 @@ public enum Converter {
         /// the scheme's groups.
         public var quantizedWeights = 0
         public var undivided: [String] = []
+        /// What `ModelValidation` found suspect in the input.
+        public var warnings: [String] = []
 
         public var json: JSONValue {
             .object(JSONObject([
@@ -47,6 +49,7 @@ public enum Converter {
                 ("types", .object(JSONObject(typeCounts.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) }))),
                 ("preTokenizer", preTokenizer.map { .string($0) } ?? .null),
                 ("quantizedWeights", JSONValue(quantizedWeights)), ("undivided", .array(undivided.map { .string($0) })),
+                ("warnings", .array(warnings.map { .string($0) })),
             ]))
         }
     }
@@ -54,16 +57,20 @@ public enum Converter {
     /// Converts `model` into `output`. `progress(done, total)` is called after each tensor.
     public static func convert(_ model: ModelFile, to output: String, options: Options,
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
+        let warnings = try ModelValidation.check(model: model)
+        var report: Report
         switch (model.storage, options.target) {
-        case (.gguf(let g), .hf): return try ggufToFolder(g, output: output, options: options, progress: progress)
-        case (.huggingFaceFolder(let d), .gguf): return try folderToGGUF(d, output: output, options: options, progress: progress)
-        case (.huggingFaceFolder(let d), .hf): return try folderToFolder(d, output: output, options: options, progress: progress)
+        case (.gguf(let g), .hf): report = try ggufToFolder(g, output: output, options: options, progress: progress)
+        case (.huggingFaceFolder(let d), .gguf): report = try folderToGGUF(d, output: output, options: options, progress: progress)
+        case (.huggingFaceFolder(let d), .hf): report = try folderToFolder(d, output: output, options: options, progress: progress)
         case (.gguf, .gguf):
             throw ModelError(.invalidValue, field: "--to", "the input is already GGUF (ingot quantize changes its types)", path: model.path)
         case (.safetensors, _):
             throw ModelError(.unsupportedArchitecture, field: "format",
                              "a lone safetensors file has no config.json; give its Hugging Face folder", path: model.path)
         }
+        report.warnings = warnings
+        return report
     }
 
     // MARK: Hugging Face folder -> GGUF

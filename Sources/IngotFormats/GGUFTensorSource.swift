@@ -9,6 +9,12 @@ public protocol GGUFTensorSource: AnyObject {
     func withBytes<R>(of tensor: GGUFTensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
     /// The bytes `range` of the tensor will not be read again (a file drops those pages).
     func release(_ tensor: GGUFTensorInfo, bytes range: Range<Int>)
+    /// Where the tensor's bytes start in the file, for errors (nil where they are converted on the fly).
+    func fileOffset(of tensor: GGUFTensorInfo) -> Int?
+}
+
+extension GGUFTensorSource {
+    public func fileOffset(of tensor: GGUFTensorInfo) -> Int? { nil }
 }
 
 extension GGUFFile: GGUFTensorSource {
@@ -19,4 +25,6 @@ extension GGUFFile: GGUFTensorSource {
     public func release(_ tensor: GGUFTensorInfo, bytes range: Range<Int>) {
         file.release(offset: dataOffset + tensor.offset + range.lowerBound, count: range.count)
     }
+
+    public func fileOffset(of tensor: GGUFTensorInfo) -> Int? { dataOffset + tensor.offset }
 }

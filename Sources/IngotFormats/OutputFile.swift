@@ -6,8 +6,9 @@ import Darwin
 
 /// An output file written atomically: bytes go to a temporary file in the destination directory
 /// through a buffer; `commit()` flushes, fsyncs and renames it over the destination. If the writer
-/// is dropped or `abort()`ed before `commit()`, the temporary file is removed and nothing appears
-/// at the destination (an existing file there stays untouched).
+/// is dropped or `abort()`ed before `commit()`, or the process is interrupted, the temporary file is
+/// removed and nothing appears at the destination (an existing file there stays untouched); see
+/// `Temporaries` for the names and for what a killed process leaves.
 public final class OutputFile {
     public let path: String
     public let temporaryPath: String
@@ -30,7 +31,8 @@ public final class OutputFile {
             throw FormatError(.writeFailed, field: "output", offset: nil,
                               "the folder '\(dir)' does not exist", path: path)
         }
-        var template = Array("\(dir)/.\(base).ingot-tmp-XXXXXX".utf8CString)
+        Temporaries.removeAbandoned(in: dir)
+        var template = Array(Temporaries.template(folder: dir, name: base).utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
             throw FormatError(.writeFailed, field: "output", offset: nil,
@@ -38,6 +40,7 @@ public final class OutputFile {
         }
         self.fd = fd
         self.temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        Temporaries.register(temporaryPath, folder: false)
         self.buffer = [UInt8](repeating: 0, count: max(bufferSize, 4096))
     }
 
@@ -116,8 +119,10 @@ public final class OutputFile {
             }
             close(fd)
             fd = -1
-            guard rename(temporaryPath, path) == 0 else {
-                throw FormatError(.writeFailed, field: "output", offset: nil, "rename failed: \(errnoText())", path: path)
+            try Temporaries.committing(temporaryPath) {
+                guard rename(temporaryPath, path) == 0 else {
+                    throw FormatError(.writeFailed, field: "output", offset: nil, "rename failed: \(errnoText())", path: path)
+                }
             }
             finished = true
         } catch {
@@ -131,6 +136,7 @@ public final class OutputFile {
         guard !finished else { return }
         if fd >= 0 { close(fd); fd = -1 }
         unlink(temporaryPath)
+        Temporaries.unregister(temporaryPath)
         finished = true
     }
 }

@@ -4,7 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// A folder created beside its destination, renamed into place when complete, removed otherwise.
+/// A folder created beside its destination, renamed into place when complete, removed otherwise (also when the
+/// process is interrupted: see `Temporaries`).
 public final class TemporaryFolder {
     public let path: String
     private var done = false
@@ -16,11 +17,13 @@ public final class TemporaryFolder {
             throw FormatError(.writeFailed, field: "output", offset: nil, "'\(destination)' already exists", path: destination)
         }
         let (parent, base) = splitPath(destination)
-        var template = Array("\(parent)/.\(base).ingot-tmp-XXXXXX".utf8CString)
+        Temporaries.removeAbandoned(in: parent)
+        var template = Array(Temporaries.template(folder: parent, name: base).utf8CString)
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
             throw FormatError(.writeFailed, field: "output", offset: nil, "cannot create a folder beside '\(destination)': \(String(cString: strerror(errno)))")
         }
         path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        Temporaries.register(path, folder: true)
     }
 
     /// Creates the folders above `relative` inside this one.
@@ -37,15 +40,20 @@ public final class TemporaryFolder {
     /// Gives the folder an ordinary mode (mkdtemp makes it 0700) and renames it to `destination`.
     public func rename(to destination: String) throws {
         chmod(path, 0o777 & ~OutputFile.umaskValue)
-        guard systemRename(path, destination) == 0 else {
-            throw FormatError(.writeFailed, field: "output", offset: nil, "cannot rename the finished folder to '\(destination)': \(String(cString: strerror(errno)))")
+        try Temporaries.committing(path) {
+            guard systemRename(path, destination) == 0 else {
+                throw FormatError(.writeFailed, field: "output", offset: nil, "cannot rename the finished folder to '\(destination)': \(String(cString: strerror(errno)))")
+            }
         }
         done = true
     }
 
     /// Removes the folder and everything in it.
     public func discard() {
-        if !done { removeTree(path) }
+        if !done {
+            removeTree(path)
+            Temporaries.unregister(path)
+        }
         done = true
     }
 

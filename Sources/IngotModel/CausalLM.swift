@@ -11,6 +11,12 @@ public protocol CausalLM: AnyObject {
     /// run's buffers, reused from window to window (nil allocates them).
     func logits(_ tokens: [Int32], outputs: Range<Int>, workspace: MatMulWorkspace, kernels: KernelChoice,
                 state: RunState?) throws -> [Float]
+    /// Where the forward pass over `tokens` first goes non-finite (nil when it stays finite, or the model cannot say).
+    func diagnoseNonFinite(_ tokens: [Int32], workspace: MatMulWorkspace, kernels: KernelChoice) throws -> NonFiniteTrace?
+}
+
+extension CausalLM {
+    public func diagnoseNonFinite(_ tokens: [Int32], workspace: MatMulWorkspace, kernels: KernelChoice) throws -> NonFiniteTrace? { nil }
 }
 
 /// Sees the input of every linear layer: `rows` rows (tokens) of `columns` floats, the layer named by its GGUF tensor

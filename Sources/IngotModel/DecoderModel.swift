@@ -40,6 +40,10 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
     private var blockPages: [() -> Void] = []
     /// Every linear layer by its GGUF name.
     private let linearsByName: [String: Linear]
+    /// The tensors the model was built from (for `diagnoseNonFinite`).
+    private let weightLog: WeightLog
+    /// What `ModelValidation` found suspect but runnable, and tensors the forward pass does not read.
+    public private(set) var warnings: [String] = []
 
     public var description: String {
         let moe = blocks.lazy.flatMap(\.branches).compactMap { $0.sublayer as? MixtureOfExperts }.first
@@ -67,6 +71,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         let spec = ModelSpec(gguf: g)
         let (table, shape) = try DecoderModel.table(spec, field: "general.architecture",
                                                     offset: g.metadata.first { $0.key == "general.architecture" }?.fileOffset, path: g.path)
+        let warnings = try ModelValidation.check(gguf: g)
         try self.init(path: g.path, spec: spec, table: table, shape: shape, ropeStyle: table.ggufRopeStyle, storage: g,
                       ropeFactors: nil) { name in
             guard let t = g.tensor(named: name), let data = g.data(for: t).baseAddress else { return nil }
@@ -78,6 +83,11 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
             if parts.count == 3, parts[0] == "blk", let i = Int(parts[1]), i >= 0, i < blocks.count { byBlock[i].append(t) }
         }
         blockPages = byBlock.map { ts in { for t in ts { g.release(t, bytes: 0..<t.byteCount) } } }
+        let used = Set(weightLog.entries.map(\.tensor.name))
+        let unused = g.tensors.map(\.name).filter { !used.contains($0) }
+        self.warnings = warnings + (unused.isEmpty ? [] : [
+            "\(unused.count) tensor\(unused.count == 1 ? "" : "s") the forward pass does not read (llama.cpp refuses a file with tensors it does not "
+            + "expect): \(unused.prefix(3).joined(separator: ", "))\(unused.count > 3 ? ", ..." : "")"])
     }
 
     /// Reads a Hugging Face folder (config.json and safetensors with Transformers' tensor names, found through the
@@ -89,6 +99,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         }
         let spec = ModelSpec(config: c, files: d.files)
         let (table, shape) = try DecoderModel.table(spec, field: "config.json model_type", offset: nil, path: d.path)
+        let warnings = try ModelValidation.check(spec, blocks: nil, path: d.path + "/config.json")
         if let other = spec.otherRopeScaling {
             throw ModelError(.unsupportedArchitecture, field: "config.json rope_scaling",
                              "RoPE scaling '\(other)' is not supported (llama3 is)", path: d.path)
@@ -126,6 +137,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
             guard m.role.scope == .expertStack else { return nil }
             return found(m.hfName(expert: x))
         })
+        self.warnings = warnings
     }
 
     /// A folder's `kv_b_proj` ([heads · (nope + v), kvLora]) read as llama.cpp's converter splits it: per head, k_b =
@@ -188,6 +200,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         }
         var w = WeightReader(path: path, eps: Float(spec.rmsNormEpsilon ?? 1e-5), find: find)
         w.findExpert = findExpert
+        weightLog = w.log
         // Experts: how many, how many per token, and from which block on (DeepSeek's leading blocks are dense).
         let expertCount = spec.expertCount ?? 0, expertsUsed = spec.expertUsedCount ?? 0
         let firstExpertBlock = spec.int(.leadingDenseBlockCount) ?? 0
@@ -378,6 +391,37 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         return logits
     }
 
+    /// Where a window's forward pass first goes non-finite: block by block (the token embedding first, the output
+    /// norm and projection last), the first stage whose output holds a NaN or an infinity, then the weights of that
+    /// stage: the first of them holding one is named, else the first linear layer whose input was non-finite (a value
+    /// that overflowed on the way). Nil when the whole pass stays finite.
+    public func diagnoseNonFinite(_ tokens: [Int32], workspace: MatMulWorkspace, kernels: KernelChoice) throws -> NonFiniteTrace? {
+        var x = try embed(tokens, kernels: kernels)
+        if let k = x.withUnsafeBufferPointer({ NonFinite.first($0.baseAddress!, count: $0.count) }) {
+            let token = Int(tokens[k / hidden])
+            let weight = weightLog.firstNonFinite { $0 == "token_embd.weight" }
+            return NonFiniteTrace(stage: "token_embd.weight", detail: "the embedding of token \(token) at position \(k / hidden)", weight: weight)
+        }
+        let saved = observer
+        defer { observer = saved }
+        let state = RunState()
+        for i in blocks.indices {
+            let watch = FirstNonFiniteInput()
+            observer = watch
+            runLayer(i, &x, tokens: tokens.count, workspace: workspace, kernels: kernels, state: state)
+            let bad = x.withUnsafeBufferPointer { NonFinite.first($0.baseAddress!, count: $0.count) }
+            guard bad != nil || watch.first != nil else { continue }
+            let weight = weightLog.firstNonFinite { $0.hasPrefix("blk.\(i).") }
+            let detail = watch.first.map { "in block \(i), the input of \($0) (after \(watch.lastFinite.map { "that of \($0)" } ?? "the block's first norm"))" }
+                ?? "the output of block \(i)"
+            return NonFiniteTrace(stage: watch.first ?? "blk.\(i)", detail: detail, weight: weight)
+        }
+        let logits = head(x, outputs: 0..<tokens.count, workspace: workspace, kernels: kernels, state: state)
+        guard logits.withUnsafeBufferPointer({ NonFinite.first($0.baseAddress!, count: $0.count) }) != nil else { return nil }
+        let weight = weightLog.firstNonFinite { $0 == "output_norm.weight" || $0 == "output.weight" || $0 == "token_embd.weight" }
+        return NonFiniteTrace(stage: output.name, detail: "the output of the final norm and projection", weight: weight)
+    }
+
     /// Puts `values` (rows × columns floats, F32) in place of the linear layer named `name` (its GGUF name,
     /// `blk.3.ffn_down.weight`): what a calibration search tries before choosing. A tied output projection shares
     /// nothing with the embedding once replaced.
@@ -386,5 +430,37 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
             throw ModelError(.missingTensor, field: name, "the model has no linear layer of that name", path: path)
         }
         try l.replace(with: values, path: path)
+    }
+}
+
+/// Where a forward pass first produced a NaN or an infinity (`DecoderModel.diagnoseNonFinite`).
+public struct NonFiniteTrace: Sendable, Equatable {
+    /// The tensor at that point: the first linear layer whose input was non-finite, the embedding, or the output.
+    public var stage: String
+    public var detail: String
+    /// The first weight of that stage holding a NaN or an infinity, where one does.
+    public var weight: NonFiniteWeight?
+
+    /// The error to report: the weight where one is to blame, else the stage.
+    public func error(path: String, what: String) -> ModelError {
+        if let w = weight {
+            return ModelError(.nonFinite, field: w.tensor, offset: w.entryOffset,
+                              "\(what); the first non-finite value: \(detail); \(w.tensor) holds \(w.value) at row \(w.row), column \(w.column)",
+                              path: path)
+        }
+        return ModelError(.nonFinite, field: stage,
+                          "\(what); the first non-finite value: \(detail), with every weight there finite (a value overflowed)",
+                          path: path)
+    }
+}
+
+/// Remembers the first linear layer whose input holds a NaN or an infinity, and the last one before it.
+final class FirstNonFiniteInput: LinearObserver {
+    var first: String?
+    var lastFinite: String?
+
+    func observe(_ tensor: String, matrix: MatrixIndex?, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
+        guard first == nil else { return }
+        if NonFinite.first(input.baseAddress!, count: input.count) != nil { first = tensor } else { lastFinite = tensor }
     }
 }

@@ -632,11 +632,26 @@ struct WeightReader {
 
     let path: String
     let eps: Float
-    let find: (String) -> Found?
+    private let lookup: (String) -> Found?
     /// Expert `x` of a stacked expert tensor, where the source keeps one tensor per expert (Hugging Face folders).
     var findExpert: (String, Int) -> Found? = { _, _ in nil }
+    /// Every tensor the model was built from (shared by the reader's copies).
+    let log = WeightLog()
 
-    func has(_ name: String) -> Bool { find(name) != nil }
+    init(path: String, eps: Float, find: @escaping (String) -> Found?) {
+        self.path = path
+        self.eps = eps
+        self.lookup = find
+    }
+
+    /// The tensor of GGUF name `name`, recorded in the log.
+    func find(_ name: String) -> Found? {
+        guard let t = lookup(name) else { return nil }
+        log.record(name, t)
+        return t
+    }
+
+    func has(_ name: String) -> Bool { lookup(name) != nil }
 
     /// A matrix of `rows` × `cols` (any rows where `rows` is nil).
     func matrix(_ name: String, rows: Int?, cols: Int) throws -> StoredMatrix {
@@ -691,6 +706,7 @@ struct WeightReader {
                 guard let one = findExpert(name, x) else {
                     throw ModelError(.missingTensor, field: name, "the model has no tensor for matrix \(x) of '\(name)'", path: path)
                 }
+                log.record(name, one)
                 let m = try matrix(one, rows: rows ?? out.first?.rows, cols: cols)
                 out.append(Linear(name: name, matrix: MatrixIndex(index: x, count: count, routed: routed), weight: m))
             }
@@ -718,4 +734,38 @@ struct WeightReader {
         let m = try matrix(stem + ".weight", rows: rows, cols: cols)
         return Linear(name: stem + ".weight", weight: m, bias: bias ? try vector(stem + ".bias", m.rows, required: false) : nil)
     }
+}
+
+/// The tensors a model was built from, by the GGUF name it asked for (a folder's expert tensors under the name of
+/// their stack), so that a forward pass gone non-finite can be traced to the weights that hold NaN or infinity.
+final class WeightLog {
+    private(set) var entries: [(request: String, tensor: WeightReader.Found)] = []
+    private var seen: Set<String> = []
+
+    func record(_ request: String, _ t: WeightReader.Found) {
+        guard seen.insert(t.name).inserted else { return }
+        entries.append((request, t))
+    }
+
+    /// The first tensor among those requested under names for which `include` holds that decodes to a NaN or an
+    /// infinity: its name, the row and column, the value, and where its entry is in the file.
+    func firstNonFinite(where include: (String) -> Bool) -> NonFiniteWeight? {
+        for (request, t) in entries where include(request) {
+            let columns = max(1, t.dims.first ?? 1)
+            let rows = t.dims.dropFirst().reduce(1, *)
+            if let bad = NonFinite.firstRow(t.type, t.data, rows: rows, columns: columns) {
+                return NonFiniteWeight(tensor: t.name, row: bad.row, column: bad.column, value: bad.value, entryOffset: t.entryOffset)
+            }
+        }
+        return nil
+    }
+}
+
+/// A weight holding a NaN or an infinity.
+public struct NonFiniteWeight: Sendable, Equatable {
+    public var tensor: String
+    public var row: Int
+    public var column: Int
+    public var value: Float
+    public var entryOffset: Int?
 }

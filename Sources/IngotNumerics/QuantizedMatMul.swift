@@ -129,8 +129,10 @@ public enum ActivationRounding: String, Sendable, CaseIterable {
     }
 
     /// Rounds `count` activations (a whole number of rows of `cols`) in place as llama.cpp would for `weights`.
+    /// Activations holding a NaN or an infinity are left as they are: rounded, they would come out as finite numbers
+    /// (a block scale of NaN, codes from its bits) and the product would hide that the pass went wrong.
     public static func round(_ x: UnsafeMutablePointer<Float>, count: Int, cols: Int, for weights: GGMLType) {
-        guard let t = vecDotType(for: weights) else { return }
+        guard let t = vecDotType(for: weights), NonFinite.first(x, count: count) == nil else { return }
         roundTrip(x, count: count, cols: cols, through: t)
     }
 

@@ -17,6 +17,13 @@ public struct QuantResult: Sendable {
     public var plan: QuantPlan
     public var seconds: Double
     public var outputBytes: Int
+    /// With `allowNonFinite`: each tensor that held a NaN or infinity, and the first such row.
+    public var nonFinite: [(tensor: String, row: Int)] = []
+
+    /// What the run wrote that the user should know of (NaN or infinity kept with `allowNonFinite`).
+    public var warnings: [String] {
+        nonFinite.map { "\($0.tensor): row \($0.row) holds NaN or infinity, written as it is (--allow-non-finite)" }
+    }
 }
 
 /// Streams a GGUF file (or any `GGUFTensorSource`, such as a Hugging Face folder converted on the fly) through a
@@ -31,12 +38,26 @@ public struct QuantResult: Sendable {
 public enum GGUFQuantizer {
     public static let slabFloats = 4 << 20
 
+    /// Every tensor is checked for NaN and infinity as it goes through (copies included): the first one stops the
+    /// run with an error naming the tensor, the row and the row's byte offset in the input, unless `allowNonFinite`,
+    /// which lists them in the result instead.
     public static func run(input: GGUFTensorSource, plan: QuantPlan, outputPath: String, threads: Int,
+                           allowNonFinite: Bool = false,
                            progress: ((QuantProgress) -> Void)? = nil) throws -> QuantResult {
         let start = DispatchTime.now().uptimeNanoseconds
         let sourceByName = Dictionary(input.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let infos = try plan.tensors.map { try GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: $0.targetType) }
         let writer = try GGUFWriter(path: outputPath, metadata: plan.metadata, tensors: infos)
+        var nonFinite: [(tensor: String, row: Int)] = []
+        func found(_ src: GGUFTensorInfo, row: Int, column: Int, value: Float, rowBytes: Int) throws {
+            if allowNonFinite {
+                nonFinite.append((src.name, row))
+                return
+            }
+            throw QuantError(.nonFinite, tensor: src.name, offset: input.fileOffset(of: src).map { $0 + row * rowBytes },
+                             "row \(row) holds \(value) at column \(column); a quantized block of it would carry a NaN scale "
+                             + "(--allow-non-finite writes it anyway)")
+        }
         do {
             let total = plan.sourceBytes
             var done = 0
@@ -50,6 +71,10 @@ public enum GGUFQuantizer {
                 }
                 try input.withBytes(of: src) { data in
                     if p.isCopy {
+                        let columns = max(1, p.dimensions[0])
+                        if let bad = NonFinite.firstRow(src.type, data.baseAddress!, rows: p.elementCount / columns, columns: columns) {
+                            try found(src, row: bad.row, column: bad.column, value: bad.value, rowBytes: src.byteCount / max(1, p.elementCount / columns))
+                        }
                         try writer.write(data)
                         done += p.sourceBytes
                         input.release(src, bytes: 0..<src.byteCount)
@@ -73,6 +98,7 @@ public enum GGUFQuantizer {
                         let outBase = out.baseAddress!
                         // Row ranges per worker: contiguous, balanced.
                         let parts = min(workers, n)
+                        let bad = Slots<(row: Int, column: Int, value: Float)>(count: parts)
                         try (importance ?? []).withUnsafeBufferPointer { weights in
                             let job = QuantJob(source: base, sourceType: p.sourceType, target: p.targetType, columns: columns,
                                                srcRowBytes: srcRowBytes, dstRowBytes: dstRowBytes, output: outBase,
@@ -80,8 +106,11 @@ public enum GGUFQuantizer {
                                                rowsPerMatrix: rowsPerMatrix)
                             try parallelFor(0..<parts, threads: parts) { part, worker in
                                 let r0 = n * part / parts, r1 = n * (part + 1) / parts
-                                job.run(rows: r0..<r1, floats: floatBuffers[worker], scratch: scratch, worker: worker)
+                                bad[part] = job.run(rows: r0..<r1, floats: floatBuffers[worker], scratch: scratch, worker: worker)
                             }
+                        }
+                        if let first = (0..<parts).lazy.compactMap({ bad[$0] }).first {
+                            try found(src, row: row + first.row, column: first.column, value: first.value, rowBytes: srcRowBytes)
                         }
                         try writer.append(UnsafeRawBufferPointer(out))
                         input.release(src, bytes: (row * srcRowBytes)..<((row + n) * srcRowBytes))
@@ -99,7 +128,7 @@ public enum GGUFQuantizer {
             throw error
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return QuantResult(plan: plan, seconds: seconds, outputBytes: writer.bytesWritten)
+        return QuantResult(plan: plan, seconds: seconds, outputBytes: writer.bytesWritten, nonFinite: nonFinite)
     }
 }
 
@@ -118,8 +147,10 @@ struct QuantJob: @unchecked Sendable {
     var firstRow = 0
     var rowsPerMatrix = 1
 
-    func run(rows: Range<Int>, floats: ReusableBuffer, scratch: ScratchPool, worker: Int) {
-        guard !rows.isEmpty else { return }
+    /// Quantizes `rows` of the slab; returns the first of them (slab row) holding a NaN or infinity, if any.
+    func run(rows: Range<Int>, floats: ReusableBuffer, scratch: ScratchPool, worker: Int) -> (row: Int, column: Int, value: Float)? {
+        guard !rows.isEmpty else { return nil }
+        var firstBad: (row: Int, column: Int, value: Float)?
         // Rows go through in batches that keep the float buffer within about 1 MiB.
         let batch = max(1, min(rows.count, (1 << 18) / max(1, columns)))
         var r = rows.lowerBound
@@ -128,6 +159,9 @@ struct QuantJob: @unchecked Sendable {
             let count = n * columns
             let f = floats.get(count * 4).baseAddress!.assumingMemoryBound(to: Float.self)
             BlockCodec.dequantize(sourceType, source + r * srcRowBytes, count: count, into: f)
+            if firstBad == nil, let bad = NonFinite.first(f, rows: n, columns: columns) {
+                firstBad = (r + bad.row, bad.column, f[bad.row * columns + bad.column])
+            }
             if let importance {
                 for k in 0..<n {
                     let weights = importance + ((firstRow + r + k) / rowsPerMatrix) * columns
@@ -139,6 +173,7 @@ struct QuantJob: @unchecked Sendable {
             }
             r += n
         }
+        return firstBad
     }
 }
 

@@ -154,18 +154,28 @@ public struct QuantError: Error, CustomStringConvertible, Sendable {
         case badPattern = "bad-pattern"
         case badLayer = "bad-layer"
         case importanceMismatch = "importance-mismatch"
+        case nonFinite = "non-finite"
     }
     public var code: Code
     public var tensor: String?
     public var detail: String
-    public init(_ code: Code, tensor: String? = nil, _ detail: String) { self.code = code; self.tensor = tensor; self.detail = detail }
-    public var description: String { tensor.map { "\($0): \(detail)" } ?? detail }
+    /// The byte offset in the input where the problem lies, where there is one (a row holding a NaN).
+    public var offset: Int?
+    public init(_ code: Code, tensor: String? = nil, offset: Int? = nil, _ detail: String) {
+        self.code = code
+        self.tensor = tensor
+        self.offset = offset
+        self.detail = detail
+    }
+    public var description: String {
+        let at = offset.map { " at byte \($0)" } ?? ""
+        return tensor.map { "\($0)\(at): \(detail)" } ?? detail
+    }
 }
 
 extension QuantError: IngotError {
     public var codeName: String { code.rawValue }
     public var reportFields: [(String, String?)] { [("detail", detail), ("tensor", tensor)] }
-    public var offset: Int? { nil }
 }
 
 /// The full decision for a file: output metadata, tensors in output order with their types, warnings.

@@ -32,11 +32,7 @@ struct Calibrate: ParsableCommand {
     @Option(name: .shortAndLong, help: "The importance matrix to write (GGUF).")
     var output: String
 
-    @Option(name: .long, help: "Tokens per window.")
-    var ctx = 512
-
-    @Option(name: .long, help: "Use at most this many windows (default: all the text holds).")
-    var chunks: Int?
+    @OptionGroup var windows: WindowOptions
 
     @Flag(name: .customLong("process-output"), help: "Also record the inputs of output.weight (llama-imatrix --process-output).")
     var processOutput = false
@@ -48,19 +44,17 @@ struct Calibrate: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    func validate() throws {
-        if ctx < 16 || ctx > 65536 { throw ValidationError("--ctx must be between 16 and 65536") }
-        if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1") }
-    }
-
     func run() throws {
         try reportingErrors(json: common.json) {
             let file = try ModelFile.open(model)
             let m = try DecoderModel.open(file)
             let tokenizer = try TokenizerLoader.load(file)
+            var warnings = Warnings()
+            warnings.add(m.warnings)
+            warnings.print(json: common.json)
             var options = CalibrationOptions()
-            options.context = ctx
-            options.chunks = chunks
+            options.context = windows.ctx
+            options.chunks = windows.chunks
             options.threads = parallel.count
             options.processOutput = processOutput
             let calibrator = try Calibrator(model: m, tokenizer: tokenizer, options: options)
@@ -88,13 +82,13 @@ struct Calibrate: ParsableCommand {
                         ("maxEntropy", .double(log(Double(st.experts)))),
                     ]))
                 }
-                print(JSONValue.object(JSONObject([
+                print(warnings.adding(to: JSONValue.object(JSONObject([
                     ("model", .string(model)), ("text", .string(text)), ("output", .string(output)),
                     ("chunks", JSONValue(report.chunks)), ("context", JSONValue(report.context)), ("tokens", JSONValue(report.tokens)),
                     ("entries", JSONValue(report.entries)), ("threads", JSONValue(report.threads)),
                     ("seconds", .double(report.seconds)), ("tokensPerSecond", .double(report.tokensPerSecond)),
                     ("experts", .array(experts)),
-                ])).serialized(pretty: true))
+                ]))).serialized(pretty: true))
             } else {
                 print("calibrated \(model) on \(text): \(report.chunks) windows of \(report.context) tokens, "
                       + "\(Human.fixed(report.tokensPerSecond, 1)) tokens/s over \(report.threads) threads")

@@ -28,14 +28,9 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "The text to score (UTF-8).")
     var text: String
 
-    @Option(name: .long, help: "Tokens per chunk.")
-    var ctx = 512
+    @OptionGroup var windows: WindowOptions
 
-    @Option(name: .long, help: "Score at most this many chunks (default: all).")
-    var chunks: Int?
-
-    @Option(name: .long, help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var parallel: ParallelOptions
 
     @Option(name: .long, help: "A base model (GGUF or folder) to compare against: KL divergence, top-1 agreement, Δp.")
     var base: String?
@@ -52,9 +47,6 @@ struct Eval: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        if ctx < 8 || ctx > 65536 { throw ValidationError("--ctx must be between 8 and 65536") }
-        if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1") }
-        if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
         if base != nil && baseLogprobs != nil { throw ValidationError("give --base or --base-logprobs, not both") }
         if saveBase != nil && baseLogprobs != nil { throw ValidationError("--save-base cannot be used with --base-logprobs") }
     }
@@ -75,10 +67,17 @@ struct Eval: ParsableCommand {
                                      path: base)
                 }
             }
+            var warnings = Warnings()
+            warnings.add(m.warnings)
+            warnings.add(baseModel?.warnings ?? [], prefix: "base: ")
+            if let trained = m.trainedContext, windows.ctx > trained {
+                warnings.add(["--ctx \(windows.ctx) exceeds the trained context of \(trained) tokens (llama.cpp warns of the same)"])
+            }
+            warnings.print(json: common.json)
             var options = EvalOptions()
-            options.context = ctx
-            options.chunks = chunks
-            options.threads = threads ?? ProcessInfoCores.count
+            options.context = windows.ctx
+            options.chunks = windows.chunks
+            options.threads = parallel.count
             let evaluator = try Evaluator(model: m, tokenizer: tokenizer, base: baseModel, options: options)
             if let saveBase { evaluator.baseLogProbs = BaseLogProbs(writing: saveBase) }
             if let baseLogprobs { evaluator.baseLogProbs = try BaseLogProbs(reading: baseLogprobs) }
@@ -95,7 +94,7 @@ struct Eval: ParsableCommand {
                 line.show("chunk \(p.chunk)/\(p.chunks), \(Human.fixed(p.tokensPerSecond, 1)) tokens/s, PPL \(Human.fixed(p.perplexity, 4))")
             }
             line.finish()
-            print(common.json ? report.json.serialized(pretty: true) : report.text)
+            print(common.json ? warnings.adding(to: report.json).serialized(pretty: true) : report.text)
         }
     }
 }
@@ -120,15 +119,5 @@ extension EvalReport {
         s += "RMS Δp      \(f(100 * k.rmsDeltaP, 3)) ± \(f(100 * k.rmsDeltaPError, 3)) %\n"
         s += "Δp          " + k.deltaPPercentiles.map { "\($0.0) \(f(100 * $0.1, 3))%" }.joined(separator: "  ") + "\n"
         return s
-    }
-}
-
-enum ProcessInfoCores {
-    static var count: Int {
-        #if canImport(Glibc)
-        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        #else
-        return 4
-        #endif
     }
 }

@@ -31,8 +31,11 @@ struct Experts: ParsableCommand {
         var layout: ExpertOutput { format.flatMap(ExpertOutput.init) ?? (output.hasSuffix(".gguf") ? .gguf : .hf) }
 
         /// The model as GGUF tensors: the file itself, or a folder seen as the GGUF `ingot convert` would write.
-        func source() throws -> GGUFTensorSource {
-            guard let source = try ModelFile.open(model).ggufTensors() else {
+        func source(json: Bool) throws -> GGUFTensorSource {
+            let file = try ModelFile.open(model)
+            let warnings = try ModelValidation.check(model: file)
+            if !json { for w in warnings { FileHandleStderr.write("warning: \(w)\n") } }
+            guard let source = try file.ggufTensors() else {
                 throw ModelError(.unsupportedArchitecture, field: "format", "a lone safetensors file has no config.json; give its Hugging Face folder", path: model)
             }
             return source
@@ -101,7 +104,7 @@ struct Experts: ParsableCommand {
 
         func run() throws {
             try reportingErrors(json: common.json) {
-                let source = try paths.source()
+                let source = try paths.source(json: common.json)
                 let statistics = try ImportanceMatrix.read(path: paths.stats)
                 let line = ProgressLine(verb: "pruning", enabled: !common.json)
                 let r = try ExpertPruner.prune(source, statistics: statistics, keep: Experts.count(keep)!,
@@ -138,7 +141,7 @@ struct Experts: ParsableCommand {
 
         func run() throws {
             try reportingErrors(json: common.json) {
-                let source = try paths.source()
+                let source = try paths.source(json: common.json)
                 let statistics = try ImportanceMatrix.read(path: paths.stats)
                 let line = ProgressLine(verb: "merging", enabled: !common.json)
                 let r = try ExpertMerger.merge(source, statistics: statistics, to: Experts.count(target)!, to: paths.output,

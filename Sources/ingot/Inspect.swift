@@ -59,6 +59,10 @@ struct InspectReport {
     /// pairing failed.
     let weights: [StoredWeight]
     let pairingError: String?
+    /// What `ModelValidation` says of the model: the error that stops it from running, and warnings. Inspect shows
+    /// a model that fails it rather than refusing it.
+    let validationError: ModelError?
+    let warnings: [String]
 
     struct StoredWeight {
         var name: String
@@ -95,6 +99,13 @@ struct InspectReport {
         self.weights = weights
         self.pairingError = pairingError
         self.spec = ModelSpec(model: model)
+        do {
+            warnings = try ModelValidation.check(model: model)
+            validationError = nil
+        } catch let e as ModelError {
+            warnings = []
+            validationError = e
+        }
         self.filter = filter
         self.fullArrays = fullArrays
         if let filter {
@@ -132,6 +143,13 @@ struct InspectReport {
             if let c = d.config { o["config"] = c }
         }
         o["spec"] = spec.json
+        var v = JSONObject([("valid", .bool(validationError == nil)), ("warnings", .array(warnings.map { .string($0) }))])
+        if let e = validationError {
+            var err = JSONObject([("code", .string(e.codeName)), ("field", .string(e.field)), ("detail", .string(e.detail))])
+            if let offset = e.offset { err["offset"] = JSONValue(offset) }
+            v["error"] = .object(err)
+        }
+        o["validation"] = .object(v)
         if let filter { o["filter"] = .string(filter) }
         o["tensors"] = .array(shown.map { t in
             var e = JSONObject([("name", .string(t.name)), ("type", .string(t.typeName)),
@@ -184,6 +202,10 @@ struct InspectReport {
         lines.append("")
         lines.append("architecture")
         lines.append(specLine)
+        if let e = validationError {
+            lines.append("  INVALID: \(e.field)\(e.offset.map { " at byte \($0)" } ?? ""): \(e.detail)")
+        }
+        for w in warnings { lines.append("  warning: \(w)") }
         lines.append("")
         lines.append(contentsOf: metadataLines)
         lines.append("")

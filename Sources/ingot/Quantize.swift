@@ -1,4 +1,5 @@
 import ArgumentParser
+import IngotArchitectures
 import IngotConvert
 import IngotFormats
 import IngotNumerics
@@ -84,6 +85,9 @@ struct Quantize: ParsableCommand {
 
     @Flag(name: .customLong("dry-run"), help: "Print the plan (tensor -> type, sizes, bits per weight) and write nothing.")
     var dryRun = false
+
+    @Flag(name: .customLong("allow-non-finite"), help: "Write tensors that hold NaN or infinity (each named in the warnings) instead of stopping at the first.")
+    var allowNonFinite = false
 
     @OptionGroup var parallel: ParallelOptions
 
@@ -238,11 +242,13 @@ struct Quantize: ParsableCommand {
             if scheme != nil { return try runScheme() }
             let opts = try options()
             let file = try ModelFile.open(input)
+            let checked = try ModelValidation.check(model: file)
             // A Hugging Face folder is read as the GGUF `ingot convert --to gguf` would write, with no file between.
             guard let gguf = try file.ggufTensors() else {
                 throw QuantError(.unsupportedType, "\(input): a lone safetensors file has no config.json; give its Hugging Face folder")
             }
-            let plan = try QuantPlanner.plan(metadata: gguf.metadata, tensors: gguf.tensors, options: opts)
+            var plan = try QuantPlanner.plan(metadata: gguf.metadata, tensors: gguf.tensors, options: opts)
+            plan.warnings = checked + plan.warnings
             if !common.json { for w in plan.warnings { FileHandleStderr.write("warning: \(w)\n") } }
             if dryRun {
                 report(plan: plan, preset: opts.preset, result: nil)
@@ -250,13 +256,15 @@ struct Quantize: ParsableCommand {
             }
             let line = ProgressLine(verb: "quantizing", enabled: !common.json)
             let clock = Stopwatch()
-            let result = try GGUFQuantizer.run(input: gguf, plan: plan, outputPath: output!, threads: parallel.count) { p in
+            let result = try GGUFQuantizer.run(input: gguf, plan: plan, outputPath: output!, threads: parallel.count,
+                                               allowNonFinite: allowNonFinite) { p in
                 let t = clock.seconds
                 let rate = Double(p.doneBytes) / max(t, 1e-9)
                 let eta = rate > 0 ? Double(p.totalBytes - p.doneBytes) / rate : 0
                 line.show("quantizing tensor \(p.tensorIndex + 1)/\(p.tensorCount) \(p.tensorName), \(Human.fixed(rate / 1048576, 1)) MB/s, ETA \(Human.fixed(eta, 0)) s")
             }
             line.finish()
+            if !common.json { for w in result.warnings { FileHandleStderr.write("warning: \(w)\n") } }
             report(plan: plan, preset: opts.preset, result: result)
         }
     }
@@ -278,7 +286,7 @@ struct Quantize: ParsableCommand {
                 ("dryRun", .bool(dryRun)), ("tensors", JSONValue(plan.tensors.count)),
                 ("sourceBytes", JSONValue(plan.sourceBytes)), ("targetBytes", JSONValue(plan.targetBytes)),
                 ("sourceBitsPerWeight", .double(sourceBPW)), ("bitsPerWeight", .double(plan.bitsPerWeight)),
-                ("fallbacks", JSONValue(plan.fallbackCount)), ("kernels", .string(kernelName)), ("warnings", .array(plan.warnings.map { .string($0) })),
+                ("fallbacks", JSONValue(plan.fallbackCount)), ("kernels", .string(kernelName)), ("warnings", .array((plan.warnings + (result?.warnings ?? [])).map { .string($0) })),
                 ("plan", .array(plan.tensors.map { t in
                     .object(JSONObject([("name", .string(t.name)), ("shape", .array(t.dimensions.reversed().map { JSONValue($0) })),
                                         ("from", .string(t.sourceType.name)), ("to", .string(t.targetType.name)),

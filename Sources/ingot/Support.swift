@@ -14,16 +14,52 @@ struct CommonOptions: ParsableArguments {
     var json = false
 }
 
-/// `--threads N` for commands that work in parallel.
+/// `--threads N` for commands that work in parallel: one limit for all of them.
 struct ParallelOptions: ParsableArguments {
-    @Option(name: .long, help: "Worker threads (default: all cores).")
+    static let limit = 1 ... 1024
+
+    @Option(name: .long, help: "Worker threads, 1 to 1024 (default: all cores).")
     var threads: Int?
 
     func validate() throws {
-        guard (threads ?? 1) >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let threads, !Self.limit.contains(threads) { throw ValidationError("--threads must be between 1 and 1024, not \(threads)") }
     }
 
     var count: Int { threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+}
+
+/// `--ctx` and `--chunks` for the commands that run the model over windows of a text (eval, calibrate).
+struct WindowOptions: ParsableArguments {
+    static let contextLimit = 16 ... 65536
+
+    @Option(name: .long, help: "Tokens per window, 16 to 65536.")
+    var ctx = 512
+
+    @Option(name: .long, help: "Use at most this many windows, at least 1 (default: all the text holds).")
+    var chunks: Int?
+
+    func validate() throws {
+        if !Self.contextLimit.contains(ctx) { throw ValidationError("--ctx must be between 16 and 65536, not \(ctx)") }
+        if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1, not \(chunks)") }
+    }
+}
+
+/// Warnings of a run: on standard error as text, and under `warnings` in the JSON report (always present there, so
+/// that scripts need not test for it).
+struct Warnings {
+    var items: [String] = []
+
+    mutating func add(_ w: [String], prefix: String = "") { items += w.map { prefix + $0 } }
+
+    func print(json: Bool) {
+        if !json { for w in items { FileHandleStderr.write("warning: \(w)\n") } }
+    }
+
+    func adding(to report: JSONValue) -> JSONValue {
+        var o = report.objectValue ?? JSONObject()
+        o["warnings"] = .array(items.map { .string($0) })
+        return .object(o)
+    }
 }
 
 /// Wall-clock time since creation.
