@@ -12,12 +12,13 @@ minute or two. Each case changes one thing of the base:
   refuses that: invalid n_rot); block count 0, 1000, one short of the tensors and one beyond them; key/value heads
   that do not divide the query heads; no heads; a hidden size that does not divide into the heads, and hidden and
   feed-forward sizes the tensors do not have; experts used without experts,
-  more experts than llama.cpp takes; a context length of 0, and none (runs, with a warning);
+  more experts than llama.cpp takes; a context length of 0, none (runs, with a warning), and one shorter than the window (runs, with
+  llama.cpp's warning);
 - tensors: a tensor nobody reads (runs, with a warning); NaN in a norm (F32), in a Q4_1 block scale of a projection,
   infinity in the output norm; a norm scaled to 1e30, finite itself, whose block overflows to infinity.
 
 Commands: inspect (shows the problem, exit 0), eval (--ctx 64 --chunks 2), calibrate (the same windows), quantize to
-Q8_0, convert to a Hugging Face folder. Outcomes: "ok" (exit 0, finite numbers, the output written), "warn:TEXT" (as
+Q8_0, convert to a Hugging Face folder (a conversion writes NaN weights as they are, with a warning naming the tensor). Outcomes: "ok" (exit 0, finite numbers, the output written), "warn:TEXT" (as
 ok, and a warning holding TEXT under `warnings`), or ("refuse", CODE, FIELD) (exit 1, a JSON error of that code whose
 field or tensor holds FIELD, and nothing at the output path). After every command the work folder holds no temporary.
 
@@ -181,19 +182,21 @@ CASES = [
     ("experts-1000", {"kv": {"llama.expert_count": u32(1000), "llama.expert_used_count": u32(2)}}, hyper("llama.expert_count")),
     ("context-zero", {"kv": {"llama.context_length": u32(0)}}, hyper("llama.context_length")),
     ("context-missing", {"drop_kv": ("llama.context_length",)}, everywhere("warn:context_length is missing")),
+    ("context-shorter-than-the-window", {"kv": {"llama.context_length": u32(32)}},
+     {"eval": "warn:exceeds the trained context", "calibrate": "warn:exceeds the trained context", "quantize": "ok", "convert": "ok"}),
     ("unread-tensor", {"extra": (("blk.0.extra.weight", np.ones(576, dtype=np.float32)),)},
      {"eval": "warn:does not read", "calibrate": "warn:does not read", "quantize": "ok",
       "convert": refuse("unsupported-architecture", "blk.0.extra.weight")}),
     ("block-beyond-count", {"extra": (("blk.4.attn_norm.weight", np.ones(576, dtype=np.float32)),)}, hyper(BLOCKCOUNT)),
     ("nan-in-norm", {"tensor_fn": ("blk.2.attn_norm.weight", set_f32(7, np.nan))},
      {"eval": refuse("non-finite", "blk.2.attn_norm.weight"), "calibrate": refuse("non-finite", "blk.2.attn_norm.weight"),
-      "quantize": refuse("non-finite", "blk.2.attn_norm.weight"), "convert": "ok"}),
+      "quantize": refuse("non-finite", "blk.2.attn_norm.weight"), "convert": "warn:holds NaN or infinity"}),
     ("nan-in-q4_1-scale", {"tensor_fn": ("blk.1.ffn_down.weight", q41_scale(100, np.nan))},
      {"eval": refuse("non-finite", "blk.1.ffn_down.weight"), "calibrate": refuse("non-finite", "blk.1.ffn_down.weight"),
-      "quantize": refuse("non-finite", "blk.1.ffn_down.weight"), "convert": "ok"}),
+      "quantize": refuse("non-finite", "blk.1.ffn_down.weight"), "convert": "warn:holds NaN or infinity"}),
     ("inf-in-output-norm", {"tensor_fn": ("output_norm.weight", set_f32(3, np.inf))},
      {"eval": refuse("non-finite", "output_norm.weight"), "calibrate": "ok",
-      "quantize": refuse("non-finite", "output_norm.weight"), "convert": "ok"}),
+      "quantize": refuse("non-finite", "output_norm.weight"), "convert": "warn:holds NaN or infinity"}),
     # Finite weights whose product overflows: named at the first layer whose input is not finite.
     ("overflowing-norm", {"tensor_fn": ("blk.1.ffn_norm.weight", scale_f32(1e30))},
      {"eval": refuse("non-finite", "blk.1."), "calibrate": refuse("non-finite", "blk.1."), "quantize": "ok", "convert": "ok"}),

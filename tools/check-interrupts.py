@@ -9,17 +9,23 @@ the reference output and its duration; then each trial starts the command and se
 uniformly from 0 to 1.2 times that duration:
 
 - SIGINT and SIGTERM (alternately): the command ends with 128 + the signal (or 0 if it finished first, or by the
-  signal itself if it came before the handler was installed); nothing at the output path unless it finished, and
-  then the reference's bytes; no `.ingot-tmp-` entry in the folder.
+  signal itself if it came before the handler was installed); nothing at the output path, or the reference's bytes
+  (it finished, or the signal came between the rename and the exit); no `.ingot-tmp-` entry in the folder.
 - SIGKILL (every fourth trial): nothing at the output path unless it finished; a temporary may stay, but the next run
   of the command into the same folder (run to completion) removes it and writes the reference's bytes.
+
+Then as many runs with a full disk: a file-size limit (RLIMIT_FSIZE) drawn below the size of the largest file the
+writer writes, so that a write fails partway (EFBIG, as ENOSPC would): exit 1, a write-failed JSON error, nothing at
+the output path, no temporary.
 
 usage: tools/check-interrupts.py [--ingot .build/release/ingot] [--trials N] [--seed S] [WRITER...]
 """
 import argparse
 import hashlib
+import json
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -118,6 +124,7 @@ def trial_writer(ingot, name, spec, trials, rng, work):
     subprocess.run(cmd, check=True, capture_output=True)
     duration = time.monotonic() - t0
     reference = digest(out)
+    reference_size = max(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out)) if os.path.isdir(out) else os.path.getsize(out)
     remove(out)
     outcomes = {"interrupted": 0, "finished first": 0, "before the handler": 0, "killed": 0}
     for i in range(trials):
@@ -136,7 +143,8 @@ def trial_writer(ingot, name, spec, trials, rng, work):
                   if not (whole and not left) else "")
         elif sig == signal.SIGKILL:
             outcomes["killed"] += 1
-            check(not exists and rc == -9, what + ": nothing at the output path", f"exit {rc}" if exists or rc != -9 else "")
+            check((not exists or whole) and rc == -9, what + ": nothing at the output path, or the whole output",
+                  "" if (not exists or whole) and rc == -9 else f"exit {rc}, output {'PARTIAL' if exists else 'absent'}")
             # The next run into the folder clears what the killed one left, and writes the whole output.
             subprocess.run(cmd, check=True, capture_output=True)
             later = temporaries(folder)
@@ -148,10 +156,32 @@ def trial_writer(ingot, name, spec, trials, rng, work):
                 outcomes["before the handler"] += 1
             else:
                 outcomes["interrupted"] += 1
-            check(rc in (expected, -int(sig)) and not exists and not left, what,
-                  "" if rc in (expected, -int(sig)) and not exists and not left else f"exit {rc}, output {'present' if exists else 'absent'}, left {left}")
+            # Nothing at the output path, or (the signal came after the rename, while the report was printed) the
+            # whole output.
+            ok = rc in (expected, -int(sig)) and (not exists or whole) and not left
+            check(ok, what, "" if ok else f"exit {rc}, output {'whole' if whole else 'PARTIAL' if exists else 'absent'}, left {left}")
         remove(out)
     print(f"  {name}: {trials} signals over {duration:.2f} s runs: " + ", ".join(f"{v} {k}" for k, v in outcomes.items()), flush=True)
+    # A full disk: a file-size limit (RLIMIT_FSIZE) below what the writer writes, drawn at random; every write past it
+    # fails (EFBIG, as ENOSPC would). The command must exit 1 with a write-failed error and leave nothing.
+    size = reference_size
+    refused = 0
+    for i in range(trials):
+        limit = rng.randrange(0, max(1, size))
+        p = subprocess.run(cmd + ["--json"], capture_output=True, text=True,
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+        exists = os.path.lexists(out)
+        left = temporaries(folder)
+        try:
+            err = json.loads(p.stdout).get("error", {})
+        except json.JSONDecodeError:
+            err = {}
+        ok = p.returncode == 1 and err.get("code") == "write-failed" and not exists and not left
+        refused += ok
+        check(ok, f"{name}: a disk full at byte {limit}", "" if ok else f"exit {p.returncode}, {err or p.stderr[-200:]}, output "
+              f"{'present' if exists else 'absent'}, left {left}")
+        remove(out)
+    print(f"  {name}: {refused} of {trials} disk-full runs refused cleanly (largest file {size} bytes)", flush=True)
     shutil.rmtree(folder)
 
 

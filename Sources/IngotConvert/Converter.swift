@@ -69,7 +69,7 @@ public enum Converter {
             throw ModelError(.unsupportedArchitecture, field: "format",
                              "a lone safetensors file has no config.json; give its Hugging Face folder", path: model.path)
         }
-        report.warnings = warnings
+        report.warnings = warnings + report.warnings
         return report
     }
 
@@ -649,6 +649,10 @@ public enum Converter {
         }
     }
 
+    static func nonFiniteWarning(_ tensor: String) -> String {
+        "\(tensor) holds NaN or infinity, written as it is (a runtime computing with it gives NaN)"
+    }
+
     static func writeGGUF(_ outputs: [PlannedTensor], metadata: [GGUFKeyValue], to path: String, report: inout Report,
                           progress: (Int, Int) -> Void) throws {
         let infos = try outputs.map { try GGUFTensorInfo(name: $0.name, dimensions: $0.dims, type: $0.type) }
@@ -663,6 +667,7 @@ public enum Converter {
             for part in t.parts {
                 try scratch.produce(part, as: t.type) { try writer.append($0) }
             }
+            if scratch.takeNonFinite() { report.warnings.append(nonFiniteWarning(t.name)) }
             report.typeCounts[t.type.name, default: 0] += 1
             progress(i + 1, outputs.count)
         }
@@ -779,6 +784,7 @@ public enum Converter {
                 for part in t.parts {
                     try scratch.produce(part, as: t.type) { buffer.append(contentsOf: $0) }
                 }
+                if scratch.takeNonFinite() { report.warnings.append(nonFiniteWarning(t.name)) }
             }
             try buffer.withUnsafeBytes { try writer.write($0) }
             report.typeCounts[t.safetensorsDType.rawValue, default: 0] += 1

@@ -160,6 +160,9 @@ struct ConversionScratch {
     var transposed: [Float] = []
     var encoded: [UInt8] = []
     var quant = QuantScratch()
+    /// Set when a value produced since the last `takeNonFinite()` was NaN or infinite (written as it is: a
+    /// conversion changes the layout, not the values; the caller warns).
+    private var sawNonFinite = false
     /// Rows converted at a time: about 16 MiB of floats.
     static let slabFloats = 4 << 20
 
@@ -213,6 +216,9 @@ struct ConversionScratch {
                     }
                 }
                 if s.type == type {
+                    if !sawNonFinite, gathered.withUnsafeBytes({ NonFinite.firstRow(s.type, $0.baseAddress!, rows: n, columns: rowElements) }) != nil {
+                        sawNonFinite = true
+                    }
                     try gathered.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<bytes])) }
                 } else {
                     let count = n * rowElements
@@ -239,8 +245,15 @@ struct ConversionScratch {
         }
     }
 
+    /// Whether a NaN or an infinity went through since the last call.
+    mutating func takeNonFinite() -> Bool {
+        defer { sawNonFinite = false }
+        return sawNonFinite
+    }
+
     mutating func encode(_ values: [Float], count: Int, as type: GGMLType, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard count > 0 else { return }
+        if !sawNonFinite, values.withUnsafeBufferPointer({ NonFinite.first($0.baseAddress!, count: count) }) != nil { sawNonFinite = true }
         let bytes = type.byteCount(elements: count) ?? count * 4
         if encoded.count < bytes { encoded = [UInt8](repeating: 0, count: bytes) }
         values.withUnsafeBufferPointer { v in encoded.withUnsafeMutableBytes { e in

@@ -51,6 +51,7 @@ struct Calibrate: ParsableCommand {
             let tokenizer = try TokenizerLoader.load(file)
             var warnings = Warnings()
             warnings.add(m.warnings)
+            warnings.add(windows.beyondTrainedContext(m.trainedContext))
             warnings.print(json: common.json)
             var options = CalibrationOptions()
             options.context = windows.ctx

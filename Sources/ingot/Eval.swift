@@ -70,9 +70,7 @@ struct Eval: ParsableCommand {
             var warnings = Warnings()
             warnings.add(m.warnings)
             warnings.add(baseModel?.warnings ?? [], prefix: "base: ")
-            if let trained = m.trainedContext, windows.ctx > trained {
-                warnings.add(["--ctx \(windows.ctx) exceeds the trained context of \(trained) tokens (llama.cpp warns of the same)"])
-            }
+            warnings.add(windows.beyondTrainedContext(m.trainedContext))
             warnings.print(json: common.json)
             var options = EvalOptions()
             options.context = windows.ctx

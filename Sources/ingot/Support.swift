@@ -38,6 +38,12 @@ struct WindowOptions: ParsableArguments {
     @Option(name: .long, help: "Use at most this many windows, at least 1 (default: all the text holds).")
     var chunks: Int?
 
+    /// llama.cpp's warning when the window is longer than the model was trained on.
+    func beyondTrainedContext(_ trained: Int?) -> [String] {
+        guard let trained, ctx > trained else { return [] }
+        return ["--ctx \(ctx) exceeds the trained context of \(trained) tokens (llama.cpp warns of the same)"]
+    }
+
     func validate() throws {
         if !Self.contextLimit.contains(ctx) { throw ValidationError("--ctx must be between 16 and 65536, not \(ctx)") }
         if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1, not \(chunks)") }
