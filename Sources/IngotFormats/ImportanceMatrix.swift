@@ -116,7 +116,12 @@ public struct ImportanceMatrix: Sendable {
 
     /// Reads a GGUF importance matrix, or a legacy `.dat` file when the file does not start with `GGUF`.
     public static func read(path: String) throws -> ImportanceMatrix {
-        let file = try MappedFile(path: path)
+        try read(file: MappedFile(path: path))
+    }
+
+    /// The same, from a file already mapped (or bytes held in memory).
+    public static func read(file: MappedFile) throws -> ImportanceMatrix {
+        let path = file.path
         var m: ImportanceMatrix
         if file.count >= 4 && Array(file.bytes[0..<4]) == GGUFFile.magic {
             m = try readGGUF(GGUFFile(file: file))
