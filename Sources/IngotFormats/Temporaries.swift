@@ -46,13 +46,15 @@ public enum Temporaries {
         }
     }
 
-    /// Removes every registered temporary. Called with the lock free; takes it and keeps it (the process ends next).
-    static func removeAllForExit() {
+    /// Removes every registered temporary; returns how many. Called with the lock free; takes it and keeps it (the
+    /// process ends next).
+    static func removeAllForExit() -> Int {
         lock.lock()
         for (path, isFolder) in live {
             if isFolder { removeTree(path) } else { unlink(path) }
         }
-        live.removeAll()
+        defer { live.removeAll() }
+        return live.count
     }
 
     /// Removes the temporaries in `folder` left by writers of this host that no longer run. Returns their names.
@@ -116,7 +118,8 @@ public enum Temporaries {
 
     /// From now on, SIGINT, SIGTERM and SIGHUP end the process through `removeAllForExit`, on a thread of their own.
     /// Call first thing in `main`, before any other thread starts (threads inherit the blocked mask).
-    public static func handleInterrupts(message: @escaping @Sendable (Int32) -> Void = { _ in }) {
+    /// `message(signal, removed)` is called after the temporaries are removed, before the process ends.
+    public static func handleInterrupts(message: @escaping @Sendable (Int32, Int) -> Void = { _, _ in }) {
         var set = sigset_t()
         sigemptyset(&set)
         for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
@@ -146,8 +149,8 @@ public enum Temporaries {
 
 final class InterruptWaiter: @unchecked Sendable {
     var set: sigset_t
-    let message: @Sendable (Int32) -> Void
-    init(set: sigset_t, message: @escaping @Sendable (Int32) -> Void) {
+    let message: @Sendable (Int32, Int) -> Void
+    init(set: sigset_t, message: @escaping @Sendable (Int32, Int) -> Void) {
         self.set = set
         self.message = message
     }
@@ -155,8 +158,8 @@ final class InterruptWaiter: @unchecked Sendable {
     func wait() -> Never {
         var signal: Int32 = 0
         while sigwait(&set, &signal) != 0 {}
-        Temporaries.removeAllForExit()
-        message(signal)
+        let removed = Temporaries.removeAllForExit()
+        message(signal, removed)
         _exit(128 + signal)
     }
 }

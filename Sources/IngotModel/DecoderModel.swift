@@ -460,7 +460,7 @@ final class FirstNonFiniteInput: LinearObserver {
     var lastFinite: String?
 
     func observe(_ tensor: String, matrix: MatrixIndex?, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
-        guard first == nil else { return }
-        if NonFinite.first(input.baseAddress!, count: input.count) != nil { first = tensor } else { lastFinite = tensor }
+        guard first == nil, let p = input.baseAddress, input.count > 0 else { return }
+        if NonFinite.first(p, count: input.count) != nil { first = tensor } else { lastFinite = tensor }
     }
 }

@@ -20,8 +20,8 @@ struct Ingot: ParsableCommand {
     /// Interrupts remove the temporary output (see `Temporaries`); a bad command line under `--json` is answered in
     /// JSON too, with the exit code ArgumentParser gives it (64).
     static func main() {
-        Temporaries.handleInterrupts { signal in
-            FileHandleStderr.write("\ningot: interrupted (signal \(signal)); nothing was written at the output path\n")
+        Temporaries.handleInterrupts { signal, removed in
+            FileHandleStderr.write("\ningot: interrupted (signal \(signal))" + (removed > 0 ? "; the unfinished output was removed" : "") + "\n")
         }
         let arguments = Array(CommandLine.arguments.dropFirst())
         do {
