@@ -216,7 +216,9 @@ struct ConversionScratch {
                     }
                 }
                 if s.type == type {
-                    if !sawNonFinite, gathered.withUnsafeBytes({ NonFinite.firstRow(s.type, $0.baseAddress!, rows: n, columns: rowElements) }) != nil {
+                    if !sawNonFinite, gathered.withUnsafeBytes({
+                        NonFinite.firstRow(s.type, UnsafeRawBufferPointer(rebasing: $0[0..<bytes]), rows: n, columns: rowElements)
+                    }) != nil {
                         sawNonFinite = true
                     }
                     try gathered.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<bytes])) }
@@ -253,7 +255,9 @@ struct ConversionScratch {
 
     mutating func encode(_ values: [Float], count: Int, as type: GGMLType, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard count > 0 else { return }
-        if !sawNonFinite, values.withUnsafeBufferPointer({ NonFinite.first($0.baseAddress!, count: count) }) != nil { sawNonFinite = true }
+        if !sawNonFinite, values.withUnsafeBufferPointer({ NonFinite.first(in: UnsafeBufferPointer(rebasing: $0.prefix(count))) }) != nil {
+            sawNonFinite = true
+        }
         let bytes = type.byteCount(elements: count) ?? count * 4
         if encoded.count < bytes { encoded = [UInt8](repeating: 0, count: bytes) }
         values.withUnsafeBufferPointer { v in encoded.withUnsafeMutableBytes { e in

@@ -93,15 +93,16 @@ public final class Evaluator {
             let logits = try model.logits(window, outputs: first..<(ctx - 1), workspace: workspace, kernels: options.kernels,
                                           state: modelState)
             computeSeconds += now() - t0
-            try checkFinite(logits, model, window, chunk: c, vocab: vocab, workspace: workspace)
+            try checkFinite(logits, model, window, chunk: c, firstPosition: first, vocab: vocab, workspace: workspace)
             try logitsObserver?(c, logits)
             var baseLogits: [Float]?
             if let base {
                 let t1 = now()
-                baseLogits = try base.logits(window, outputs: first..<(ctx - 1), workspace: workspace, kernels: options.kernels,
-                                             state: baseState)
+                let b = try base.logits(window, outputs: first..<(ctx - 1), workspace: workspace, kernels: options.kernels,
+                                        state: baseState)
                 baseSeconds += now() - t1
-                try checkFinite(baseLogits!, base, window, chunk: c, vocab: vocab, workspace: workspace)
+                try checkFinite(b, base, window, chunk: c, firstPosition: first, vocab: vocab, workspace: workspace)
+                baseLogits = b
             }
             let targets = Array(window[(first + 1)..<ctx])
             let rows = Slots<Position>(count: scored)
@@ -141,16 +142,15 @@ public final class Evaluator {
 
     /// Stops at the first NaN or infinity among a window's logits, with the model's account of where the forward pass
     /// first went non-finite: a perplexity over NaN would say nothing.
-    func checkFinite(_ logits: [Float], _ m: any CausalLM, _ window: [Int32], chunk: Int, vocab: Int, workspace: MatMulWorkspace) throws {
-        guard let k = logits.withUnsafeBufferPointer({ NonFinite.first($0.baseAddress!, count: $0.count) }) else { return }
-        let what = "chunk \(chunk + 1) has non-finite logits at position \(ctxFirst + k / vocab)"
+    func checkFinite(_ logits: [Float], _ m: any CausalLM, _ window: [Int32], chunk: Int, firstPosition: Int, vocab: Int,
+                     workspace: MatMulWorkspace) throws {
+        guard let k = NonFinite.first(in: logits) else { return }
+        let what = "chunk \(chunk + 1) has non-finite logits at position \(firstPosition + k / vocab)"
         if let trace = try m.diagnoseNonFinite(window, workspace: workspace, kernels: options.kernels) {
             throw trace.error(path: m.path, what: what)
         }
         throw ModelError(.nonFinite, field: "logits", what, path: m.path)
     }
-
-    var ctxFirst: Int { options.context / 2 }
 }
 
 /// What one scored position contributes.

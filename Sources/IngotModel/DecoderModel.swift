@@ -397,7 +397,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
     /// that overflowed on the way). Nil when the whole pass stays finite.
     public func diagnoseNonFinite(_ tokens: [Int32], workspace: MatMulWorkspace, kernels: KernelChoice) throws -> NonFiniteTrace? {
         var x = try embed(tokens, kernels: kernels)
-        if let k = x.withUnsafeBufferPointer({ NonFinite.first($0.baseAddress!, count: $0.count) }) {
+        if let k = NonFinite.first(in: x) {
             let token = Int(tokens[k / hidden])
             let weight = weightLog.firstNonFinite { $0 == "token_embd.weight" }
             return NonFiniteTrace(stage: "token_embd.weight", detail: "the embedding of token \(token) at position \(k / hidden)", weight: weight)
@@ -409,15 +409,14 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
             let watch = FirstNonFiniteInput()
             observer = watch
             runLayer(i, &x, tokens: tokens.count, workspace: workspace, kernels: kernels, state: state)
-            let bad = x.withUnsafeBufferPointer { NonFinite.first($0.baseAddress!, count: $0.count) }
-            guard bad != nil || watch.first != nil else { continue }
+            guard NonFinite.first(in: x) != nil || watch.first != nil else { continue }
             let weight = weightLog.firstNonFinite { $0.hasPrefix("blk.\(i).") }
             let detail = watch.first.map { "in block \(i), the input of \($0) (after \(watch.lastFinite.map { "that of \($0)" } ?? "the block's first norm"))" }
                 ?? "the output of block \(i)"
             return NonFiniteTrace(stage: watch.first ?? "blk.\(i)", detail: detail, weight: weight)
         }
         let logits = head(x, outputs: 0..<tokens.count, workspace: workspace, kernels: kernels, state: state)
-        guard logits.withUnsafeBufferPointer({ NonFinite.first($0.baseAddress!, count: $0.count) }) != nil else { return nil }
+        guard NonFinite.first(in: logits) != nil else { return nil }
         let weight = weightLog.firstNonFinite { $0 == "output_norm.weight" || $0 == "output.weight" || $0 == "token_embd.weight" }
         return NonFiniteTrace(stage: output.name, detail: "the output of the final norm and projection", weight: weight)
     }
@@ -460,7 +459,7 @@ final class FirstNonFiniteInput: LinearObserver {
     var lastFinite: String?
 
     func observe(_ tensor: String, matrix: MatrixIndex?, input: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
-        guard first == nil, let p = input.baseAddress, input.count > 0 else { return }
-        if NonFinite.first(p, count: input.count) != nil { first = tensor } else { lastFinite = tensor }
+        guard first == nil, !input.isEmpty else { return }
+        if NonFinite.first(in: input) != nil { first = tensor } else { lastFinite = tensor }
     }
 }

@@ -25,6 +25,24 @@ public enum NonFinite {
         return nil
     }
 
+    /// The index of the first NaN or infinity in `values`, or nil (also when `values` is empty).
+    public static func first(in values: UnsafeBufferPointer<Float>) -> Int? {
+        guard let p = values.baseAddress, !values.isEmpty else { return nil }
+        return first(p, count: values.count)
+    }
+
+    public static func first(in values: [Float]) -> Int? { values.withUnsafeBufferPointer { first(in: $0) } }
+
+    /// `firstRow` over the rows of `columns` values that `data` holds whole (at most `rows`): an empty buffer, or
+    /// one shorter than its shape says, is never read past its end.
+    public static func firstRow(_ type: GGMLType, _ data: UnsafeRawBufferPointer, rows: Int, columns: Int)
+        -> (row: Int, column: Int, value: Float)?
+    {
+        guard let p = data.baseAddress, columns > 0, columns % type.blockSize == 0,
+              let rowBytes = type.byteCount(elements: columns), rowBytes > 0 else { return nil }
+        return firstRow(type, p, rows: min(rows, data.count / rowBytes), columns: columns)
+    }
+
     /// The first (row, column) of `rows` rows of `columns` floats holding a NaN or infinity, or nil.
     public static func first(_ p: UnsafePointer<Float>, rows: Int, columns: Int) -> (row: Int, column: Int)? {
         guard columns > 0, let k = first(p, count: rows * columns) else { return nil }

@@ -72,7 +72,7 @@ public enum GGUFQuantizer {
                 try input.withBytes(of: src) { data in
                     if p.isCopy {
                         let columns = max(1, p.dimensions[0])
-                        if let bad = NonFinite.firstRow(src.type, data.baseAddress!, rows: p.elementCount / columns, columns: columns) {
+                        if let bad = NonFinite.firstRow(src.type, data, rows: p.elementCount / columns, columns: columns) {
                             try found(src, row: bad.row, column: bad.column, value: bad.value, rowBytes: src.byteCount / max(1, p.elementCount / columns))
                         }
                         try writer.write(data)

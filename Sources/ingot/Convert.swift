@@ -50,7 +50,7 @@ struct Convert: ParsableCommand {
                 line.show("converting tensor \(done)/\(total), \(Human.fixed(clock.seconds, 1)) s")
             }
             line.finish()
-            if !common.json { for w in report.warnings { FileHandleStderr.write("warning: \(w)\n") } }
+            Warnings(items: report.warnings).print(json: common.json)
             if common.json {
                 var o = report.json.objectValue ?? JSONObject()
                 o["seconds"] = .double(clock.seconds)

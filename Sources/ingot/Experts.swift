@@ -34,7 +34,7 @@ struct Experts: ParsableCommand {
         func source(json: Bool) throws -> GGUFTensorSource {
             let file = try ModelFile.open(model)
             let warnings = try ModelValidation.check(model: file)
-            if !json { for w in warnings { FileHandleStderr.write("warning: \(w)\n") } }
+            Warnings(items: warnings).print(json: json)
             guard let source = try file.ggufTensors() else {
                 throw ModelError(.unsupportedArchitecture, field: "format", "a lone safetensors file has no config.json; give its Hugging Face folder", path: model)
             }

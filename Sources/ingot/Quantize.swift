@@ -249,7 +249,7 @@ struct Quantize: ParsableCommand {
             }
             var plan = try QuantPlanner.plan(metadata: gguf.metadata, tensors: gguf.tensors, options: opts)
             plan.warnings = checked + plan.warnings
-            if !common.json { for w in plan.warnings { FileHandleStderr.write("warning: \(w)\n") } }
+            Warnings(items: plan.warnings).print(json: common.json)
             if dryRun {
                 report(plan: plan, preset: opts.preset, result: nil)
                 return
@@ -264,7 +264,7 @@ struct Quantize: ParsableCommand {
                 line.show("quantizing tensor \(p.tensorIndex + 1)/\(p.tensorCount) \(p.tensorName), \(Human.fixed(rate / 1048576, 1)) MB/s, ETA \(Human.fixed(eta, 0)) s")
             }
             line.finish()
-            if !common.json { for w in result.warnings { FileHandleStderr.write("warning: \(w)\n") } }
+            Warnings(items: result.warnings).print(json: common.json)
             report(plan: plan, preset: opts.preset, result: result)
         }
     }

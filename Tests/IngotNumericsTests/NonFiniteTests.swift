@@ -44,6 +44,18 @@ struct NonFiniteTests {
         #expect(f32?.row == 0 && f32?.column == 0 && f32?.value == .infinity)
     }
 
+    @Test("empty buffers and buffers shorter than their shape are read only as far as they go")
+    func bounds() {
+        #expect(NonFinite.first(in: [Float]()) == nil)
+        #expect(NonFinite.firstRow(.f32, UnsafeRawBufferPointer(start: nil, count: 0), rows: 3, columns: 4) == nil)
+        // Two whole rows of four floats, the second holding a NaN, and a shape that claims ten rows.
+        let floats: [Float] = [0, 1, 2, 3, 4, .nan, 6, 7, 8]
+        let bad = floats.withUnsafeBytes { NonFinite.firstRow(.f32, $0, rows: 10, columns: 4) }
+        #expect(bad?.row == 1 && bad?.column == 1)
+        let clean: [Float] = [0, 1, 2, 3, 4, 5, 6, 7, .nan]
+        #expect(clean.withUnsafeBytes { NonFinite.firstRow(.f32, $0, rows: 10, columns: 4) } == nil)
+    }
+
     @Test("activations holding a NaN are not rounded into finite codes before a quantized product")
     func activationRounding() {
         var x = (0..<64).map { Float($0) / 10 }
