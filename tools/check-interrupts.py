@@ -16,7 +16,8 @@ uniformly from 0 to 1.2 times that duration:
 
 Then as many runs with a full disk: a file-size limit (RLIMIT_FSIZE) drawn below the size of the largest file the
 writer writes, so that a write fails partway (EFBIG, as ENOSPC would): exit 1, a write-failed JSON error, nothing at
-the output path, no temporary.
+the output path, no temporary. And as many with failed writes (tools/faults.c, preloaded: EIO from the write that
+passes a byte drawn at random), then one whose fsync fails and one whose rename into place fails: the same answer.
 
 usage: tools/check-interrupts.py [--ingot .build/release/ingot] [--trials N] [--seed S] [WRITER...]
 """
@@ -114,7 +115,7 @@ def writers(m):
     }
 
 
-def trial_writer(ingot, name, spec, trials, rng, work):
+def trial_writer(ingot, name, spec, trials, rng, work, shim):
     before, out_name, after = spec
     folder = os.path.join(work, "w-" + name)
     os.makedirs(folder, exist_ok=True)
@@ -124,7 +125,8 @@ def trial_writer(ingot, name, spec, trials, rng, work):
     subprocess.run(cmd, check=True, capture_output=True)
     duration = time.monotonic() - t0
     reference = digest(out)
-    reference_size = max(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out)) if os.path.isdir(out) else os.path.getsize(out)
+    sizes = [os.path.getsize(os.path.join(out, n)) for n in os.listdir(out)] if os.path.isdir(out) else [os.path.getsize(out)]
+    reference_size, total_size = max(sizes), sum(sizes)
     remove(out)
     outcomes = {"interrupted": 0, "finished first": 0, "before the handler": 0, "killed": 0}
     for i in range(trials):
@@ -162,26 +164,35 @@ def trial_writer(ingot, name, spec, trials, rng, work):
             check(ok, what, "" if ok else f"exit {rc}, output {'whole' if whole else 'PARTIAL' if exists else 'absent'}, left {left}")
         remove(out)
     print(f"  {name}: {trials} signals over {duration:.2f} s runs: " + ", ".join(f"{v} {k}" for k, v in outcomes.items()), flush=True)
-    # A full disk: a file-size limit (RLIMIT_FSIZE) below what the writer writes, drawn at random; every write past it
-    # fails (EFBIG, as ENOSPC would). The command must exit 1 with a write-failed error and leave nothing.
-    size = reference_size
-    refused = 0
-    for i in range(trials):
-        limit = rng.randrange(0, max(1, size))
-        p = subprocess.run(cmd + ["--json"], capture_output=True, text=True,
-                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    def refused_cleanly(what, detail_has, **run):
+        """Runs the writer to fail: exit 1 with a write-failed error naming the output (not a temporary), whose
+        detail holds `detail_has`; nothing at the output path, no temporary left."""
+        p = subprocess.run(cmd + ["--json"], capture_output=True, text=True, **run)
         exists = os.path.lexists(out)
         left = temporaries(folder)
         try:
             err = json.loads(p.stdout).get("error", {})
         except json.JSONDecodeError:
             err = {}
-        ok = p.returncode == 1 and err.get("code") == "write-failed" and not exists and not left
-        refused += ok
-        check(ok, f"{name}: a disk full at byte {limit}", "" if ok else f"exit {p.returncode}, {err or p.stderr[-200:]}, output "
+        ok = p.returncode == 1 and err.get("code") == "write-failed" and detail_has in err.get("detail", "") \
+            and ".ingot-tmp-" not in err.get("path", "") and not exists and not left
+        check(ok, f"{name}: {what}", "" if ok else f"exit {p.returncode}, {err or p.stderr[-200:]}, output "
               f"{'present' if exists else 'absent'}, left {left}")
         remove(out)
-    print(f"  {name}: {refused} of {trials} disk-full runs refused cleanly (largest file {size} bytes)", flush=True)
+        return ok
+
+    # A full disk: a file-size limit (RLIMIT_FSIZE) below what the writer writes, drawn at random; every write past it
+    # fails (EFBIG, as ENOSPC would).
+    limits = [rng.randrange(0, max(1, reference_size)) for _ in range(trials)]
+    refused = sum(refused_cleanly(f"a disk full at byte {limit}", "", preexec_fn=lambda limit=limit: resource.setrlimit(
+        resource.RLIMIT_FSIZE, (limit, limit))) for limit in limits)
+    print(f"  {name}: {refused} of {trials} disk-full runs refused cleanly (largest file {reference_size} bytes)", flush=True)
+    # Failed writes: tools/faults.c, preloaded, fails with EIO the write that passes a byte drawn at random (counted
+    # over every temporary file the writer writes), then once the fsync and once the rename into place.
+    faults = [f"write:{rng.randrange(0, max(1, total_size))}" for _ in range(trials)] + ["fsync", "rename"]
+    refused = sum(refused_cleanly(f"EIO on {fault}", "Input/output error", env=dict(os.environ, LD_PRELOAD=shim, INGOT_FAULT=fault))
+                  for fault in faults)
+    print(f"  {name}: {refused} of {len(faults)} failed-write runs refused cleanly ({total_size} bytes written in all)", flush=True)
     shutil.rmtree(folder)
 
 
@@ -198,10 +209,12 @@ def main():
     os.makedirs(work, exist_ok=True)
     try:
         models = inputs(a.ingot, work)
+        shim = os.path.join(work, "faults.so")
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(ROOT, "tools/faults.c"), "-ldl"], check=True)
         for name, spec in writers(models).items():
             if a.writers and name not in a.writers:
                 continue
-            trial_writer(a.ingot, name, spec, a.trials, rng, work)
+            trial_writer(a.ingot, name, spec, a.trials, rng, work, shim)
     finally:
         if not a.work:
             shutil.rmtree(work, ignore_errors=True)

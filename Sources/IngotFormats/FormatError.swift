@@ -63,7 +63,8 @@ public struct FormatError: Error, CustomStringConvertible, Sendable, Equatable {
         self.field = field
         self.offset = offset
         self.detail = detail
-        self.path = path
+        // A file inside a temporary output folder is named as the user will find it once the folder is in place.
+        self.path = path.map { Temporaries.userPath($0) }
     }
 
     public var description: String {

@@ -41,7 +41,9 @@ public final class OutputFile {
         self.fd = fd
         self.temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         Temporaries.register(temporaryPath, folder: false)
-        self.buffer = [UInt8](repeating: 0, count: max(bufferSize, 4096))
+        // Left uninitialized (only the `used` bytes are ever read): a small file then touches a page or two of it,
+        // not all 4 MiB.
+        self.buffer = [UInt8](unsafeUninitializedCapacity: max(bufferSize, 4096)) { _, n in n = max(bufferSize, 4096) }
     }
 
     deinit { if !finished { abort() } }
@@ -94,7 +96,7 @@ public final class OutputFile {
             let n = systemWrite(fd, bytes.baseAddress! + off, bytes.count - off)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw FormatError(.writeFailed, field: "output", offset: bytesWritten,
+                throw FormatError(.writeFailed, field: "output", offset: handedOver + off,
                                   "write failed: \(errnoText())", path: path)
             }
             off += n

@@ -36,11 +36,39 @@ public enum Temporaries {
 
     static func unregister(_ path: String) {
         _ = lock.locked { live.removeValue(forKey: path) }
+        forgetDestination(of: path)
+    }
+
+    /// Temporary folders and the paths they become, so that an error about a file inside one names the file the
+    /// user asked for rather than a temporary that is gone once the error is read. A lock of its own: errors are
+    /// made while `lock` is held (a failed rename).
+    static let destinationLock = SystemLock()
+    nonisolated(unsafe) static var destinations: [String: String] = [:]
+
+    static func registerDestination(_ destination: String, of temporary: String) {
+        destinationLock.locked { destinations[temporary] = destination }
+    }
+
+    static func forgetDestination(of temporary: String) {
+        _ = destinationLock.locked { destinations.removeValue(forKey: temporary) }
+    }
+
+    /// `path` with a live temporary folder at its start replaced by that folder's destination.
+    public static func userPath(_ path: String) -> String {
+        guard path.contains(marker) else { return path }
+        return destinationLock.locked {
+            for (temporary, destination) in destinations where path.hasPrefix(temporary) {
+                let rest = path.dropFirst(temporary.count)
+                if rest.isEmpty || rest.hasPrefix("/") { return destination + rest }
+            }
+            return path
+        }
     }
 
     /// Runs `commit` (the rename of `path` into place) where no interrupt can remove `path` halfway, then forgets it.
     static func committing<T>(_ path: String, _ commit: () throws -> T) rethrows -> T {
-        try lock.locked {
+        defer { forgetDestination(of: path) }
+        return try lock.locked {
             defer { live.removeValue(forKey: path) }
             return try commit()
         }

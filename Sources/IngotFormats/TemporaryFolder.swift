@@ -24,6 +24,7 @@ public final class TemporaryFolder {
         }
         path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         Temporaries.register(path, folder: true)
+        Temporaries.registerDestination(destination, of: path)
     }
 
     /// Creates the folders above `relative` inside this one.

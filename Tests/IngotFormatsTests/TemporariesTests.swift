@@ -73,4 +73,20 @@ struct TemporariesTests {
         gone.discard()
         #expect(Temporaries.lock.locked { Temporaries.live[path] } == nil && !FileManager.default.fileExists(atPath: path))
     }
+
+    @Test("an error about a file inside a temporary output folder names the file where the user will look for it")
+    func errorsNameTheDestination() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let folder = try TemporaryFolder(beside: dir + "/out-hf")
+        let inner = folder.path + "/model.safetensors"
+        #expect(inner.contains(".ingot-tmp-"))
+        let e = FormatError(.writeFailed, field: "output", offset: 7, "write failed", path: inner)
+        #expect(e.path == dir + "/out-hf/model.safetensors")
+        #expect(FormatError(.writeFailed, field: "output", offset: nil, "x", path: folder.path).path == dir + "/out-hf")
+        // A path that only starts like the folder's name is left alone, and so is everything once the folder is gone.
+        #expect(Temporaries.userPath(folder.path + "x/a") == folder.path + "x/a")
+        folder.discard()
+        #expect(Temporaries.userPath(inner) == inner)
+    }
 }
