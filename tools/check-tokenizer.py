@@ -10,14 +10,20 @@
    (tools/make-tokenizer-json.py; four of llama.cpp's vocabularies are also run that way).
 3. fixtures/tokenizer/shakespeare.json: count and SHA-256 of the ids of every play in the Shakespeare corpus under
    llama.cpp, for SmolLM2 (also recorded by tools/reference/llama_tokenize.py).
+4. fixtures/tokenizer/differential.json: random hard strings (tools/tokenizer-diff.py, whose command it records) for
+   every vocabulary of 1. and SmolLM2's, plain and with special tokens parsed, with the ids llama.cpp gave; and
+   differential-relabelled.json: the same for pre-tokenizers no shipped vocabulary uses (DeepSeek-V3's among them),
+   on Qwen2's vocabulary relabelled with their names.
 
 usage: tools/check-tokenizer.py [--ingot .build/release/ingot] [--vocab-dir .cache/llama-vocab]
 """
 import argparse
 import glob
 import hashlib
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,6 +116,28 @@ def main():
         else:
             failures += 1
     os.unlink(smol_json)
+
+    spec = importlib.util.spec_from_file_location("tokdiff", os.path.join(ROOT, "tools/tokenizer-diff.py"))
+    tokdiff = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tokdiff)
+    work = tempfile.mkdtemp(prefix="ingot-tokenizer-")
+    runs = []
+    for name in ["differential.json", "differential-relabelled.json"]:
+        runs += json.load(open(os.path.join(ROOT, "fixtures/tokenizer", name), encoding="utf-8"))["runs"]
+    for run in runs:
+        source = a.model if run["vocab"] == "smollm2" else os.path.join(a.vocab_dir, f"ggml-vocab-{run['vocab']}.gguf")
+        if "pre" in run:
+            source = tokdiff.relabelled(source, run["pre"], work)
+        texts = [c["text"] for c in run["cases"]]
+        got = ids_of_texts(a.ingot, source, texts, parse_special=run["parse_special"])
+        label = f"differential {run['vocab']}" + (f" as {run['pre']}" if "pre" in run else "") \
+            + (" (special tokens parsed)" if run["parse_special"] else "")
+        if report(label, texts, got, [c["ids"] for c in run["cases"]]):
+            passed += 1
+        else:
+            failures += 1
+
+    shutil.rmtree(work)
 
     corpus = json.load(open(os.path.join(ROOT, "fixtures/tokenizer/shakespeare.json"), encoding="utf-8"))
     total = 0

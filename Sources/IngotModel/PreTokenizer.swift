@@ -62,6 +62,12 @@ public enum PreTokenizerStep: Sendable, Equatable {
     case runs(Matcher)
     /// `[C]{n}`: consecutive groups of exactly `n`, left to right.
     case groups(Matcher, Int)
+    /// `[C]{1,n}`: runs of the class cut into groups of `n` from their start, the last one shorter.
+    case upTo(Matcher, Int)
+    /// `[!-/:-@\[-`{-~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+    /// (DeepSeek-V3), matched as llama.cpp matches it: by std::regex over its collapsed text, where ASCII keeps its
+    /// own classes and every other code point stands for its category (whitespace first).
+    case deepseek3
     /// `\s?[C]+`: a run of the class, with one whitespace before it when there is one.
     case spacedRuns(Matcher)
     /// `\s+$`: trailing whitespace of the piece.
@@ -130,6 +136,8 @@ public struct PreTokenizer: Sendable, Equatable {
         case "deepseek-coder":
             steps = [.each(M([], M.chars("\r\n"))), .spacedRuns(M(.letter)), .spacedRuns(M(.punctuation)),
                      .runs(M([], cjk)), .each(M(.number))]
+        case "deepseek-v3", "hunyuan-dense", "hy_v4", "joyai-llm":
+            steps = [.upTo(M(.number), 3), .runs(M([], [0x4E00...0x9FA5, 0x3040...0x309F, 0x30A0...0x30FF])), .deepseek3]
         case "deepseek-llm":
             steps = [.each(M([], M.chars("\r\n"))), .spacedRuns(M([], PreTokenizer.deepseekLetters)),
                      .spacedRuns(M([], PreTokenizer.deepseekPunctuation)), .trailingWhitespace,
@@ -196,6 +204,14 @@ public struct PreTokenizer: Sendable, Equatable {
                 while j < hi && j - i < n && m.matches(cps[j], cls[j]) { j += 1 }
                 return j - i == n ? j : nil
             }
+        case .upTo(let m, let n):
+            matchLoop { i in
+                var j = i
+                while j < hi && j - i < n && m.matches(cps[j], cls[j]) { j += 1 }
+                return j
+            }
+        case .deepseek3:
+            deepseek3(cps, cls, lo, hi, emit)
         case .spacedRuns(let m):
             matchLoop { i in
                 var j = i
@@ -315,6 +331,84 @@ public struct PreTokenizer: Sendable, Equatable {
         }
     }
 
+    /// DeepSeek-V3's third pattern (see `PreTokenizerStep.deepseek3`), one alternative after another at each position
+    /// as ECMAScript tries them; a position where none matches joins the gap before the next match.
+    static func deepseek3(_ cps: [UInt32], _ cls: [CodepointClass], _ lo: Int, _ hi: Int, _ emit: (Int) -> Void) {
+        // Classes of the collapsed text: ASCII by llama.cpp's ASCII tables, other code points by category.
+        func ascii(_ i: Int) -> UInt32? { i < hi && cps[i] < 0x80 ? cps[i] : nil }
+        func inside(_ i: Int) -> Bool { i >= lo && i < hi }
+        func space(_ i: Int) -> Bool {
+            guard inside(i) else { return false }
+            if let a = ascii(i) { return a == 0x20 || (a >= 0x09 && a <= 0x0D) }
+            return cls[i].contains(.whitespace)
+        }
+        func category(_ i: Int, _ c: CodepointClass, ascii test: (UInt32) -> Bool) -> Bool {
+            guard inside(i) else { return false }
+            if let a = ascii(i) { return test(a) }
+            return !cls[i].contains(.whitespace) && cls[i].contains(c)
+        }
+        // llama.cpp's ASCII members of \p{L}, \p{S} and \p{P} (unicode.cpp, k_ucat_map).
+        func isLetter(_ a: UInt32) -> Bool { (0x41...0x5A).contains(a) || (0x61...0x7A).contains(a) }
+        func isSymbol(_ a: UInt32) -> Bool { [0x24, 0x2B, 0x3C, 0x3D, 0x3E, 0x5E, 0x60, 0x7C, 0x7E].contains(a) }
+        func isPunctuation(_ a: UInt32) -> Bool {
+            (0x21...0x7E).contains(a) && !isLetter(a) && !(0x30...0x39).contains(a) && !isSymbol(a)
+        }
+        func letter(_ i: Int) -> Bool { category(i, .letter, ascii: isLetter) }
+        func asciiLetter(_ i: Int) -> Bool { ascii(i).map(isLetter) ?? false }
+        func mark(_ i: Int) -> Bool { category(i, .mark) { _ in false } }
+        func symbol(_ i: Int) -> Bool { category(i, .symbol, ascii: isSymbol) }
+        func punctuation(_ i: Int) -> Bool { category(i, .punctuation, ascii: isPunctuation) }
+        func newline(_ i: Int) -> Bool { inside(i) && (cps[i] == 0x0A || cps[i] == 0x0D) }
+        func letterOrMark(_ i: Int) -> Bool { letter(i) || mark(i) }
+        func punctOrSymbol(_ i: Int) -> Bool { punctuation(i) || symbol(i) }
+
+        var pos = lo
+        while pos < hi {
+            var end: Int?
+            let a = cps[pos]
+            if a < 0x80 && punctOrSymbol(pos) && asciiLetter(pos + 1) {
+                // [!-/:-@[-`{-~][A-Za-z]+
+                var j = pos + 1
+                while asciiLetter(j) { j += 1 }
+                end = j
+            } else if !newline(pos) && !letter(pos) && !punctOrSymbol(pos) && letterOrMark(pos + 1) {
+                // [^\r\n\p{L}\p{P}\p{S}][\p{L}\p{M}]+
+                var j = pos + 1
+                while letterOrMark(j) { j += 1 }
+                end = j
+            } else if letterOrMark(pos) {
+                var j = pos
+                while letterOrMark(j) { j += 1 }
+                end = j
+            } else if (a == 0x20 && punctOrSymbol(pos + 1)) || punctOrSymbol(pos) {
+                // ' ?[\p{P}\p{S}]+[\r\n]*'
+                var j = a == 0x20 ? pos + 1 : pos
+                while punctOrSymbol(j) { j += 1 }
+                while newline(j) { j += 1 }
+                end = j
+            } else if space(pos) {
+                var e = pos
+                var lastNewline = -1
+                while space(e) { if newline(e) { lastNewline = e }; e += 1 }
+                if lastNewline >= 0 {
+                    end = lastNewline + 1  // \s*[\r\n]+
+                } else if e == hi {
+                    end = e  // \s+(?!\S) at the end
+                } else {
+                    end = e - pos > 1 ? e - 1 : e  // \s+(?!\S), else \s+
+                }
+            }
+            if let end {
+                emit(pos)
+                emit(end)
+                pos = end
+            } else {
+                pos += 1
+            }
+        }
+        emit(hi)
+    }
+
     /// Simple lowercase mapping for the contraction check (only ASCII letters matter there).
     static func lower(_ cp: UInt32) -> UInt32 {
         if cp >= 0x41 && cp <= 0x5A { return cp + 32 }
@@ -324,10 +418,26 @@ public struct PreTokenizer: Sendable, Equatable {
         return l.value
     }
 
-    /// The letter class of DeepSeek LLM's pre-tokenizer, as written in its tokenizer.json.
+    /// The letter and punctuation classes of DeepSeek LLM's pre-tokenizer, copied from llama.cpp's regexes code point
+    /// by code point as escapes. Written as characters they do not survive Unicode normalization: the Ohm and Kelvin
+    /// signs and the Greek letters with oxia become other code points, so that `K-ℭ` took in `_` and `|`, and a
+    /// range whose end fell below its start became literal characters, `-` among them.
     static let deepseekLetters: [ClosedRange<UInt32>] = ranges(
-        "A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃")
-    static let deepseekPunctuation: [ClosedRange<UInt32>] = ranges("!-/:-~！-／：-～‘-‟　-。")
+        "A-Za-z\u{B5}\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{1BA}\u{1BC}-\u{1BF}\u{1C4}-\u{293}\u{295}-\u{2AF}"
+        + "\u{370}-\u{373}\u{376}\u{377}\u{37B}-\u{37D}\u{37F}\u{386}\u{388}-\u{38A}\u{38C}\u{38E}-\u{3A1}"
+        + "\u{3A3}-\u{3F5}\u{3F7}-\u{481}\u{48A}-\u{52F}\u{531}-\u{556}\u{10A0}-\u{10C5}\u{13A0}-\u{13F5}"
+        + "\u{13F8}-\u{13FD}\u{1C90}-\u{1CBA}\u{1CBD}-\u{1CBF}\u{1D00}-\u{1D2B}\u{1D6B}-\u{1D77}"
+        + "\u{1D79}-\u{1D9A}\u{1E00}-\u{1F15}\u{1F18}-\u{1F1D}\u{1F20}-\u{1F45}\u{1F48}-\u{1F4D}"
+        + "\u{1F50}-\u{1F57}\u{1F59}\u{1F5B}\u{1F5D}\u{1F5F}-\u{1F7D}\u{1F80}-\u{1FB4}\u{1FB6}-\u{1FBC}\u{1FBE}"
+        + "\u{1FC2}-\u{1FC4}\u{1FC6}-\u{1FCC}\u{1FD0}-\u{1FD3}\u{1FD6}-\u{1FDB}\u{1FE0}-\u{1FEC}"
+        + "\u{1FF2}-\u{1FF4}\u{1FF6}-\u{1FFC}\u{2102}\u{2107}\u{210A}-\u{2113}\u{2115}\u{2119}-\u{211D}\u{2124}"
+        + "\u{2126}\u{2128}\u{212A}-\u{212D}\u{212F}-\u{2134}\u{2139}\u{213C}-\u{213F}\u{2145}-\u{2149}\u{214E}"
+        + "\u{2183}\u{2184}\u{2C00}-\u{2C7B}\u{2C7E}-\u{2CE4}\u{2CEB}-\u{2CEE}\u{2CF2}\u{2CF3}\u{A640}-\u{A66D}"
+        + "\u{A680}-\u{A69B}\u{A722}-\u{A76F}\u{A771}-\u{A787}\u{A78B}-\u{A78E}\u{AB70}-\u{ABBF}"
+        + "\u{FB00}-\u{FB06}\u{FB13}-\u{FB17}\u{FF21}-\u{FF3A}\u{FF41}-\u{FF5A}\u{10400}-\u{1044F}"
+        + "\u{104B0}-\u{104D3}\u{104D8}-\u{104FB}\u{10C80}-\u{10CB2}\u{10CC0}-\u{10CF2}\u{118A0}-\u{118DF}"
+        + "\u{1E900}-\u{1E943}")
+    static let deepseekPunctuation: [ClosedRange<UInt32>] = ranges("!-/:-~\u{FF01}-\u{FF0F}\u{FF1A}-\u{FF5E}\u{2018}-\u{201F}\u{3000}-\u{3002}")
 
     /// Parses a regex character-class body (`a-zA-Z_`) into code point ranges.
     static func ranges(_ body: String) -> [ClosedRange<UInt32>] {

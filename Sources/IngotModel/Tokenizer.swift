@@ -33,13 +33,15 @@ public final class Tokenizer: @unchecked Sendable {
     public let addsBOS: Bool
     public let addsEOS: Bool
     let addSpacePrefix: Bool
-    /// Tokens cut out of the text before tokenizing (control, user-defined and unknown), longest first.
-    let specials: [(id: Int32, text: [UInt8], type: TokenType, lstrip: Bool, rstrip: Bool)]
+    /// Tokens cut out of the text before tokenizing (control, user-defined and unknown), longest first; user-defined
+    /// ones that are neither control nor unknown are cut out even when special tokens are not parsed (`alwaysCut`).
+    let specials: [(id: Int32, text: [UInt8], alwaysCut: Bool, lstrip: Bool, rstrip: Bool)]
 
     public var vocabularySize: Int { tokens.count }
 
     init(kind: Kind, preTokenizer: PreTokenizer?, tokens: [[UInt8]], types: [TokenType], scores: [Float],
          merges mergeList: [[UInt8]], bos: Int32?, eos: Int32?, addsBOS: Bool, addsEOS: Bool, addSpacePrefix: Bool,
+         roles: [SpecialRole: Int32] = [:],
          stripRule: (Int32, [UInt8]) -> (lstrip: Bool, rstrip: Bool) = { _, _ in (false, false) }) {
         self.kind = kind
         self.preTokenizer = preTokenizer
@@ -76,10 +78,13 @@ public final class Tokenizer: @unchecked Sendable {
         self.addsBOS = addsBOS
         self.addsEOS = addsEOS
         self.addSpacePrefix = addSpacePrefix
-        var specials: [(id: Int32, text: [UInt8], type: TokenType, lstrip: Bool, rstrip: Bool)] = []
-        for (i, t) in types.enumerated() where t == .control || t == .userDefined || t == .unknown {
+        var roles = roles
+        if let eos { roles[.eos] = roles[.eos] ?? eos }
+        let attributes = TokenAttributes.resolve(tokens: tokens, types: types, ids: ids, roles: roles)
+        var specials: [(id: Int32, text: [UInt8], alwaysCut: Bool, lstrip: Bool, rstrip: Bool)] = []
+        for (i, a) in attributes.enumerated() where !a.isDisjoint(with: [.control, .userDefined, .unknown]) {
             let strip = stripRule(Int32(i), tokens[i])
-            specials.append((Int32(i), tokens[i], t, strip.lstrip, strip.rstrip))
+            specials.append((Int32(i), tokens[i], a.isDisjoint(with: [.control, .unknown]), strip.lstrip, strip.rstrip))
         }
         // Longest first; equal lengths keep id order.
         self.specials = specials.enumerated().sorted {
@@ -166,12 +171,16 @@ public final class Tokenizer: @unchecked Sendable {
             throw fail(.invalidValue, "tokenizer.ggml.bos_token_id", "the tokenizer adds BOS but names no BOS token")
         }
         let addSpacePrefix = g["tokenizer.ggml.add_space_prefix"]?.boolValue ?? (kind == .spm)
+        var roles: [SpecialRole: Int32] = [:]
+        for role in SpecialRole.allCases {
+            for key in role.keys { if roles[role] == nil, let v = g[key]?.intValue, v >= 0, v < n { roles[role] = Int32(v) } }
+        }
         // llama.cpp strips spaces right of Phi-3's special tokens (llama-vocab.cpp, by model name).
         let name = (g["general.name"]?.stringValue ?? "").lowercased()
         let phi3 = name.contains("phi-3") || name.contains("phi3")
         let keep: Set<[UInt8]> = [Array("<unk>".utf8), Array("<s>".utf8), Array("<|endoftext|>".utf8)]
         self.init(kind: kind, preTokenizer: pre, tokens: tokens, types: types, scores: scores, merges: merges,
-                  bos: bos, eos: eos, addsBOS: addsBOS, addsEOS: addsEOS, addSpacePrefix: addSpacePrefix,
+                  bos: bos, eos: eos, addsBOS: addsBOS, addsEOS: addsEOS, addSpacePrefix: addSpacePrefix, roles: roles,
                   stripRule: { _, text in (false, phi3 && !keep.contains(text)) })
     }
 
@@ -219,7 +228,7 @@ public final class Tokenizer: @unchecked Sendable {
     func partition(_ text: [UInt8], parseSpecial: Bool) -> [Fragment] {
         var fragments: [Fragment] = text.isEmpty ? [] : [.text(0..<text.count)]
         for special in specials {
-            if !parseSpecial && special.type != .userDefined { continue }
+            if !parseSpecial && !special.alwaysCut { continue }
             let needle = special.text
             guard let first = needle.first else { continue }
             var next: [Fragment] = []

@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Differential tokenizer fuzzing: random hard strings through Ingot (`ingot tokenize --each`) and through llama.cpp
+(llama-cpp-python's library, vocabulary only), on llama.cpp's own vocabulary files (the sdist's
+`models/ggml-vocab-*.gguf`, fetched by tools/fetch-fixtures.sh --llama-vocab) and on SmolLM2's.
+
+Strings are drawn from a grammar of pieces that tokenizers disagree on: words of many scripts, digit runs,
+contractions, whitespace of every kind (no-break, ideographic, thin, zero-width, CR LF), ASCII punctuation runs,
+emoji with skin tones and joiners, combining marks, the vocabulary's own special tokens and chat markers, other
+vocabulary entries, and random code points. Each string is tokenized without BOS/EOS, once plain and once with special
+tokens parsed (--parse-special).
+
+`--relabel PRE` runs each vocabulary again under another pre-tokenizer name (the same tokens and merges, that name's
+splitting rules; llama.cpp tokenizes it, so names without a shipped vocabulary are covered too).
+
+`--record FILE` writes the strings and llama.cpp's ids, relabelled runs with the name they ran under (a fixture that
+tools/check-tokenizer.py checks in CI, relabelling the vocabulary the same way).
+
+Needs llama-cpp-python and gguf (`pip install llama-cpp-python gguf`, as for the reference scripts; the README says more):
+
+    /tmp/refenv/bin/python tools/tokenizer-diff.py --count 10000 --seed 1
+    /tmp/refenv/bin/python tools/tokenizer-diff.py --count 200 --vocab deepseek-llm --relabel deepseek-v3
+"""
+import argparse
+import glob
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Tokenizers Ingot does not implement (WordPiece; Gemma 4's SentencePiece-BPE), as tools/check-tokenizer.py says.
+UNSUPPORTED = {"bert-bge", "gemma-4", "nomic-bert-moe"}
+
+WORDS = {
+    "latin": ["hello", "World", "THE", "naïve", "café", "Straße", "Ærøskøbing", "résumé", "x", "I", "a"],
+    "cyrillic": ["Привет", "мир", "ЁЖИК"], "greek": ["Γειά", "σου", "κόσμε"], "cjk": ["你好", "世界", "日本語", "のテキスト", "東京"],
+    "hangul": ["한국어", "텍스트"], "arabic": ["مرحبا", "بالعالم"], "hebrew": ["שלום", "עולם"], "devanagari": ["नमस्ते", "४२"],
+    "thai": ["สวัสดี"], "code": ["def", "return", "self.x", "foo_bar", "camelCase", "HTTPServer", "__init__", "i++"],
+}
+SPACES = [" ", "  ", "   ", "\t", "\n", "\n\n", "\r\n", " \n", "\n ", "\u00a0", "\u3000", "\u2009", "\u200b", "\u202f", "\u2028",
+          "\u0085", "\u000b", "\u000c", " \u00a0 ", "\u00a0\u00a0"]
+CONTRACTIONS = ["'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'S", "'T", "'RE", "'VE", "'M", "'LL", "'D", "’s", "n't"]
+PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+OTHER_PUNCT = ["…", "—", "–", "«", "»", "“", "”", "‘", "’", "¿", "¡", "。", "，", "、", "！", "？", "：", "・", "·", "§", "©", "°", "±", "€", "£", "¥"]
+EMOJI = ["😀", "🎉", "👍🏽", "👨‍👩‍👧", "❤️", "🧑🏽‍🚀", "🇫🇷", "🏳️‍🌈", "✅", "1️⃣", "©️", "🤷‍♀️"]
+MARKS = ["e\u0301", "a\u0308", "n\u0303", "\u0301", "\u0327c", "\u0915\u094d\u0937", "\u05d1\u05bc"]
+MARKERS = ["<|im_start|>", "<|im_end|>", "<s>", "</s>", "<unk>", "<|endoftext|>", "<|begin▁of▁sentence|>", "<|end▁of▁sentence|>",
+           "[INST]", "[/INST]", "<|user|>", "<|assistant|>", "<|eot_id|>", "<|start_header_id|>", "<pad>", "<mask>", "<|"]
+
+
+def piece(rng, specials, vocab_texts):
+    kind = rng.randrange(14)
+    if kind == 0:
+        script = rng.choice(list(WORDS))
+        w = rng.choice(WORDS[script])
+        return rng.choice(["", " "]) + (w.upper() if rng.random() < 0.1 else w)
+    if kind == 1:
+        return "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 14)))
+    if kind == 2:
+        return rng.choice(["1,000", "3.14159", "-42", "1e-9", "0x1F", "2026-11-27", "½", "²", "٣", "४", "①", "Ⅻ"])
+    if kind == 3:
+        return "".join(rng.choice(SPACES) for _ in range(rng.randint(1, 3)))
+    if kind == 4:
+        return rng.choice(CONTRACTIONS)
+    if kind == 5:
+        return "".join(rng.choice(PUNCT) for _ in range(rng.randint(1, 6)))
+    if kind == 6:
+        return rng.choice(OTHER_PUNCT)
+    if kind == 7:
+        return rng.choice(EMOJI)
+    if kind == 8:
+        return rng.choice(MARKS)
+    if kind == 9:
+        return rng.choice(MARKERS + specials) if specials else rng.choice(MARKERS)
+    if kind == 10 and vocab_texts:
+        return rng.choice(vocab_texts)
+    if kind == 11:
+        # A random code point from the planes text uses (no surrogates, no noncharacters' neighbours).
+        lo, hi = rng.choice([(0x20, 0x7F), (0xA0, 0x24F), (0x370, 0x52F), (0x590, 0x6FF), (0x900, 0xDFF), (0x1100, 0x11FF),
+                             (0x2000, 0x2BFF), (0x3000, 0x30FF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xFF00, 0xFFEF),
+                             (0x1F300, 0x1FAFF), (0x10000, 0x1007F), (0xE0000, 0xE007F)])
+        return chr(rng.randint(lo, hi))
+    if kind == 12:
+        return rng.choice(["a", "b", "A", " the", " of"]) * rng.randint(2, 40)
+    return rng.choice(["<", ">", "|", "<|", "|>", "</", "/>", "▁", "Ġ", "Ċ", "\\n", "@@", "##"])
+
+
+def strings(rng, n, specials, vocab_texts):
+    out = []
+    for _ in range(n):
+        out.append("".join(piece(rng, specials, vocab_texts) for _ in range(rng.randint(1, 8))))
+    return out
+
+
+def vocabulary(path):
+    """The vocabulary's special tokens (control and user-defined) and a sample of ordinary entries, as text."""
+    from gguf import GGUFReader
+    r = GGUFReader(path)
+    tokens = r.fields["tokenizer.ggml.tokens"].contents()
+    types = r.fields["tokenizer.ggml.token_type"].contents() if "tokenizer.ggml.token_type" in r.fields else [1] * len(tokens)
+    model = r.fields["tokenizer.ggml.model"].contents()
+    specials = [t for t, ty in zip(tokens, types) if ty in (3, 4) and t]
+    normal = [t for t, ty in zip(tokens, types) if ty == 1]
+    rng = random.Random(len(tokens))
+    sample = rng.sample(normal, min(2000, len(normal)))
+    if model == "gpt2":
+        # Byte-level entries: map the printable stand-ins back to bytes.
+        table = byte_decoder()
+        texts = []
+        for t in sample:
+            try:
+                texts.append(bytes(table[c] for c in t).decode("utf-8"))
+            except (KeyError, UnicodeDecodeError):
+                pass
+        sample = texts
+    else:
+        sample = [t.replace("▁", " ") for t in sample]
+    return specials[:400], sample
+
+
+def byte_decoder():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def relabelled(path, pre, folder):
+    """A copy of a vocabulary GGUF with tokenizer.ggml.pre set to `pre`."""
+    import gguf
+    r = gguf.GGUFReader(path)
+    out = os.path.join(folder, f"{os.path.basename(path)[:-5]}-as-{pre}.gguf")
+    w = gguf.GGUFWriter(out, r.fields["general.architecture"].contents())
+    for f in r.fields.values():
+        if f.name.startswith("GGUF.") or f.name == "general.architecture":
+            continue
+        vt = f.types[0]
+        value = pre if f.name == "tokenizer.ggml.pre" else f.contents()
+        w.add_key_value(f.name, value, vt, sub_type=f.types[-1] if vt == gguf.GGUFValueType.ARRAY else None)
+    if "tokenizer.ggml.pre" not in r.fields:
+        w.add_tokenizer_pre(pre)
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_ti_data_to_file(); w.close()
+    return out
+
+
+def ingot_ids(ingot, model, texts, parse_special):
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
+        json.dump(texts, f, ensure_ascii=False)
+        path = f.name
+    try:
+        cmd = [ingot, "tokenize", model, "--each", path, "--no-special"] + (["--parse-special"] if parse_special else [])
+        p = subprocess.run(cmd, capture_output=True)
+        if p.returncode != 0:
+            return None, p.stderr.decode(errors="replace").strip()[-300:]
+        return json.loads(p.stdout), None
+    finally:
+        os.unlink(path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
+    ap.add_argument("--vocab-dir", default=os.path.join(ROOT, ".cache/llama-vocab"))
+    ap.add_argument("--smollm2", default=os.path.join(ROOT, ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    ap.add_argument("--count", type=int, default=1000, help="strings per vocabulary")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--vocab", nargs="*", help="only these vocabularies (names as in ggml-vocab-NAME.gguf, or smollm2)")
+    ap.add_argument("--relabel", nargs="*", default=[], help="also run every vocabulary under these pre-tokenizer names")
+    ap.add_argument("--show", type=int, default=3, help="differing strings to print per run")
+    ap.add_argument("--record", help="write the strings and llama.cpp's ids here")
+    ap.add_argument("--json", help="write the per-run counts here")
+    a = ap.parse_args()
+    from llama_cpp import Llama
+
+    paths = {os.path.basename(p)[len("ggml-vocab-"):-len(".gguf")]: p for p in glob.glob(os.path.join(a.vocab_dir, "ggml-vocab-*.gguf"))}
+    if os.path.exists(a.smollm2):
+        paths["smollm2"] = a.smollm2
+    names = sorted(n for n in paths if n not in UNSUPPORTED and (not a.vocab or n in a.vocab))
+    work = tempfile.mkdtemp(prefix="ingot-tokdiff-")
+    results, record = [], []
+    total_bad = 0
+    for name in names:
+        specials, vocab_texts = vocabulary(paths[name])
+        rng = random.Random(f"{a.seed}-{name}")
+        texts = strings(rng, a.count, specials, vocab_texts)
+        variants = [(name, paths[name])] + [(f"{name} as {pre}", relabelled(paths[name], pre, work)) for pre in a.relabel]
+        for label, path in variants:
+            llm = Llama(model_path=path, vocab_only=True, verbose=False)
+            for parse in (False, True):
+                want = [list(llm.tokenize(t.encode("utf-8"), add_bos=False, special=parse)) for t in texts]
+                got, err = ingot_ids(a.ingot, path, texts, parse)
+                mode = "parse-special" if parse else "plain"
+                if got is None:
+                    print(f"  FAIL  {label:32s} {mode:13s} refused: {err}", flush=True)
+                    results.append({"vocab": label, "mode": mode, "strings": len(texts), "differ": None, "error": err})
+                    total_bad += 1
+                    continue
+                bad = [i for i in range(len(texts)) if got[i] != want[i]]
+                total_bad += bool(bad)
+                results.append({"vocab": label, "mode": mode, "strings": len(texts), "differ": len(bad)})
+                print(f"  {'ok  ' if not bad else 'FAIL'}  {label:32s} {mode:13s} {len(texts) - len(bad)} of {len(texts)} the same",
+                      flush=True)
+                for i in bad[:a.show]:
+                    print(f"        {texts[i]!r}\n        llama.cpp {want[i][:24]}\n        ingot     {got[i][:24]}")
+                if a.record:
+                    entry = {"vocab": name, "parse_special": parse}
+                    if label != name:
+                        entry["pre"] = label.split(" as ")[1]
+                    record.append(entry | {"cases": [{"text": t, "ids": w} for t, w in zip(texts, want)]})
+            del llm
+    if a.record:
+        import llama_cpp
+        with open(a.record, "w", encoding="utf-8") as f:
+            json.dump({"reference": f"llama-cpp-python {llama_cpp.__version__}, Llama.tokenize(add_bos=False)",
+                       "command": " ".join(["tools/tokenizer-diff.py"] + sys.argv[1:]), "runs": record}, f, ensure_ascii=False)
+    if a.json:
+        json.dump(results, open(a.json, "w"), indent=1)
+    print(f"tokenizer-diff: {len(results) - total_bad} runs the same, {total_bad} differ")
+    return 1 if total_bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
