@@ -147,7 +147,9 @@ def trial_writer(ingot, name, spec, trials, rng, work, shim):
             outcomes["killed"] += 1
             check((not exists or whole) and rc == -9, what + ": nothing at the output path, or the whole output",
                   "" if (not exists or whole) and rc == -9 else f"exit {rc}, output {'PARTIAL' if exists else 'absent'}")
-            # The next run into the folder clears what the killed one left, and writes the whole output.
+            # The next run into the folder clears what the killed one left, and writes the whole output (a folder
+            # writer refuses an existing output, so one the killed run finished is moved out of the way first).
+            remove(out)
             subprocess.run(cmd, check=True, capture_output=True)
             later = temporaries(folder)
             check(digest(out) == reference and not later, what + ": the next run removes its temporary",
