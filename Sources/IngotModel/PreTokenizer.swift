@@ -64,6 +64,9 @@ public enum PreTokenizerStep: Sendable, Equatable {
     case groups(Matcher, Int)
     /// `[C]{1,n}`: runs of the class cut into groups of `n` from their start, the last one shorter.
     case upTo(Matcher, Int)
+    /// ` ?[^(\s|.,!?…。，、।۔،)]+` (BLOOM, Poro, GPT-3 Finnish, Viking): runs of anything but whitespace and those
+    /// marks (the class also excludes `(`, `|` and `)`, as written), with one space before.
+    case bloom
     /// `[!-/:-@\[-`{-~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
     /// (DeepSeek-V3), matched as llama.cpp matches it: by std::regex over its collapsed text, where ASCII keeps its
     /// own classes and every other code point stands for its category (whitespace first).
@@ -119,15 +122,18 @@ public struct PreTokenizer: Sendable, Equatable {
             steps = [.llama3(digits: 3, marks: false)]
             ignoreMerges = true
             addsBOSByDefault = true
+        case "glm4", "glm5":
+            steps = [.llama3(digits: 3, marks: false)]
+            ignoreMerges = true
         case "dbrx", "smaug-bpe", "chatglm-bpe":
             steps = [.llama3(digits: 3, marks: false)]
-        case "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "stablelm2", "hunyuan", "solar-open":
+        case "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "stablelm2", "hunyuan", "solar-open", "megrez", "grok-2":
             steps = [.llama3(digits: 1, marks: false)]
         case "qwen35":
             steps = [.llama3(digits: 1, marks: true)]
         case "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
              "modern-bert", "mpt", "olmo", "jais", "trillion", "granite-docling", "roberta-bpe", "jina-v1-en",
-             "jina-v2-code":
+             "jina-v2-code", "exaone4":
             steps = [.gpt2]
         case "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "mellum2":
             steps = [.each(M(.number)), .gpt2]
@@ -136,6 +142,12 @@ public struct PreTokenizer: Sendable, Equatable {
         case "deepseek-coder":
             steps = [.each(M([], M.chars("\r\n"))), .spacedRuns(M(.letter)), .spacedRuns(M(.punctuation)),
                      .runs(M([], cjk)), .each(M(.number))]
+        case "laguna":
+            steps = [.runs(M([], [0x0A...0x0A])), .llama3(digits: 1, marks: false)]
+        case "bloom", "poro-chat", "gpt3-finnish":
+            steps = [.bloom]
+        case "viking":
+            steps = [.bloom, .each(M(.number))]
         case "deepseek-v3", "hunyuan-dense", "hy_v4", "joyai-llm":
             steps = [.upTo(M(.number), 3), .runs(M([], [0x4E00...0x9FA5, 0x3040...0x309F, 0x30A0...0x30FF])), .deepseek3]
         case "deepseek-llm":
@@ -212,6 +224,15 @@ public struct PreTokenizer: Sendable, Equatable {
             }
         case .deepseek3:
             deepseek3(cps, cls, lo, hi, emit)
+        case .bloom:
+            let marks: Set<UInt32> = [0x28, 0x7C, 0x29, 0x2E, 0x2C, 0x21, 0x3F, 0x2026, 0x3002, 0xFF0C, 0x3001, 0x0964, 0x06D4, 0x060C]
+            func allowed(_ i: Int) -> Bool { i < hi && !cls[i].contains(.whitespace) && !marks.contains(cps[i]) }
+            matchLoop { i in
+                var j = cps[i] == 0x20 && allowed(i + 1) ? i + 1 : i
+                let start = j
+                while allowed(j) { j += 1 }
+                return j > start ? j : nil
+            }
         case .spacedRuns(let m):
             matchLoop { i in
                 var j = i
