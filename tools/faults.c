@@ -53,28 +53,26 @@ ssize_t write(int fd, const void *buffer, size_t count) {
     return real(fd, buffer, count);
 }
 
-static int failing_sync(int fd) {
-    return strcmp(mode(), "fsync") == 0 && is_temporary_fd(fd);
+typedef int (*sync_call)(int);
+
+// fsync and fdatasync: the real call, or EIO for a temporary output under INGOT_FAULT=fsync.
+static int sync_or_fail(sync_call *real, const char *name, int fd) {
+    if (!*real) *real = (sync_call)dlsym(RTLD_NEXT, name);
+    if (strcmp(mode(), "fsync") == 0 && is_temporary_fd(fd)) {
+        errno = EIO;
+        return -1;
+    }
+    return (*real)(fd);
 }
 
 int fsync(int fd) {
-    static int (*real)(int);
-    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    if (failing_sync(fd)) {
-        errno = EIO;
-        return -1;
-    }
-    return real(fd);
+    static sync_call real;
+    return sync_or_fail(&real, "fsync", fd);
 }
 
 int fdatasync(int fd) {
-    static int (*real)(int);
-    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    if (failing_sync(fd)) {
-        errno = EIO;
-        return -1;
-    }
-    return real(fd);
+    static sync_call real;
+    return sync_or_fail(&real, "fdatasync", fd);
 }
 
 int rename(const char *from, const char *to) {

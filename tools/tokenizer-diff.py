@@ -157,7 +157,7 @@ def relabelled(path, pre, folder):
     if data[:4] != b"GGUF" or version < 2 or tensors != 0:
         raise ValueError(f"{path}: not a vocabulary-only GGUF v2+")
     off = 24
-    pieces, alignment = [data[:8]], 32
+    pieces, alignment = [], 32
     value = struct.pack("<Q", len(pre.encode())) + pre.encode()
     found = False
     for _ in range(kvs):
@@ -176,9 +176,7 @@ def relabelled(path, pre, folder):
             pieces.append(data[start:off])
     if not found:
         pieces.append(struct.pack("<Q", 18) + b"tokenizer.ggml.pre" + struct.pack("<I", 8) + value)
-    body = b"".join(pieces[1:])
-    header = data[:8] + struct.pack("<QQ", 0, kvs + (not found))
-    out_bytes = header + body
+    out_bytes = data[:8] + struct.pack("<QQ", 0, kvs + (not found)) + b"".join(pieces)
     if len(data) > off:  # the original pads its end to the alignment: so does the copy
         out_bytes += bytes(-len(out_bytes) % alignment)
     out = os.path.join(folder, f"{os.path.basename(path)[:-5]}-as-{pre}.gguf")

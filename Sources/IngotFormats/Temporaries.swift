@@ -30,8 +30,10 @@ public enum Temporaries {
         "\(folder)/.\(name)\(marker)\(writer)-XXXXXX"
     }
 
-    static func register(_ path: String, folder: Bool) {
+    /// Registers a temporary; a folder's `destination` is what errors about the files inside it name.
+    static func register(_ path: String, folder: Bool, destination: String? = nil) {
         lock.locked { live[path] = folder }
+        if let destination { destinationLock.locked { destinations[path] = destination } }
     }
 
     static func unregister(_ path: String) {
@@ -44,10 +46,6 @@ public enum Temporaries {
     /// made while `lock` is held (a failed rename).
     static let destinationLock = SystemLock()
     nonisolated(unsafe) static var destinations: [String: String] = [:]
-
-    static func registerDestination(_ destination: String, of temporary: String) {
-        destinationLock.locked { destinations[temporary] = destination }
-    }
 
     static func forgetDestination(of temporary: String) {
         _ = destinationLock.locked { destinations.removeValue(forKey: temporary) }

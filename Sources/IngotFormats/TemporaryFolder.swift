@@ -23,8 +23,7 @@ public final class TemporaryFolder {
             throw FormatError(.writeFailed, field: "output", offset: nil, "cannot create a folder beside '\(destination)': \(String(cString: strerror(errno)))")
         }
         path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        Temporaries.register(path, folder: true)
-        Temporaries.registerDestination(destination, of: path)
+        Temporaries.register(path, folder: true, destination: destination)
     }
 
     /// Creates the folders above `relative` inside this one.

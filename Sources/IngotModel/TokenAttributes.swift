@@ -1,11 +1,10 @@
 /// The roles a GGUF names special tokens for (`tokenizer.ggml.ROLE_token_id`).
-public enum SpecialRole: String, CaseIterable, Sendable {
-    case eos, eot, eom, fimPre, fimSuf, fimMid, fimPad, fimRep, fimSep
+enum SpecialRole: String, CaseIterable, Sendable {
+    case eot, eom, fimPre, fimSuf, fimMid, fimPad, fimRep, fimSep
 
     /// The keys that name this role's token, newest first.
     var keys: [String] {
         switch self {
-        case .eos: return ["tokenizer.ggml.eos_token_id"]
         case .eot: return ["tokenizer.ggml.eot_token_id"]
         case .eom: return ["tokenizer.ggml.eom_token_id"]
         case .fimPre: return ["tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id"]
@@ -21,7 +20,6 @@ public enum SpecialRole: String, CaseIterable, Sendable {
     /// control.
     var texts: [String] {
         switch self {
-        case .eos: return []
         case .eot: return ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>",
                            "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"]
         case .eom: return ["<|eom_id|>"]
@@ -58,7 +56,7 @@ struct TokenAttributes: OptionSet, Sendable {
     /// spelled like an end of generation, user-defined for gpt-oss's channel markers, and the exceptions for
     /// o200k_harmony's `<|end|>` and for a `</s>` that is a normal token (Gemma 4, PLaMo).
     static func resolve(tokens: [[UInt8]], types: [Tokenizer.TokenType], ids: [[UInt8]: Int32],
-                        roles given: [SpecialRole: Int32]) -> [TokenAttributes] {
+                        roles given: [SpecialRole: Int32], eos: Int32?) -> [TokenAttributes] {
         var attrs: [TokenAttributes] = types.map {
             switch $0 {
             case .normal: return .normal
@@ -77,7 +75,7 @@ struct TokenAttributes: OptionSet, Sendable {
                 attrs[Int(found)].insert(.control)
             }
         }
-        var endsGeneration = Set([SpecialRole.fimPad, .fimRep, .fimSep, .eos, .eot, .eom].compactMap { roles[$0] })
+        var endsGeneration = Set([SpecialRole.fimPad, .fimRep, .fimSep, .eot, .eom].compactMap { roles[$0] } + [eos].compactMap { $0 })
         for text in endOfGeneration {
             if let t = id(text) {
                 endsGeneration.insert(t)

@@ -78,9 +78,7 @@ public final class Tokenizer: @unchecked Sendable {
         self.addsBOS = addsBOS
         self.addsEOS = addsEOS
         self.addSpacePrefix = addSpacePrefix
-        var roles = roles
-        if let eos { roles[.eos] = roles[.eos] ?? eos }
-        let attributes = TokenAttributes.resolve(tokens: tokens, types: types, ids: ids, roles: roles)
+        let attributes = TokenAttributes.resolve(tokens: tokens, types: types, ids: ids, roles: roles, eos: eos)
         var specials: [(id: Int32, text: [UInt8], alwaysCut: Bool, lstrip: Bool, rstrip: Bool)] = []
         for (i, a) in attributes.enumerated() where !a.isDisjoint(with: [.control, .userDefined, .unknown]) {
             let strip = stripRule(Int32(i), tokens[i])
@@ -173,7 +171,7 @@ public final class Tokenizer: @unchecked Sendable {
         let addSpacePrefix = g["tokenizer.ggml.add_space_prefix"]?.boolValue ?? (kind == .spm)
         var roles: [SpecialRole: Int32] = [:]
         for role in SpecialRole.allCases {
-            for key in role.keys { if roles[role] == nil, let v = g[key]?.intValue, v >= 0, v < n { roles[role] = Int32(v) } }
+            roles[role] = role.keys.lazy.compactMap { g[$0]?.intValue }.first { $0 >= 0 && $0 < n }.map(Int32.init)
         }
         // llama.cpp strips spaces right of Phi-3's special tokens (llama-vocab.cpp, by model name).
         let name = (g["general.name"]?.stringValue ?? "").lowercased()

@@ -18,7 +18,7 @@ struct TokenizerRulesTests {
         let tokens = texts.map { Array($0.utf8) }
         var ids: [[UInt8]: Int32] = [:]
         for (i, t) in tokens.enumerated() { ids[t] = Int32(i) }
-        return TokenAttributes.resolve(tokens: tokens, types: types, ids: ids, roles: roles)
+        return TokenAttributes.resolve(tokens: tokens, types: types, ids: ids, roles: roles, eos: nil)
     }
 
     @Test("a token spelled like an end of generation becomes control whatever its stored type")
