@@ -26,15 +26,25 @@ extension Tokenizer {
             }
             entries.append((id, Array(key.utf8)))
         }
+        let vocabIDs = Set(entries.map(\.0))
         var specialIDs: [Int: Bool] = [:]
         for (i, t) in (root["added_tokens"]?.arrayValue ?? []).enumerated() {
             guard let id = t["id"]?.intValue, id >= 0, id < 10_000_000, let content = t["content"]?.stringValue else {
                 throw fail(.invalidValue, "added_tokens[\(i)]", "an added token needs an id and a content")
             }
-            if !entries.contains(where: { $0.0 == id }) { entries.append((id, Array(content.utf8))) }
+            if !vocabIDs.contains(id) { entries.append((id, Array(content.utf8))) }
             specialIDs[id] = t["special"]?.boolValue ?? false
         }
+        // Ids the file leaves out become placeholders, as the converters fill them; their number is bounded by
+        // the entries present, so that one huge id cannot make a vocabulary of millions from a few bytes.
         let count = (entries.map(\.0).max() ?? -1) + 1
+        let present = Set(entries.map(\.0)).count
+        guard count - present <= max(1024, present) else {
+            let (id, text) = entries.max(by: { $0.0 < $1.0 })!
+            let spelled = String(decoding: text, as: UTF8.self)
+            throw fail(.invalidValue, vocabIDs.contains(id) ? "model.vocab['\(spelled)']" : "added_tokens['\(spelled)']",
+                       "id \(id) leaves \(count - present) ids unused among \(present) tokens")
+        }
         var tokens = [[UInt8]](repeating: [], count: count)
         for (id, text) in entries { tokens[id] = text }
         for i in 0..<count where tokens[i].isEmpty { tokens[i] = Array("[PAD\(i)]".utf8) }

@@ -1,4 +1,6 @@
 @testable import IngotModel
+import IngotArchitectures
+import IngotFormats
 import Testing
 
 /// Rules of llama.cpp's tokenizer that a differential run found Ingot lacking (tools/tokenizer-diff.py); the ids
@@ -45,5 +47,23 @@ struct TokenizerRulesTests {
         #expect(plain[0] == .control)
         let gemma = attributes(["</s>", "<|tool_response>"], [.control, .control])
         #expect(gemma[0] == .normal && gemma[1] == .control)
+    }
+
+    @Test("tokenizer.json: ids the file skips become placeholders, but one huge id cannot make millions of them")
+    func sparseIDs() throws {
+        func load(_ vocab: String, added: String = "[]") throws -> Tokenizer {
+            try Tokenizer(huggingFace: JSONParser.parse(#"{"model": {"type": "BPE", "vocab": {\#(vocab)}, "merges": []}, "added_tokens": \#(added), "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}}"#))
+        }
+        let gaps = try load(#""a": 0, "b": 3"#, added: #"[{"id": 5, "content": "<x>", "special": true}]"#)
+        #expect(gaps.tokens.count == 6)
+        #expect(gaps.tokens[1] == Array("[PAD1]".utf8) && gaps.tokens[5] == Array("<x>".utf8))
+        // The input a fuzzer found: a 712-byte file whose one id of 9,111,111 made nine million placeholders (42 s).
+        #expect(throws: ModelError.self) { try load(#""a": 0, "b": 9111111"#) }
+        do {
+            _ = try load(#""a": 0"#, added: #"[{"id": 9111111, "content": "<big>", "special": true}]"#)
+            Issue.record("a huge added-token id was accepted")
+        } catch let e as ModelError {
+            #expect(e.code == .invalidValue && e.field == "added_tokens['<big>']")
+        }
     }
 }
