@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import IngotFormats
 
 /// A model's tokenizer, read from GGUF `tokenizer.ggml.*` (or a Hugging Face `tokenizer.json`), producing the same
@@ -222,9 +227,16 @@ public final class Tokenizer: @unchecked Sendable {
 
     enum Fragment { case text(Range<Int>), token(Int32) }
 
-    /// Cuts special tokens out of the text, longest token first (llama.cpp's `tokenizer_st_partition`).
+    /// Cuts special tokens out of the text, longest token first (llama.cpp's `tokenizer_st_partition`). Each token
+    /// is looked for in every text fragment with memchr and memcmp, as llama.cpp's std::string::find does: a
+    /// vocabulary may hold thousands of user-defined tokens (DeepSeek LLM's 2,398), each a pass over the text.
     func partition(_ text: [UInt8], parseSpecial: Bool) -> [Fragment] {
+        text.withUnsafeBufferPointer { partition(text, $0, parseSpecial: parseSpecial) }
+    }
+
+    private func partition(_ text: [UInt8], _ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool) -> [Fragment] {
         var fragments: [Fragment] = text.isEmpty ? [] : [.text(0..<text.count)]
+        guard let base = bytes.baseAddress else { return fragments }
         for special in specials {
             if !parseSpecial && !special.alwaysCut { continue }
             let needle = special.text
@@ -234,7 +246,10 @@ public final class Tokenizer: @unchecked Sendable {
                 guard case .text(var range) = fragment else { next.append(fragment); continue }
                 var i = range.lowerBound
                 while i + needle.count <= range.upperBound {
-                    if text[i] == first && text[i..<(i + needle.count)].elementsEqual(needle) {
+                    // The next place the token's first byte is, where the whole token could still fit.
+                    guard let hit = memchr(base + i, Int32(first), range.upperBound - needle.count + 1 - i) else { break }
+                    i = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(hit))
+                    if needle.withUnsafeBufferPointer({ memcmp(base + i, $0.baseAddress!, needle.count) == 0 }) {
                         var left = range.lowerBound..<i
                         if special.lstrip { while !left.isEmpty && Tokenizer.isSpace(text[left.upperBound - 1]) { left = left.lowerBound..<(left.upperBound - 1) } }
                         if !left.isEmpty { next.append(.text(left)) }
