@@ -12,6 +12,8 @@ tokens parsed (--parse-special).
 `--relabel PRE` runs each vocabulary again under another pre-tokenizer name (the same tokens and merges, that name's
 splitting rules; llama.cpp tokenizes it, so names without a shipped vocabulary are covered too).
 
+`--corpus FILE...` also tokenizes each file whole, plain, through both (the Shakespeare corpus, say).
+
 `--record FILE` writes the strings and llama.cpp's ids, relabelled runs with the name they ran under (a fixture that
 tools/check-tokenizer.py checks in CI, relabelling the vocabulary the same way).
 
@@ -31,8 +33,8 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Tokenizers Ingot does not implement (WordPiece; Gemma 4's SentencePiece-BPE), as tools/check-tokenizer.py says.
-UNSUPPORTED = {"bert-bge", "gemma-4", "nomic-bert-moe"}
+# Tokenizers Ingot does not implement (WordPiece), as tools/check-tokenizer.py says.
+UNSUPPORTED = {"bert-bge", "nomic-bert-moe"}
 
 WORDS = {
     "latin": ["hello", "World", "THE", "naïve", "café", "Straße", "Ærøskøbing", "résumé", "x", "I", "a"],
@@ -136,7 +138,8 @@ def byte_decoder():
 def relabelled(path, pre, folder):
     """A copy of a vocabulary GGUF (no tensors) with tokenizer.ggml.pre set to `pre` (added if missing): the same
     keys in the same order, the one value replaced. Walks the key-value section with struct: gguf-py takes seconds
-    to read and write a 150,000-token vocabulary."""
+    to read and write a 150,000-token vocabulary. Gemma 4's vocabulary is its own tokenizer model, whose
+    pre-tokenizer is always gemma4; relabelled to another name its model becomes gpt2, so that the name counts."""
     data = open(path, "rb").read()
     sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 
@@ -159,6 +162,7 @@ def relabelled(path, pre, folder):
     off = 24
     pieces, alignment = [], 32
     value = struct.pack("<Q", len(pre.encode())) + pre.encode()
+    gpt2 = struct.pack("<Q", 4) + b"gpt2"
     found = False
     for _ in range(kvs):
         start = off
@@ -172,6 +176,8 @@ def relabelled(path, pre, folder):
         if key == b"tokenizer.ggml.pre":
             pieces.append(data[start:vstart] + value)
             found = True
+        elif key == b"tokenizer.ggml.model" and data[vstart:off] == struct.pack("<Q", 6) + b"gemma4" and pre != "gemma4":
+            pieces.append(data[start:vstart] + gpt2)
         else:
             pieces.append(data[start:off])
     if not found:
@@ -183,6 +189,13 @@ def relabelled(path, pre, folder):
     with open(out, "wb") as f:
         f.write(out_bytes)
     return out
+
+
+def ingot_corpus(ingot, model, path):
+    p = subprocess.run([ingot, "tokenize", model, "--text", path, "--no-special", "--json"], capture_output=True)
+    if p.returncode != 0:
+        return None, p.stderr.decode(errors="replace").strip()[-300:]
+    return json.loads(p.stdout)["ids"], None
 
 
 def ingot_ids(ingot, model, texts, parse_special):
@@ -211,6 +224,7 @@ def main():
     ap.add_argument("--show", type=int, default=3, help="differing strings to print per run")
     ap.add_argument("--record", help="write the strings and llama.cpp's ids here")
     ap.add_argument("--json", help="write the per-run counts here")
+    ap.add_argument("--corpus", nargs="*", default=[], help="also tokenize each of these files whole (plain) through both")
     a = ap.parse_args()
     from llama_cpp import Llama
 
@@ -249,6 +263,17 @@ def main():
                     if label != name:
                         entry["pre"] = label.split(" as ")[1]
                     record.append(entry | {"cases": [{"text": t, "ids": w} for t, w in zip(texts, want)]})
+            for corpus in a.corpus:
+                data = open(corpus, "rb").read()
+                want = list(llm.tokenize(data, add_bos=False, special=False))
+                got, err = ingot_corpus(a.ingot, path, corpus)
+                same = got == want
+                first = next((i for i in range(min(len(got or []), len(want))) if got[i] != want[i]), None)
+                total_bad += not same
+                results.append({"vocab": label, "mode": "corpus", "file": os.path.basename(corpus), "tokens": len(want),
+                                "differ": None if got is None else int(not same)})
+                print(f"  {'ok  ' if same else 'FAIL'}  {label:32s} {os.path.basename(corpus)}: {len(want)} tokens"
+                      + ("" if same else f", ingot {len(got or [])}, first difference at token {first} ({err or ''})"), flush=True)
             del llm
     if a.record:
         import llama_cpp

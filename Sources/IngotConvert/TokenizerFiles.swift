@@ -292,8 +292,8 @@ struct TokenizerFacts {
             return .object(JSONObject([("type", "Sequence"), ("pretokenizers", .array([
                 .object(JSONObject([("type", "Digits"), ("individual_digits", true)])), byteLevel]))]))
         case "gpt-2", "mpt", "olmo": return byteLevel
-        case "llama-bpe", "llama3": return split(Tokenizer.llama3SplitPattern)
-        case "qwen2", "deepseek-r1-qwen": return split(Tokenizer.qwen2SplitPattern)
+        case "llama-bpe", "llama3": return split(PreTokenizerStep.llama3Pattern(digits: "{1,3}", caseless: true))
+        case "qwen2", "deepseek-r1-qwen": return split(PreTokenizerStep.llama3Pattern(digits: "", caseless: true))
         default: return nil
         }
     }
@@ -465,11 +465,14 @@ struct TokenizerFacts {
     ]
 
     /// A name whose llama.cpp pre-tokenizer splits text the same way, for a tokenizer.json whose vocabulary has no
-    /// recorded hash.
+    /// recorded hash: the commonest names first, then the named pre-tokenizer its parts make up, else the first name
+    /// with the same steps.
     static func structuralName(_ p: PreTokenizer?) -> String? {
         guard let p else { return nil }
-        for name in ["smollm", "gpt-2", "llama-bpe", "qwen2"] where PreTokenizer(named: name)?.steps == p.steps { return name }
-        return nil
+        let same = { (name: String) in PreTokenizer(named: name)?.steps == p.steps }
+        if let name = ["smollm", "gpt-2", "llama-bpe", "qwen2"].first(where: same) { return name }
+        if PreTokenizer(named: p.name) != nil { return p.name }
+        return PreTokenizer.names.first(where: same)
     }
 }
 

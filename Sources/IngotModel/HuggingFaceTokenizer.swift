@@ -62,8 +62,8 @@ extension Tokenizer {
             }
         }
 
-        // Pre-tokenizer steps.
-        var steps: [PreTokenizerStep] = []
+        // The pre-tokenizer: its parts as llama.cpp's patterns, then the named pre-tokenizer they make up.
+        var patterns: [(String, String)] = []   // (pattern, field)
         var byteLevel = false
         func add(_ p: JSONValue, _ field: String) throws {
             switch p["type"]?.stringValue {
@@ -71,15 +71,23 @@ extension Tokenizer {
                 for (i, q) in (p["pretokenizers"]?.arrayValue ?? []).enumerated() { try add(q, "\(field).pretokenizers[\(i)]") }
             case "ByteLevel"?:
                 byteLevel = true
-                if p["use_regex"]?.boolValue ?? true { steps.append(.gpt2) }
+                if p["use_regex"]?.boolValue ?? true { patterns.append((PreTokenizerStep.gpt2Pattern, field)) }
             case "Digits"?:
-                steps.append(p["individual_digits"]?.boolValue == true ? .each(.init(.number)) : .runs(.init(.number)))
+                patterns.append((p["individual_digits"]?.boolValue == true ? #"\p{N}"# : #"\p{N}+"#, field))
             case "Split"?:
-                let pattern = p["pattern"]?["Regex"]?.stringValue ?? p["pattern"]?["String"]?.stringValue ?? ""
-                guard let step = Tokenizer.knownPatterns[pattern] else {
-                    throw fail(.unsupportedTokenizer, field, "split pattern \(pattern.debugDescription) is not one Ingot implements")
+                guard let pattern = p["pattern"]?["Regex"]?.stringValue else {
+                    throw fail(.unsupportedTokenizer, "\(field).pattern", "only a Regex split pattern is supported")
                 }
-                steps.append(step)
+                let behavior = p["behavior"]?.stringValue ?? "Isolated"
+                guard behavior == "Isolated", p["invert"]?.boolValue != true else {
+                    throw fail(.unsupportedTokenizer, field, "a split with behavior \(behavior)\(p["invert"]?.boolValue == true ? ", inverted," : "") is not supported (Isolated is)")
+                }
+                // tokenizer.json holds CR, LF and tab as characters where llama.cpp's copies write escapes.
+                var escaped = ""
+                for c in pattern.unicodeScalars {
+                    switch c { case "\r": escaped += #"\r"#; case "\n": escaped += #"\n"#; case "\t": escaped += #"\t"#; default: escaped.unicodeScalars.append(c) }
+                }
+                patterns.append((escaped, field))
             case let other:
                 throw fail(.unsupportedTokenizer, field, "pre-tokenizer '\(other ?? "none")' is not supported")
             }
@@ -88,7 +96,20 @@ extension Tokenizer {
         guard byteLevel else {
             throw fail(.unsupportedTokenizer, "pre_tokenizer", "only byte-level BPE tokenizer.json files are supported")
         }
-        var pre = PreTokenizer(name: "tokenizer.json", steps: steps)
+        var pre: PreTokenizer
+        if let named = PreTokenizer.matching(huggingFace: patterns.map(\.0)) {
+            pre = named
+        } else {
+            // No named pre-tokenizer has these parts in this order: each must still be a pattern llama.cpp knows.
+            var steps: [PreTokenizerStep] = []
+            for (pattern, field) in patterns {
+                guard let step = PreTokenizer.step(huggingFace: pattern) else {
+                    throw fail(.unsupportedTokenizer, field, "split pattern \(pattern.debugDescription) is not one of llama.cpp's pre-tokenizers")
+                }
+                steps.append(step)
+            }
+            pre = PreTokenizer(name: "tokenizer.json", steps: steps)
+        }
         pre.ignoreMerges = model["ignore_merges"]?.boolValue ?? false
 
         // BOS/EOS from the post-processor template.
@@ -108,19 +129,4 @@ extension Tokenizer {
         self.init(kind: .bpe, preTokenizer: pre, tokens: tokens, types: types, scores: [Float](repeating: 0, count: count),
                   merges: merges, bos: bos, eos: eos, addsBOS: bos != nil, addsEOS: eos != nil, addSpacePrefix: false)
     }
-
-    /// GPT-2's, Llama 3's and Qwen2's split patterns, as tokenizer.json writes them.
-    public static let gpt2SplitPattern = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
-    public static let llama3SplitPattern =
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-    public static let qwen2SplitPattern =
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-
-    /// The split patterns of the tokenizers Ingot implements.
-    static let knownPatterns: [String: PreTokenizerStep] = [
-        gpt2SplitPattern: .gpt2,
-        llama3SplitPattern: .llama3(digits: 3, marks: false),
-        qwen2SplitPattern: .llama3(digits: 1, marks: false),
-        "\\p{N}": .each(.init(.number)),
-    ]
 }

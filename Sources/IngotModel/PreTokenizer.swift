@@ -1,10 +1,11 @@
-/// Pre-tokenization: cutting text into the pieces that byte-level BPE then merges within.
+/// Pre-tokenization: cutting text into the pieces that BPE then merges within.
 ///
 /// Hugging Face tokenizers describe this step with regular expressions over Unicode categories; llama.cpp
 /// (`unicode.cpp`, `llama-vocab.cpp`) chooses a list of them from GGUF `tokenizer.ggml.pre` and applies them in
 /// turn, each one cutting the pieces left by the previous one: what a pattern matches becomes a piece, and so does
-/// the text between two matches. Ingot implements each pattern as a small hand-written matcher over code points with
-/// the same leftmost-first semantics, so that the pieces, and so the token ids, are the same as llama.cpp's.
+/// the text between two matches. A few patterns llama.cpp splits with hand-written code; the rest it hands to
+/// std::regex. Ingot does the same with the same patterns: hand-written splitters where llama.cpp has them, its
+/// pattern engine (`SplitRegex`) for the rest, so that the pieces, and so the token ids, are llama.cpp's.
 
 /// The character classes the patterns use: `\p{L}`, `\p{N}`, `\p{P}`, `\p{S}`, `\p{M}`, `\s`.
 public struct CodepointClass: OptionSet, Sendable {
@@ -19,8 +20,9 @@ public struct CodepointClass: OptionSet, Sendable {
     /// Set for every code point inside the text; the empty set stands for "past the end of the piece".
     public static let present = CodepointClass(rawValue: 128)
 
-    /// The classes of one code point. `\s` is Unicode White_Space (the set llama.cpp lists); the categories come
-    /// from the Unicode general category.
+    /// The classes of one code point, as llama.cpp's tables have them (`UnicodeClasses.swift`, generated from
+    /// llama.cpp's unicode-data.cpp): a code point Swift's Unicode version classifies otherwise still gets
+    /// llama.cpp's class, so the pieces are llama.cpp's. `\s` is llama.cpp's list of 25 (Unicode White_Space).
     public static func of(_ cp: UInt32) -> CodepointClass {
         if cp < 128 { return ascii[Int(cp)] }
         return classify(cp)
@@ -28,23 +30,21 @@ public struct CodepointClass: OptionSet, Sendable {
 
     private static let ascii: [CodepointClass] = (0..<128).map { classify(UInt32($0)) }
 
-    private static func classify(_ cp: UInt32) -> CodepointClass {
+    static func classify(_ cp: UInt32) -> CodepointClass {
         var c: CodepointClass = .present
         switch cp {
         case 0x09...0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000:
             c.insert(.whitespace)
         default: break
         }
-        guard let scalar = Unicode.Scalar(cp) else { return c }
-        switch scalar.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: c.insert(.letter)
-        case .decimalNumber, .letterNumber, .otherNumber: c.insert(.number)
-        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
-             .finalPunctuation, .otherPunctuation: c.insert(.punctuation)
-        case .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol: c.insert(.symbol)
-        case .nonspacingMark, .spacingMark, .enclosingMark: c.insert(.mark)
-        default: break
+        // The last run starting at or before cp.
+        var lo = 0
+        var hi = llamaStarts.count
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2
+            if llamaStarts[mid] <= cp { lo = mid } else { hi = mid }
         }
+        c.insert(CodepointClass(rawValue: llamaClasses[lo]))
         return c
     }
 }
@@ -56,42 +56,39 @@ public enum PreTokenizerStep: Sendable, Equatable {
     /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
     /// with N = `digits` (Llama 3: 3; Qwen2: 1). `marks` adds `\p{M}` to the letter runs (Qwen3.5).
     case llama3(digits: Int, marks: Bool)
-    /// `[C]`: every code point of the class is a piece of its own.
-    case each(Matcher)
-    /// `[C]+`: every run of the class is a piece.
-    case runs(Matcher)
-    /// `[C]{n}`: consecutive groups of exactly `n`, left to right.
-    case groups(Matcher, Int)
-    /// `[C]{1,n}`: runs of the class cut into groups of `n` from their start, the last one shorter.
-    case upTo(Matcher, Int)
-    /// ` ?[^(\s|.,!?…。，、।۔،)]+` (BLOOM, Poro, GPT-3 Finnish, Viking): runs of anything but whitespace and those
-    /// marks (the class also excludes `(`, `|` and `)`, as written), with one space before.
-    case bloom
-    /// `[!-/:-@\[-`{-~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
-    /// (DeepSeek-V3), matched as llama.cpp matches it: by std::regex over its collapsed text, where ASCII keeps its
-    /// own classes and every other code point stands for its category (whitespace first).
-    case deepseek3
-    /// `\s?[C]+`: a run of the class, with one whitespace before it when there is one.
-    case spacedRuns(Matcher)
-    /// `\s+$`: trailing whitespace of the piece.
-    case trailingWhitespace
+    /// Kimi K2's pattern, as llama.cpp's hand-written splitter reads it: runs of Han characters, then the GPT-4o
+    /// word pattern over letters that are not Han, with contractions kept on the word; numbers in threes.
+    case kimiK2
+    /// Runs of numbers cut into threes counted from the end (AFMoE, Tiny Aya: 1234567 is 1, 234, 567), as
+    /// llama.cpp's splitter does it: the text before a run joins the run's first group.
+    case digitsFromRight
+    /// `[^\n]+|[\n]+`: runs of newlines, and runs of the rest.
+    case newlineRuns
+    /// A pattern llama.cpp runs through std::regex (see `SplitRegex`).
+    case regex(SplitRegex)
 
-    /// A set of code points: classes, plus explicit code point ranges.
-    public struct Matcher: Sendable, Equatable {
-        public var classes: CodepointClass
-        public var ranges: [ClosedRange<UInt32>]
-        public init(_ classes: CodepointClass = [], _ ranges: [ClosedRange<UInt32>] = []) {
-            self.classes = classes
-            self.ranges = ranges
+    /// The step for one of llama.cpp's patterns: the hand-written splitter llama.cpp chooses for that exact text
+    /// (`unicode_regex_split_custom`), else the pattern engine.
+    public static func forPattern(_ pattern: String) throws -> PreTokenizerStep {
+        switch pattern {
+        case gpt2Pattern, gpt2Pattern + #"|\s+"#: return .gpt2
+        case llama3Pattern(digits: "{1,3}"), llama3Pattern(digits: "{1,3}", caseless: true): return .llama3(digits: 3, marks: false)
+        case llama3Pattern(digits: ""), llama3Pattern(digits: "", caseless: true): return .llama3(digits: 1, marks: false)
+        case #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#:
+            return .llama3(digits: 1, marks: true)
+        case #"\p{Han}+"#: return .kimiK2
+        case #"\p{AFMoE_digits}"#, #"\d{1,3}(?=(?:\d{3})*\b)"#: return .digitsFromRight
+        case #"[^\n]+|[\n]+"#: return .newlineRuns
+        default: return .regex(try SplitRegex(pattern))
         }
-        func matches(_ cp: UInt32, _ c: CodepointClass) -> Bool {
-            if !c.isDisjoint(with: classes) { return true }
-            // llama.cpp matches explicit ranges on a copy of the text where non-ASCII whitespace became U+000B.
-            if cp > 0x7F && c.contains(.whitespace) { return false }
-            for r in ranges where r.contains(cp) { return true }
-            return false
-        }
-        static func chars(_ s: String) -> [ClosedRange<UInt32>] { s.unicodeScalars.map { $0.value...$0.value } }
+    }
+
+    public static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#
+
+    /// Llama 3's pattern as llama.cpp adapts it (contractions spelled in both cases), or as tokenizer.json writes it.
+    public static func llama3Pattern(digits: String, caseless: Bool = false) -> String {
+        let contractions = caseless ? #"(?i:'s|'t|'re|'ve|'m|'ll|'d)"# : #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"#
+        return contractions + #"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"# + digits + #"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
     }
 }
 
@@ -103,6 +100,14 @@ public struct PreTokenizer: Sendable, Equatable {
     public var ignoreMerges = false
     /// llama.cpp's default BOS setting for this pre-tokenizer, before `tokenizer.ggml.add_bos_token`.
     public var addsBOSByDefault = false
+    /// Whether llama.cpp adds BOS whatever `tokenizer.ggml.add_bos_token` says (Gemma 4).
+    public var forcesBOS = false
+    /// SentencePiece-style BPE (Gemma 4, Sarvam): spaces become U+2581 before splitting, tokens are raw UTF-8 rather
+    /// than GPT-2's byte alphabet, merging starts from characters, and bytes no token covers are `<0xXX>` tokens.
+    /// llama.cpp's `byte_encode = false` with `escape_whitespaces`.
+    public var rawUTF8 = false
+    /// A piece of nothing but newlines that is itself a token is that token (llama.cpp's fix for Gemma 4).
+    public var newlineRunsWhole = false
 
     public init(name: String, steps: [PreTokenizerStep]) {
         self.name = name
@@ -111,156 +116,120 @@ public struct PreTokenizer: Sendable, Equatable {
 
     /// nil for a name Ingot does not know.
     public init?(named name: String) {
-        typealias M = PreTokenizerStep.Matcher
-        let asciiDigits = M([], [0x30...0x39])
-        let cjk: [ClosedRange<UInt32>] = [0x4E00...0x9FA5, 0x0800...0x4E00, 0xAC00...0xD7FF]
+        guard let entry = PreTokenizer.table.first(where: { $0.names.contains(name) }) else { return nil }
+        self.init(entry, name: name)
+    }
+
+    init(_ entry: Entry, name: String) {
         self.name = name
-        switch name {
-        case "default":
-            steps = [.runs(M(.punctuation, M.chars("$+<=>^~|"))), .gpt2, .runs(M(.number)), .groups(asciiDigits, 3)]
-        case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano":
-            steps = [.llama3(digits: 3, marks: false)]
-            ignoreMerges = true
-            addsBOSByDefault = true
-        case "glm4", "glm5":
-            steps = [.llama3(digits: 3, marks: false)]
-            ignoreMerges = true
-        case "dbrx", "smaug-bpe", "chatglm-bpe":
-            steps = [.llama3(digits: 3, marks: false)]
-        case "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "stablelm2", "hunyuan", "solar-open", "megrez", "grok-2":
-            steps = [.llama3(digits: 1, marks: false)]
-        case "qwen35":
-            steps = [.llama3(digits: 1, marks: true)]
-        case "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
-             "modern-bert", "mpt", "olmo", "jais", "trillion", "granite-docling", "roberta-bpe", "jina-v1-en",
-             "jina-v2-code", "exaone4":
-            steps = [.gpt2]
-        case "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "mellum2":
-            steps = [.each(M(.number)), .gpt2]
-        case "falcon":
-            steps = [.runs(M(.punctuation, M.chars("$+<=>^~|`"))), .gpt2, .groups(asciiDigits, 3)]
-        case "deepseek-coder":
-            steps = [.each(M([], M.chars("\r\n"))), .spacedRuns(M(.letter)), .spacedRuns(M(.punctuation)),
-                     .runs(M([], cjk)), .each(M(.number))]
-        case "laguna":
-            steps = [.runs(M([], [0x0A...0x0A])), .llama3(digits: 1, marks: false)]
-        case "bloom", "poro-chat", "gpt3-finnish":
-            steps = [.bloom]
-        case "viking":
-            steps = [.bloom, .each(M(.number))]
-        case "deepseek-v3", "hunyuan-dense", "hy_v4", "joyai-llm":
-            steps = [.upTo(M(.number), 3), .runs(M([], [0x4E00...0x9FA5, 0x3040...0x309F, 0x30A0...0x30FF])), .deepseek3]
-        case "deepseek-llm":
-            steps = [.each(M([], M.chars("\r\n"))), .spacedRuns(M([], PreTokenizer.deepseekLetters)),
-                     .spacedRuns(M([], PreTokenizer.deepseekPunctuation)), .trailingWhitespace,
-                     .runs(M([], cjk)), .runs(M(.number))]
-        default:
+        // The table's patterns are constants that a unit test compiles, every one.
+        steps = entry.patterns.map { try! PreTokenizerStep.forPattern($0) }
+        ignoreMerges = entry.flags.contains(.ignoreMerges)
+        addsBOSByDefault = entry.flags.contains(.addsBOS)
+        forcesBOS = entry.flags.contains(.forcesBOS)
+        rawUTF8 = entry.flags.contains(.rawUTF8)
+        newlineRunsWhole = entry.flags.contains(.newlineRunsWhole)
+    }
+
+    /// Every name the table holds, in its order.
+    public static var names: [String] { table.flatMap(\.names) }
+
+    /// The named pre-tokenizer whose patterns, as a Hugging Face tokenizer.json writes them, are `patterns`
+    /// (literal CR, LF and tab written as escapes); nil where none is.
+    public static func matching(huggingFace patterns: [String]) -> PreTokenizer? {
+        guard let entry = table.first(where: { ($0.huggingFace ?? $0.patterns) == patterns || $0.patterns == patterns }) else {
             return nil
         }
+        return PreTokenizer(entry, name: entry.names[0])
+    }
+
+    /// The step for one pattern of a tokenizer.json that no named pre-tokenizer matches as a whole: llama.cpp's text
+    /// of it, where one of llama.cpp's lists holds it as written or as its tokenizer.json original.
+    static func step(huggingFace pattern: String) -> PreTokenizerStep? {
+        for entry in table {
+            if let i = entry.patterns.firstIndex(of: pattern) ?? entry.huggingFace?.firstIndex(of: pattern) {
+                return try? PreTokenizerStep.forPattern(entry.patterns[i])
+            }
+        }
+        return nil
     }
 
     /// Cuts `cps` into pieces; returns the length of each piece in code points.
     public func split(_ cps: [UInt32]) -> [Int] {
         let classes = cps.map(CodepointClass.of)
         var pieces = cps.isEmpty ? [] : [cps.count]
+        var units: (collapsed: [UInt32]?, wide: [UInt32]?) = (nil, nil)
         for step in steps {
             var out: [Int] = []
             out.reserveCapacity(pieces.count * 2)
             var start = 0
-            for length in pieces {
-                PreTokenizer.apply(step, cps, classes, start, start + length, &out)
-                start += length
+            if case .regex(let r) = step {
+                // The text as llama.cpp's std::regex sees it, made once for all the pieces.
+                let u: [UInt32]
+                if r.collapsed {
+                    u = units.collapsed ?? SplitRegex.units(cps, classes, collapsed: true)
+                    units.collapsed = u
+                } else {
+                    u = units.wide ?? SplitRegex.units(cps, classes, collapsed: false)
+                    units.wide = u
+                }
+                for length in pieces {
+                    var prev = start
+                    r.split(u, start, start + length) { end in
+                        if end > prev { out.append(end - prev) }
+                        prev = end
+                    }
+                    start += length
+                }
+            } else {
+                for length in pieces {
+                    PreTokenizer.apply(step, cps, classes, start, start + length, &out)
+                    start += length
+                }
             }
             pieces = out
         }
         return pieces
     }
 
-    // The matchers. Each walks [lo, hi) and appends piece lengths; text a pattern does not match becomes a piece
-    // of its own, as the text between two regex matches does.
+    // The hand-written splitters. Each walks [lo, hi) and appends piece lengths.
     static func apply(_ step: PreTokenizerStep, _ cps: [UInt32], _ cls: [CodepointClass], _ lo: Int, _ hi: Int,
                       _ out: inout [Int]) {
-        @inline(__always) func cp(_ i: Int) -> UInt32 { i >= lo && i < hi ? cps[i] : UInt32.max }
         @inline(__always) func c(_ i: Int) -> CodepointClass { i >= lo && i < hi ? cls[i] : [] }
         var prev = lo
         func emit(_ end: Int) {
             if end > prev { out.append(end - prev) }
             prev = end
         }
-        // Regex-style steps: a match becomes a piece, the gap before it another.
-        func matchLoop(_ match: (Int) -> Int?) {
-            var i = lo
-            while i < hi {
-                if let end = match(i), end > i {
-                    emit(i)
-                    emit(end)
-                    i = end
-                } else {
-                    i += 1
-                }
-            }
-            emit(hi)
-        }
         switch step {
-        case .each(let m):
-            matchLoop { i in m.matches(cps[i], cls[i]) ? i + 1 : nil }
-        case .runs(let m):
-            matchLoop { i in
-                var j = i
-                while j < hi && m.matches(cps[j], cls[j]) { j += 1 }
-                return j
+        case .regex:
+            preconditionFailure("split runs patterns itself")
+        case .kimiK2:
+            kimiK2(cps, cls, lo, hi, emit)
+        case .newlineRuns:
+            var pos = lo
+            while pos < hi {
+                let newline = cps[pos] == 0x0A
+                while pos < hi && (cps[pos] == 0x0A) == newline { pos += 1 }
+                emit(pos)
             }
-        case .groups(let m, let n):
-            matchLoop { i in
-                var j = i
-                while j < hi && j - i < n && m.matches(cps[j], cls[j]) { j += 1 }
-                return j - i == n ? j : nil
+        case .digitsFromRight:
+            var pos = lo
+            while pos < hi {
+                guard cls[pos].contains(.number) else { pos += 1; continue }
+                let first = pos
+                while pos < hi && cls[pos].contains(.number) { pos += 1 }
+                var at = first + (pos - first) % 3
+                if at > first { emit(at) }
+                while at < pos { at += 3; emit(at) }
             }
-        case .upTo(let m, let n):
-            matchLoop { i in
-                var j = i
-                while j < hi && j - i < n && m.matches(cps[j], cls[j]) { j += 1 }
-                return j
-            }
-        case .deepseek3:
-            deepseek3(cps, cls, lo, hi, emit)
-        case .bloom:
-            let marks: Set<UInt32> = [0x28, 0x7C, 0x29, 0x2E, 0x2C, 0x21, 0x3F, 0x2026, 0x3002, 0xFF0C, 0x3001, 0x0964, 0x06D4, 0x060C]
-            func allowed(_ i: Int) -> Bool { i < hi && !cls[i].contains(.whitespace) && !marks.contains(cps[i]) }
-            matchLoop { i in
-                var j = cps[i] == 0x20 && allowed(i + 1) ? i + 1 : i
-                let start = j
-                while allowed(j) { j += 1 }
-                return j > start ? j : nil
-            }
-        case .spacedRuns(let m):
-            matchLoop { i in
-                var j = i
-                if cls[j].contains(.whitespace) && j + 1 < hi && m.matches(cps[j + 1], cls[j + 1]) { j += 1 }
-                let s = j
-                while j < hi && m.matches(cps[j], cls[j]) { j += 1 }
-                return j > s ? j : nil
-            }
-        case .trailingWhitespace:
-            var j = hi
-            while j > lo && cls[j - 1].contains(.whitespace) { j -= 1 }
-            emit(j)
             emit(hi)
         case .gpt2:
             var pos = lo
             while pos < hi {
                 let ch = cps[pos]
                 // 's|'t|'re|'ve|'m|'ll|'d
-                if ch == 0x27 && pos + 1 < hi {
-                    let n1 = cps[pos + 1]
-                    if n1 == 0x73 || n1 == 0x74 || n1 == 0x6D || n1 == 0x64 { pos += 2; emit(pos); continue }
-                    if pos + 2 < hi {
-                        let n2 = cps[pos + 2]
-                        if (n1 == 0x72 && n2 == 0x65) || (n1 == 0x76 && n2 == 0x65) || (n1 == 0x6C && n2 == 0x6C) {
-                            pos += 3; emit(pos); continue
-                        }
-                    }
-                }
+                if let n = contraction(cps, pos, hi, caseless: false) { pos += n; emit(pos); continue }
                 let space = ch == 0x20
                 var f = space ? c(pos + 1) : cls[pos]
                 // ' ?\p{L}+', ' ?\p{N}+'
@@ -294,16 +263,7 @@ public struct PreTokenizer: Sendable, Equatable {
                 let ch = cps[pos]
                 let f = cls[pos]
                 // (?i:'s|'t|'re|'ve|'m|'ll|'d)
-                if ch == 0x27 && pos + 1 < hi {
-                    let n1 = lower(cps[pos + 1])
-                    if n1 == 0x73 || n1 == 0x74 || n1 == 0x6D || n1 == 0x64 { pos += 2; emit(pos); continue }
-                    if pos + 2 < hi {
-                        let n2 = lower(cps[pos + 2])
-                        if (n1 == 0x72 && n2 == 0x65) || (n1 == 0x76 && n2 == 0x65) || (n1 == 0x6C && n2 == 0x6C) {
-                            pos += 3; emit(pos); continue
-                        }
-                    }
-                }
+                if let n = contraction(cps, pos, hi, caseless: true) { pos += n; emit(pos); continue }
                 // [^\r\n\p{L}\p{N}]?\p{L}+
                 if !(ch == 0x0D || ch == 0x0A || f.contains(.number)) {
                     if !f.isDisjoint(with: letterish) || !c(pos + 1).isDisjoint(with: letterish) {
@@ -314,120 +274,102 @@ public struct PreTokenizer: Sendable, Equatable {
                     }
                 }
                 // \p{N}{1,digits}
-                if f.contains(.number) {
-                    var start = pos
-                    while c(pos).contains(.number) {
-                        pos += 1
-                        if pos - start >= digits { emit(pos); start = pos }
-                    }
-                    emit(pos)
-                    continue
-                }
-                // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
-                let other: CodepointClass = marks ? [.whitespace, .letter, .number, .mark] : [.whitespace, .letter, .number]
-                var f2 = ch == 0x20 ? c(pos + 1) : f
-                if f2.isDisjoint(with: other) {
-                    if ch == 0x20 { pos += 1 }
-                    while f2.isDisjoint(with: other) && f2.contains(.present) { pos += 1; f2 = c(pos) }
-                    while cp(pos) == 0x0D || cp(pos) == 0x0A { pos += 1 }
-                    emit(pos)
-                    continue
-                }
-                var spaces = 0
-                var lastNewlineEnd = 0
-                while c(pos + spaces).contains(.whitespace) {
-                    let w = cps[pos + spaces]
-                    if w == 0x0D || w == 0x0A { lastNewlineEnd = pos + spaces + 1 }
-                    spaces += 1
-                }
-                // \s*[\r\n]+
-                if lastNewlineEnd > 0 { pos = lastNewlineEnd; emit(pos); continue }
-                // \s+(?!\S)
-                if spaces > 1 && pos + spaces < hi { pos += spaces - 1; emit(pos); continue }
-                if spaces > 0 { pos += spaces; emit(pos); continue }
-                pos += 1
+                if f.contains(.number) { pos = numberGroups(cls, pos, hi, digits, emit); continue }
+                pos = llama3Rest(cps, cls, pos, hi, other: marks ? [.whitespace, .letter, .number, .mark] : [.whitespace, .letter, .number])
                 emit(pos)
             }
             emit(hi)
         }
     }
 
-    /// DeepSeek-V3's third pattern (see `PreTokenizerStep.deepseek3`), one alternative after another at each position
-    /// as ECMAScript tries them; a position where none matches joins the gap before the next match.
-    static func deepseek3(_ cps: [UInt32], _ cls: [CodepointClass], _ lo: Int, _ hi: Int, _ emit: (Int) -> Void) {
-        // Classes of the collapsed text: ASCII by llama.cpp's ASCII tables, other code points by category.
-        func ascii(_ i: Int) -> UInt32? { i < hi && cps[i] < 0x80 ? cps[i] : nil }
-        func inside(_ i: Int) -> Bool { i >= lo && i < hi }
-        func space(_ i: Int) -> Bool {
-            guard inside(i) else { return false }
-            if let a = ascii(i) { return a == 0x20 || (a >= 0x09 && a <= 0x0D) }
-            return cls[i].contains(.whitespace)
-        }
-        func category(_ i: Int, _ c: CodepointClass, ascii test: (UInt32) -> Bool) -> Bool {
-            guard inside(i) else { return false }
-            if let a = ascii(i) { return test(a) }
-            return !cls[i].contains(.whitespace) && cls[i].contains(c)
-        }
-        // llama.cpp's ASCII members of \p{L}, \p{S} and \p{P} (unicode.cpp, k_ucat_map).
-        func isLetter(_ a: UInt32) -> Bool { (0x41...0x5A).contains(a) || (0x61...0x7A).contains(a) }
-        func isSymbol(_ a: UInt32) -> Bool { [0x24, 0x2B, 0x3C, 0x3D, 0x3E, 0x5E, 0x60, 0x7C, 0x7E].contains(a) }
-        func isPunctuation(_ a: UInt32) -> Bool {
-            (0x21...0x7E).contains(a) && !isLetter(a) && !(0x30...0x39).contains(a) && !isSymbol(a)
-        }
-        func letter(_ i: Int) -> Bool { category(i, .letter, ascii: isLetter) }
-        func asciiLetter(_ i: Int) -> Bool { ascii(i).map(isLetter) ?? false }
-        func mark(_ i: Int) -> Bool { category(i, .mark) { _ in false } }
-        func symbol(_ i: Int) -> Bool { category(i, .symbol, ascii: isSymbol) }
-        func punctuation(_ i: Int) -> Bool { category(i, .punctuation, ascii: isPunctuation) }
-        func newline(_ i: Int) -> Bool { inside(i) && (cps[i] == 0x0A || cps[i] == 0x0D) }
-        func letterOrMark(_ i: Int) -> Bool { letter(i) || mark(i) }
-        func punctOrSymbol(_ i: Int) -> Bool { punctuation(i) || symbol(i) }
+    /// The length of `'s|'t|'re|'ve|'m|'ll|'d` at `pos` (any case when `caseless`), or nil.
+    static func contraction(_ cps: [UInt32], _ pos: Int, _ hi: Int, caseless: Bool) -> Int? {
+        guard cps[pos] == 0x27 && pos + 1 < hi else { return nil }
+        let n1 = caseless ? lower(cps[pos + 1]) : cps[pos + 1]
+        if n1 == 0x73 || n1 == 0x74 || n1 == 0x6D || n1 == 0x64 { return 2 }
+        guard pos + 2 < hi else { return nil }
+        let n2 = caseless ? lower(cps[pos + 2]) : cps[pos + 2]
+        return (n1 == 0x72 && n2 == 0x65) || (n1 == 0x76 && n2 == 0x65) || (n1 == 0x6C && n2 == 0x6C) ? 3 : nil
+    }
 
+    /// `\p{N}{1,n}` from `pos`: the run of numbers emitted in groups of `n`; returns its end.
+    static func numberGroups(_ cls: [CodepointClass], _ start: Int, _ hi: Int, _ n: Int, _ emit: (Int) -> Void) -> Int {
+        var pos = start
+        var group = start
+        while pos < hi && cls[pos].contains(.number) {
+            pos += 1
+            if pos - group >= n { emit(pos); group = pos }
+        }
+        emit(pos)
+        return pos
+    }
+
+    /// The end of the piece at `pos` by the alternatives Llama 3's pattern ends with: ` ?[^\s\p{L}\p{N}]+[\r\n]*`
+    /// (`other` being the classes that run excludes), `\s*[\r\n]+`, `\s+(?!\S)`, `\s+`, else the one code point.
+    static func llama3Rest(_ cps: [UInt32], _ cls: [CodepointClass], _ start: Int, _ hi: Int, other: CodepointClass) -> Int {
+        func c(_ i: Int) -> CodepointClass { i < hi ? cls[i] : [] }
+        var pos = start
+        var f2 = cps[pos] == 0x20 ? c(pos + 1) : cls[pos]
+        if f2.isDisjoint(with: other) && f2.contains(.present) {
+            if cps[pos] == 0x20 { pos += 1 }
+            while f2.isDisjoint(with: other) && f2.contains(.present) { pos += 1; f2 = c(pos) }
+            while pos < hi && (cps[pos] == 0x0D || cps[pos] == 0x0A) { pos += 1 }
+            return pos
+        }
+        var spaces = 0
+        var lastNewlineEnd = 0
+        while c(pos + spaces).contains(.whitespace) {
+            let w = cps[pos + spaces]
+            if w == 0x0D || w == 0x0A { lastNewlineEnd = pos + spaces + 1 }
+            spaces += 1
+        }
+        if lastNewlineEnd > 0 { return lastNewlineEnd }                     // \s*[\r\n]+
+        if spaces > 1 && pos + spaces < hi { return pos + spaces - 1 }      // \s+(?!\S)
+        return pos + max(spaces, 1)
+    }
+
+    /// Kimi K2's splitter (`PreTokenizerStep.kimiK2`), after llama.cpp's `unicode_regex_split_custom_kimi_k2`.
+    static func kimiK2(_ cps: [UInt32], _ cls: [CodepointClass], _ lo: Int, _ hi: Int, _ emit: (Int) -> Void) {
+        func cp(_ i: Int) -> UInt32 { i >= lo && i < hi ? cps[i] : UInt32.max }
+        func c(_ i: Int) -> CodepointClass { i >= lo && i < hi ? cls[i] : [] }
+        func han(_ i: Int) -> Bool { isHan(cp(i)) }
+        func word(_ i: Int) -> Bool { c(i).contains(.letter) && !han(i) }
         var pos = lo
         while pos < hi {
-            var end: Int?
-            let a = cps[pos]
-            if a < 0x80 && punctOrSymbol(pos) && asciiLetter(pos + 1) {
-                // [!-/:-@[-`{-~][A-Za-z]+
-                var j = pos + 1
-                while asciiLetter(j) { j += 1 }
-                end = j
-            } else if !newline(pos) && !letter(pos) && !punctOrSymbol(pos) && letterOrMark(pos + 1) {
-                // [^\r\n\p{L}\p{P}\p{S}][\p{L}\p{M}]+
-                var j = pos + 1
-                while letterOrMark(j) { j += 1 }
-                end = j
-            } else if letterOrMark(pos) {
-                var j = pos
-                while letterOrMark(j) { j += 1 }
-                end = j
-            } else if (a == 0x20 && punctOrSymbol(pos + 1)) || punctOrSymbol(pos) {
-                // ' ?[\p{P}\p{S}]+[\r\n]*'
-                var j = a == 0x20 ? pos + 1 : pos
-                while punctOrSymbol(j) { j += 1 }
-                while newline(j) { j += 1 }
-                end = j
-            } else if space(pos) {
-                var e = pos
-                var lastNewline = -1
-                while space(e) { if newline(e) { lastNewline = e }; e += 1 }
-                if lastNewline >= 0 {
-                    end = lastNewline + 1  // \s*[\r\n]+
-                } else if e == hi {
-                    end = e  // \s+(?!\S) at the end
-                } else {
-                    end = e - pos > 1 ? e - 1 : e  // \s+(?!\S), else \s+
-                }
-            }
-            if let end {
+            let ch = cps[pos]
+            let f = cls[pos]
+            // [\p{Han}]+
+            if han(pos) {
+                while han(pos) { pos += 1 }
                 emit(pos)
-                emit(end)
-                pos = end
-            } else {
-                pos += 1
+                continue
             }
+            // [^\r\n\p{L}\p{N}]?[letters but Han]+ with an optional contraction
+            let leading = !(ch == 0x0D || ch == 0x0A || f.contains(.letter) || f.contains(.number))
+            if word(pos) || (leading && word(pos + 1)) {
+                if leading { pos += 1 }
+                while word(pos) { pos += 1 }
+                if pos < hi { pos += contraction(cps, pos, hi, caseless: true) ?? 0 }
+                emit(pos)
+                continue
+            }
+            // \p{N}{1,3}
+            if f.contains(.number) { pos = numberGroups(cls, pos, hi, 3, emit); continue }
+            pos = llama3Rest(cps, cls, pos, hi, other: [.whitespace, .letter, .number])
+            emit(pos)
         }
         emit(hi)
+    }
+
+    /// llama.cpp's `unicode_cpt_is_han`: the CJK ideograph blocks and extensions A to F, and the compatibility ones.
+    static func isHan(_ cp: UInt32) -> Bool {
+        switch cp {
+        case 0x4E00...0x9FFF, 0x3400...0x4DBF, 0x20000...0x2A6DF, 0x2A700...0x2B73F, 0x2B740...0x2B81F,
+             0x2B820...0x2CEAF, 0x2CEB0...0x2EBEF, 0xF900...0xFAFF, 0x2F800...0x2FA1F:
+            return true
+        default:
+            return false
+        }
     }
 
     /// Simple lowercase mapping for the contraction check (only ASCII letters matter there).
@@ -439,39 +381,361 @@ public struct PreTokenizer: Sendable, Equatable {
         return l.value
     }
 
-    /// The letter and punctuation classes of DeepSeek LLM's pre-tokenizer, copied from llama.cpp's regexes code point
-    /// by code point as escapes. Written as characters they do not survive Unicode normalization: the Ohm and Kelvin
-    /// signs and the Greek letters with oxia become other code points, so that `K-ℭ` took in `_` and `|`, and a
-    /// range whose end fell below its start became literal characters, `-` among them.
-    static let deepseekLetters: [ClosedRange<UInt32>] = ranges(
-        "A-Za-z\u{B5}\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{1BA}\u{1BC}-\u{1BF}\u{1C4}-\u{293}\u{295}-\u{2AF}"
-        + "\u{370}-\u{373}\u{376}\u{377}\u{37B}-\u{37D}\u{37F}\u{386}\u{388}-\u{38A}\u{38C}\u{38E}-\u{3A1}"
-        + "\u{3A3}-\u{3F5}\u{3F7}-\u{481}\u{48A}-\u{52F}\u{531}-\u{556}\u{10A0}-\u{10C5}\u{13A0}-\u{13F5}"
-        + "\u{13F8}-\u{13FD}\u{1C90}-\u{1CBA}\u{1CBD}-\u{1CBF}\u{1D00}-\u{1D2B}\u{1D6B}-\u{1D77}"
-        + "\u{1D79}-\u{1D9A}\u{1E00}-\u{1F15}\u{1F18}-\u{1F1D}\u{1F20}-\u{1F45}\u{1F48}-\u{1F4D}"
-        + "\u{1F50}-\u{1F57}\u{1F59}\u{1F5B}\u{1F5D}\u{1F5F}-\u{1F7D}\u{1F80}-\u{1FB4}\u{1FB6}-\u{1FBC}\u{1FBE}"
-        + "\u{1FC2}-\u{1FC4}\u{1FC6}-\u{1FCC}\u{1FD0}-\u{1FD3}\u{1FD6}-\u{1FDB}\u{1FE0}-\u{1FEC}"
-        + "\u{1FF2}-\u{1FF4}\u{1FF6}-\u{1FFC}\u{2102}\u{2107}\u{210A}-\u{2113}\u{2115}\u{2119}-\u{211D}\u{2124}"
-        + "\u{2126}\u{2128}\u{212A}-\u{212D}\u{212F}-\u{2134}\u{2139}\u{213C}-\u{213F}\u{2145}-\u{2149}\u{214E}"
-        + "\u{2183}\u{2184}\u{2C00}-\u{2C7B}\u{2C7E}-\u{2CE4}\u{2CEB}-\u{2CEE}\u{2CF2}\u{2CF3}\u{A640}-\u{A66D}"
-        + "\u{A680}-\u{A69B}\u{A722}-\u{A76F}\u{A771}-\u{A787}\u{A78B}-\u{A78E}\u{AB70}-\u{ABBF}"
-        + "\u{FB00}-\u{FB06}\u{FB13}-\u{FB17}\u{FF21}-\u{FF3A}\u{FF41}-\u{FF5A}\u{10400}-\u{1044F}"
-        + "\u{104B0}-\u{104D3}\u{104D8}-\u{104FB}\u{10C80}-\u{10CB2}\u{10CC0}-\u{10CF2}\u{118A0}-\u{118DF}"
-        + "\u{1E900}-\u{1E943}")
-    static let deepseekPunctuation: [ClosedRange<UInt32>] = ranges("!-/:-~\u{FF01}-\u{FF0F}\u{FF1A}-\u{FF5E}\u{2018}-\u{201F}\u{3000}-\u{3002}")
-
-    /// Parses a regex character-class body (`a-zA-Z_`) into code point ranges.
-    static func ranges(_ body: String) -> [ClosedRange<UInt32>] {
-        let s = Array(body.unicodeScalars).map(\.value)
-        var out: [ClosedRange<UInt32>] = []
-        var i = 0
-        while i < s.count {
-            if i + 2 < s.count && s[i + 1] == 0x2D && s[i] <= s[i + 2] {
-                out.append(s[i]...s[i + 2]); i += 3
-            } else {
-                out.append(s[i]...s[i]); i += 1
-            }
+    /// llama.cpp's pre-tokenizers (`llm_tokenizer_bpe` in llama-vocab.cpp): the names `tokenizer.ggml.pre` may hold,
+    /// the patterns as llama.cpp writes them, where they differ the tokenizer.json originals llama.cpp's comments
+    /// give, and the settings llama.cpp ties to the names (llama_vocab::impl::load). Non-ASCII characters are
+    /// written as escapes so that no normalization of this file can change them: normalized, DeepSeek LLM's Kelvin
+    /// and Ohm signs become other letters and the ranges they bound take in `_`, `|` or `-`. llama.cpp's own AFMoE
+    /// class has U+8C48 where U+F900 was meant, and so does this copy. Not here: `whitespace`, the pre-tokenizer of
+    /// the `whitespace` tokenizer model (an embedding model's), which Ingot refuses with the model.
+    struct Entry: Sendable {
+        struct Flags: OptionSet, Sendable {
+            let rawValue: UInt8
+            static let ignoreMerges = Flags(rawValue: 1)
+            static let addsBOS = Flags(rawValue: 2)
+            static let forcesBOS = Flags(rawValue: 4)
+            static let rawUTF8 = Flags(rawValue: 8)
+            static let newlineRunsWhole = Flags(rawValue: 16)
         }
-        return out
+        var names: [String]
+        var patterns: [String]
+        var huggingFace: [String]?
+        var flags: Flags
+
+        init(_ names: [String], _ patterns: [String], _ huggingFace: [String]? = nil, _ flags: Flags = []) {
+            self.names = names
+            self.patterns = patterns
+            self.huggingFace = huggingFace
+            self.flags = flags
+        }
+
+        init(_ names: [String], _ patterns: [String], _ flags: Flags) {
+            self.init(names, patterns, nil, flags)
+        }
     }
+
+    static let table: [Entry] = [
+        // DEFAULT
+        .init(["default"], [
+            #"[\p{P}\$\+<=>\^~\|]+"#,
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+            #"\p{N}+"#,
+            #"[0-9][0-9][0-9]"#,
+        ]),
+        // MINICPM5
+        .init(["minicpm5"], [
+            #"\p{N}{1,3}"#,
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"\p{N}{1,3}"#,
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [.ignoreMerges]),
+        // LLAMA3
+        .init(["llama-bpe", "llama3", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [.ignoreMerges, .addsBOS]),
+        // DEEPSEEK_LLM
+        .init(["deepseek-llm"], [
+            #"[\r\n]"#,
+            #"\s?[A-Za-z\#u{B5}\#u{C0}-\#u{D6}\#u{D8}-\#u{F6}\#u{F8}-\#u{1BA}\#u{1BC}-\#u{1BF}\#u{1C4}-\#u{293}\#u{295}-\#u{2AF}\#u{370}-\#u{373}\#u{376}\#u{377}\#u{37B}-\#u{37D}\#u{37F}\#u{386}\#u{388}-\#u{38A}\#u{38C}\#u{38E}-\#u{3A1}\#u{3A3}-\#u{3F5}\#u{3F7}-\#u{481}\#u{48A}-\#u{52F}\#u{531}-\#u{556}\#u{10A0}-\#u{10C5}\#u{13A0}-\#u{13F5}\#u{13F8}-\#u{13FD}\#u{1C90}-\#u{1CBA}\#u{1CBD}-\#u{1CBF}\#u{1D00}-\#u{1D2B}\#u{1D6B}-\#u{1D77}\#u{1D79}-\#u{1D9A}\#u{1E00}-\#u{1F15}\#u{1F18}-\#u{1F1D}\#u{1F20}-\#u{1F45}\#u{1F48}-\#u{1F4D}\#u{1F50}-\#u{1F57}\#u{1F59}\#u{1F5B}\#u{1F5D}\#u{1F5F}-\#u{1F7D}\#u{1F80}-\#u{1FB4}\#u{1FB6}-\#u{1FBC}\#u{1FBE}\#u{1FC2}-\#u{1FC4}\#u{1FC6}-\#u{1FCC}\#u{1FD0}-\#u{1FD3}\#u{1FD6}-\#u{1FDB}\#u{1FE0}-\#u{1FEC}\#u{1FF2}-\#u{1FF4}\#u{1FF6}-\#u{1FFC}\#u{2102}\#u{2107}\#u{210A}-\#u{2113}\#u{2115}\#u{2119}-\#u{211D}\#u{2124}\#u{2126}\#u{2128}\#u{212A}-\#u{212D}\#u{212F}-\#u{2134}\#u{2139}\#u{213C}-\#u{213F}\#u{2145}-\#u{2149}\#u{214E}\#u{2183}\#u{2184}\#u{2C00}-\#u{2C7B}\#u{2C7E}-\#u{2CE4}\#u{2CEB}-\#u{2CEE}\#u{2CF2}\#u{2CF3}\#u{A640}-\#u{A66D}\#u{A680}-\#u{A69B}\#u{A722}-\#u{A76F}\#u{A771}-\#u{A787}\#u{A78B}-\#u{A78E}\#u{AB70}-\#u{ABBF}\#u{FB00}-\#u{FB06}\#u{FB13}-\#u{FB17}\#u{FF21}-\#u{FF3A}\#u{FF41}-\#u{FF5A}\#u{10400}-\#u{1044F}\#u{104B0}-\#u{104D3}\#u{104D8}-\#u{104FB}\#u{10C80}-\#u{10CB2}\#u{10CC0}-\#u{10CF2}\#u{118A0}-\#u{118DF}\#u{1E900}-\#u{1E943}]+"#,
+            #"\s?[!-/:-~\#u{FF01}-\#u{FF0F}\#u{FF1A}-\#u{FF5E}\#u{2018}-\#u{201F}\#u{3000}-\#u{3002}]+"#,
+            #"\s+$"#,
+            #"[\#u{4E00}-\#u{9FA5}\#u{800}-\#u{4E00}\#u{AC00}-\#u{D7FF}]+"#,
+            #"\p{N}+"#,
+        ]),
+        // DEEPSEEK_CODER
+        .init(["deepseek-coder"], [
+            #"[\r\n]"#,
+            #"\s?\p{L}+"#,
+            #"\s?\p{P}+"#,
+            #"[\#u{4E00}-\#u{9FA5}\#u{800}-\#u{4E00}\#u{AC00}-\#u{D7FF}]+"#,
+            #"\p{N}"#,
+        ]),
+        // DEEPSEEK3_LLM
+        .init(["deepseek-v3"], [
+            #"\p{N}{1,3}"#,
+            #"[\#u{4E00}-\#u{9FA5}\#u{3040}-\#u{309F}\#u{30A0}-\#u{30FF}]+"#,
+            ##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##,
+        ]),
+        // SPARK2_5
+        .init(["spark2_5"], [
+            #"\p{N}{1,3}"#,
+            #"[\#u{4E00}-\#u{9FA5}\#u{3040}-\#u{309F}\#u{30A0}-\#u{30FF}]+"#,
+            ##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+|[\r\n]|\s+(?!\S)|\s+"##,
+            #"\p{N}"#,
+        ]),
+        // YOUTU
+        .init(["youtu"], [
+            #"[\#u{AC00}-\#u{D7A3}\#u{3131}-\#u{318E}]+|[\#u{FF01}\#u{2026}\#u{201C}\#u{201D}\#u{2018}\#u{2019}\#u{2014}\#u{FF1A}\#u{FF1B}\#u{FF0C}\#u{3001}-\#u{303F}\#u{FE30}-\#u{FE4F}]+|[\#u{3105}-\#u{312F}]+|[\#u{4E00}-\#u{9FA5}\#u{3040}-\#u{309F}\#u{30A0}-\#u{30FF}]+"#,
+            #"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [.ignoreMerges]),
+        // FALCON
+        .init(["falcon"], [
+            #"[\p{P}\$\+<=>\^~\|`]+"#,
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+            #"[0-9][0-9][0-9]"#,
+        ]),
+        // MPT
+        .init(["mpt"], [
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // STARCODER
+        .init(["starcoder"], [
+            #"\p{N}"#,
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // GPT2
+        .init(["gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum", "modern-bert"], [
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // JAIS2
+        .init(["jais-2"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s{512}(?!\S)|\s{256}(?!\S)|\s{128}(?!\S)|\s{64}(?!\S)|\s{32}(?!\S)|\s{16}(?!\S)|\s{8}(?!\S)|\s{4}(?!\S)|\s{1,2}(?!\S)|\s{1}"#,
+        ], [
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s{512}(?!\S)|\s{256}(?!\S)|\s{128}(?!\S)|\s{64}(?!\S)|\s{32}(?!\S)|\s{16}(?!\S)|\s{8}(?!\S)|\s{4}(?!\S)|\s{1,2}(?!\S)|\s{1}"#,
+        ]),
+        // GEMMA4
+        .init(["gemma4", "granite-embed-multi-311m"], [
+            #"[^\n]+|[\n]+"#,
+        ], [.rawUTF8, .forcesBOS, .newlineRunsWhole]),
+        // SARVAM_MOE
+        .init(["sarvam-moe"], [
+            #"[^\n]+|[\n]+"#,
+        ], [.rawUTF8]),
+        // GPT2
+        .init(["jina-v1-en", "jina-v2-code", "roberta-bpe"], [
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // REFACT
+        .init(["refact"], [
+            #"\p{N}"#,
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // COMMAND_R
+        .init(["command-r"], [
+            #"\p{N}"#,
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // QWEN2
+        .init(["qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // QWEN35
+        .init(["qwen35"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // STABLELM2
+        .init(["stablelm2"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // OLMO
+        .init(["olmo"], [
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // DBRX
+        .init(["dbrx"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // SMAUG
+        .init(["smaug-bpe"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // PORO
+        .init(["poro-chat"], [
+            #" ?[^(\s|.,!?\#u{2026}\#u{3002}\#u{FF0C}\#u{3001}\#u{964}\#u{6D4}\#u{60C})]+"#,
+        ]),
+        // CHATGLM4
+        .init(["chatglm-bpe"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // CHATGLM4
+        .init(["glm4", "glm5"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [.ignoreMerges]),
+        // VIKING
+        .init(["viking"], [
+            #" ?[^(\s|.,!?\#u{2026}\#u{3002}\#u{FF0C}\#u{3001}\#u{964}\#u{6D4}\#u{60C})]+"#,
+            #"\p{N}"#,
+        ]),
+        // JAIS
+        .init(["jais"], [
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // TEKKEN
+        .init(["tekken"], [
+            #"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [.ignoreMerges, .addsBOS]),
+        // SMOLLM
+        .init(["smollm"], [
+            #"\p{N}"#,
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // CODESHELL
+        .init(["codeshell"], [
+            #"\p{N}"#,
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // BLOOM
+        .init(["bloom"], [
+            #" ?[^(\s|.,!?\#u{2026}\#u{3002}\#u{FF0C}\#u{3001}\#u{964}\#u{6D4}\#u{60C})]+"#,
+        ]),
+        // GPT3_FINNISH
+        .init(["gpt3-finnish"], [
+            #" ?[^(\s|.,!?\#u{2026}\#u{3002}\#u{FF0C}\#u{3001}\#u{964}\#u{6D4}\#u{60C})]+"#,
+        ]),
+        // EXAONE
+        .init(["exaone"], [
+            #"\p{N}"#,
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // GPT2
+        .init(["exaone4"], [
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // EXAONE_MOE
+        .init(["exaone-moe"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+"#,
+        ], [
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+"#,
+        ]),
+        // CHAMELEON
+        .init(["chameleon"], [
+            #"<sentinel:[0-9]+>"#,
+            #"(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z"#,
+            #"([\t\n]|    |  )"#,
+            #"\p{N}"#,
+            #"[\p{P}!-/:-@\[-`{-~]"#,
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ], [.addsBOS]),
+        // MINERVA
+        .init(["minerva-7b"], [
+            #"\p{N}"#,
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // QWEN2
+        .init(["megrez"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // GPT4O
+        .init(["gpt-4o", "llama4", "kanana2", "talkie"], [
+            #"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // GRANITE_EMB_MULTI
+        .init(["granite-embed-multi-97m"], [
+            #"[^\r\n\p{L}\p{N}]?((?=[\p{L}\p{M}])([^a-z]))*((?=[\p{L}\p{M}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}\p{M}])([^a-z]))+((?=[\p{L}\p{M}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [.ignoreMerges]),
+        // TINY_AYA
+        .init(["tiny_aya", "cohere2moe"], [
+            #"\d{1,3}(?=(?:\d{3})*\b)"#,
+            #"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"\d{1,3}(?=(?:\d{3})*\b)"#,
+            #"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // SUPERBPE
+        .init(["superbpe"], [
+            #"\p{N}+"#,
+            #"(?=(\d{3})+(?!\d))"#,
+        ]),
+        // TRILLION
+        .init(["trillion"], [
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // GRANITE_DOCLING
+        .init(["granite-docling"], [
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+        // BAILINGMOE
+        .init(["bailingmoe", "bailingmoe2", "llada-moe"], [
+            #"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"#,
+        ], [
+            #"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"#,
+        ]),
+        // SEED_CODER
+        .init(["seed-coder"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // HUNYUAN
+        .init(["hunyuan"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // HUNYUAN_DENSE
+        .init(["hunyuan-dense"], [
+            #"\p{N}{1,3}"#,
+            #"[\#u{4E00}-\#u{9FA5}\#u{3040}-\#u{309F}\#u{30A0}-\#u{30FF}]+"#,
+            ##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##,
+        ]),
+        // HY_V4
+        .init(["hy_v4"], [
+            #"\p{N}{1,3}"#,
+            #"[\#u{4E00}-\#u{9FA5}\#u{3040}-\#u{309F}\#u{30A0}-\#u{30FF}]+"#,
+            ##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##,
+        ]),
+        // JOYAI_LLM
+        .init(["joyai-llm"], [
+            #"\p{N}{1,3}"#,
+            #"[\#u{4E00}-\#u{9FA5}\#u{3040}-\#u{309F}\#u{30A0}-\#u{30FF}]+"#,
+            ##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##,
+        ]),
+        // KIMI_K2
+        .init(["kimi-k2"], [
+            #"\p{Han}+"#,
+        ]),
+        // UFAKZEKA
+        .init(["ufakzeka"], [
+            #"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // GROK_2
+        .init(["grok-2"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // AFMOE
+        .init(["afmoe"], [
+            #"\p{AFMoE_digits}"#,
+            #"[\#u{4E00}-\#u{9FFF}\#u{3400}-\#u{4DBF}\#u{8C48}-\#u{FAFF}\#u{3040}-\#u{309F}\#u{30A0}-\#u{30FF}\#u{FF65}-\#u{FF9F}\#u{2F00}-\#u{2FDF}\#u{E40}-\#u{E7F}\#u{E80}-\#u{EFF}\#u{1780}-\#u{17FF}\#u{1000}-\#u{109F}\#u{AA60}-\#u{AA7F}\#u{A9E0}-\#u{A9FF}\#u{AC00}-\#u{D7AF}\#u{1100}-\#u{11FF}]+"#,
+            ##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##,
+        ]),
+        // LAGUNA
+        .init(["laguna"], [
+            #"[^\n]+|[\n]+"#,
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // MINIMAX_M2
+        .init(["minimax-m2"], [
+            #"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // SOLAR_OPEN
+        .init(["solar-open"], [
+            #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ], [
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        ]),
+        // MELLUM2
+        .init(["mellum2"], [
+            #"\p{N}"#,
+            #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+        ]),
+    ]
 }

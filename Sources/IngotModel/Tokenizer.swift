@@ -72,7 +72,9 @@ public final class Tokenizer: @unchecked Sendable {
         let hex = Array("0123456789ABCDEF".utf8)
         for b in 0..<256 {
             switch kind {
-            case .bpe: byteTokens[b] = ids[Tokenizer.byteLevelChar[b]] ?? -1
+            case .bpe where preTokenizer?.rawUTF8 != true: byteTokens[b] = ids[Tokenizer.byteLevelChar[b]] ?? -1
+            case .bpe:
+                byteTokens[b] = ids[Array("<0x".utf8) + [hex[b >> 4], hex[b & 15], UInt8(ascii: ">")]] ?? -1
             case .spm:
                 byteTokens[b] = ids[Array("<0x".utf8) + [hex[b >> 4], hex[b & 15], UInt8(ascii: ">")]] ?? ids[[UInt8(b)]] ?? -1
             }
@@ -117,11 +119,12 @@ public final class Tokenizer: @unchecked Sendable {
         }
         let kind: Kind
         switch modelName {
-        case "gpt2": kind = .bpe
+        // Gemma 4's BPE over raw UTF-8 is a model of its own in GGUF, whose pre-tokenizer is always "gemma4".
+        case "gpt2", "gemma4": kind = .bpe
         case "llama": kind = .spm
         default:
             throw fail(.unsupportedTokenizer, "tokenizer.ggml.model",
-                       "tokenizer model '\(modelName)' is not supported (gpt2 and llama are)")
+                       "tokenizer model '\(modelName)' is not supported (gpt2, gemma4 and llama are)")
         }
         guard case .array(.string(let list))? = g["tokenizer.ggml.tokens"] else {
             throw fail(.missingField, "tokenizer.ggml.tokens", "an array of strings is required")
@@ -147,15 +150,15 @@ public final class Tokenizer: @unchecked Sendable {
         var merges: [[UInt8]] = []
         var pre: PreTokenizer?
         var addsBOS = kind == .spm
-        var bos: Int32? = kind == .spm ? 1 : 11
-        var eos: Int32? = kind == .spm ? 2 : 11
+        var bos: Int32? = kind == .spm ? 1 : modelName == "gemma4" ? nil : 11
+        var eos: Int32? = kind == .spm ? 2 : modelName == "gemma4" ? nil : 11
         if kind == .bpe {
             switch g["tokenizer.ggml.merges"] {
             case .array(.string(let m))?: merges = m.map(\.bytes)
             case .array(let a)? where a.count == 0: merges = []
             default: throw fail(.missingField, "tokenizer.ggml.merges", "a gpt2 tokenizer needs its merges (an array of strings)")
             }
-            let preName = g["tokenizer.ggml.pre"]?.stringValue ?? "default"
+            let preName = modelName == "gemma4" ? "gemma4" : g["tokenizer.ggml.pre"]?.stringValue ?? "default"
             guard let p = PreTokenizer(named: preName) else {
                 throw fail(.unsupportedTokenizer, "tokenizer.ggml.pre", "pre-tokenizer '\(preName)' is not supported")
             }
@@ -169,6 +172,7 @@ public final class Tokenizer: @unchecked Sendable {
         bos = id("tokenizer.ggml.bos_token_id", bos)
         eos = id("tokenizer.ggml.eos_token_id", eos)
         if let b = g["tokenizer.ggml.add_bos_token"]?.boolValue { addsBOS = b }
+        if pre?.forcesBOS == true { addsBOS = true }
         let addsEOS = g["tokenizer.ggml.add_eos_token"]?.boolValue ?? false
         if addsBOS && bos == nil {
             throw fail(.invalidValue, "tokenizer.ggml.bos_token_id", "the tokenizer adds BOS but names no BOS token")
@@ -272,7 +276,10 @@ public final class Tokenizer: @unchecked Sendable {
     static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
 
     private func encodeBPE(_ text: ArraySlice<UInt8>, into out: inout [Int32], cache: inout [[UInt8]: [Int32]]) {
-        let cps = Tokenizer.codepoints(text)
+        var cps = Tokenizer.codepoints(text)
+        if preTokenizer?.rawUTF8 == true {
+            for i in cps.indices where cps[i] == 0x20 { cps[i] = 0x2581 }
+        }
         let pieces = preTokenizer?.split(cps) ?? [cps.count]
         var start = 0
         var word: [UInt8] = []
@@ -287,16 +294,30 @@ public final class Tokenizer: @unchecked Sendable {
         }
     }
 
-    /// Byte-level BPE on one pre-tokenized word.
+    /// BPE on one pre-tokenized word: its bytes in GPT-2's alphabet, or its UTF-8 characters (`rawUTF8`).
     func mergeWord(_ word: [UInt8]) -> [Int32] {
+        let raw = preTokenizer?.rawUTF8 == true
         if preTokenizer?.ignoreMerges == true {
             var encoded: [UInt8] = []
-            for b in word { encoded += Tokenizer.byteLevelChar[Int(b)] }
+            if raw { encoded = word } else { for b in word { encoded += Tokenizer.byteLevelChar[Int(b)] } }
             if let id = ids[encoded] { return [id] }
         }
-        let n = word.count
+        if preTokenizer?.newlineRunsWhole == true, !word.isEmpty, word.allSatisfy({ $0 == 0x0A }), let id = ids[word] {
+            return [id]
+        }
+        // The symbols merging starts from: bytes, or characters (a character's length from its lead byte, clipped).
+        var symbols: [Range<Int>] = []
+        if raw {
+            var o = 0
+            while o < word.count {
+                let len = min(Tokenizer.utf8Length(word[o]), word.count - o)
+                symbols.append(o..<(o + len))
+                o += len
+            }
+        }
+        let n = raw ? symbols.count : word.count
         guard n > 0 else { return [] }
-        var id = word.map { byteTokens[Int($0)] }
+        var id = raw ? symbols.map { ids[Array(word[$0])] ?? -1 } : word.map { byteTokens[Int($0)] }
         var next = Array(1...n).map { $0 == n ? -1 : $0 }
         var prev = (0..<n).map { $0 - 1 }
         var alive = [Bool](repeating: true, count: n)
@@ -322,6 +343,9 @@ public final class Tokenizer: @unchecked Sendable {
         while i >= 0 && i < n {
             if id[i] >= 0 {
                 out.append(id[i])
+            } else if raw {
+                // A character with no token: its bytes as <0xXX> tokens, those the vocabulary has.
+                for b in word[symbols[i]] where byteTokens[Int(b)] >= 0 { out.append(byteTokens[Int(b)]) }
             } else {
                 // A character with no token: llama.cpp looks each byte of its encoded text up on its own.
                 var encoded: [UInt8] = []
@@ -383,6 +407,12 @@ public final class Tokenizer: @unchecked Sendable {
         guard token >= 0 && Int(token) < tokens.count else { return [] }
         let t = tokens[Int(token)]
         switch kind {
+        case .bpe where preTokenizer?.rawUTF8 == true:
+            if types[Int(token)] == .byte, t.count == 6, let v = UInt8(String(decoding: t[3..<5], as: UTF8.self), radix: 16) {
+                return [v]
+            }
+            if types[Int(token)] != .normal { return t }
+            return Tokenizer.unescapingSpaces(t)
         case .bpe:
             if types[Int(token)] == .control { return t }
             var out: [UInt8] = []
@@ -394,13 +424,18 @@ public final class Tokenizer: @unchecked Sendable {
             if types[Int(token)] == .byte, t.count == 6, let v = UInt8(String(decoding: t[3..<5], as: UTF8.self), radix: 16) {
                 return [v]
             }
-            var out: [UInt8] = []
-            var i = 0
-            while i < t.count {
-                if i + 2 < t.count && t[i] == 0xE2 && t[i + 1] == 0x96 && t[i + 2] == 0x81 { out.append(0x20); i += 3 } else { out.append(t[i]); i += 1 }
-            }
-            return out
+            return Tokenizer.unescapingSpaces(t)
         }
+    }
+
+    /// U+2581 back to spaces.
+    static func unescapingSpaces(_ t: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        while i < t.count {
+            if i + 2 < t.count && t[i] == 0xE2 && t[i + 1] == 0x96 && t[i + 2] == 0x81 { out.append(0x20); i += 3 } else { out.append(t[i]); i += 1 }
+        }
+        return out
     }
 
     // MARK: byte-level alphabet and UTF-8
