@@ -168,3 +168,26 @@ struct SplitRegexTests {
         #expect(pieces([.digitsFromRight], "ab123".unicodeScalars.map(\.value)) == [5])
     }
 }
+
+@Suite("SentencePiece words")
+struct SentencePieceWordsTests {
+    func spm(_ pieces: [(String, Float)]) -> Tokenizer {
+        Tokenizer(kind: .spm, preTokenizer: nil, tokens: pieces.map { Array($0.0.utf8) }, types: pieces.map { _ in .normal },
+                  scores: pieces.map(\.1), merges: [], bos: nil, eos: nil, addsBOS: false, addsEOS: false, addSpacePrefix: true)
+    }
+
+    @Test("words merge alone only where no token joins a word to the next one's U+2581")
+    func wordsAlone() {
+        let base: [(String, Float)] = [("<unk>", 0), ("\u{2581}", -1), ("a", -2), ("b", -3), ("\u{2581}a", -4), ("\u{2581}b", -5),
+                                       ("\u{2581}\u{2581}", -6)]
+        let alone = spm(base)
+        #expect(alone.wordsMergeAlone)
+        #expect(alone.encode(Array("a b".utf8), addSpecial: false) == [4, 5])
+        // "a▁b" crosses the boundary: the whole text is merged as one, and that token wins.
+        let joined = spm(base + [("a\u{2581}b", 10), ("\u{2581}a\u{2581}b", 11)])
+        #expect(!joined.wordsMergeAlone)
+        #expect(joined.encode(Array("a b".utf8), addSpecial: false) == [8])
+        // A short token is no trap for the check.
+        #expect(spm(base + [("\u{2581}x", -7), ("x", -8)]).wordsMergeAlone)
+    }
+}
