@@ -280,21 +280,23 @@ struct TokenizerFacts {
     static func preTokenizerJSON(_ pre: String) -> JSONValue? {
         let byteLevel = JSONValue.object(JSONObject([("type", "ByteLevel"), ("add_prefix_space", false), ("trim_offsets", true),
                                                      ("use_regex", true)]))
-        func split(_ pattern: String) -> JSONValue {
-            .object(JSONObject([("type", "Sequence"), ("pretokenizers", .array([
-                .object(JSONObject([("type", "Split"), ("pattern", .object(JSONObject([("Regex", .string(pattern))]))),
-                                    ("behavior", "Isolated"), ("invert", false)])),
-                .object(JSONObject([("type", "ByteLevel"), ("add_prefix_space", false), ("trim_offsets", true), ("use_regex", false)])),
-            ]))]))
-        }
         switch pre {
         case "smollm", "starcoder", "refact", "command-r":
             return .object(JSONObject([("type", "Sequence"), ("pretokenizers", .array([
                 .object(JSONObject([("type", "Digits"), ("individual_digits", true)])), byteLevel]))]))
         case "gpt-2", "mpt", "olmo": return byteLevel
-        case "llama-bpe", "llama3": return split(PreTokenizerStep.llama3Pattern(digits: "{1,3}", caseless: true))
-        case "qwen2", "deepseek-r1-qwen": return split(PreTokenizerStep.llama3Pattern(digits: "", caseless: true))
-        default: return nil
+        default:
+            // Any other name: its Split patterns as its models' tokenizer.json files write them, then ByteLevel (which
+            // takes GPT-2's pattern itself where the list ends with it).
+            guard let patterns = PreTokenizer.huggingFacePatterns(named: pre) else { return nil }
+            let gpt2Last = patterns.last == PreTokenizerStep.gpt2Pattern
+            var parts: [JSONValue] = (gpt2Last ? patterns.dropLast() : patterns[...]).map { pattern in
+                .object(JSONObject([("type", "Split"), ("pattern", .object(JSONObject([("Regex", .string(pattern))]))),
+                                    ("behavior", "Isolated"), ("invert", false)]))
+            }
+            parts.append(.object(JSONObject([("type", "ByteLevel"), ("add_prefix_space", false), ("trim_offsets", true),
+                                             ("use_regex", .bool(gpt2Last))])))
+            return .object(JSONObject([("type", "Sequence"), ("pretokenizers", .array(parts))]))
         }
     }
 
@@ -327,7 +329,7 @@ struct TokenizerFacts {
             ])))
         }
         let vocab = JSONObject(tokens.enumerated().map { ($0.element, JSONValue($0.offset)) })
-        let ignoreMerges = pre == "llama-bpe" || pre == "llama3"
+        let ignoreMerges = PreTokenizer(named: pre)?.ignoreMerges ?? false
         return .object(JSONObject([
             ("version", "1.0"), ("truncation", .null), ("padding", .null), ("added_tokens", .array(added)),
             ("normalizer", .null), ("pre_tokenizer", TokenizerFacts.preTokenizerJSON(pre) ?? .null), ("post_processor", postProcessor),

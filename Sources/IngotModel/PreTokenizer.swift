@@ -143,6 +143,15 @@ public struct PreTokenizer: Sendable, Equatable {
         return PreTokenizer(entry, name: entry.names[0])
     }
 
+    /// The patterns of a named pre-tokenizer as a tokenizer.json writes them (its Split regexes, in order); nil for
+    /// names a byte-level tokenizer.json cannot express: the raw UTF-8 ones (Gemma 4's), and AFMoE's, whose digit
+    /// splitter is llama.cpp's own code rather than a pattern.
+    public static func huggingFacePatterns(named name: String) -> [String]? {
+        guard let entry = table.first(where: { $0.names.contains(name) }), !entry.flags.contains(.rawUTF8) else { return nil }
+        let patterns = entry.huggingFace ?? entry.patterns
+        return patterns.contains(#"\p{AFMoE_digits}"#) ? nil : patterns
+    }
+
     /// The step for one pattern of a tokenizer.json that no named pre-tokenizer matches as a whole: llama.cpp's text
     /// of it, where one of llama.cpp's lists holds it as written or as its tokenizer.json original.
     static func step(huggingFace pattern: String) -> PreTokenizerStep? {

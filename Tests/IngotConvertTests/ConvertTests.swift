@@ -1,6 +1,7 @@
 @testable import IngotConvert
 import IngotArchitectures
 import IngotFormats
+import IngotModel
 import IngotNumerics
 import Testing
 
@@ -353,5 +354,26 @@ struct ConvertTests {
         #expect(Converter.storedType(name: "blk.0.attn_q.bias", role: q, dims: 1, chosen: .f16) == .f32)
         #expect(Converter.storedType(name: "blk.0.attn_norm.weight", role: nil, dims: 1, chosen: .bf16) == .f32)
         #expect(Converter.storedType(name: "blk.0.ffn_gate_inp.weight", role: router, dims: 2, chosen: .bf16) == .f32)
+    }
+}
+
+@Suite("Pre-tokenizers in tokenizer.json")
+struct PreTokenizerJSONTests {
+    @Test("every pre-tokenizer a byte-level tokenizer.json can express is written so, and read back as the same steps")
+    func everyNameRoundTrips() throws {
+        var inexpressible: [String] = []
+        for name in PreTokenizer.names {
+            guard let json = TokenizerFacts.preTokenizerJSON(name) else { inexpressible.append(name); continue }
+            let root = JSONValue.object(JSONObject([
+                ("model", .object(JSONObject([("type", "BPE"), ("vocab", .object(JSONObject([("a", JSONValue(0))]))),
+                                              ("merges", .array([]))]))),
+                ("pre_tokenizer", json),
+            ]))
+            let read = try Tokenizer(huggingFace: root).preTokenizer
+            let named = try #require(PreTokenizer(named: name))
+            #expect(read?.steps == named.steps, "\(name)")
+        }
+        // Gemma 4's family is raw UTF-8 (no byte-level form); AFMoE's digits are llama.cpp's code, not a pattern.
+        #expect(inexpressible.sorted() == ["afmoe", "gemma4", "granite-embed-multi-311m", "sarvam-moe"])
     }
 }
