@@ -3,8 +3,9 @@
 `ingot quantize --imatrix`. Runs llama.cpp's own tools, built natively from the llama-cpp-python sdist.
 
   build:   tools/reference/llama_imatrix.py build
-           extracts .cache/downloads/llama_cpp_python-0.3.36.tar.gz and builds llama-imatrix, llama-quantize and
-           llama-perplexity with cmake (Release, GGML_NATIVE) into .cache/llama-build/bin (about 5 minutes on 2 cores).
+           extracts .cache/downloads/llama_cpp_python-0.3.36.tar.gz and builds llama-imatrix, llama-quantize,
+           llama-perplexity and llama-tokenize (for tools/bench-tokenize.py) with cmake (Release, GGML_NATIVE)
+           into .cache/llama-build/cmake/bin (about 5 minutes on 2 cores).
   record:  tools/reference/llama_imatrix.py record [--bin DIR]
            from the repository root, writes
            - fixtures/reference/llama-imatrix-smollm2.gguf: llama-imatrix on SmolLM2 F16 (tools/make-variants.py)
@@ -58,7 +59,7 @@ def build():
     subprocess.run(["cmake", "-S", tree, "-B", b, "-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF",
                     "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_SERVER=OFF"], check=True)
     subprocess.run(["cmake", "--build", b, "-j", str(os.cpu_count() or 2), "--target", "llama-imatrix",
-                    "llama-quantize", "llama-perplexity"], check=True)
+                    "llama-quantize", "llama-perplexity", "llama-tokenize"], check=True)
     print(os.path.join(b, "bin"))
 
 
