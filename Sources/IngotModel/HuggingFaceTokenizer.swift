@@ -38,9 +38,8 @@ extension Tokenizer {
         // Ids the file leaves out become placeholders, as the converters fill them; their number is bounded by
         // the entries present, so that one huge id cannot make a vocabulary of millions from a few bytes.
         let count = (entries.map(\.0).max() ?? -1) + 1
-        let present = Set(entries.map(\.0)).count
-        guard count - present <= max(1024, present) else {
-            let (id, text) = entries.max(by: { $0.0 < $1.0 })!
+        let present = vocabIDs.union(specialIDs.keys).count
+        if count - present > max(1024, present), let (id, text) = entries.max(by: { $0.0 < $1.0 }) {
             let spelled = String(decoding: text, as: UTF8.self)
             throw fail(.invalidValue, vocabIDs.contains(id) ? "model.vocab['\(spelled)']" : "added_tokens['\(spelled)']",
                        "id \(id) leaves \(count - present) ids unused among \(present) tokens")

@@ -282,10 +282,10 @@ private struct Parser {
     var peek: UInt32? { i < units.count ? units[i] : nil }
 
     mutating func compile() throws -> Program {
-        var node = try alternation()
+        let node = try alternation()
         guard i == units.count else { throw fail("unexpected ')'") }
         var code: [Program.Inst] = []
-        emit(&node, into: &code)
+        emit(node, into: &code)
         code.append(.match)
         return Program(code: code, sets: sets, subprograms: subprograms)
     }
@@ -397,9 +397,8 @@ private struct Parser {
             guard peek == 0x29 else { throw fail("unterminated group") }
             i += 1
             if let negative = look {
-                var node = inner
                 var code: [Program.Inst] = []
-                emit(&node, into: &code)
+                emit(inner, into: &code)
                 code.append(.match)
                 subprograms.append(Program(code: code, sets: sets, subprograms: subprograms))
                 return .look(subprograms.count - 1, negative: negative)
@@ -541,42 +540,42 @@ private struct Parser {
     }
 
     /// Emits code for `node`.
-    func emit(_ node: inout Node, into code: inout [Program.Inst]) {
+    func emit(_ node: Node, into code: inout [Program.Inst]) {
         switch node {
         case .set(let s): code.append(.unit(s))
-        case .seq(var xs):
-            for k in xs.indices { emit(&xs[k], into: &code) }
-        case .alt(var xs):
+        case .seq(let xs):
+            for k in xs.indices { emit(xs[k], into: &code) }
+        case .alt(let xs):
             // split L1, next; L1: x0; jump end; next: split L2, next2; ...
             var jumps: [Int] = []
             for k in xs.indices {
                 if k < xs.count - 1 {
                     let split = code.count
                     code.append(.split(split + 1, -1))
-                    emit(&xs[k], into: &code)
+                    emit(xs[k], into: &code)
                     jumps.append(code.count)
                     code.append(.jump(-1))
                     code[split] = .split(split + 1, code.count)
                 } else {
-                    emit(&xs[k], into: &code)
+                    emit(xs[k], into: &code)
                 }
             }
             for j in jumps { code[j] = .jump(code.count) }
-        case .rep(var x, let min, let max, let greedy):
-            for _ in 0..<min { emit(&x, into: &code) }
+        case .rep(let x, let min, let max, let greedy):
+            for _ in 0..<min { emit(x, into: &code) }
             if let max {
                 // (x(x(x)?)?)? for the optional copies
                 var holes: [Int] = []
                 for _ in min..<max {
                     holes.append(code.count)
                     code.append(.split(-1, -1))
-                    emit(&x, into: &code)
+                    emit(x, into: &code)
                 }
                 for h in holes { code[h] = greedy ? .split(h + 1, code.count) : .split(code.count, h + 1) }
             } else {
                 let top = code.count
                 code.append(.split(-1, -1))
-                emit(&x, into: &code)
+                emit(x, into: &code)
                 code.append(.jump(top))
                 code[top] = greedy ? .split(top + 1, code.count) : .split(code.count, top + 1)
             }

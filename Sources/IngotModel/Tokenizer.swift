@@ -82,18 +82,10 @@ public final class Tokenizer: @unchecked Sendable {
             }
         }
         self.byteTokens = byteTokens
-        // A U+2581 (E2 96 81) at byte k of a token, after a character that is not one.
-        func spaceAfterOther(_ t: [UInt8]) -> Bool {
-            var k = 1
-            while k + 2 < t.count {
-                if t[k] == 0xE2 && t[k + 1] == 0x96 && t[k + 2] == 0x81 {
-                    if k < 3 || !(t[k - 3] == 0xE2 && t[k - 2] == 0x96 && t[k - 1] == 0x81) { return true }
-                }
-                k += 1
-            }
-            return false
+        // A U+2581 at byte k > 0 of a token, after a character that is not one.
+        wordsMergeAlone = !tokens.contains { t in
+            t.indices.dropFirst().contains { k in Tokenizer.isEscapedSpace(t[...], k) && !Tokenizer.isEscapedSpace(t[...], k - 3) }
         }
-        wordsMergeAlone = !tokens.contains(where: spaceAfterOther)
         self.bos = bos
         self.eos = eos
         self.addsBOS = addsBOS
@@ -378,7 +370,6 @@ public final class Tokenizer: @unchecked Sendable {
     private func encodeSPM(_ text: [UInt8], into out: inout [Int32]) {
         guard wordsMergeAlone else { return encodeSPMWord(text, into: &out) }
         var cache: [ArraySlice<UInt8>: [Int32]] = [:]
-        func isSpace(_ i: Int) -> Bool { i + 2 < text.count && text[i] == 0xE2 && text[i + 1] == 0x96 && text[i + 2] == 0x81 }
         var start = 0
         func flush(_ end: Int) {
             guard end > start else { return }
@@ -394,7 +385,7 @@ public final class Tokenizer: @unchecked Sendable {
         var i = 3
         while i < text.count {
             // A U+2581 after anything but U+2581 starts a word.
-            if text[i] == 0xE2 && isSpace(i) && !isSpace(i - 3) { flush(i); i += 3 } else { i += 1 }
+            if Tokenizer.isEscapedSpace(text[...], i) && !Tokenizer.isEscapedSpace(text[...], i - 3) { flush(i); i += 3 } else { i += 1 }
         }
         flush(text.count)
     }
@@ -450,9 +441,7 @@ public final class Tokenizer: @unchecked Sendable {
         let t = tokens[Int(token)]
         switch kind {
         case .bpe where preTokenizer?.rawUTF8 == true:
-            if types[Int(token)] == .byte, t.count == 6, let v = UInt8(String(decoding: t[3..<5], as: UTF8.self), radix: 16) {
-                return [v]
-            }
+            if types[Int(token)] == .byte, let v = Tokenizer.byteValue(t) { return [v] }
             if types[Int(token)] != .normal { return t }
             return Tokenizer.unescapingSpaces(t)
         case .bpe:
@@ -463,9 +452,7 @@ public final class Tokenizer: @unchecked Sendable {
             }
             return out
         case .spm:
-            if types[Int(token)] == .byte, t.count == 6, let v = UInt8(String(decoding: t[3..<5], as: UTF8.self), radix: 16) {
-                return [v]
-            }
+            if types[Int(token)] == .byte, let v = Tokenizer.byteValue(t) { return [v] }
             return Tokenizer.unescapingSpaces(t)
         }
     }
@@ -475,9 +462,19 @@ public final class Tokenizer: @unchecked Sendable {
         var out: [UInt8] = []
         var i = 0
         while i < t.count {
-            if i + 2 < t.count && t[i] == 0xE2 && t[i + 1] == 0x96 && t[i + 2] == 0x81 { out.append(0x20); i += 3 } else { out.append(t[i]); i += 1 }
+            if isEscapedSpace(t[...], i) { out.append(0x20); i += 3 } else { out.append(t[i]); i += 1 }
         }
         return out
+    }
+
+    /// Whether U+2581 (E2 96 81), SentencePiece's space, starts at byte `i` of `t`.
+    static func isEscapedSpace(_ t: ArraySlice<UInt8>, _ i: Int) -> Bool {
+        i >= t.startIndex && i + 2 < t.endIndex && t[i] == 0xE2 && t[i + 1] == 0x96 && t[i + 2] == 0x81
+    }
+
+    /// The byte a `<0xXX>` token stands for.
+    static func byteValue(_ t: [UInt8]) -> UInt8? {
+        t.count == 6 ? UInt8(String(decoding: t[3..<5], as: UTF8.self), radix: 16) : nil
     }
 
     // MARK: byte-level alphabet and UTF-8
