@@ -5,7 +5,9 @@ The whole Shakespeare corpus (every play of .cache/shakespeare, 9.5 MB, as one t
 through llama.cpp's own `llama-tokenize` built natively from the llama-cpp-python 0.3.36 sdist (cmake, Release,
 GGML_NATIVE: `tools/reference/llama_imatrix.py build`), on llama.cpp's vocabulary files and SmolLM2's, and on
 Qwen2's vocabulary relabelled to pre-tokenizers that have no vocabulary file (tools/tokenizer-diff.py's
-relabelling). Both are whole processes: vocabulary loading, tokenizing, printing the ids. No BOS/EOS, special
+relabelling), and on SentencePiece vocabularies written as SentencePiece-style tokenizer.json (tools/make-tokenizer-json.py;
+Ingot reads the file, llama-tokenize the GGUF: the legacy form, and Metaspace `first`, which gives llama.cpp's ids on
+text that neither starts with a space nor holds special tokens). Both are whole processes: vocabulary loading, tokenizing, printing the ids. No BOS/EOS, special
 tokens not parsed (`--no-special`; `--no-bos --no-parse-special --no-escape`). The two alternate, median of
 --runs; the ids must be identical or the row says so.
 
@@ -28,6 +30,7 @@ from benchutil import measure  # noqa: E402
 VOCABS = ["smollm2", "gpt-2", "llama-bpe", "qwen2", "qwen35", "deepseek-llm", "deepseek-coder", "falcon", "starcoder",
           "gemma-4", "llama-spm", "phi-3"]
 RELABEL = ["deepseek-v3", "gpt-4o", "tekken", "kimi-k2", "afmoe"]
+AS_JSON = [("llama-spm", "legacy"), ("llama-spm", "first"), ("phi-3", "first")]
 
 
 def main():
@@ -53,14 +56,26 @@ def main():
     models["smollm2"] = os.path.join(ROOT, ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
     for pre in RELABEL:
         models[f"qwen2-as-{pre}"] = tokdiff.relabelled(models["qwen2"], pre, work)
+    # name -> (what ingot reads, what llama-tokenize reads)
+    models = {n: (m, m) for n, m in models.items()}
+    spec = importlib.util.spec_from_file_location("tokjson", os.path.join(ROOT, "tools/make-tokenizer-json.py"))
+    tokjson = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tokjson)
+    for vocab, form in AS_JSON:
+        if a.vocab and f"{vocab}-json-{form}" not in a.vocab:
+            continue
+        js = os.path.join(work, f"{vocab}-{form}.tokenizer.json")
+        with open(js, "w", encoding="utf-8") as f:
+            json.dump(tokjson.document(models[vocab][1], form=form), f, ensure_ascii=False)
+        models[f"{vocab}-json-{form}"] = (js, models[vocab][1])
     names = [n for n in models if not a.vocab or n in a.vocab]
 
     print(f"corpus: {os.path.getsize(corpus):,} bytes; {a.runs} runs each, alternating; median wall seconds")
     commands = {}
     for name in names:
-        model = models[name]
-        commands[name] = ([a.ingot, "tokenize", model, "--text", corpus, "--no-special", "--json"],
-                          [a.llama_tokenize, "-m", model, "-f", corpus, "--ids", "--no-bos", "--no-parse-special",
+        ours, theirs = models[name]
+        commands[name] = ([a.ingot, "tokenize", ours, "--text", corpus, "--no-special", "--json"],
+                          [a.llama_tokenize, "-m", theirs, "-f", corpus, "--ids", "--no-bos", "--no-parse-special",
                            "--no-escape", "--log-disable"])
     # Timings first, while this process is small (a child's peak RSS counts the parent's pages at fork); the ids
     # are compared afterwards.

@@ -574,6 +574,27 @@ def sentencepiece_checks(ingot, work):
             bad.append(play["file"])
     check(not bad, "ingot tokenize on the SentencePiece folder (tokenizer.model) = llama.cpp's ids on every play",
           f"{len(ref['plays'])} plays, {sum(p['count'] for p in ref['plays'])} tokens" + (f", differ: {bad[:3]}" if bad else ""))
+    # The folder without tokenizer.model: its tokenizer.json (the SentencePiece-style BPE that transformers runs, merges
+    # by rank) is the tokenizer, read as such and converted to a GGUF SentencePiece vocabulary scored by merge rank.
+    json_only, converted = os.path.join(work, "spm-json-only"), os.path.join(work, "spm-json-only.gguf")
+    shutil.copytree(folder, json_only)
+    os.unlink(os.path.join(json_only, "tokenizer.model"))
+    run([ingot, "convert", json_only, "-o", converted, "--to", "gguf"])
+    got = {k: v for k, v in metadata(GGUFReader(converted)).items() if k.startswith("tokenizer.")}
+    same_vocab = all(got.get(k) == tok_a.get(k) for k in ["tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type"])
+    bad = {json_only: [], converted: []}
+    for play in ref["plays"]:
+        for model in bad:
+            out = run([ingot, "tokenize", model, "--text", os.path.join(ROOT, ".cache/shakespeare", play["file"]), "--json"]).stdout
+            ids = json.loads(out)["ids"]
+            if len(ids) != play["count"] or hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest() != play["sha256"]:
+                bad[model].append(play["file"])
+    check(same_vocab and not bad[json_only] and not bad[converted],
+          "SentencePiece-style tokenizer.json alone: ingot tokenize on it and on the GGUF it converts to = llama.cpp's ids on every play",
+          f"{len(ref['plays'])} plays; model, tokens and types as the source GGUF's: {same_vocab}"
+          + (f"; differ: {bad[json_only][:2]} {bad[converted][:2]}" if bad[json_only] or bad[converted] else ""))
+    shutil.rmtree(json_only)
+    os.unlink(converted)
     shutil.rmtree(folder)
     os.unlink(back)
 

@@ -14,6 +14,10 @@
    every vocabulary of 1. and SmolLM2's, plain and with special tokens parsed, with the ids llama.cpp gave; and
    differential-relabelled.json: the same for pre-tokenizers no shipped vocabulary uses (DeepSeek-V3's among them),
    on Qwen2's vocabulary relabelled with their names.
+5. fixtures/tokenizer/differential-metaspace.json: the SentencePiece vocabularies of 1. (Llama 2's, Phi-3's,
+   Baichuan's) as SentencePiece-style BPE tokenizer.json in each form tools/make-tokenizer-json.py writes (the legacy
+   Replace + Prepend normalizer; Metaspace with each prepend scheme, with and without split), with the ids the
+   tokenizers library gave on that file (tools/tokenizer-diff.py --hf).
 
 usage: tools/check-tokenizer.py [--ingot .build/release/ingot] [--vocab-dir .cache/llama-vocab]
 """
@@ -122,7 +126,8 @@ def main():
     spec.loader.exec_module(tokdiff)
     work = tempfile.mkdtemp(prefix="ingot-tokenizer-")
     runs = []
-    for name in ["differential.json", "differential-relabelled.json", "differential-patterns.json", "differential-gemma4.json"]:
+    for name in ["differential.json", "differential-relabelled.json", "differential-patterns.json", "differential-gemma4.json",
+                 "differential-metaspace.json"]:
         runs += json.load(open(os.path.join(ROOT, "fixtures/tokenizer", name), encoding="utf-8"))["runs"]
     # Relabelled runs whose pre-tokenizer has a tokenizer.json form are checked through that file as well: the
     # tokenizer.json reader must recognise the Split patterns (DeepSeek-V3's, GPT-4o's, Tekken's) as llama.cpp's.
@@ -138,7 +143,15 @@ def main():
         label = f"differential {run['vocab']}" + (f" as {run['pre']}" if "pre" in run else "") \
             + (" (special tokens parsed)" if run["parse_special"] else "")
         sources = [(label, source)]
-        if run.get("pre") in tokjson.SPLITS:
+        if "form" in run:
+            # Recorded from the tokenizers library on the tokenizer.json form: only that file is run.
+            js = os.path.join(work, f"{run['vocab']}-{run['form']}.tokenizer.json")
+            if not os.path.exists(js):
+                with open(js, "w", encoding="utf-8") as f:
+                    json.dump(tokjson.document(source, form=run["form"]), f, ensure_ascii=False)
+            sources = [(f"differential {run['vocab']} tokenizer.json {run['form']}"
+                        + (" (special tokens parsed)" if run["parse_special"] else ""), js)]
+        elif run.get("pre") in tokjson.SPLITS:
             # One reading of each vocabulary (gpt-2's reader takes seconds), the pre-tokenizer set per run.
             if run["vocab"] not in json_docs:
                 json_docs[run["vocab"]] = tokjson.document(source)

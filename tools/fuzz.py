@@ -168,6 +168,13 @@ def seeds(ingot):
            "decoder": {"type": "ByteLevel"}}
     tokjson = json.dumps(tok).encode()
     put("tokenizer-json", "tiny-tokenizer.json", tokjson)
+    # SentencePiece-style: Metaspace, byte fallback, a fused unknown token, an added token that strips.
+    spm = {"added_tokens": [{"id": 0, "content": "<unk>", "special": True}, {"id": 1, "content": "<s>", "special": True, "rstrip": True}],
+           "normalizer": None, "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False},
+           "model": {"type": "BPE", "unk_token": "<unk>", "fuse_unk": True, "byte_fallback": True,
+                     "vocab": {"<unk>": 0, "<s>": 1, "\u2581": 2, "a": 3, "b": 4, "\u2581a": 5, "ab": 6, "<0xC3>": 7, "<0xA9>": 8},
+                     "merges": [["\u2581", "a"], ["a", "b"]]}}
+    put("tokenizer-json", "tiny-metaspace.json", json.dumps(spm, ensure_ascii=False).encode())
     put("json", "tiny-tokenizer.json", tokjson)
     for p in files(os.path.join(ROOT, "fixtures/safetensors/sharded")) + files(os.path.join(ROOT, "fixtures/reference")):
         if p.endswith(".json") and os.path.getsize(p) < 64 << 10:

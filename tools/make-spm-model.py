@@ -41,11 +41,12 @@ def main():
     w.add_token_list(tokens)
     w.add_token_scores(r.fields["tokenizer.ggml.scores"].contents())
     w.add_token_types(r.fields["tokenizer.ggml.token_type"].contents())
-    w.add_bos_token_id(r.fields["tokenizer.ggml.bos_token_id"].contents())
-    w.add_eos_token_id(r.fields["tokenizer.ggml.eos_token_id"].contents())
-    w.add_unk_token_id(r.fields["tokenizer.ggml.unknown_token_id"].contents())
-    w.add_add_bos_token(r.fields["tokenizer.ggml.add_bos_token"].contents())
-    w.add_add_eos_token(r.fields["tokenizer.ggml.add_eos_token"].contents())
+    # The vocabulary's special ids and flags, those it has (Llama 2's has all).
+    for key, add in [("bos_token_id", w.add_bos_token_id), ("eos_token_id", w.add_eos_token_id),
+                     ("unknown_token_id", w.add_unk_token_id), ("add_bos_token", w.add_add_bos_token),
+                     ("add_eos_token", w.add_add_eos_token)]:
+        if "tokenizer.ggml." + key in r.fields:
+            add(r.fields["tokenizer.ggml." + key].contents())
     rng = np.random.default_rng(11)
 
     def t(name, *shape, norm=False):

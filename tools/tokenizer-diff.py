@@ -14,6 +14,13 @@ splitting rules; llama.cpp tokenizes it, so names without a shipped vocabulary a
 
 `--corpus FILE...` also tokenizes each file whole, plain, through both (the Shakespeare corpus, say).
 
+`--hf FORM...` also writes each SentencePiece vocabulary (Llama 2's, Phi-3's, Baichuan's) as a SentencePiece-style
+BPE tokenizer.json in each FORM (tools/make-tokenizer-json.py: `legacy`, or a Metaspace pre-tokenizer `first`,
+`always`, `never`, each also with `-split`) and compares Ingot on that file with the `tokenizers` library on the same
+file (special tokens not split in plain mode: `encode_special_tokens`). The legacy form is llama.cpp's SentencePiece
+tokenizing written as tokenizer.json, so Ingot's ids on it are also compared with llama.cpp's on the GGUF (for Phi-3 in
+plain mode only: its special tokens strip the whitespace after them, C's isspace in llama.cpp, Unicode's in tokenizers).
+
 `--record FILE` writes the strings and llama.cpp's ids, relabelled runs with the name they ran under (a fixture that
 tools/check-tokenizer.py checks in CI, relabelling the vocabulary the same way).
 
@@ -212,6 +219,113 @@ def ingot_ids(ingot, model, texts, parse_special):
         os.unlink(path)
 
 
+def is_sentencepiece(path):
+    from gguf import GGUFReader
+    f = GGUFReader(path).fields.get("tokenizer.ggml.model")
+    return f is not None and f.contents() == "llama"
+
+
+def hf_forms(a, name, path, texts, work, record):
+    """Ingot against the tokenizers library on the vocabulary written as tokenizer.json in each of --hf's forms;
+    the legacy form against llama.cpp on the GGUF too."""
+    import importlib.util
+    from tokenizers import Tokenizer as HFTokenizer
+    spec = importlib.util.spec_from_file_location("tokjson", os.path.join(ROOT, "tools/make-tokenizer-json.py"))
+    tokjson = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tokjson)
+    llama = {}
+    if "legacy" in a.hf:
+        from llama_cpp import Llama
+        llm = Llama(model_path=path, vocab_only=True, verbose=False)
+        for parse in (False, True):
+            llama[parse] = [list(llm.tokenize(t.encode("utf-8"), add_bos=False, special=parse)) for t in texts]
+        del llm
+    bad_runs, results = 0, []
+
+    def judge(label, mode, want, got, err, peer, who="ingot", counts=True):
+        nonlocal bad_runs
+        if got is None:
+            print(f"  FAIL  {label:32s} {mode:13s} refused: {err}", flush=True)
+            results.append({"vocab": label, "mode": mode, "peer": peer, "strings": len(texts), "differ": None, "error": err})
+            bad_runs += 1
+            return
+        bad = [i for i in range(len(want)) if got[i] != want[i]]
+        bad_runs += bool(bad) and counts
+        results.append({"vocab": label, "mode": mode, "peer": peer, "strings": len(want), "differ": len(bad)})
+        verdict = "ok  " if not bad else "FAIL" if counts else "info"
+        print(f"  {verdict}  {label:32s} {mode:13s} {len(want) - len(bad)} of {len(want)} the same as {peer}", flush=True)
+        for i in bad[:a.show]:
+            print(f"        {texts[i]!r}\n        {peer} {want[i][:24]}\n        {who:9s} {got[i][:24]}")
+
+    # A folder holding only the tokenizer.json (a tiny llama with this vocabulary, converted by Ingot), converted to
+    # GGUF by ingot convert: llama.cpp on that GGUF against tokenizers on the file. The legacy form and Metaspace
+    # `never` are what GGUF expresses exactly; the other forms' prefix and split rules have no GGUF form.
+    import shutil
+    from llama_cpp import Llama
+    tiny, base = os.path.join(work, f"{name}-tiny.gguf"), os.path.join(work, f"{name}-hf")
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools/make-spm-model.py"), path, tiny], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([a.ingot, "convert", tiny, "-o", base, "--to", "hf"], check=True, stdout=subprocess.DEVNULL)
+
+    for form in a.hf:
+        js = os.path.join(work, f"{name}-{form}.tokenizer.json")
+        doc = tokjson.document(path, form=form)
+        strips = any(t["lstrip"] or t["rstrip"] for t in doc["added_tokens"])
+        with open(js, "w", encoding="utf-8") as f:
+            json.dump(doc, f, ensure_ascii=False)
+        hf = HFTokenizer.from_file(js)
+        label = f"{name} tokenizer.json {form}"
+        for parse in (False, True):
+            hf.encode_special_tokens = not parse
+            want = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
+            got, err = ingot_ids(a.ingot, js, texts, parse)
+            mode = "parse-special" if parse else "plain"
+            judge(label, mode, want, got, err, "tokenizers")
+            if a.record:
+                record.append({"vocab": name, "form": form, "parse_special": parse,
+                               "cases": [{"text": t, "ids": w} for t, w in zip(texts, want)]})
+            # With special tokens parsed, Phi-3's differ by construction: llama.cpp strips C's isspace right of them
+            # (by model name), a tokenizer.json's rstrip strips Unicode whitespace.
+            if form == "legacy" and not (parse and strips):
+                judge(label, mode, llama[parse], got, err, "llama.cpp")
+        folder = os.path.join(work, f"{name}-{form}-hf")
+        shutil.copytree(base, folder)
+        os.unlink(os.path.join(folder, "tokenizer.model"))
+        shutil.copy(js, os.path.join(folder, "tokenizer.json"))
+        converted = folder + ".gguf"
+        p = subprocess.run([a.ingot, "convert", folder, "-o", converted, "--to", "gguf"], capture_output=True)
+        if p.returncode != 0:
+            judge(label + " -> GGUF", "convert", [], None, p.stderr.decode(errors="replace")[-300:], "tokenizers")
+        else:
+            llm = Llama(model_path=converted, vocab_only=True, verbose=False)
+            for parse in (False, True):
+                if parse and strips:
+                    continue
+                hf.encode_special_tokens = not parse
+                want = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
+                got = [list(llm.tokenize(t.encode("utf-8"), add_bos=False, special=parse)) for t in texts]
+                judge(label + " -> GGUF", "parse-special" if parse else "plain", want, got, None, "tokenizers",
+                      who="llama.cpp", counts=form in ("legacy", "never"))
+            del llm
+            os.unlink(converted)
+        shutil.rmtree(folder)
+        hf.encode_special_tokens = True
+        for corpus in a.corpus:
+            want = hf.encode(open(corpus, encoding="utf-8").read(), add_special_tokens=False).ids
+            got, err = ingot_corpus(a.ingot, js, corpus)
+            same = got == want
+            bad_runs += not same
+            first = next((i for i in range(min(len(got or []), len(want))) if got[i] != want[i]), None)
+            results.append({"vocab": label, "mode": "corpus", "peer": "tokenizers", "file": os.path.basename(corpus),
+                            "tokens": len(want), "differ": None if got is None else int(not same)})
+            print(f"  {'ok  ' if same else 'FAIL'}  {label:32s} {os.path.basename(corpus)}: {len(want)} tokens"
+                  + ("" if same else f", ingot {len(got or [])}, first difference at token {first} ({err or ''})"), flush=True)
+        os.unlink(js)
+    shutil.rmtree(base)
+    os.unlink(tiny)
+    return bad_runs, results
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
@@ -225,6 +339,9 @@ def main():
     ap.add_argument("--record", help="write the strings and llama.cpp's ids here")
     ap.add_argument("--json", help="write the per-run counts here")
     ap.add_argument("--corpus", nargs="*", default=[], help="also tokenize each of these files whole (plain) through both")
+    ap.add_argument("--hf", nargs="*", default=[], help="SentencePiece vocabularies as tokenizer.json in these forms, "
+                    "against the tokenizers library")
+    ap.add_argument("--hf-only", action="store_true", help="run only the --hf comparisons")
     a = ap.parse_args()
     from llama_cpp import Llama
 
@@ -240,7 +357,11 @@ def main():
         rng = random.Random(f"{a.seed}-{name}")
         texts = strings(rng, a.count, specials, vocab_texts)
         variants = [(name, paths[name])] + [(f"{name} as {pre}", relabelled(paths[name], pre, work)) for pre in a.relabel]
-        for label, path in variants:
+        if a.hf and is_sentencepiece(paths[name]):
+            bad, runs = hf_forms(a, name, paths[name], texts, work, record)
+            total_bad += bad
+            results += runs
+        for label, path in ([] if a.hf_only else variants):
             llm = Llama(model_path=path, vocab_only=True, verbose=False)
             for parse in (False, True):
                 want = [list(llm.tokenize(t.encode("utf-8"), add_bos=False, special=parse)) for t in texts]
@@ -277,8 +398,12 @@ def main():
             del llm
     if a.record:
         import llama_cpp
+        reference = f"llama-cpp-python {llama_cpp.__version__}, Llama.tokenize(add_bos=False)"
+        if a.hf:
+            import tokenizers
+            reference += f"; runs with a form: tokenizers {tokenizers.__version__}, Tokenizer.encode(add_special_tokens=False)"
         with open(a.record, "w", encoding="utf-8") as f:
-            json.dump({"reference": f"llama-cpp-python {llama_cpp.__version__}, Llama.tokenize(add_bos=False)",
+            json.dump({"reference": reference,
                        "command": " ".join(["tools/tokenizer-diff.py"] + sys.argv[1:]), "runs": record}, f, ensure_ascii=False)
     if a.json:
         json.dump(results, open(a.json, "w"), indent=1)

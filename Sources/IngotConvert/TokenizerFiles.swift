@@ -390,10 +390,11 @@ struct TokenizerFacts {
                 ? "only a SentencePiece tokenizer.model, which llama.cpp reads for the llama family only" : "no tokenizer.json"
             throw ModelError(.unsupportedTokenizer, field: "tokenizer.json", "the folder has \(what)", path: folder)
         }
-        model = "gpt2"
         let path = folder + "/tokenizer.json"
         let root = try readJSON(path)
         let tokenizer = try Tokenizer(huggingFace: root, path: path)
+        let sentencePiece = tokenizer.isSentencePieceBPE
+        model = sentencePiece ? "llama" : "gpt2"
         let config = files.contains("tokenizer_config.json") ? try readJSON(folder + "/tokenizer_config.json") : JSONValue.null
         var byID: [Int: String] = [:]
         for m in root["model"]?["vocab"]?.objectValue?.members ?? [] { if let i = m.value.intValue { byID[i] = m.key } }
@@ -414,7 +415,9 @@ struct TokenizerFacts {
                 tokens.append("[PAD\(i)]"); types.append(4); continue
             }
             tokens.append(t)
-            if let special = addedSpecial[i] {
+            if sentencePiece, [.byte, .unknown].contains(tokenizer.types[i]) {
+                types.append(tokenizer.types[i].rawValue)
+            } else if let special = addedSpecial[i] {
                 types.append(special || TokenizerFacts.looksSpecial(t) ? 3 : 4)
             } else {
                 types.append(1)
@@ -427,7 +430,11 @@ struct TokenizerFacts {
         }
         let ids = tokenizer.encode(Array(TokenizerFacts.checkText.utf8), addSpecial: true, parseSpecial: false)
         let digest = SHA256.hex(Array(("[" + ids.map(String.init).joined(separator: ", ") + "]").utf8))
-        if let name = TokenizerFacts.knownHashes[digest] {
+        if sentencePiece {
+            pre = "default"
+            scores = TokenizerFacts.mergeScores(tokens: tokens, merges: merges)
+            merges = []
+        } else if let name = TokenizerFacts.knownHashes[digest] {
             pre = name
         } else if let name = TokenizerFacts.structuralName(tokenizer.preTokenizer) {
             pre = name
@@ -446,6 +453,32 @@ struct TokenizerFacts {
         unk = special("unk_token")
         pad = special("pad_token")
         readFlags(config, count: count, llamaVocabRules: llamaVocabRules)
+        if sentencePiece {
+            unk = unk ?? types.firstIndex(of: 2)
+            if addSpacePrefix == nil && tokenizer.spacePrefix == .never { addSpacePrefix = false }
+        }
+    }
+
+    /// Scores that make SentencePiece's merging by score take a BPE tokenizer.json's merges in the file's order:
+    /// each token's is minus the rank of the first merge that makes it, -1e9 for tokens no merge makes.
+    ///
+    /// This is how a SentencePiece-style BPE tokenizer.json (a Metaspace pre-tokenizer, or the legacy Replace +
+    /// Prepend normalizer) becomes a GGUF SentencePiece vocabulary: model `llama`, pre-tokenizer `default`, byte and
+    /// unknown tokens typed so, these scores. llama.cpp's converter (`LlamaHfVocab`) scores every token -1000, which
+    /// makes llama.cpp merge left to right instead. `add_space_prefix` is false where the file prepends nothing; a
+    /// Metaspace that prepends only to text not starting with a space, or only at the start of the text, has no GGUF
+    /// form and becomes llama.cpp's prefix before every fragment.
+    static func mergeScores(tokens: [String], merges: [String]) -> [Float] {
+        var index: [String: Int] = [:]
+        for (i, t) in tokens.enumerated() where index[t] == nil { index[t] = i }
+        var scores = [Float](repeating: -1e9, count: tokens.count)
+        for (rank, m) in merges.enumerated() {
+            // Pieces hold no spaces (they are U+2581), so the first space separates the two halves.
+            guard let space = m.firstIndex(of: " "), let id = index[String(m[..<space]) + String(m[m.index(after: space)...])],
+                  scores[id] == -1e9 else { continue }
+            scores[id] = -Float(rank)
+        }
+        return scores
     }
 
     /// llama.cpp's check text (`get_vocab_base_pre`): its ids identify a pre-tokenizer.

@@ -64,6 +64,10 @@ public enum PreTokenizerStep: Sendable, Equatable {
     case digitsFromRight
     /// `[^\n]+|[\n]+`: runs of newlines, and runs of the rest.
     case newlineRuns
+    /// Pieces that start at a U+2581 (the text's spaces, in SentencePiece-style BPE): at every one (a tokenizer.json
+    /// `Metaspace` with `split`), or, with `keepRuns`, at one that follows another character, so that a run of them
+    /// stays with the word after it.
+    case spaceWords(keepRuns: Bool)
     /// A pattern llama.cpp runs through std::regex (see `SplitRegex`).
     case regex(SplitRegex)
 
@@ -215,6 +219,11 @@ public struct PreTokenizer: Sendable, Equatable {
             preconditionFailure("split runs patterns itself")
         case .kimiK2:
             kimiK2(cps, cls, lo, hi, emit)
+        case .spaceWords(let keepRuns):
+            for pos in (lo + 1)..<max(hi, lo + 1) where cps[pos] == 0x2581 && !(keepRuns && cps[pos - 1] == 0x2581) {
+                emit(pos)
+            }
+            emit(hi)
         case .newlineRuns:
             var pos = lo
             while pos < hi {

@@ -39,16 +39,46 @@ public final class Tokenizer: @unchecked Sendable {
     public let eos: Int32?
     public let addsBOS: Bool
     public let addsEOS: Bool
-    let addSpacePrefix: Bool
+    public let spacePrefix: SpacePrefix
+    /// How a tokenizer.json's BPE model covers a character no token holds (nil: llama.cpp's way, each byte's
+    /// `<0xXX>` token that exists).
+    let unknownRule: UnknownRule?
+    /// Special tokens strip Unicode whitespace next to them (tokenizer.json), not only C's `isspace` (llama.cpp).
+    let unicodeStrip: Bool
     /// Tokens cut out of the text before tokenizing (control, user-defined and unknown), longest first; user-defined
     /// ones that are neither control nor unknown are cut out even when special tokens are not parsed (`alwaysCut`).
     let specials: [(id: Int32, text: [UInt8], alwaysCut: Bool, lstrip: Bool, rstrip: Bool)]
 
     public var vocabularySize: Int { tokens.count }
 
+    /// Read from a SentencePiece-style BPE tokenizer.json (spaces as U+2581, merges over characters): the tokenizer a
+    /// GGUF holds as a SentencePiece (`llama`) vocabulary.
+    public var isSentencePieceBPE: Bool { unknownRule != nil }
+
+    /// Where a text fragment (the text between two special tokens) gets a leading space, written U+2581, before
+    /// SentencePiece-style tokenizing.
+    public enum SpacePrefix: Sendable, Equatable {
+        case never
+        /// Every fragment, whatever it starts with: llama.cpp's `add_space_prefix` (at the start of the text and after
+        /// every special token), and a tokenizer.json's `Prepend` normalizer.
+        case everyFragment
+        /// A tokenizer.json's `Metaspace` pre-tokenizer: a fragment that does not already start with a space, every
+        /// one (`prepend_scheme` "always") or only one that starts the text ("first").
+        case unlessSpace(firstOnly: Bool)
+    }
+
+    /// A tokenizer.json BPE model's rule for a character no token holds: its bytes' `<0xXX>` tokens where
+    /// `byteFallback` holds and all exist, else the unknown token (nothing without one), runs of them as one where
+    /// `fuse` holds.
+    struct UnknownRule: Sendable {
+        var byteFallback: Bool
+        var unknown: Int32?
+        var fuse: Bool
+    }
+
     init(kind: Kind, preTokenizer: PreTokenizer?, tokens: [[UInt8]], types: [TokenType], scores: [Float],
-         merges mergeList: [[UInt8]], bos: Int32?, eos: Int32?, addsBOS: Bool, addsEOS: Bool, addSpacePrefix: Bool,
-         roles: [SpecialRole: Int32] = [:],
+         merges mergeList: [[UInt8]], bos: Int32?, eos: Int32?, addsBOS: Bool, addsEOS: Bool, spacePrefix: SpacePrefix,
+         unknownRule: UnknownRule? = nil, unicodeStrip: Bool = false, roles: [SpecialRole: Int32] = [:],
          stripRule: (Int32, [UInt8]) -> (lstrip: Bool, rstrip: Bool) = { _, _ in (false, false) }) {
         self.kind = kind
         self.preTokenizer = preTokenizer
@@ -82,15 +112,14 @@ public final class Tokenizer: @unchecked Sendable {
             }
         }
         self.byteTokens = byteTokens
-        // A U+2581 at byte k > 0 of a token, after a character that is not one.
-        wordsMergeAlone = !tokens.contains { t in
-            t.indices.dropFirst().contains { k in Tokenizer.isEscapedSpace(t[...], k) && !Tokenizer.isEscapedSpace(t[...], k - 3) }
-        }
+        wordsMergeAlone = !tokens.contains(where: Tokenizer.joinsWords)
         self.bos = bos
         self.eos = eos
         self.addsBOS = addsBOS
         self.addsEOS = addsEOS
-        self.addSpacePrefix = addSpacePrefix
+        self.spacePrefix = spacePrefix
+        self.unknownRule = unknownRule
+        self.unicodeStrip = unicodeStrip
         let attributes = TokenAttributes.resolve(tokens: tokens, types: types, ids: ids, roles: roles, eos: eos)
         var specials: [(id: Int32, text: [UInt8], alwaysCut: Bool, lstrip: Bool, rstrip: Bool)] = []
         for (i, a) in attributes.enumerated() where !a.isDisjoint(with: [.control, .userDefined, .unknown]) {
@@ -183,7 +212,7 @@ public final class Tokenizer: @unchecked Sendable {
         if addsBOS && bos == nil {
             throw fail(.invalidValue, "tokenizer.ggml.bos_token_id", "the tokenizer adds BOS but names no BOS token")
         }
-        let addSpacePrefix = g["tokenizer.ggml.add_space_prefix"]?.boolValue ?? (kind == .spm)
+        let spacePrefix: SpacePrefix = g["tokenizer.ggml.add_space_prefix"]?.boolValue ?? (kind == .spm) ? .everyFragment : .never
         var roles: [SpecialRole: Int32] = [:]
         for role in SpecialRole.allCases {
             roles[role] = role.keys.lazy.compactMap { g[$0]?.intValue }.first { $0 >= 0 && $0 < n }.map(Int32.init)
@@ -193,7 +222,7 @@ public final class Tokenizer: @unchecked Sendable {
         let phi3 = name.contains("phi-3") || name.contains("phi3")
         let keep: Set<[UInt8]> = [Array("<unk>".utf8), Array("<s>".utf8), Array("<|endoftext|>".utf8)]
         self.init(kind: kind, preTokenizer: pre, tokens: tokens, types: types, scores: scores, merges: merges,
-                  bos: bos, eos: eos, addsBOS: addsBOS, addsEOS: addsEOS, addSpacePrefix: addSpacePrefix, roles: roles,
+                  bos: bos, eos: eos, addsBOS: addsBOS, addsEOS: addsEOS, spacePrefix: spacePrefix, roles: roles,
                   stripRule: { _, text in (false, phi3 && !keep.contains(text)) })
     }
 
@@ -221,10 +250,20 @@ public final class Tokenizer: @unchecked Sendable {
                 out.append(id)
                 previousSpecial = true
             case .text(let range):
+                let prefix: Bool
+                switch spacePrefix {
+                case .never: prefix = false
+                case .everyFragment: prefix = previousSpecial
+                case .unlessSpace(let firstOnly):
+                    prefix = (!firstOnly || range.lowerBound == 0) && text[range.lowerBound] != 0x20
+                        && !Tokenizer.isEscapedSpace(text[...], range.lowerBound)
+                }
                 switch kind {
-                case .bpe: encodeBPE(text[range], into: &out, cache: &cache)
+                case .bpe:
+                    // Only raw UTF-8 BPE (where spaces become U+2581) is given a prefix.
+                    if prefix { encodeBPE(ArraySlice([0x20] + text[range]), into: &out, cache: &cache) } else { encodeBPE(text[range], into: &out, cache: &cache) }
                 case .spm:
-                    var s: [UInt8] = addSpacePrefix && previousSpecial ? [0xE2, 0x96, 0x81] : []
+                    var s: [UInt8] = prefix ? [0xE2, 0x96, 0x81] : []
                     for b in text[range] { if b == 0x20 { s += [0xE2, 0x96, 0x81] } else { s.append(b) } }
                     encodeSPM(s, into: &out)
                 }
@@ -261,11 +300,11 @@ public final class Tokenizer: @unchecked Sendable {
                     i = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(hit))
                     if needle.withUnsafeBufferPointer({ memcmp(base + i, $0.baseAddress!, needle.count) == 0 }) {
                         var left = range.lowerBound..<i
-                        if special.lstrip { while !left.isEmpty && Tokenizer.isSpace(text[left.upperBound - 1]) { left = left.lowerBound..<(left.upperBound - 1) } }
+                        if special.lstrip { left = left.lowerBound..<spaceRunStart(text, left) }
                         if !left.isEmpty { next.append(.text(left)) }
                         next.append(.token(special.id))
                         var rest = (i + needle.count)..<range.upperBound
-                        if special.rstrip { while !rest.isEmpty && Tokenizer.isSpace(text[rest.lowerBound]) { rest = (rest.lowerBound + 1)..<rest.upperBound } }
+                        if special.rstrip { rest = spaceRunEnd(text, rest)..<rest.upperBound }
                         range = rest
                         i = rest.lowerBound
                     } else {
@@ -280,6 +319,38 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+
+    /// Whether the code point at `i` (its first `length` bytes) is whitespace as a special token strips it: C's
+    /// `isspace` for llama.cpp, Unicode White_Space for a tokenizer.json's added tokens, as the tokenizers library
+    /// strips them.
+    private func stripsSpace(_ text: [UInt8], _ i: Int, _ length: Int) -> Bool {
+        guard unicodeStrip else { return length == 1 && Tokenizer.isSpace(text[i]) }
+        guard let cp = Tokenizer.codepoints(text[i..<(i + length)]).first else { return false }
+        return CodepointClass.of(cp).contains(.whitespace)
+    }
+
+    /// Where the run of whitespace that ends `r` starts (a token's `lstrip`).
+    private func spaceRunStart(_ text: [UInt8], _ r: Range<Int>) -> Int {
+        var i = r.upperBound
+        while i > r.lowerBound {
+            var lead = i - 1
+            while unicodeStrip && lead > r.lowerBound && text[lead] & 0xC0 == 0x80 { lead -= 1 }
+            guard stripsSpace(text, lead, i - lead) else { break }
+            i = lead
+        }
+        return i
+    }
+
+    /// Where the run of whitespace that starts `r` ends (a token's `rstrip`).
+    private func spaceRunEnd(_ text: [UInt8], _ r: Range<Int>) -> Int {
+        var i = r.lowerBound
+        while i < r.upperBound {
+            let length = unicodeStrip ? min(Tokenizer.utf8Length(text[i]), r.upperBound - i) : 1
+            guard stripsSpace(text, i, length) else { break }
+            i += length
+        }
+        return i
+    }
 
     private func encodeBPE(_ text: ArraySlice<UInt8>, into out: inout [Int32], cache: inout [[UInt8]: [Int32]]) {
         var cps = Tokenizer.codepoints(text)
@@ -349,6 +420,14 @@ public final class Tokenizer: @unchecked Sendable {
         while i >= 0 && i < n {
             if id[i] >= 0 {
                 out.append(id[i])
+            } else if raw, let rule = unknownRule {
+                // tokenizer.json: all of the character's byte tokens, else the unknown token.
+                let bytes = word[symbols[i]]
+                if rule.byteFallback && bytes.allSatisfy({ byteTokens[Int($0)] >= 0 }) {
+                    for b in bytes { out.append(byteTokens[Int(b)]) }
+                } else if let unk = rule.unknown, !(rule.fuse && i > 0 && id[prev[i]] < 0 && out.last == unk) {
+                    out.append(unk)
+                }
             } else if raw {
                 // A character with no token: its bytes as <0xXX> tokens, those the vocabulary has.
                 for b in word[symbols[i]] where byteTokens[Int(b)] >= 0 { out.append(byteTokens[Int(b)]) }
@@ -470,6 +549,12 @@ public final class Tokenizer: @unchecked Sendable {
     /// Whether U+2581 (E2 96 81), SentencePiece's space, starts at byte `i` of `t`.
     static func isEscapedSpace(_ t: ArraySlice<UInt8>, _ i: Int) -> Bool {
         i >= t.startIndex && i + 2 < t.endIndex && t[i] == 0xE2 && t[i + 1] == 0x96 && t[i + 2] == 0x81
+    }
+
+    /// Whether a token holds a U+2581 after a character that is not one: only then can merging join a word to the
+    /// U+2581 that starts the next.
+    static func joinsWords(_ t: [UInt8]) -> Bool {
+        t.indices.dropFirst().contains { k in isEscapedSpace(t[...], k) && !isEscapedSpace(t[...], k - 3) }
     }
 
     /// The byte a `<0xXX>` token stands for.

@@ -173,7 +173,7 @@ struct SplitRegexTests {
 struct SentencePieceWordsTests {
     func spm(_ pieces: [(String, Float)]) -> Tokenizer {
         Tokenizer(kind: .spm, preTokenizer: nil, tokens: pieces.map { Array($0.0.utf8) }, types: pieces.map { _ in .normal },
-                  scores: pieces.map(\.1), merges: [], bos: nil, eos: nil, addsBOS: false, addsEOS: false, addSpacePrefix: true)
+                  scores: pieces.map(\.1), merges: [], bos: nil, eos: nil, addsBOS: false, addsEOS: false, spacePrefix: .everyFragment)
     }
 
     @Test("words merge alone only where no token joins a word to the next one's U+2581")
