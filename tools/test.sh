@@ -41,6 +41,8 @@ stage env INGOT_REFERENCE_KERNELS=1 INGOT="$root/.build/release/ingot" python3 t
 # Calibration against llama-imatrix's recorded importance matrix, and importance-weighted quantization against
 # llama-quantize --imatrix (SmolLM2 F16 and the synthetic llama; GGUF and legacy .dat importance matrices).
 stage env INGOT="$root/.build/release/ingot" python3 tools/check-calibrate.py
+# Sharded quantization (--shard I/N, then ingot merge) against one process, byte for byte; restarts; bad parts.
+stage python3 tools/check-shards.py
 stage env INGOT="$root/.build/debug/ingot" python3 tools/fuzz-inspect.py 400 "${FUZZ_SEED:-1}"
 # libFuzzer on every parser and loader for a few seconds each (FUZZING.md): a regression that crashes fails here.
 stage python3 tools/fuzz.py smoke --seconds 3

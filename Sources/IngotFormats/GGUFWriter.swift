@@ -17,6 +17,19 @@ public final class GGUFWriter {
     ///   - metadata: written in this order; `general.alignment`, if present, must be a UINT32 power of two.
     ///   - tensors: name, type and dimensions of each tensor, in data order (offsets are recomputed).
     public init(path: String, version: UInt32 = 3, metadata: [GGUFKeyValue], tensors: [GGUFTensorInfo]) throws {
+        let layout = try GGUFWriter.layout(path: path, version: version, metadata: metadata, tensors: tensors)
+        self.path = path
+        self.version = version
+        self.alignment = layout.alignment
+        self.tensors = layout.tensors
+        out = try OutputFile(path: path)
+        try out.write(layout.header)
+    }
+
+    /// The header (padded to the alignment) a file of this metadata and these tensors starts with, and the tensors
+    /// with the offsets they take: what `init` writes, for callers that must know it without writing (a plan's digest).
+    public static func layout(path: String, version: UInt32 = 3, metadata: [GGUFKeyValue], tensors: [GGUFTensorInfo]) throws
+        -> (header: [UInt8], tensors: [GGUFTensorInfo], alignment: Int) {
         guard version == 2 || version == 3 else {
             throw FormatError(.writerMisuse, field: "header.version", offset: nil, "Ingot writes GGUF versions 2 and 3, not \(version)", path: path)
         }
@@ -52,11 +65,6 @@ public final class GGUFWriter {
             }
             offset = padded
         }
-        self.path = path
-        self.version = version
-        self.alignment = alignment
-        self.tensors = placed
-
         var header = GGUFEncoder()
         header.bytes.append(contentsOf: GGUFFile.magic)
         header.u32(version)
@@ -77,8 +85,7 @@ public final class GGUFWriter {
             let pad = (alignment - header.bytes.count % alignment) % alignment
             header.bytes.append(contentsOf: repeatElement(0, count: pad))
         }
-        out = try OutputFile(path: path)
-        try out.write(header.bytes)
+        return (header.bytes, placed, alignment)
     }
 
     /// The info of the tensor whose data `write` expects next, or nil when all are written.

@@ -19,6 +19,8 @@ public struct QuantResult: Sendable {
     public var outputBytes: Int
     /// With `allowNonFinite`: each tensor that held a NaN or infinity, and the first such row.
     public var nonFinite: [(tensor: String, row: Int)] = []
+    /// With a shard: the part written (or found complete), its tensors, and whether it was already there.
+    public var part: (path: String, tensors: Int, skipped: Bool)?
 
     /// What the run wrote that the user should know of (NaN or infinity kept with `allowNonFinite`).
     public var warnings: [String] {
@@ -41,13 +43,32 @@ public enum GGUFQuantizer {
     /// Every tensor is checked for NaN and infinity as it goes through (copies included): the first one stops the
     /// run with an error naming the tensor, the row and the row's byte offset in the input, unless `allowNonFinite`,
     /// which lists them in the result instead.
+    ///
+    /// With `shard` (and the input's `SourceFingerprint`), only that shard's share of the tensors is quantized, into
+    /// the part `shard.partPath(for: outputPath)` (`PartFile`); a part already complete is left as it is.
     public static func run(input: GGUFTensorSource, plan: QuantPlan, outputPath: String, threads: Int,
-                           allowNonFinite: Bool = false,
+                           allowNonFinite: Bool = false, shard: (spec: ShardSpec, source: String)? = nil,
                            progress: ((QuantProgress) -> Void)? = nil) throws -> QuantResult {
         let start = DispatchTime.now().uptimeNanoseconds
         let sourceByName = Dictionary(input.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let infos = try plan.tensors.map { try GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: $0.targetType) }
-        let writer = try GGUFWriter(path: outputPath, metadata: plan.metadata, tensors: infos)
+        var selected = Array(plan.tensors.indices)
+        var metadata = plan.metadata
+        var path = outputPath
+        if let (spec, source) = shard {
+            let layout = try GGUFWriter.layout(path: outputPath, metadata: plan.metadata, tensors: infos)
+            let digest = PartFile.digest(header: layout.header, source: source)
+            let owner = ShardSpec.assign(costs: plan.tensors.map { $0.sourceBytes + $0.targetBytes }, count: spec.count)
+            selected = selected.filter { owner[$0] == spec.index }
+            metadata += PartFile.keys(shard: spec, digest: digest, source: source, positions: selected)
+            path = spec.partPath(for: outputPath)
+            if GGUFPartMerger.isComplete(path: path, shard: spec, digest: digest, tensors: selected.count) {
+                var result = QuantResult(plan: plan, seconds: 0, outputBytes: 0)
+                result.part = (path, selected.count, true)
+                return result
+            }
+        }
+        let writer = try GGUFWriter(path: path, metadata: metadata, tensors: selected.map { infos[$0] })
         var nonFinite: [(tensor: String, row: Int)] = []
         func found(_ src: GGUFTensorInfo, row: Int, column: Int, value: Float, rowBytes: Int) throws {
             if allowNonFinite {
@@ -59,13 +80,14 @@ public enum GGUFQuantizer {
                              + "(--allow-non-finite writes it anyway)")
         }
         do {
-            let total = plan.sourceBytes
+            let total = selected.reduce(0) { $0 + plan.tensors[$1].sourceBytes }
             var done = 0
             let workers = max(1, threads)
             let floatBuffers = (0..<workers).map { _ in ReusableBuffer() }
             let scratch = ScratchPool(count: workers)
             let outBuffer = ReusableBuffer()
-            for (index, p) in plan.tensors.enumerated() {
+            for index in selected {
+                let p = plan.tensors[index]
                 guard let src = sourceByName[p.name] else {
                     throw QuantError(.unsupportedType, tensor: p.name, "tensor missing from the input")
                 }
@@ -128,7 +150,9 @@ public enum GGUFQuantizer {
             throw error
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return QuantResult(plan: plan, seconds: seconds, outputBytes: writer.bytesWritten, nonFinite: nonFinite)
+        var result = QuantResult(plan: plan, seconds: seconds, outputBytes: writer.bytesWritten, nonFinite: nonFinite)
+        if shard != nil { result.part = (path, selected.count, false) }
+        return result
     }
 }
 

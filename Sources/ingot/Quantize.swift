@@ -86,6 +86,9 @@ struct Quantize: ParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Print the plan (tensor -> type, sizes, bits per weight) and write nothing.")
     var dryRun = false
 
+    @Option(name: .long, help: ArgumentHelp("Quantize only shard I of N (from 0) of the tensors, into OUTPUT.partI-of-N; `ingot merge` makes the output of all parts. auto/N: the scheduler's index (SLURM_ARRAY_TASK_ID, or JOB_COMPLETION_INDEX); auto: N from SLURM_ARRAY_TASK_COUNT (a whole array 0-(N-1)).", valueName: "I/N|auto"))
+    var shard: String?
+
     @Flag(name: .customLong("allow-non-finite"), help: "Write tensors that hold NaN or infinity (each named in the warnings) instead of stopping at the first.")
     var allowNonFinite = false
 
@@ -113,6 +116,17 @@ struct Quantize: ParsableCommand {
         if scheme != nil { _ = try schemePlan() }
         if scheme != nil && dryRun { throw ValidationError("--dry-run plans GGUF presets only") }
         if scheme != nil && imatrix != nil { throw ValidationError("--imatrix weights the GGUF presets (--type); the safetensors schemes round to nearest") }
+        if shard != nil && (scheme != nil || dryRun) { throw ValidationError("--shard splits the writing of a GGUF preset (--type), not --scheme or --dry-run") }
+        _ = try shardSpec()
+    }
+
+    /// --shard, read.
+    func shardSpec() throws -> ShardSpec? {
+        guard let shard else { return nil }
+        switch ShardSpec.parse(shard) {
+        case .success(let spec): return spec
+        case .failure(let e): throw ValidationError("--shard: \(e)")
+        }
     }
 
     static func ggmlType(_ name: String, option: String) throws -> GGMLType {
@@ -256,8 +270,12 @@ struct Quantize: ParsableCommand {
             }
             let line = ProgressLine(verb: "quantizing", enabled: !common.json)
             let clock = Stopwatch()
+            // The parts' source: the model and the importance matrix (its name alone is in the output's metadata).
+            let sharding = try shardSpec().map { spec in
+                (spec, try ([input] + (imatrix.map { [$0] } ?? [])).map { try SourceFingerprint.of(path: $0) }.joined(separator: "+"))
+            }
             let result = try GGUFQuantizer.run(input: gguf, plan: plan, outputPath: output!, threads: parallel.count,
-                                               allowNonFinite: allowNonFinite) { p in
+                                               allowNonFinite: allowNonFinite, shard: sharding) { p in
                 let t = clock.seconds
                 let rate = Double(p.doneBytes) / max(t, 1e-9)
                 let eta = rate > 0 ? Double(p.totalBytes - p.doneBytes) / rate : 0
@@ -296,6 +314,10 @@ struct Quantize: ParsableCommand {
             if let r = result {
                 o["seconds"] = .double(r.seconds)
                 o["outputBytes"] = JSONValue(r.outputBytes)
+                if let part = r.part {
+                    o["part"] = .object(JSONObject([("path", .string(part.path)), ("shard", .string(shard ?? "")),
+                                                    ("tensors", JSONValue(part.tensors)), ("skipped", .bool(part.skipped))]))
+                }
             }
             print(JSONValue.object(o).serialized(pretty: true))
             return
@@ -307,6 +329,12 @@ struct Quantize: ParsableCommand {
                                p.targetType.name, Human.bytes(p.targetBytes), p.note ?? ""])
             }
             print(t.render())
+        }
+        if let part = result?.part {
+            print(part.skipped ? "shard \(shard ?? ""): \(part.path) is already complete (\(part.tensors) tensors); nothing written"
+                               : "shard \(shard ?? ""): \(part.tensors) of \(plan.tensors.count) tensors -> \(part.path) (\(Human.bytes(result!.outputBytes)))")
+            print("when every shard is done: ingot merge \(output ?? "").part*-of-\(part.path.split(separator: "-").last ?? "N") -o \(output ?? "")")
+            return
         }
         var s = Table(header: ["type", "tensors", "weights", "size"], rightAligned: [1, 2, 3])
         for (name, e) in sortedTypes { s.rows.append([name, String(e.count), Human.count(e.elements), Human.bytes(e.bytes)]) }

@@ -1,0 +1,98 @@
+import Foundation
+@testable import IngotFormats
+import Testing
+
+/// Shares, `--shard` parsing, and merging parts made by hand the way `ingot quantize --shard` makes them; the
+/// quantizer's own parts against one process are checked by tools/check-shards.py.
+@Suite("Sharded runs")
+struct ShardingTests {
+    @Test("--shard: I/N, auto/N from the scheduler's index, auto from Slurm's count; out of range refused")
+    func parsing() {
+        func parse(_ s: String, _ env: [String: String] = [:]) -> String {
+            switch ShardSpec.parse(s, environment: { env[$0] }) {
+            case .success(let spec): return spec.description
+            case .failure: return "error"
+            }
+        }
+        #expect(parse("0/1") == "0/1" && parse("3/4") == "3/4")
+        #expect(parse("4/4") == "error" && parse("-1/4") == "error" && parse("1/0") == "error" && parse("2") == "error"
+                && parse("a/b") == "error" && parse("1/2/3") == "error" && parse("0/65537") == "error")
+        #expect(parse("auto", ["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "8"]) == "2/8")
+        // A task submitted again alone: Slurm counts 1 task; auto/N keeps its index.
+        #expect(parse("auto/8", ["SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "1"]) == "5/8")
+        #expect(parse("auto", ["SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "1"]) == "error")
+        #expect(parse("auto/4", ["JOB_COMPLETION_INDEX": "3"]) == "3/4")
+        #expect(parse("auto", ["JOB_COMPLETION_INDEX": "3"]) == "error")
+        #expect(parse("auto/4") == "error")
+    }
+
+    @Test("shares: balanced by cost, the same every time, every shard used when there are enough items")
+    func shares() {
+        let costs = [100, 1, 1, 50, 50, 30, 20, 1, 1, 1]
+        let owner = ShardSpec.assign(costs: costs, count: 3)
+        #expect(owner == ShardSpec.assign(costs: costs, count: 3))
+        var load = [0, 0, 0]
+        for (i, s) in owner.enumerated() { load[s] += costs[i] }
+        #expect(load.max()! - load.min()! <= 50 && Set(owner) == [0, 1, 2])
+        #expect(ShardSpec.assign(costs: [5, 5], count: 4) == [0, 1])
+    }
+
+    /// A file of `n` F32 tensors, whole and as `count` parts.
+    func makeParts(_ dir: String, count: Int, source: String = "src", n: Int = 7) throws -> (whole: String, parts: [String]) {
+        let metadata = [GGUFKeyValue("general.architecture", .string("llama")), GGUFKeyValue("x.n", .uint32(UInt32(n)))]
+        let infos = try (0..<n).map { try GGUFTensorInfo(name: "t\($0)", dimensions: [($0 + 1) * 3], type: .f32) }
+        func data(_ i: Int) -> [Float] { (0..<((i + 1) * 3)).map { Float(i * 100 + $0) } }
+        let whole = dir + "/whole.gguf"
+        let w = try GGUFWriter(path: whole, metadata: metadata, tensors: infos)
+        for i in 0..<n { try data(i).withUnsafeBytes { try w.write($0) } }
+        try w.finish()
+        let digest = PartFile.digest(header: try GGUFWriter.layout(path: whole, metadata: metadata, tensors: infos).header, source: source)
+        let owner = ShardSpec.assign(costs: infos.map(\.byteCount), count: count)
+        var parts: [String] = []
+        for s in 0..<count {
+            let spec = ShardSpec(index: s, count: count)!
+            let mine = (0..<n).filter { owner[$0] == s }
+            let path = spec.partPath(for: dir + "/out.gguf")
+            let p = try GGUFWriter(path: path, metadata: metadata + PartFile.keys(shard: spec, digest: digest, source: source, positions: mine),
+                                   tensors: mine.map { infos[$0] })
+            for i in mine { try data(i).withUnsafeBytes { try p.write($0) } }
+            try p.finish()
+            parts.append(path)
+        }
+        return (whole, parts)
+    }
+
+    @Test("merged parts are the whole file, byte for byte, in any order")
+    func merge() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (whole, parts) = try makeParts(dir, count: 3)
+        let out = dir + "/merged.gguf"
+        let report = try GGUFPartMerger.merge(parts: parts.reversed(), output: out)
+        #expect(report.parts == 3 && report.tensors == 7)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data(contentsOf: URL(fileURLWithPath: whole)))
+        #expect(GGUFPartMerger.isComplete(path: parts[1], shard: ShardSpec(index: 1, count: 3)!,
+                                          digest: try GGUFFile(path: parts[1])["ingot.shard.plan"]!.stringValue!,
+                                          tensors: try GGUFFile(path: parts[1]).tensors.count))
+    }
+
+    @Test("a missing shard, a shard twice, parts of another input, a file that is not a part: refused, nothing written")
+    func refusals() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (whole, parts) = try makeParts(dir, count: 3)
+        let otherDir = dir + "/other"
+        try FileManager.default.createDirectory(atPath: otherDir, withIntermediateDirectories: true)
+        let (_, others) = try makeParts(otherDir, count: 3, source: "another")
+        let out = dir + "/merged.gguf"
+        func code(_ p: [String]) -> String? {
+            do { _ = try GGUFPartMerger.merge(parts: p, output: out); return nil } catch let e as FormatError { return e.code.rawValue } catch { return "?" }
+        }
+        #expect(code(Array(parts.prefix(2))) == "missing-shard")
+        #expect(code(parts + [parts[0]]) == "invalid-value")
+        #expect(code([parts[0], parts[1], others[2]]) == "invalid-value")
+        #expect(code([parts[0], parts[1], whole]) == "missing-field")
+        #expect(code([]) == "missing-shard")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+}

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Checks sharded quantization: `ingot quantize --shard I/N` in N processes at once, then `ingot merge`, must give the
+file one process writes, byte for byte; a shard run again skips its complete part, a shard killed mid-way and run
+again gives the same result; bad sets of parts are refused with the error that names them and nothing at the output.
+
+Inputs: SmolLM2 F16 (tools/make-variants.py's .cache/variants/smollm2-f16.gguf) and its BF16 copy, with Q4_K_M,
+Q8_0, and Q4_K_M with the committed importance matrix of SmolLM2.
+
+usage: tools/check-shards.py [--ingot .build/release/ingot]
+"""
+import argparse
+import filecmp
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+passed = failed = 0
+
+
+def check(ok, label, detail=""):
+    global passed, failed
+    passed += bool(ok)
+    failed += not ok
+    print(f"  {'ok  ' if ok else 'FAIL'}  {label}" + (f": {detail}" if detail else ""), flush=True)
+
+
+def run(cmd, env=None):
+    return subprocess.run(cmd, capture_output=True, env=env)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
+    a = ap.parse_args()
+    ingot = a.ingot
+    f16 = os.path.join(ROOT, ".cache/variants/smollm2-f16.gguf")
+    bf16 = os.path.join(ROOT, ".cache/variants/smollm2-bf16.gguf")
+    if not os.path.exists(f16) or not os.path.exists(bf16):
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools/make-variants.py")], check=True)
+    imatrix = os.path.join(ROOT, "fixtures/reference/llama-imatrix-smollm2.gguf")
+    work = tempfile.mkdtemp(prefix="ingot-shards-")
+
+    cases = [("Q4_K_M", [], 4), ("Q8_0", [], 3), ("Q4_K_M", ["--imatrix", imatrix], 5)]
+    for preset, extra, n in cases:
+        whole = os.path.join(work, "whole.gguf")
+        out = os.path.join(work, "merged.gguf")
+        r = run([ingot, "quantize", f16, "-o", whole, "--type", preset] + extra)
+        assert r.returncode == 0, r.stderr.decode()
+        # All shards at once, as a job array runs them.
+        procs = [subprocess.Popen([ingot, "quantize", f16, "-o", out, "--type", preset, "--shard", f"{i}/{n}", "--threads", "1", "--json"] + extra,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(n)]
+        reports = [json.loads(p.communicate()[0]) for p in procs]
+        parts = [r["part"]["path"] for r in reports]
+        counts = [r["part"]["tensors"] for r in reports]
+        m = run([ingot, "merge", *reversed(parts), "-o", out, "--json"])
+        same = m.returncode == 0 and filecmp.cmp(whole, out, shallow=False)
+        label = f"{preset}{' with an importance matrix' if extra else ''}: {n} shards at once, merged = one process, byte for byte"
+        check(same, label, f"tensors per shard {counts}, {os.path.getsize(whole):,} bytes" if same else m.stderr.decode()[-300:])
+        if preset == "Q4_K_M" and not extra:
+            # A complete part is not written again.
+            r = run([ingot, "quantize", f16, "-o", out, "--type", preset, "--shard", f"1/{n}", "--json"])
+            skipped = r.returncode == 0 and json.loads(r.stdout)["part"]["skipped"]
+            check(skipped, "a shard whose part is complete skips it")
+            # A shard killed mid-way leaves no part; run again, the merge is the same.
+            os.unlink(parts[0])
+            p = subprocess.Popen([ingot, "quantize", f16, "-o", out, "--type", preset, "--shard", f"0/{n}", "--threads", "1"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # Killed once its temporary file exists (the part is written under a hidden name, renamed when whole).
+            deadline = time.time() + 10
+            while time.time() < deadline and p.poll() is None and not any(f.startswith(".") for f in os.listdir(work)):
+                time.sleep(0.005)
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            left = os.path.exists(parts[0])
+            r = run([ingot, "quantize", f16, "-o", out, "--type", preset, "--shard", f"0/{n}"])
+            os.unlink(out)
+            m = run([ingot, "merge", *parts, "-o", out])
+            check(not left and r.returncode == 0 and m.returncode == 0 and filecmp.cmp(whole, out, shallow=False),
+                  "a shard killed mid-way leaves no part; run again, the merge is the same",
+                  f"part left after SIGKILL: {left}")
+            temporaries = [f for f in os.listdir(work) if f.startswith(".")]
+            check(not temporaries, "no temporary left beside the parts", ", ".join(temporaries))
+            # Slurm's variables: --shard auto.
+            env = dict(os.environ, SLURM_ARRAY_TASK_ID="2", SLURM_ARRAY_TASK_COUNT=str(n))
+            r = run([ingot, "quantize", f16, "-o", out, "--type", preset, "--shard", "auto", "--json"], env=env)
+            env = dict(os.environ, SLURM_ARRAY_TASK_ID="3", SLURM_ARRAY_TASK_COUNT="1")   # task 3 submitted again alone
+            r2 = run([ingot, "quantize", f16, "-o", out, "--type", preset, "--shard", f"auto/{n}", "--json"], env=env)
+            check(r.returncode == 0 and json.loads(r.stdout)["part"]["path"] == out + f".part2-of-{n}"
+                  and r2.returncode == 0 and json.loads(r2.stdout)["part"]["path"] == out + f".part3-of-{n}",
+                  "--shard auto takes Slurm's array index and count; auto/N its index and N")
+            keep = list(parts)
+        for p in parts:
+            if not (preset == "Q4_K_M" and not extra):
+                os.unlink(p)
+        os.unlink(whole)
+        if os.path.exists(out):
+            os.unlink(out)
+
+    # Bad sets of parts: refused, naming the part and key, nothing at the output.
+    out = os.path.join(work, "bad.gguf")
+    whole = os.path.join(work, "whole.gguf")
+    run([ingot, "quantize", f16, "-o", whole, "--type", "Q8_0"])
+    run([ingot, "quantize", bf16, "-o", os.path.join(work, "bf16.gguf"), "--type", "Q4_K_M", "--shard", "3/4"])
+    run([ingot, "quantize", f16, "-o", os.path.join(work, "q8.gguf"), "--type", "Q8_0", "--shard", "3/4"])
+    bad = [
+        ("a shard missing", keep[:3], "missing-shard", "shard 3 of 4 is missing"),
+        ("a shard given twice", keep + [keep[1]], "invalid-value", "given twice"),
+        ("a part of another input (the BF16 copy)", keep[:3] + [os.path.join(work, "bf16.gguf.part3-of-4")], "invalid-value", "another input"),
+        ("a part of another plan (Q8_0)", keep[:3] + [os.path.join(work, "q8.gguf.part3-of-4")], "invalid-value", "another plan"),
+        ("a file that is not a part", keep[:3] + [whole], "missing-field", "not a part"),
+    ]
+    for what, parts, code, text in bad:
+        r = run([ingot, "merge", *parts, "-o", out, "--json"])
+        err = json.loads(r.stdout).get("error", {}) if r.stdout.strip().startswith(b"{") else {}
+        check(r.returncode == 1 and err.get("code") == code and text in err.get("detail", "") and not os.path.exists(out),
+              f"merge refuses {what}", f"{err.get('code')}: {err.get('detail', r.stderr.decode()[-200:])}")
+    for spec, text in [("4/4", "out of range"), ("1/0", "out of range"), ("x", "is not I/N"), ("auto", "neither SLURM_ARRAY_TASK_ID")]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_") and k != "JOB_COMPLETION_INDEX"}
+        r = run([ingot, "quantize", f16, "-o", out, "--type", "Q8_0", "--shard", spec], env=env)
+        check(r.returncode == 64 and text in r.stderr.decode() and not glob.glob(out + "*"), f"--shard {spec} is a usage error",
+              r.stderr.decode().splitlines()[0] if r.stderr else "")
+    shutil.rmtree(work)
+    print(f"shards: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
