@@ -13,6 +13,8 @@ public struct CalibrationOptions: Sendable {
     public var kernels: KernelChoice = Kernels.choice
     /// Also record the inputs of `output.weight` (llama-imatrix `--process-output`; off by default, as there).
     public var processOutput = false
+    /// Only this shard's windows: a contiguous run of them, shard i of n taking windows [W·i/n, W·(i+1)/n).
+    public var shard: ShardSpec?
     public init() {}
 }
 
@@ -27,6 +29,10 @@ public struct CalibrationProgress: Sendable {
 public struct CalibrationReport: Sendable {
     public var model: String
     public var chunks: Int
+    /// The windows the text holds (more than `chunks` with a shard).
+    public var totalChunks: Int
+    /// With a shard: the windows it ran.
+    public var windows: Range<Int>
     public var context: Int
     public var tokens: Int
     public var entries: Int
@@ -69,7 +75,9 @@ public final class Calibrator {
         guard ctx >= 16 else {
             throw ModelError(.invalidValue, field: "--ctx", "the context must be at least 16 tokens (llama-imatrix records no product of fewer rows)")
         }
-        let windows = try tokenizer.windows(text, context: ctx, chunks: options.chunks)
+        let all = try tokenizer.windows(text, context: ctx, chunks: options.chunks)
+        let share = options.shard.map { all.count * $0.index / $0.count ..< all.count * ($0.index + 1) / $0.count } ?? all.indices
+        let windows = all[share]
         let sums = SquareSums(processOutput: options.processOutput)
         let workspace = MatMulWorkspace(threads: options.threads)
         let state = RunState()
@@ -79,6 +87,7 @@ public final class Calibrator {
         defer { (model.observer, model.activationRounding) = saved }
         var seconds = 0.0
         for (c, w) in windows.enumerated() {
+            let c = c + share.lowerBound
             let t0 = monotonicSeconds()
             let tokens = tokenizer.runnable(w)
             var x = try model.embed(tokens, kernels: options.kernels)
@@ -96,12 +105,13 @@ public final class Calibrator {
                 }
                 throw ModelError(.nonFinite, field: bad, "\(what): the inputs of \(bad)", path: model.path)
             }
-            progress(CalibrationProgress(chunk: c + 1, chunks: windows.count,
-                                         tokensPerSecond: Double((c + 1) * ctx) / max(seconds, 1e-9)))
+            progress(CalibrationProgress(chunk: c - share.lowerBound + 1, chunks: windows.count,
+                                         tokensPerSecond: Double((c - share.lowerBound + 1) * ctx) / max(seconds, 1e-9)))
         }
         var matrix = ImportanceMatrix(entries: sums.entries(), datasets: [dataset], chunkCount: windows.count, chunkSize: ctx)
         matrix.expertStatistics = sums.expertStatistics
-        let report = CalibrationReport(model: model.path, chunks: windows.count, context: ctx, tokens: windows.count * ctx,
+        let report = CalibrationReport(model: model.path, chunks: windows.count, totalChunks: all.count, windows: share,
+                                       context: ctx, tokens: windows.count * ctx,
                                        entries: matrix.entries.count, threads: options.threads, seconds: seconds)
         return (matrix, report)
     }

@@ -308,9 +308,48 @@ public struct ImportanceMatrix: Sendable {
 
     // MARK: Writing
 
-    /// Writes the GGUF form, laid out as llama-imatrix writes it (entries in name order, in_sum2 then counts).
-    /// Atomic: nothing appears at `path` unless the whole file was written.
-    public func write(to path: String) throws {
+    /// The statistics of several runs over different windows of one text, as one run over all of them would give
+    /// them up to the order of floating-point sums: sums and counts added (in the order given), expert statistics
+    /// added, mean expert outputs weighted by each part's windows (each window samples the same tokens).
+    public static func sum(_ parts: [ImportanceMatrix]) throws -> ImportanceMatrix {
+        guard var out = parts.first else { return ImportanceMatrix(entries: [:], datasets: [], chunkCount: 0, chunkSize: 0) }
+        func mismatch(_ what: String, _ k: Int) -> FormatError {
+            FormatError(.sizeMismatch, field: what, offset: nil, "part \(k + 1) disagrees with the first on \(what)'s shape", path: parts[k].path)
+        }
+        var means = out.expertStatistics.mapValues { $0.outputMeans.map { Double($0) * Double(parts[0].chunkCount) } }
+        for (k, p) in parts.enumerated().dropFirst() {
+            for (name, e) in p.entries {
+                guard var acc = out.entries[name] else { out.entries[name] = e; continue }
+                guard acc.sums.count == e.sums.count, acc.counts.count == e.counts.count else { throw mismatch(name, k) }
+                for i in acc.sums.indices { acc.sums[i] += e.sums[i] }
+                for i in acc.counts.indices { acc.counts[i] += e.counts[i] }
+                out.entries[name] = acc
+            }
+            for (b, st) in p.expertStatistics {
+                let weighted = st.outputMeans.map { Double($0) * Double(p.chunkCount) }
+                guard var acc = out.expertStatistics[b] else {
+                    out.expertStatistics[b] = st
+                    means[b] = weighted
+                    continue
+                }
+                guard acc.experts == st.experts, acc.outputMeans.count == st.outputMeans.count else { throw mismatch("blk.\(b)\(expertStatsSuffix)", k) }
+                for i in 0..<acc.experts {
+                    acc.tokens[i] += st.tokens[i]; acc.gateWeight[i] += st.gateWeight[i]
+                    acc.outputNorm[i] += st.outputNorm[i]; acc.weightedNorm[i] += st.weightedNorm[i]
+                }
+                out.expertStatistics[b] = acc
+                means[b] = zip(means[b] ?? [], weighted).map { $0 + $1 }
+            }
+            out.chunkCount += p.chunkCount
+        }
+        for (b, m) in means where !m.isEmpty { out.expertStatistics[b]?.outputMeans = m.map { Float($0 / Double(max(1, out.chunkCount))) } }
+        out.path = nil
+        return out
+    }
+
+    /// Writes the GGUF form, laid out as llama-imatrix writes it (entries in name order, in_sum2 then counts), with
+    /// `extraMetadata` after llama-imatrix's keys. Atomic: nothing appears at `path` unless the whole file was written.
+    public func write(to path: String, extraMetadata: [GGUFKeyValue] = []) throws {
         let sorted = entries.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
         var infos: [GGUFTensorInfo] = []
         for (name, e) in sorted {
@@ -332,7 +371,7 @@ public struct ImportanceMatrix: Sendable {
             GGUFKeyValue("imatrix.datasets", .array(.string(datasets.map { GGUFString($0) }))),
             GGUFKeyValue("imatrix.chunk_count", .uint32(UInt32(clamping: chunkCount))),
             GGUFKeyValue("imatrix.chunk_size", .uint32(UInt32(clamping: chunkSize))),
-        ]
+        ] + extraMetadata
         let w = try GGUFWriter(path: path, metadata: metadata, tensors: infos)
         do {
             for (_, e) in sorted {

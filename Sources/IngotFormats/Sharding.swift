@@ -89,7 +89,8 @@ public struct ShardSpecError: Error, CustomStringConvertible {
 ///   and tensor table) and of `ingot.shard.source`;
 /// - `ingot.shard.source` (STRING): a fingerprint of the input (`SourceFingerprint`), so that parts made from two
 ///   models with the same layout do not merge;
-/// - `ingot.shard.positions` (UINT32 array): each tensor's position in the merged file.
+/// - `ingot.shard.positions` (UINT32 array): each tensor's position in the merged file; in a part of an importance
+///   matrix (`general.type` imatrix, a shard of the calibration windows), the windows it holds.
 public enum PartFile {
     public static let prefix = "ingot.shard."
 
@@ -158,7 +159,8 @@ public enum GGUFPartMerger {
             guard let n = file[PartFile.prefix + "count"]?.intValue else { throw missing("count") }
             guard let d = file[PartFile.prefix + "plan"]?.stringValue else { throw missing("plan") }
             guard let s = file[PartFile.prefix + "source"]?.stringValue else { throw missing("source") }
-            guard case .array(.uint32(let p))? = file[PartFile.prefix + "positions"], p.count == file.tensors.count else {
+            guard case .array(.uint32(let p))? = file[PartFile.prefix + "positions"],
+                  p.count == file.tensors.count || file["general.type"]?.stringValue == "imatrix" else {
                 throw missing("positions")
             }
             guard ShardSpec(index: i, count: n) != nil else {
@@ -178,9 +180,9 @@ public enum GGUFPartMerger {
 
     /// Whether `path` already holds this shard's complete part of this plan (a re-run skips it). A part is written
     /// whole or not at all, so a file that parses, names this shard and plan and holds `tensors` tensors is done.
-    public static func isComplete(path: String, shard: ShardSpec, digest: String, tensors: Int) -> Bool {
+    public static func isComplete(path: String, shard: ShardSpec, digest: String, tensors: Int? = nil) -> Bool {
         guard let file = try? GGUFFile(path: path), let part = try? Part(file) else { return false }
-        return part.index == shard.index && part.count == shard.count && part.digest == digest && file.tensors.count == tensors
+        return part.index == shard.index && part.count == shard.count && part.digest == digest && (tensors ?? file.tensors.count) == file.tensors.count
     }
 
     /// Merges `paths` (every part of one plan, once each, in any order) into `output`. Refused, naming the part and
@@ -192,27 +194,8 @@ public enum GGUFPartMerger {
         }
         let parts = try paths.map { try Part(GGUFFile(path: $0)) }
         let first = parts[0]
-        var byIndex: [Int: Part] = [:]
-        for p in parts {
-            guard p.digest == first.digest, p.count == first.count else {
-                let what = p.source != first.source ? "another input" : "another plan (options, preset or shard count)"
-                throw FormatError(.invalidValue, field: "kv '\(PartFile.prefix)plan'", offset: nil,
-                                  "this part was made from \(what) than \(first.file.path) (plan \(p.digest.prefix(12)) of \(p.count) shards, "
-                                  + "not \(first.digest.prefix(12)) of \(first.count))", path: p.file.path)
-            }
-            if let other = byIndex[p.index] {
-                throw FormatError(.invalidValue, field: "kv '\(PartFile.prefix)index'", offset: nil,
-                                  "shard \(p.index)/\(p.count) is given twice (also \(other.file.path))", path: p.file.path)
-            }
-            byIndex[p.index] = p
-        }
-        let missing = (0..<first.count).filter { byIndex[$0] == nil }
-        guard missing.isEmpty else {
-            throw FormatError(.missingShard, field: "parts", offset: nil,
-                              "shard\(missing.count == 1 ? "" : "s") \(missing.prefix(8).map(String.init).joined(separator: ", "))"
-                              + "\(missing.count > 8 ? ", ..." : "") of \(first.count) \(missing.count == 1 ? "is" : "are") missing",
-                              path: output)
-        }
+        try checkSet(parts, output: output)
+        if first.file["general.type"]?.stringValue == "imatrix" { return try mergeImportance(parts, output: output) }
         // The output's tensor table, each tensor from its part.
         let total = parts.reduce(0) { $0 + $1.positions.count }
         var slots = [(part: Int, tensor: Int)?](repeating: nil, count: total)
@@ -251,5 +234,52 @@ public enum GGUFPartMerger {
             throw error
         }
         return Report(parts: parts.count, tensors: total, bytes: writer.bytesWritten, digest: digest)
+    }
+
+    /// One plan, every shard once.
+    static func checkSet(_ parts: [Part], output: String) throws {
+        let first = parts[0]
+        var byIndex: [Int: Part] = [:]
+        for p in parts {
+            guard p.digest == first.digest, p.count == first.count else {
+                let what = p.source != first.source ? "another input" : "another plan (options, preset or shard count)"
+                throw FormatError(.invalidValue, field: "kv '\(PartFile.prefix)plan'", offset: nil,
+                                  "this part was made from \(what) than \(first.file.path) (plan \(p.digest.prefix(12)) of \(p.count) shards, "
+                                  + "not \(first.digest.prefix(12)) of \(first.count))", path: p.file.path)
+            }
+            if let other = byIndex[p.index] {
+                throw FormatError(.invalidValue, field: "kv '\(PartFile.prefix)index'", offset: nil,
+                                  "shard \(p.index)/\(p.count) is given twice (also \(other.file.path))", path: p.file.path)
+            }
+            byIndex[p.index] = p
+        }
+        let missing = (0..<first.count).filter { byIndex[$0] == nil }
+        guard missing.isEmpty else {
+            throw FormatError(.missingShard, field: "parts", offset: nil,
+                              "shard\(missing.count == 1 ? "" : "s") \(missing.prefix(8).map(String.init).joined(separator: ", "))"
+                              + "\(missing.count > 8 ? ", ..." : "") of \(first.count) \(missing.count == 1 ? "is" : "are") missing",
+                              path: output)
+        }
+    }
+
+    /// Importance matrices of shards of the calibration windows: summed, in shard order, into the file one run over
+    /// all the windows writes (up to the order of floating-point sums), without the shard keys.
+    static func mergeImportance(_ parts: [Part], output: String) throws -> Report {
+        let sorted = parts.sorted { $0.index < $1.index }
+        var covered = Set<Int>()
+        for p in sorted {
+            for w in p.positions where !covered.insert(w).inserted {
+                throw FormatError(.invalidValue, field: "kv '\(PartFile.prefix)positions'", offset: nil,
+                                  "window \(w) is in two parts", path: p.file.path)
+            }
+        }
+        guard covered == Set(0..<covered.count) else {
+            throw FormatError(.missingShard, field: "kv '\(PartFile.prefix)positions'", offset: nil,
+                              "the parts' windows do not cover 0 to \(covered.count - 1)", path: output)
+        }
+        var merged = try ImportanceMatrix.sum(sorted.map { try ImportanceMatrix.readGGUF($0.file) })
+        merged.isLegacy = false
+        try merged.write(to: output)
+        return Report(parts: parts.count, tensors: merged.entries.count, bytes: (try? MappedFile(path: output))?.count ?? 0, digest: sorted[0].digest)
     }
 }

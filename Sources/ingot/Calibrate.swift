@@ -40,9 +40,17 @@ struct Calibrate: ParsableCommand {
     @Option(name: .customLong("usage-png"), help: "Also draw how the experts are used: a PNG, one row per block, one column per expert.")
     var usagePNG: String?
 
+    @Option(name: .long, help: ArgumentHelp("Run only shard I of N (from 0) of the windows, into OUTPUT.partI-of-N; `ingot merge` sums the parts into the file of all windows. auto/N and auto as for quantize.", valueName: "I/N|auto"))
+    var shard: String?
+
     @OptionGroup var parallel: ParallelOptions
 
     @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if let shard, case .failure(let e) = ShardSpec.parse(shard) { throw ValidationError("--shard: \(e)") }
+        if shard != nil && usagePNG != nil { throw ValidationError("--usage-png draws the merged statistics: give it to no shard") }
+    }
 
     func run() throws {
         try reportingErrors(json: common.json) {
@@ -58,14 +66,36 @@ struct Calibrate: ParsableCommand {
             options.chunks = windows.chunks
             options.threads = parallel.count
             options.processOutput = processOutput
+            if let shard, case .success(let spec) = ShardSpec.parse(shard) { options.shard = spec }
             let calibrator = try Calibrator(model: m, tokenizer: tokenizer, options: options)
             let textFile = try MappedFile(path: text)
+            // A shard's part: its plan is the model, the text and the options that decide the windows and what is
+            // recorded; a complete part is not computed again.
+            var destination = output
+            var part: (spec: ShardSpec, digest: String, source: String)?
+            if let spec = options.shard {
+                let source = try [model, text].map { try SourceFingerprint.of(path: $0) }.joined(separator: "+")
+                let plan = "imatrix ctx=\(windows.ctx) chunks=\(windows.chunks.map(String.init) ?? "all") process-output=\(processOutput) dataset=\(text)"
+                let digest = SHA256.hex(SHA256.digest(Array((plan + "\n" + source).utf8)))
+                destination = spec.partPath(for: output)
+                if GGUFPartMerger.isComplete(path: destination, shard: spec, digest: digest) {
+                    if common.json {
+                        print(JSONValue.object(JSONObject([("part", .object(JSONObject([("path", .string(destination)), ("shard", .string(spec.description)),
+                                                                                       ("skipped", true)])))])).serialized(pretty: true))
+                    } else {
+                        print("shard \(spec): \(destination) is already complete; nothing computed")
+                    }
+                    return
+                }
+                part = (spec, digest, source)
+            }
             let line = ProgressLine(verb: "calibrate", enabled: !common.json)
             let (matrix, report) = try calibrator.run(Array(textFile.bytes), dataset: text) { p in
                 line.show("window \(p.chunk)/\(p.chunks), \(Human.fixed(p.tokensPerSecond, 1)) tokens/s")
             }
             line.finish()
-            try matrix.write(to: output)
+            let partKeys = part.map { PartFile.keys(shard: $0.spec, digest: $0.digest, source: $0.source, positions: Array(report.windows)) }
+            try matrix.write(to: destination, extraMetadata: partKeys ?? [])
             let stats = matrix.expertStatistics.sorted { $0.key < $1.key }
             if let usagePNG {
                 guard let picture = ExpertUsageMap.rgb(matrix.expertStatistics) else {
@@ -84,16 +114,21 @@ struct Calibrate: ParsableCommand {
                     ]))
                 }
                 print(warnings.adding(to: JSONValue.object(JSONObject([
-                    ("model", .string(model)), ("text", .string(text)), ("output", .string(output)),
+                    ("model", .string(model)), ("text", .string(text)), ("output", .string(destination)),
                     ("chunks", JSONValue(report.chunks)), ("context", JSONValue(report.context)), ("tokens", JSONValue(report.tokens)),
                     ("entries", JSONValue(report.entries)), ("threads", JSONValue(report.threads)),
                     ("seconds", .double(report.seconds)), ("tokensPerSecond", .double(report.tokensPerSecond)),
                     ("experts", .array(experts)),
+                    ("part", part.map { .object(JSONObject([("path", .string(destination)), ("shard", .string($0.spec.description)),
+                                                            ("windows", .array(report.windows.map { JSONValue($0) })),
+                                                            ("totalWindows", JSONValue(report.totalChunks)), ("skipped", false)])) } ?? .null),
                 ]))).serialized(pretty: true))
             } else {
                 print("calibrated \(model) on \(text): \(report.chunks) windows of \(report.context) tokens, "
                       + "\(Human.fixed(report.tokensPerSecond, 1)) tokens/s over \(report.threads) threads")
-                print("  \(report.entries) importance entries -> \(output)")
+                print("  \(report.entries) importance entries -> \(destination)"
+                      + (part.map { " (shard \($0.spec): windows \(report.windows.lowerBound + 1)-\(report.windows.upperBound) of \(report.totalChunks); "
+                                    + "ingot merge \(output).part*-of-\($0.spec.count) -o \(output))" } ?? ""))
                 if !stats.isEmpty {
                     print("  expert usage (routing entropy, nats, of ln experts):")
                     for (b, st) in stats {

@@ -76,6 +76,28 @@ struct ShardingTests {
                                           tensors: try GGUFFile(path: parts[1]).tensors.count))
     }
 
+    @Test("importance matrices of shards of the windows sum; mean expert outputs weigh each part by its windows")
+    func importanceSum() throws {
+        func part(_ v: Float, chunks: Int, mean: Float) -> ImportanceMatrix {
+            var m = ImportanceMatrix(entries: ["blk.0.ffn_up.weight": .init(sums: [v, 2 * v], counts: [Int64(chunks * 10)])],
+                                     datasets: ["t.txt"], chunkCount: chunks, chunkSize: 16)
+            var st = ImportanceMatrix.ExpertStatistics(experts: 2)
+            st.tokens = [Double(chunks), 0]
+            st.gateWeight = [0.5, 0]
+            st.outputMeans = [mean, mean, -mean, -mean]
+            m.expertStatistics = [0: st]
+            return m
+        }
+        let sum = try ImportanceMatrix.sum([part(1, chunks: 1, mean: 4), part(3, chunks: 3, mean: 0)])
+        #expect(sum.chunkCount == 4 && sum.datasets == ["t.txt"] && sum.chunkSize == 16)
+        #expect(sum.entries["blk.0.ffn_up.weight"] == .init(sums: [4, 8], counts: [40]))
+        #expect(sum.expertStatistics[0]?.tokens == [4, 0] && sum.expertStatistics[0]?.gateWeight == [1, 0])
+        #expect(sum.expertStatistics[0]?.outputMeans == [1, 1, -1, -1])
+        var wrong = part(1, chunks: 1, mean: 0)
+        wrong.entries["blk.0.ffn_up.weight"]?.sums = [1]
+        #expect(throws: FormatError.self) { try ImportanceMatrix.sum([part(1, chunks: 1, mean: 0), wrong]) }
+    }
+
     @Test("a missing shard, a shard twice, parts of another input, a file that is not a part: refused, nothing written")
     func refusals() throws {
         let dir = try Repo.temporaryDirectory()
