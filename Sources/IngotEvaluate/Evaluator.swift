@@ -15,6 +15,9 @@ public struct EvalOptions: Sendable {
     public var chunks: Int?
     public var threads = 2
     public var kernels: KernelChoice = Kernels.choice
+    /// Only this shard's windows (a contiguous share, as `ingot calibrate --shard` takes them); the run's scored
+    /// positions then come back in `EvalResult.positions` for the part file.
+    public var shard: ShardSpec?
     public init() {}
 }
 
@@ -71,14 +74,23 @@ public final class Evaluator {
     }
 
     public func run(_ text: [UInt8], progress: (EvalProgress) -> Void = { _ in }) throws -> EvalReport {
+        try runShare(text, progress: progress).report
+    }
+
+    /// The run over this shard's windows (all of them without a shard): the report of those windows, and with a
+    /// shard the part that `ingot merge` puts together with the others' into the report of all windows.
+    public func runShare(_ text: [UInt8], progress: (EvalProgress) -> Void = { _ in }) throws -> (report: EvalReport, part: EvalPart?) {
         let ctx = options.context
         guard ctx >= 8 else { throw ModelError(.invalidValue, field: "--ctx", "the context must be at least 8 tokens") }
-        let windows = try windows(text)
+        let all = try windows(text)
+        let share = options.shard.map { all.count * $0.index / $0.count ..< all.count * ($0.index + 1) / $0.count } ?? all.indices
+        let windows = Array(all[share])
         let first = ctx / 2
         let scored = ctx - first - 1
         let vocab = model.vocab
         let workspace = MatMulWorkspace(threads: options.threads)
         var stats = Accumulator()
+        stats.keepsPositions = options.shard != nil
         let modelState = RunState(), baseState = RunState()
         var computeSeconds = 0.0, baseSeconds = 0.0
         if let file = baseLogProbs, file.mode == .write {
@@ -133,9 +145,15 @@ public final class Evaluator {
                                   perplexity: exp(stats.sumNLL / Double(stats.count))))
         }
         try baseLogProbs?.finish()
-        return stats.report(model: model, base: base, options: options, chunks: windows.count,
-                            hasBase: base != nil || baseLogProbs?.mode == .read,
-                            seconds: computeSeconds, baseSeconds: baseSeconds)
+        let hasBase = base != nil || baseLogProbs?.mode == .read
+        let report = stats.report(modelPath: model.path, basePath: base?.path, options: options, chunks: windows.count,
+                                  hasBase: hasBase, seconds: computeSeconds, baseSeconds: base == nil ? nil : baseSeconds)
+        let part = options.shard.map { _ in
+            EvalPart(model: model.path, base: base?.path, context: ctx, threads: options.threads, kernels: report.kernels,
+                     totalWindows: all.count, windows: Array(share), hasBase: hasBase, seconds: computeSeconds,
+                     baseSeconds: base == nil ? nil : baseSeconds, positions: stats.positions)
+        }
+        return (report, part)
     }
 
     func now() -> Double { monotonicSeconds() }
@@ -154,7 +172,7 @@ public final class Evaluator {
 }
 
 /// What one scored position contributes.
-struct Position {
+struct Position: Sendable {
     var nll: Double
     var nllBase: Double = 0
     var kld: Double = 0
@@ -222,8 +240,12 @@ struct Accumulator {
     var sameTop = 0
     var klds: [Float] = []
     var pDiffs: [Float] = []
+    /// Every position added, in order, where a part must hold them.
+    var keepsPositions = false
+    var positions: [Position] = []
 
     mutating func add(_ p: Position) {
+        if keepsPositions { positions.append(p) }
         count += 1
         sumNLL += p.nll; sumNLL2 += p.nll * p.nll
         sumBase += p.nllBase; sumBase2 += p.nllBase * p.nllBase; sumCross += p.nll * p.nllBase
@@ -258,11 +280,11 @@ struct Accumulator {
         return (1 - f) * Double(sorted[ip]) + f * Double(sorted[min(ip + 1, sorted.count - 1)])
     }
 
-    func report(model: any CausalLM, base: (any CausalLM)?, options: EvalOptions, chunks: Int, hasBase: Bool,
-                seconds: Double, baseSeconds: Double) -> EvalReport {
+    func report(modelPath: String, basePath: String?, options: EvalOptions, chunks: Int, hasBase: Bool,
+                seconds: Double, baseSeconds: Double?) -> EvalReport {
         var r = EvalReport()
-        r.model = model.path
-        r.base = base?.path
+        r.model = modelPath
+        r.base = basePath
         r.context = options.context
         r.chunks = chunks
         r.threads = options.threads
@@ -272,7 +294,7 @@ struct Accumulator {
         r.perplexity = exp(lnPPL)
         r.perplexityError = r.perplexity * lnErr
         r.tokensPerSecond = Double(chunks * options.context) / max(seconds, 1e-9)
-        if base != nil { r.baseTokensPerSecond = Double(chunks * options.context) / max(baseSeconds, 1e-9) }
+        if let baseSeconds { r.baseTokensPerSecond = Double(chunks * options.context) / max(baseSeconds, 1e-9) }
         guard hasBase else { return r }
         var k = KLDReport()
         let (lnBase, lnBaseErr) = meanAndError(sumBase, sumBase2)

@@ -142,14 +142,14 @@ public enum GGUFPartMerger {
         public var digest: String
     }
 
-    /// What a part says of itself; nil where a key is missing or mistyped.
-    struct Part {
-        let file: GGUFFile
-        let index: Int, count: Int
-        let digest: String, source: String
-        let positions: [Int]
+    /// What a part says of itself (its shard keys), read from the file; thrown where a key is missing or mistyped.
+    public struct Part {
+        public let file: GGUFFile
+        public let index: Int, count: Int
+        public let digest: String, source: String
+        public let positions: [Int]
 
-        init(_ file: GGUFFile) throws {
+        public init(_ file: GGUFFile) throws {
             func missing(_ key: String) -> FormatError {
                 FormatError(.missingField, field: "kv '\(PartFile.prefix + key)'",
                             offset: file.metadata.first { $0.key == PartFile.prefix + key }?.fileOffset,
@@ -159,8 +159,9 @@ public enum GGUFPartMerger {
             guard let n = file[PartFile.prefix + "count"]?.intValue else { throw missing("count") }
             guard let d = file[PartFile.prefix + "plan"]?.stringValue else { throw missing("plan") }
             guard let s = file[PartFile.prefix + "source"]?.stringValue else { throw missing("source") }
+            // A model part has a position per tensor; the parts of a calibration or an evaluation hold windows.
             guard case .array(.uint32(let p))? = file[PartFile.prefix + "positions"],
-                  p.count == file.tensors.count || file["general.type"]?.stringValue == "imatrix" else {
+                  p.count == file.tensors.count || ["imatrix", "ingot-eval"].contains(file["general.type"]?.stringValue ?? "") else {
                 throw missing("positions")
             }
             guard ShardSpec(index: i, count: n) != nil else {
@@ -196,6 +197,10 @@ public enum GGUFPartMerger {
         let first = parts[0]
         try checkSet(parts, output: output)
         if first.file["general.type"]?.stringValue == "imatrix" { return try mergeImportance(parts, output: output) }
+        for p in parts where p.positions.count != p.file.tensors.count {
+            throw FormatError(.invalidValue, field: "kv '\(PartFile.prefix)positions'", offset: nil,
+                              "\(p.positions.count) positions for \(p.file.tensors.count) tensors: not a part of a model", path: p.file.path)
+        }
         // The output's tensor table, each tensor from its part.
         let total = parts.reduce(0) { $0 + $1.positions.count }
         var slots = [(part: Int, tensor: Int)?](repeating: nil, count: total)
@@ -236,8 +241,8 @@ public enum GGUFPartMerger {
         return Report(parts: parts.count, tensors: total, bytes: writer.bytesWritten, digest: digest)
     }
 
-    /// One plan, every shard once.
-    static func checkSet(_ parts: [Part], output: String) throws {
+    /// One plan, every shard once; thrown otherwise, naming the part.
+    public static func checkSet(_ parts: [Part], output: String) throws {
         let first = parts[0]
         var byIndex: [Int: Part] = [:]
         for p in parts {
@@ -262,21 +267,27 @@ public enum GGUFPartMerger {
         }
     }
 
+    /// Parts of a run over windows, in shard order, checked to hold every window once (shares are contiguous, so
+    /// shard order is window order).
+    public static func windowsInOrder(_ parts: [Part], output: String) throws -> [Part] {
+        let sorted = parts.sorted { $0.index < $1.index }
+        var next = 0
+        for p in sorted {
+            for w in p.positions {
+                guard w == next else {
+                    throw FormatError(.invalidValue, field: "kv '\(PartFile.prefix)positions'", offset: nil,
+                                      "window \(w) where window \(next) was due: the parts' windows are not one run's in order", path: p.file.path)
+                }
+                next += 1
+            }
+        }
+        return sorted
+    }
+
     /// Importance matrices of shards of the calibration windows: summed, in shard order, into the file one run over
     /// all the windows writes (up to the order of floating-point sums), without the shard keys.
     static func mergeImportance(_ parts: [Part], output: String) throws -> Report {
-        let sorted = parts.sorted { $0.index < $1.index }
-        var covered = Set<Int>()
-        for p in sorted {
-            for w in p.positions where !covered.insert(w).inserted {
-                throw FormatError(.invalidValue, field: "kv '\(PartFile.prefix)positions'", offset: nil,
-                                  "window \(w) is in two parts", path: p.file.path)
-            }
-        }
-        guard covered == Set(0..<covered.count) else {
-            throw FormatError(.missingShard, field: "kv '\(PartFile.prefix)positions'", offset: nil,
-                              "the parts' windows do not cover 0 to \(covered.count - 1)", path: output)
-        }
+        let sorted = try windowsInOrder(parts, output: output)
         var merged = try ImportanceMatrix.sum(sorted.map { try ImportanceMatrix.readGGUF($0.file) })
         merged.isLegacy = false
         try merged.write(to: output)

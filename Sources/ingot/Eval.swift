@@ -44,9 +44,20 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("logits-out"), help: "Write the first chunk's scored logits to this .npy file (float32, positions x vocabulary).")
     var logitsOut: String?
 
+    @Option(name: .long, help: ArgumentHelp("Run only shard I of N (from 0) of the windows into the part OUTPUT.partI-of-N (give -o); `ingot merge` of all parts prints the report of all windows. auto/N and auto as for quantize.", valueName: "I/N|auto"))
+    var shard: String?
+
+    @Option(name: .shortAndLong, help: "With --shard: where the part goes (OUTPUT.partI-of-N).")
+    var output: String?
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
+        if let shard, case .failure(let e) = ShardSpec.parse(shard) { throw ValidationError("--shard: \(e)") }
+        if (shard == nil) != (output == nil) { throw ValidationError("--shard and -o go together: a shard writes its part to -o") }
+        if shard != nil && (saveBase != nil || baseLogprobs != nil || logitsOut != nil) {
+            throw ValidationError("--shard does not go with --save-base, --base-logprobs or --logits-out")
+        }
         if base != nil && baseLogprobs != nil { throw ValidationError("give --base or --base-logprobs, not both") }
         if saveBase != nil && baseLogprobs != nil { throw ValidationError("--save-base cannot be used with --base-logprobs") }
     }
@@ -76,6 +87,7 @@ struct Eval: ParsableCommand {
             options.context = windows.ctx
             options.chunks = windows.chunks
             options.threads = parallel.count
+            if let shard, case .success(let spec) = ShardSpec.parse(shard) { options.shard = spec }
             let evaluator = try Evaluator(model: m, tokenizer: tokenizer, base: baseModel, options: options)
             if let saveBase { evaluator.baseLogProbs = BaseLogProbs(writing: saveBase) }
             if let baseLogprobs { evaluator.baseLogProbs = try BaseLogProbs(reading: baseLogprobs) }
@@ -87,11 +99,38 @@ struct Eval: ParsableCommand {
                 }
             }
             let textFile = try MappedFile(path: text)
+            // A shard's plan: the options that decide the windows, the models and the text.
+            var part: (spec: ShardSpec, path: String, digest: String, source: String)?
+            if let spec = options.shard, let output {
+                let source = try ([model, text] + (base.map { [$0] } ?? [])).map { try SourceFingerprint.of(path: $0) }.joined(separator: "+")
+                let plan = "eval ctx=\(windows.ctx) chunks=\(windows.chunks.map(String.init) ?? "all") base=\(base ?? "")"
+                let digest = SHA256.hex(SHA256.digest(Array((plan + "\n" + source).utf8)))
+                let path = spec.partPath(for: output)
+                if GGUFPartMerger.isComplete(path: path, shard: spec, digest: digest) {
+                    print(common.json ? JSONValue.object(JSONObject([("part", .object(JSONObject([("path", .string(path)), ("skipped", true)])))])).serialized(pretty: true)
+                                      : "shard \(spec): \(path) is already complete; nothing computed")
+                    return
+                }
+                part = (spec, path, digest, source)
+            }
             let line = ProgressLine(verb: "eval", enabled: !common.json)
-            let report = try evaluator.run(Array(textFile.bytes)) { p in
+            let (report, shardPart) = try evaluator.runShare(Array(textFile.bytes)) { p in
                 line.show("chunk \(p.chunk)/\(p.chunks), \(Human.fixed(p.tokensPerSecond, 1)) tokens/s, PPL \(Human.fixed(p.perplexity, 4))")
             }
             line.finish()
+            if let part, let shardPart {
+                try shardPart.write(to: part.path, shard: part.spec, digest: part.digest, source: part.source)
+                let summary = "shard \(part.spec): windows \(shardPart.windows.first.map { $0 + 1 } ?? 0)-\(shardPart.windows.last.map { $0 + 1 } ?? 0) of \(shardPart.totalWindows) -> \(part.path)"
+                if common.json {
+                    var o = report.json.objectValue ?? JSONObject()
+                    o["part"] = .object(JSONObject([("path", .string(part.path)), ("shard", .string(part.spec.description)),
+                                                    ("windows", .array(shardPart.windows.map { JSONValue($0) })), ("skipped", false)]))
+                    print(warnings.adding(to: .object(o)).serialized(pretty: true))
+                } else {
+                    print(summary + "\nwhen every shard is done: ingot merge \(output ?? "").part*-of-\(part.spec.count)\n\nthis shard's windows alone:\n" + report.text)
+                }
+                return
+            }
             print(common.json ? warnings.adding(to: report.json).serialized(pretty: true) : report.text)
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import IngotEvaluate
 import IngotFormats
 
 struct Merge: ParsableCommand {
@@ -14,8 +15,8 @@ struct Merge: ParsableCommand {
     @Argument(help: "The parts (OUTPUT.partI-of-N), every shard once.")
     var parts: [String]
 
-    @Option(name: .shortAndLong, help: "The file to write.")
-    var output: String
+    @Option(name: .shortAndLong, help: "The file to write (for the parts of an evaluation: the report as JSON, optional).")
+    var output: String?
 
     @OptionGroup var common: CommonOptions
 
@@ -25,6 +26,22 @@ struct Merge: ParsableCommand {
 
     func run() throws {
         try reportingErrors(json: common.json) {
+            // The parts of an evaluation make a report, not a file.
+            if let first = try? GGUFFile(path: parts[0]), first["general.type"]?.stringValue == EvalPart.type {
+                let report = try EvalPart.merge(parts: parts)
+                var json = report.json.objectValue ?? JSONObject()
+                json["parts"] = JSONValue(parts.count)
+                json["warnings"] = .array([])
+                let text = JSONValue.object(json).serialized(pretty: true)
+                if let output {
+                    let file = try OutputFile(path: output)
+                    try file.write(Array((text + "\n").utf8))
+                    try file.commit()
+                }
+                print(common.json ? text : "merged \(parts.count) parts: the report of all windows\n" + report.text)
+                return
+            }
+            guard let output else { throw FormatError(.missingField, field: "-o", offset: nil, "give the file to write (-o)", path: parts[0]) }
             let line = ProgressLine(verb: "merging", enabled: !common.json)
             let clock = Stopwatch()
             let report = try GGUFPartMerger.merge(parts: parts, output: output) { done, total in
