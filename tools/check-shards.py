@@ -10,6 +10,8 @@ Calibration: `ingot calibrate --shard I/N` runs its share of the windows; merged
 run's up to the order of float sums (counts exactly; sums within 1e-4 relative, 1.3e-5 seen), on SmolLM2 and on a
 small synthetic mixture of experts (expert statistics summed, mean expert outputs weighted by windows).
 
+Conversion: `ingot convert FOLDER --to gguf --shard I/N` writes its tensors' part; merged = one process, byte for byte.
+
 Evaluation: `ingot eval --shard I/N -o OUT` runs its share of the windows; merged, the report is one run's to the bit
 (perplexity, KL divergence, percentiles, agreement), all but the speeds.
 
@@ -82,6 +84,25 @@ def calibration(ingot, f16, work):
         check(r.returncode == 0 and json.loads(r.stdout)["part"]["skipped"], f"calibration of {name}: a complete part is not computed again")
         for p in glob.glob(out + "*") + [whole]:
             os.unlink(p)
+
+
+def conversion(ingot, f16, work):
+    """convert --to gguf --shard: a Hugging Face folder (SmolLM2 written as one by ingot convert) to GGUF in shards."""
+    folder = os.path.join(work, "folder")
+    run([ingot, "convert", f16, "-o", folder, "--to", "hf"])
+    whole, out = os.path.join(work, "whole.gguf"), os.path.join(work, "converted.gguf")
+    run([ingot, "convert", folder, "-o", whole, "--to", "gguf"])
+    procs = [subprocess.Popen([ingot, "convert", folder, "-o", out, "--to", "gguf", "--shard", f"{i}/3", "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(3)]
+    parts = [json.loads(p.communicate()[0])["part"]["path"] for p in procs]
+    m = run([ingot, "merge", *parts, "-o", out])
+    check(m.returncode == 0 and filecmp.cmp(whole, out, shallow=False),
+          "convert a folder to GGUF in 3 shards at once, merged = one process, byte for byte", m.stderr.decode()[-200:])
+    r = run([ingot, "convert", folder, "-o", out, "--to", "hf", "--shard", "0/3"])
+    check(r.returncode == 64, "convert --to hf --shard is refused (folders are not sharded)")
+    for p in parts + [whole, out]:
+        os.unlink(p)
+    shutil.rmtree(folder)
 
 
 def evaluation(ingot, f16, work):
@@ -204,6 +225,7 @@ def main():
         r = run([ingot, "quantize", f16, "-o", out, "--type", "Q8_0", "--shard", spec], env=env)
         check(r.returncode == 64 and text in r.stderr.decode() and not glob.glob(out + "*"), f"--shard {spec} is a usage error",
               r.stderr.decode().splitlines()[0] if r.stderr else "")
+    conversion(ingot, f16, work)
     calibration(ingot, f16, work)
     evaluation(ingot, f16, work)
     shutil.rmtree(work)

@@ -24,6 +24,9 @@ public enum Converter {
         public var scheme: SchemePlan?
         /// Workers for a scheme's quantization (the output does not depend on it).
         public var threads = 1
+        /// To GGUF: write only this shard's share of the tensors, into its part (`ShardedOutput`); the source is
+        /// the input's `SourceFingerprint`.
+        public var shard: (spec: ShardSpec, source: String)?
         public init(target: Target) { self.target = target }
     }
 
@@ -41,6 +44,8 @@ public enum Converter {
         public var undivided: [String] = []
         /// What `ModelValidation` found suspect in the input.
         public var warnings: [String] = []
+        /// With a shard: the part written (or found complete), its tensors, and whether it was already there.
+        public var part: (path: String, tensors: Int, skipped: Bool)?
 
         public var json: JSONValue {
             .object(JSONObject([
@@ -58,6 +63,9 @@ public enum Converter {
     public static func convert(_ model: ModelFile, to output: String, options: Options,
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
         let warnings = try ModelValidation.check(model: model)
+        if options.shard != nil && options.target != .gguf {
+            throw ModelError(.invalidValue, field: "--shard", "sharded conversion writes GGUF (--to gguf); a folder is not sharded yet", path: model.path)
+        }
         var report: Report
         switch (model.storage, options.target) {
         case (.gguf(let g), .hf): report = try ggufToFolder(g, output: output, options: options, progress: progress)
@@ -79,7 +87,7 @@ public enum Converter {
         let plan = try planGGUF(d, dtype: options.dtype)
         var report = Report(input: d.path, output: output, target: .gguf, architecture: plan.architecture)
         report.preTokenizer = plan.preTokenizer
-        try writeGGUF(plan.outputs, metadata: plan.metadata, to: output, report: &report, progress: progress)
+        try writeGGUF(plan.outputs, metadata: plan.metadata, to: output, shard: options.shard, report: &report, progress: progress)
         return report
     }
 
@@ -653,14 +661,24 @@ public enum Converter {
         "\(tensor) holds NaN or infinity, written as it is (a runtime computing with it gives NaN)"
     }
 
-    static func writeGGUF(_ outputs: [PlannedTensor], metadata: [GGUFKeyValue], to path: String, report: inout Report,
+    static func writeGGUF(_ outputs: [PlannedTensor], metadata: [GGUFKeyValue], to path: String,
+                          shard: (spec: ShardSpec, source: String)? = nil, report: inout Report,
                           progress: (Int, Int) -> Void) throws {
         let infos = try outputs.map { try GGUFTensorInfo(name: $0.name, dimensions: $0.dims, type: $0.type) }
-        let writer = try GGUFWriter(path: path, metadata: metadata, tensors: infos)
+        var selected = Array(outputs.indices), partMetadata = metadata, partPath = path
+        if let (spec, source) = shard {
+            let part = try ShardedOutput(shard: spec, source: source, outputPath: path, metadata: metadata, tensors: infos,
+                                         costs: infos.map(\.byteCount))
+            (selected, partMetadata, partPath) = (part.selected, part.metadata, part.path)
+            report.part = (part.path, part.selected.count, part.isComplete)
+            if part.isComplete { return }
+        }
+        let writer = try GGUFWriter(path: partPath, metadata: partMetadata, tensors: selected.map { infos[$0] })
         var done = false
         defer { if !done { writer.abort() } }
         var scratch = ConversionScratch()
-        for (i, t) in outputs.enumerated() {
+        for i in selected {
+            let t = outputs[i]
             if infos[i].byteCount == 0 {
                 try writer.write(UnsafeRawBufferPointer(start: nil, count: 0))
             }
@@ -673,7 +691,7 @@ public enum Converter {
         }
         try writer.finish()
         done = true
-        report.tensorCount = outputs.count
+        report.tensorCount = selected.count
         report.bytesWritten = writer.bytesWritten
     }
 

@@ -108,6 +108,28 @@ public enum PartFile {
     }
 }
 
+/// One shard's part of a GGUF output: which of the output's tensors it writes, the metadata and path of its part,
+/// and whether a complete part is already there. Shared by every writer that shards a GGUF (quantize, convert).
+public struct ShardedOutput {
+    /// Indices into the output's tensors, in the output's order.
+    public let selected: [Int]
+    public let metadata: [GGUFKeyValue]
+    public let path: String
+    public let isComplete: Bool
+
+    /// `costs`: one per tensor, what its share of the work weighs (bytes read and written).
+    public init(shard: ShardSpec, source: String, outputPath: String, metadata: [GGUFKeyValue], tensors: [GGUFTensorInfo],
+                costs: [Int]) throws {
+        let layout = try GGUFWriter.layout(path: outputPath, metadata: metadata, tensors: tensors)
+        let digest = PartFile.digest(header: layout.header, source: source)
+        let owner = ShardSpec.assign(costs: costs, count: shard.count)
+        selected = tensors.indices.filter { owner[$0] == shard.index }
+        self.metadata = metadata + PartFile.keys(shard: shard, digest: digest, source: source, positions: selected)
+        path = shard.partPath(for: outputPath)
+        isComplete = GGUFPartMerger.isComplete(path: path, shard: shard, digest: digest, tensors: selected.count)
+    }
+}
+
 /// A fingerprint of a model's input files, cheap enough for every shard to take: SHA-256 over each file's name and
 /// size and 17 samples of 4 KiB spread evenly over it (the first and last included). Two copies of a model agree;
 /// two fine-tunes of one architecture, whose headers may be equal, do not.

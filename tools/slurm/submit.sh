@@ -1,11 +1,12 @@
 #!/bin/bash
-# Runs a sharded ingot command over a Slurm job array of N tasks (tools/slurm/shard.sbatch), then merges the parts in
-# a job that waits for them all (afterok): for quantize the file one process writes, byte for byte; for calibrate
-# one run's importance matrix; for eval one run's report, as JSON at OUT. The parts are removed once merged. Prints
-# the two job ids. INGOT names the binary (default: ingot on PATH); sbatch's own options go in its SBATCH_*
-# variables (SBATCH_PARTITION, ...).
+# Runs a sharded ingot command over a Slurm job array of N tasks (tools/slurm/shard.sbatch), then merges the parts
+# in a job that waits for them all (afterok): for quantize and convert the file one process writes, byte for byte;
+# for calibrate one run's importance matrix; for eval one run's report, as JSON at OUT. The parts are removed once
+# merged. Prints the two job ids. INGOT names the binary (default: ingot on PATH); sbatch's own options go in its
+# SBATCH_* variables (SBATCH_PARTITION, ...).
 #
 #   tools/slurm/submit.sh 8 OUT.gguf quantize MODEL --type Q4_K_M [--imatrix imatrix.gguf]
+#   tools/slurm/submit.sh 8 OUT.gguf convert HF_FOLDER --to gguf
 #   tools/slurm/submit.sh 8 imatrix.gguf calibrate MODEL --text calibration.txt
 #   tools/slurm/submit.sh 8 report.json eval MODEL --base BASE --text test.txt
 set -euo pipefail
