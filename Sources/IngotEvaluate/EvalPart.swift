@@ -90,6 +90,9 @@ public struct EvalPart: Sendable {
         }
         guard let model = first["eval.model"]?.stringValue, let context = first["eval.context"]?.intValue,
               let windows = first["eval.windows"]?.intValue else { throw fail("eval.model", first) }
+        guard stats.count > 0 else {
+            throw FormatError(.invalidValue, field: "eval.nll", offset: nil, "the parts hold no scored position", path: first.path)
+        }
         var options = EvalOptions()
         options.context = context
         options.threads = first["eval.threads"]?.intValue ?? 1
