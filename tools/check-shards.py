@@ -10,7 +10,8 @@ Calibration: `ingot calibrate --shard I/N` runs its share of the windows; merged
 run's up to the order of float sums (counts exactly; sums within 1e-4 relative, 1.3e-5 seen), on SmolLM2 and on a
 small synthetic mixture of experts (expert statistics summed, mean expert outputs weighted by windows).
 
-Conversion: `ingot convert FOLDER --to gguf --shard I/N` writes its tensors' part; merged = one process, byte for byte.
+Conversion and the safetensors schemes: `ingot convert ... --shard I/N` (to GGUF or to a folder) and `ingot quantize
+--scheme ... --shard I/N` write their tensors' part; merged = one process's file or folder, byte for byte.
 
 Evaluation: `ingot eval --shard I/N -o OUT` runs its share of the windows; merged, the report is one run's to the bit
 (perplexity, KL divergence, percentiles, agreement), all but the speeds.
@@ -98,11 +99,31 @@ def conversion(ingot, f16, work):
     m = run([ingot, "merge", *parts, "-o", out])
     check(m.returncode == 0 and filecmp.cmp(whole, out, shallow=False),
           "convert a folder to GGUF in 3 shards at once, merged = one process, byte for byte", m.stderr.decode()[-200:])
-    r = run([ingot, "convert", folder, "-o", out, "--to", "hf", "--shard", "0/3"])
-    check(r.returncode == 64, "convert --to hf --shard is refused (folders are not sharded)")
     for p in parts + [whole, out]:
         os.unlink(p)
     shutil.rmtree(folder)
+    # Folder outputs: safetensors files, their index and the small files, byte for byte.
+    for what, args, n in [("convert to a folder of 3 safetensors files", ["convert", f16, "--to", "hf", "--shard-size", "100MB"], 3),
+                          ("quantize --scheme mlx (4-bit affine)", ["quantize", f16, "--scheme", "mlx", "--bits", "4"], 4),
+                          ("quantize --scheme compressed-tensors W4A16", ["quantize", f16, "--scheme", "compressed-tensors", "--preset", "W4A16",
+                                                                         "--group-size", "64"], 2)]:
+        whole, out = os.path.join(work, "whole-folder"), os.path.join(work, "merged-folder")
+        run([ingot, *args, "-o", whole])
+        procs = [subprocess.Popen([ingot, *args, "-o", out, "--shard", f"{i}/{n}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for i in range(n)]
+        for p in procs:
+            p.wait()
+        parts = [f"{out}.part{i}-of-{n}" for i in range(n)]
+        m = run([ingot, "merge", *parts, "-o", out])
+        names = sorted(os.listdir(whole)) if os.path.isdir(whole) else []
+        same = m.returncode == 0 and names == sorted(os.listdir(out)) and all(
+            filecmp.cmp(os.path.join(whole, f), os.path.join(out, f), shallow=False) for f in names)
+        check(same, f"{what}: {n} shards at once, merged = one process's folder, every file byte for byte",
+              f"{len(names)} files" if same else m.stderr.decode()[-200:])
+        for p in parts:
+            os.unlink(p)
+        shutil.rmtree(whole)
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def evaluation(ingot, f16, work):

@@ -24,8 +24,8 @@ public enum Converter {
         public var scheme: SchemePlan?
         /// Workers for a scheme's quantization (the output does not depend on it).
         public var threads = 1
-        /// To GGUF: write only this shard's share of the tensors, into its part (`ShardedOutput`); the source is
-        /// the input's `SourceFingerprint`.
+        /// Write only this shard's share of the tensors, into its part (`ShardedOutput` for GGUF, `FolderPartWriter`
+        /// for a folder); the source is the input's `SourceFingerprint`.
         public var shard: (spec: ShardSpec, source: String)?
         public init(target: Target) { self.target = target }
     }
@@ -63,9 +63,6 @@ public enum Converter {
     public static func convert(_ model: ModelFile, to output: String, options: Options,
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
         let warnings = try ModelValidation.check(model: model)
-        if options.shard != nil && options.target != .gguf {
-            throw ModelError(.invalidValue, field: "--shard", "sharded conversion writes GGUF (--to gguf); a folder is not sharded yet", path: model.path)
-        }
         var report: Report
         switch (model.storage, options.target) {
         case (.gguf(let g), .hf): report = try ggufToFolder(g, output: output, options: options, progress: progress)
@@ -776,9 +773,21 @@ public enum Converter {
     static func writeFolder(_ outputs: [PlannedTensor], files: [(String, [UInt8])], to path: String, options: Options,
                             report: inout Report, progress: (Int, Int) -> Void) throws {
         let declared = outputs.map { SafetensorsTensor(name: $0.name, dtype: $0.safetensorsDType, shape: Array($0.dims.reversed())) }
-        let writer = try HFModelDirectoryWriter(path: path, tensors: declared, maxShardBytes: options.shardBytes)
+        // With a shard, its share of the tensors (a weight with its scales) goes into its part instead of the folder.
+        var writer: HFModelDirectoryWriter?
+        var part: FolderPartWriter?
+        if let (spec, source) = options.shard {
+            let p = try FolderPartWriter(shard: spec, source: source, outputPath: path, declared: declared,
+                                         groups: outputs.map { $0.quantized?.weight ?? $0.name }, maxShardBytes: options.shardBytes, files: files)
+            report.part = (p.path, p.selected.count, p.isComplete)
+            if p.isComplete { return }
+            part = p
+        } else {
+            writer = try HFModelDirectoryWriter(path: path, tensors: declared, maxShardBytes: options.shardBytes)
+        }
         var done = false
-        defer { if !done { writer.abort() } }
+        defer { if !done { writer?.abort(); part?.abort() } }
+        let names = part?.selected ?? writer?.dataOrder ?? []
         let byName = Dictionary(outputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var scratch = ConversionScratch()
         var buffer: [UInt8] = []
@@ -786,7 +795,7 @@ public enum Converter {
         var storedOf: [String: [(name: String, role: QuantizedPart.Role)]] = [:]
         for o in outputs { if let q = o.quantized { storedOf[q.weight, default: []].append((o.name, q.role)) } }
         var pending: [String: [UInt8]] = [:]
-        for (i, name) in writer.dataOrder.enumerated() {
+        for (i, name) in names.enumerated() {
             guard let t = byName[name] else { continue }
             buffer.removeAll(keepingCapacity: true)
             if let q = t.quantized {
@@ -804,15 +813,18 @@ public enum Converter {
                 }
                 if scratch.takeNonFinite() { report.warnings.append(nonFiniteWarning(t.name)) }
             }
-            try buffer.withUnsafeBytes { try writer.write($0) }
+            try buffer.withUnsafeBytes { if let writer { try writer.write($0) } else { try part?.write($0) } }
             report.typeCounts[t.safetensorsDType.rawValue, default: 0] += 1
             report.bytesWritten += buffer.count
-            progress(i + 1, outputs.count)
+            progress(i + 1, names.count)
         }
-        for (name, contents) in files {
-            try contents.withUnsafeBytes { try writer.addFile(named: name, contents: $0) }
+        if let writer {
+            for (name, contents) in files {
+                try contents.withUnsafeBytes { try writer.addFile(named: name, contents: $0) }
+            }
+            try writer.finish()
         }
-        try writer.finish()
+        try part?.finish()
         done = true
         report.tensorCount = outputs.count
     }

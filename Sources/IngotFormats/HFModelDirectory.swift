@@ -152,6 +152,13 @@ public final class HFModelDirectoryWriter {
                 metadata: [(String, String)] = [("format", "pt")]) throws {
         self.path = path
         self.metadata = metadata
+        shards = HFModelDirectoryWriter.shards(tensors, maxShardBytes: maxShardBytes)
+        temp = try TemporaryFolder(beside: path)
+    }
+
+    /// The safetensors files a folder of these tensors is cut into: in declaration order, a new file whenever the
+    /// next tensor would take the current one past `maxShardBytes`.
+    public static func shards(_ tensors: [SafetensorsTensor], maxShardBytes: Int) -> [(name: String, tensors: [SafetensorsTensor])] {
         var groups: [[SafetensorsTensor]] = []
         var size = 0
         for t in tensors {
@@ -165,16 +172,17 @@ public final class HFModelDirectoryWriter {
         }
         let n = groups.count
         func pad5(_ i: Int) -> String { let s = String(i); return String(repeating: "0", count: max(0, 5 - s.count)) + s }
-        shards = groups.enumerated().map { i, g in
+        return groups.enumerated().map { i, g in
             (name: n == 1 ? HFModelDirectory.singleName : "model-\(pad5(i + 1))-of-\(pad5(n)).safetensors", tensors: g)
         }
-        temp = try TemporaryFolder(beside: path)
     }
 
     deinit { if !finished { abort() } }
 
     /// The names of the tensors in the order `write` expects their data.
-    public var dataOrder: [String] {
+    public var dataOrder: [String] { HFModelDirectoryWriter.dataOrder(shards) }
+
+    public static func dataOrder(_ shards: [(name: String, tensors: [SafetensorsTensor])]) -> [String] {
         // Each shard's writer sorts its own tensors; mirror that order.
         shards.flatMap { shard in
             shard.tensors.sorted { a, b in

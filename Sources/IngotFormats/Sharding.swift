@@ -130,6 +130,85 @@ public struct ShardedOutput {
     }
 }
 
+/// One shard's part of a Hugging Face folder output (safetensors files, their index and the small files): the
+/// stored tensors of its share (a weight's scales and other stored parts stay with it), each as raw bytes, and in
+/// shard 0's part the small files. The part is a GGUF (`general.type` ingot-folder) whose I8 tensors hold the bytes,
+/// named as in the folder (the small files as `file:NAME`), with `ingot.folder.tensors` (the declared tensors as JSON:
+/// name, dtype, shape, in declaration order) and `ingot.folder.shard_bytes`; the merge rebuilds the folder with the
+/// same writer, so the files are byte for byte one process's. Positions: each tensor's place in the folder's data
+/// order, the small files after them.
+public final class FolderPartWriter {
+    public static let type = "ingot-folder"
+    /// The names of the tensors this shard writes, in the folder's data order.
+    public let selected: [String]
+    public let path: String
+    public let isComplete: Bool
+    private let writer: GGUFWriter?
+
+    /// `groups`: for each declared tensor, the key of what it is stored with (a weight and its scales share one).
+    public init(shard: ShardSpec, source: String, outputPath: String, declared: [SafetensorsTensor], groups: [String],
+                maxShardBytes: Int, files: [(String, [UInt8])]) throws {
+        let order = HFModelDirectoryWriter.dataOrder(HFModelDirectoryWriter.shards(declared, maxShardBytes: maxShardBytes))
+        let bytes = declared.map { $0.dtype.byteCount(elements: $0.elementCount) ?? 0 }
+        var groupCost: [String: Int] = [:]
+        var groupOrder: [String] = []
+        for (i, g) in groups.enumerated() {
+            if groupCost[g] == nil { groupOrder.append(g) }
+            groupCost[g, default: 0] += bytes[i]
+        }
+        let owner = ShardSpec.assign(costs: groupOrder.map { groupCost[$0]! }, count: shard.count)
+        var ownerOf: [String: Int] = [:]
+        for (k, g) in groupOrder.enumerated() { ownerOf[g] = owner[k] }
+        let groupOfName = Dictionary(zip(declared.map(\.name), groups), uniquingKeysWith: { a, _ in a })
+        let byteCount = Dictionary(zip(declared.map(\.name), bytes), uniquingKeysWith: { a, _ in a })
+        selected = order.filter { ownerOf[groupOfName[$0] ?? ""] == shard.index }
+        let describe = FolderPartWriter.describe(declared: declared, maxShardBytes: maxShardBytes, files: files)
+        let digest = SHA256.hex(SHA256.digest(describe + Array(("\n" + source).utf8)))
+        path = shard.partPath(for: outputPath)
+        isComplete = GGUFPartMerger.isComplete(path: path, shard: shard, digest: digest)
+        guard !isComplete else { writer = nil; return }
+        let position = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let ownFiles = shard.index == 0 ? files : []
+        var infos = try selected.map { try GGUFTensorInfo(name: $0, dimensions: [byteCount[$0] ?? 0], type: .i8) }
+        infos += try ownFiles.map { try GGUFTensorInfo(name: "file:" + $0.0, dimensions: [$0.1.count], type: .i8) }
+        let positions = selected.map { position[$0]! } + ownFiles.indices.map { order.count + $0 }
+        let metadata = [GGUFKeyValue("general.type", .string(GGUFString(FolderPartWriter.type))),
+                        GGUFKeyValue("ingot.folder.tensors", .string(GGUFString(String(decoding: FolderPartWriter.tensorsJSON(declared), as: UTF8.self)))),
+                        GGUFKeyValue("ingot.folder.shard_bytes", .uint64(UInt64(maxShardBytes))),
+                        GGUFKeyValue("ingot.folder.files", .uint32(UInt32(files.count)))]
+            + PartFile.keys(shard: shard, digest: digest, source: source, positions: positions)
+        let w = try GGUFWriter(path: path, metadata: metadata, tensors: infos)
+        writer = w
+        pendingFiles = ownFiles
+    }
+
+    private var pendingFiles: [(String, [UInt8])] = []
+
+    /// The next selected tensor's bytes, in `selected`'s order.
+    public func write(_ data: UnsafeRawBufferPointer) throws { try writer?.write(data) }
+
+    public func finish() throws {
+        guard let writer else { return }
+        for (_, contents) in pendingFiles { try contents.withUnsafeBytes { try writer.write($0) } }
+        try writer.finish()
+    }
+
+    public func abort() { writer?.abort() }
+
+    static func tensorsJSON(_ declared: [SafetensorsTensor]) -> [UInt8] {
+        Array(JSONValue.array(declared.map { t in
+            .array([.string(t.name), .string(t.dtype.rawValue), .array(t.shape.map { JSONValue($0) })])
+        }).serialized().utf8)
+    }
+
+    /// What the digest covers: the declared tensors, the file size limit, and the small files' names and contents.
+    static func describe(declared: [SafetensorsTensor], maxShardBytes: Int, files: [(String, [UInt8])]) -> [UInt8] {
+        var out = tensorsJSON(declared) + Array("\n\(maxShardBytes)".utf8)
+        for (name, contents) in files { out += Array("\n\(name) \(contents.count) ".utf8) + SHA256.digest(contents) }
+        return out
+    }
+}
+
 /// A fingerprint of a model's input files, cheap enough for every shard to take: SHA-256 over each file's name and
 /// size and 17 samples of 4 KiB spread evenly over it (the first and last included). Two copies of a model agree;
 /// two fine-tunes of one architecture, whose headers may be equal, do not.
@@ -219,6 +298,7 @@ public enum GGUFPartMerger {
         let first = parts[0]
         try checkSet(parts, output: output)
         if first.file["general.type"]?.stringValue == "imatrix" { return try mergeImportance(parts, output: output) }
+        if first.file["general.type"]?.stringValue == FolderPartWriter.type { return try mergeFolder(parts, output: output, progress: progress) }
         for p in parts where p.positions.count != p.file.tensors.count {
             throw FormatError(.invalidValue, field: "kv '\(PartFile.prefix)positions'", offset: nil,
                               "\(p.positions.count) positions for \(p.file.tensors.count) tensors: not a part of a model", path: p.file.path)
@@ -287,6 +367,77 @@ public enum GGUFPartMerger {
                               + "\(missing.count > 8 ? ", ..." : "") of \(first.count) \(missing.count == 1 ? "is" : "are") missing",
                               path: output)
         }
+    }
+
+    /// Parts of a Hugging Face folder: the folder rebuilt by the writer one process uses, each tensor's bytes from its
+    /// part, the small files from shard 0's.
+    static func mergeFolder(_ parts: [Part], output: String, progress: ((Int, Int) -> Void)?) throws -> Report {
+        let first = parts[0].file
+        func fail(_ key: String, _ detail: String, _ file: GGUFFile) -> FormatError {
+            FormatError(.invalidValue, field: "kv '\(key)'", offset: nil, detail, path: file.path)
+        }
+        guard let text = first["ingot.folder.tensors"]?.stringValue,
+              let list = try? JSONParser.parse(Array(text.utf8), field: "ingot.folder.tensors").arrayValue,
+              let shardBytes = first["ingot.folder.shard_bytes"]?.intValue, shardBytes > 0,
+              let fileCount = first["ingot.folder.files"]?.intValue else {
+            throw fail("ingot.folder.tensors", "a folder part needs its declared tensors, shard size and file count", first)
+        }
+        var declared: [SafetensorsTensor] = []
+        for item in list {
+            guard let a = item.arrayValue, a.count == 3, let name = a[0].stringValue, let dtype = a[1].stringValue.flatMap(SafetensorsDType.init(rawValue:)),
+                  let shape = a[2].arrayValue?.compactMap(\.intValue), shape.count == a[2].arrayValue?.count, shape.allSatisfy({ $0 >= 0 }) else {
+                throw fail("ingot.folder.tensors", "an entry is not [name, dtype, shape]", first)
+            }
+            declared.append(SafetensorsTensor(name: name, dtype: dtype, shape: shape))
+        }
+        let order = HFModelDirectoryWriter.dataOrder(HFModelDirectoryWriter.shards(declared, maxShardBytes: shardBytes))
+        let total = order.count + fileCount
+        var slots = [(part: Int, tensor: Int)?](repeating: nil, count: total)
+        for (k, p) in parts.enumerated() {
+            guard p.positions.count == p.file.tensors.count else { throw fail(PartFile.prefix + "positions", "one position per tensor", p.file) }
+            for (t, position) in p.positions.enumerated() {
+                guard position < total, slots[position] == nil else {
+                    throw fail(PartFile.prefix + "positions", "position \(position) is past the folder's \(total) entries or held twice", p.file)
+                }
+                let name = p.file.tensors[t].name
+                guard position < order.count ? name == order[position] : name.hasPrefix("file:") else {
+                    throw fail(PartFile.prefix + "positions", "tensor '\(name)' does not belong at position \(position)", p.file)
+                }
+                slots[position] = (k, t)
+            }
+        }
+        guard slots.allSatisfy({ $0 != nil }) else { throw fail(PartFile.prefix + "positions", "the parts do not hold every entry of the folder", first) }
+        func bytes(_ position: Int) -> (UnsafeRawBufferPointer, GGUFFile, GGUFTensorInfo) {
+            let s = slots[position]!
+            let f = parts[s.part].file
+            return (f.data(for: f.tensors[s.tensor]), f, f.tensors[s.tensor])
+        }
+        let files = (order.count..<total).map { (String(bytes($0).2.name.dropFirst(5)), Array(bytes($0).0)) }
+        for (name, _) in files where name.isEmpty || name == "." || name == ".." || name.contains("/") || name.contains("\0") {
+            throw fail(PartFile.prefix + "positions", "the file name '\(name)' is not a plain name in the folder", first)
+        }
+        let digest = SHA256.hex(SHA256.digest(FolderPartWriter.describe(declared: declared, maxShardBytes: shardBytes, files: files)
+                                              + Array(("\n" + parts[0].source).utf8)))
+        guard digest == parts[0].digest else {
+            throw fail(PartFile.prefix + "plan", "the parts put together do not give the folder their plan names", first)
+        }
+        let writer = try HFModelDirectoryWriter(path: output, tensors: declared, maxShardBytes: shardBytes)
+        var written = 0
+        do {
+            for position in order.indices {
+                let (data, file, info) = bytes(position)
+                try writer.write(data)
+                file.release(info, bytes: 0..<info.byteCount)
+                written += data.count
+                progress?(position + 1, order.count)
+            }
+            for (name, contents) in files { try contents.withUnsafeBytes { try writer.addFile(named: name, contents: $0) } }
+            try writer.finish()
+        } catch {
+            writer.abort()
+            throw error
+        }
+        return Report(parts: parts.count, tensors: order.count, bytes: written, digest: digest)
     }
 
     /// Parts of a run over windows, in shard order, checked to hold every window once (shares are contiguous, so

@@ -32,7 +32,7 @@ struct Convert: ParsableCommand {
     @Option(name: .customLong("shard-size"), help: "Largest safetensors shard, e.g. 5GB, 500MB, 2GiB (folders only).")
     var shardSize = "5GB"
 
-    @Option(name: .long, help: ArgumentHelp("To GGUF: write only shard I of N (from 0) of the tensors, into OUTPUT.partI-of-N; `ingot merge` makes the output of all parts. auto/N and auto as for quantize.", valueName: "I/N|auto"))
+    @Option(name: .long, help: ArgumentHelp("Write only shard I of N (from 0) of the tensors, into OUTPUT.partI-of-N; `ingot merge` makes the output of all parts. auto/N and auto as for quantize.", valueName: "I/N|auto"))
     var shard: String?
 
     @OptionGroup var parallel: ParallelOptions
@@ -42,7 +42,6 @@ struct Convert: ParsableCommand {
     func validate() throws {
         if ByteSize.parse(shardSize) == nil { throw ValidationError("--shard-size must be a size such as 5GB, 500MB or 2GiB") }
         if let shard, case .failure(let e) = ShardSpec.parse(shard) { throw ValidationError("--shard: \(e)") }
-        if shard != nil && to != .gguf { throw ValidationError("--shard splits conversion to GGUF (--to gguf); a folder is not sharded yet") }
     }
 
     func run() throws {

