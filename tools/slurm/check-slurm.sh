@@ -1,8 +1,8 @@
 #!/bin/bash
 # Sharded runs on a real Slurm: a single-node cluster (munged, slurmctld and slurmd on this machine, Debian's
 # slurm-wlm and munge, installed if missing: needs root) runs tools/slurm/submit.sh. The merged quantizations must
-# equal one `ingot quantize` byte for byte (SmolLM2 Q4_K_M and Q8_0, the synthetic 1.1B llama Q4_K_M), and so must a
-# sharded conversion of a folder to GGUF one `ingot convert`; the merged
+# equal one `ingot quantize` byte for byte (SmolLM2 and the synthetic 1.1B llama, Q4_K_M and Q8_0), and so must
+# sharded conversions (a folder to GGUF, a GGUF to a folder) one `ingot convert`; the merged
 # importance matrix must agree with one `ingot calibrate` (counts exactly, sums within 1e-4 relative); the merged
 # evaluation report must be one `ingot eval`'s but for the speeds; and a quantization task cancelled mid-way, submitted
 # again, must give the same file. Outside CI (it starts daemons); takes a few minutes.
@@ -82,6 +82,7 @@ synthetic=$root/.cache/variants/synthetic-1b-f16.gguf   # 1.1B parameters, 2.2 G
 [ -f "$synthetic" ] || python3 "$root/tools/make-synthetic-model.py" "$synthetic" --hidden 2048 --ffn 5632 --layers 22 \
     --heads 32 --kv-heads 4 >/dev/null
 quantize "$synthetic" Q4_K_M
+quantize "$synthetic" Q8_0
 
 # Conversion: a Hugging Face folder (SmolLM2 written as one) to GGUF.
 "$ingot" convert "$smollm2" -o folder --to hf >/dev/null
