@@ -133,9 +133,10 @@ public struct ShardedOutput {
 /// One shard's part of a Hugging Face folder output (safetensors files, their index and the small files): the
 /// stored tensors of its share (a weight's scales and other stored parts stay with it), each as raw bytes, and in
 /// shard 0's part the small files. The part is a GGUF (`general.type` ingot-folder) whose I8 tensors hold the bytes,
-/// named as in the folder (the small files as `file:NAME`), with `ingot.folder.tensors` (the declared tensors as JSON:
-/// name, dtype, shape, in declaration order) and `ingot.folder.shard_bytes`; the merge rebuilds the folder with the
-/// same writer, so the files are byte for byte one process's. Positions: each tensor's place in the folder's data
+/// named by position (`t<position>`; the small files `f<k>`, since a folder's names can pass GGUF's 63 bytes), with
+/// `ingot.folder.tensors` (the declared tensors as JSON: name, dtype, shape, in declaration order),
+/// `ingot.folder.shard_bytes` and `ingot.folder.files` (the small files' names); the merge rebuilds the folder with
+/// the same writer, so the files are byte for byte one process's. Positions: each tensor's place in the folder's data
 /// order, the small files after them.
 public final class FolderPartWriter {
     public static let type = "ingot-folder"
@@ -169,13 +170,15 @@ public final class FolderPartWriter {
         guard !isComplete else { writer = nil; return }
         let position = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         let ownFiles = shard.index == 0 ? files : []
-        var infos = try selected.map { try GGUFTensorInfo(name: $0, dimensions: [byteCount[$0] ?? 0], type: .i8) }
-        infos += try ownFiles.map { try GGUFTensorInfo(name: "file:" + $0.0, dimensions: [$0.1.count], type: .i8) }
+        // Entries are named by position (GGUF names are short; a folder's may not be): t<position> for a tensor, f<k>
+        // for the k-th small file.
         let positions = selected.map { position[$0]! } + ownFiles.indices.map { order.count + $0 }
+        var infos = try zip(selected, positions).map { try GGUFTensorInfo(name: "t\($1)", dimensions: [byteCount[$0] ?? 0], type: .i8) }
+        infos += try ownFiles.enumerated().map { try GGUFTensorInfo(name: "f\($0.offset)", dimensions: [$0.element.1.count], type: .i8) }
         let metadata = [GGUFKeyValue("general.type", .string(GGUFString(FolderPartWriter.type))),
                         GGUFKeyValue("ingot.folder.tensors", .string(GGUFString(String(decoding: FolderPartWriter.tensorsJSON(declared), as: UTF8.self)))),
                         GGUFKeyValue("ingot.folder.shard_bytes", .uint64(UInt64(maxShardBytes))),
-                        GGUFKeyValue("ingot.folder.files", .uint32(UInt32(files.count)))]
+                        GGUFKeyValue("ingot.folder.files", .array(.string(files.map { GGUFString($0.0) })))]
             + PartFile.keys(shard: shard, digest: digest, source: source, positions: positions)
         let w = try GGUFWriter(path: path, metadata: metadata, tensors: infos)
         writer = w
@@ -379,9 +382,10 @@ public enum GGUFPartMerger {
         guard let text = first["ingot.folder.tensors"]?.stringValue,
               let list = try? JSONParser.parse(Array(text.utf8), field: "ingot.folder.tensors").arrayValue,
               let shardBytes = first["ingot.folder.shard_bytes"]?.intValue, shardBytes > 0,
-              let fileCount = first["ingot.folder.files"]?.intValue else {
-            throw fail("ingot.folder.tensors", "a folder part needs its declared tensors, shard size and file count", first)
+              case .array(.string(let fileNames))? = first["ingot.folder.files"] else {
+            throw fail("ingot.folder.tensors", "a folder part needs its declared tensors, shard size and file names", first)
         }
+        let fileCount = fileNames.count
         var declared: [SafetensorsTensor] = []
         for item in list {
             guard let a = item.arrayValue, a.count == 3, let name = a[0].stringValue, let dtype = a[1].stringValue.flatMap(SafetensorsDType.init(rawValue:)),
@@ -400,7 +404,7 @@ public enum GGUFPartMerger {
                     throw fail(PartFile.prefix + "positions", "position \(position) is past the folder's \(total) entries or held twice", p.file)
                 }
                 let name = p.file.tensors[t].name
-                guard position < order.count ? name == order[position] : name.hasPrefix("file:") else {
+                guard name == (position < order.count ? "t\(position)" : "f\(position - order.count)") else {
                     throw fail(PartFile.prefix + "positions", "tensor '\(name)' does not belong at position \(position)", p.file)
                 }
                 slots[position] = (k, t)
@@ -412,7 +416,7 @@ public enum GGUFPartMerger {
             let f = parts[s.part].file
             return (f.data(for: f.tensors[s.tensor]), f, f.tensors[s.tensor])
         }
-        let files = (order.count..<total).map { (String(bytes($0).2.name.dropFirst(5)), Array(bytes($0).0)) }
+        let files = (order.count..<total).map { (fileNames[$0 - order.count].string, Array(bytes($0).0)) }
         for (name, _) in files where name.isEmpty || name == "." || name == ".." || name.contains("/") || name.contains("\0") {
             throw fail(PartFile.prefix + "positions", "the file name '\(name)' is not a plain name in the folder", first)
         }

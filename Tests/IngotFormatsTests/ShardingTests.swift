@@ -128,13 +128,19 @@ struct ShardingTests {
         }
         // Shard 0's part rewritten with its small file named "../evil".
         let part0 = try GGUFFile(path: parts[0])
-        let renamed = try part0.tensors.map { t in
-            try GGUFTensorInfo(name: t.name.hasPrefix("file:") ? "file:../evil" : t.name, dimensions: t.dimensions, type: t.type)
-        }
         let evil = dir + "/evil.part0-of-2"
-        let rw = try GGUFWriter(path: evil, metadata: part0.metadata.map { GGUFKeyValue($0.key, $0.value) }, tensors: renamed)
+        let metadata = part0.metadata.map { $0.key == "ingot.folder.files" ? GGUFKeyValue($0.key, .array(.string(["../evil"]))) : GGUFKeyValue($0.key, $0.value) }
+        let rw = try GGUFWriter(path: evil, metadata: metadata, tensors: part0.tensors)
         for t in part0.tensors { try rw.write(part0.data(for: t)) }
         try rw.finish()
+        // Long names (a vision model's, DeepSeek's scales) are the folder's, not the part's.
+        let long = [SafetensorsTensor(name: "model.language_model.layers.61.mlp.shared_experts.gate_proj.weight_scale_inv", dtype: .f32, shape: [2])]
+        let p = try FolderPartWriter(shard: ShardSpec(index: 0, count: 1)!, source: "s", outputPath: dir + "/long", declared: long,
+                                     groups: ["g"], maxShardBytes: 40, files: [])
+        try [Float(1), 2].withUnsafeBytes { try p.write($0) }
+        try p.finish()
+        _ = try GGUFPartMerger.merge(parts: [p.path], output: dir + "/long")
+        #expect(try SafetensorsFile(path: dir + "/long/model.safetensors").tensors.map(\.name) == [long[0].name])
         #expect(throws: FormatError.self) { try GGUFPartMerger.merge(parts: [evil, parts[1]], output: dir + "/out2") }
         #expect(!FileManager.default.fileExists(atPath: dir + "/evil") && !FileManager.default.fileExists(atPath: dir + "/out2"))
     }
