@@ -76,7 +76,7 @@ public final class Calibrator {
             throw ModelError(.invalidValue, field: "--ctx", "the context must be at least 16 tokens (llama-imatrix records no product of fewer rows)")
         }
         let all = try tokenizer.windows(text, context: ctx, chunks: options.chunks)
-        let share = options.shard.map { all.count * $0.index / $0.count ..< all.count * ($0.index + 1) / $0.count } ?? all.indices
+        let share = options.shard?.share(of: all.count) ?? all.indices
         let windows = all[share]
         let sums = SquareSums(processOutput: options.processOutput)
         let workspace = MatMulWorkspace(threads: options.threads)

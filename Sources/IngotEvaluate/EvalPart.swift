@@ -22,9 +22,10 @@ public struct EvalPart: Sendable {
     public var baseSeconds: Double?
     var positions: [Position]
 
-    public static let type = "ingot-eval"
+    public static let type = PartFile.evaluationType
 
-    public func write(to path: String, shard: ShardSpec, digest: String, source: String) throws {
+    /// Writes the part with its shard keys (`PartFile.keys`, the windows as positions) after the evaluation's.
+    public func write(to path: String, keys: [GGUFKeyValue]) throws {
         var metadata = [GGUFKeyValue("general.type", .string(GGUFString(EvalPart.type))),
                         GGUFKeyValue("eval.model", .string(GGUFString(model))),
                         GGUFKeyValue("eval.context", .uint32(UInt32(context))),
@@ -35,7 +36,7 @@ public struct EvalPart: Sendable {
                         GGUFKeyValue("eval.seconds", .float64(seconds))]
         if let base { metadata.append(GGUFKeyValue("eval.base", .string(GGUFString(base)))) }
         if let baseSeconds { metadata.append(GGUFKeyValue("eval.base_seconds", .float64(baseSeconds))) }
-        metadata += PartFile.keys(shard: shard, digest: digest, source: source, positions: windows)
+        metadata += keys
         let n = positions.count
         let columns: [(String, [Double])] = [("eval.nll", positions.map(\.nll)), ("eval.nll_base", positions.map(\.nllBase)),
                                              ("eval.kld", positions.map(\.kld)), ("eval.p_diff", positions.map(\.pDiff))]

@@ -83,7 +83,7 @@ public final class Evaluator {
         let ctx = options.context
         guard ctx >= 8 else { throw ModelError(.invalidValue, field: "--ctx", "the context must be at least 8 tokens") }
         let all = try windows(text)
-        let share = options.shard.map { all.count * $0.index / $0.count ..< all.count * ($0.index + 1) / $0.count } ?? all.indices
+        let share = options.shard?.share(of: all.count) ?? all.indices
         let windows = Array(all[share])
         let first = ctx / 2
         let scored = ctx - first - 1

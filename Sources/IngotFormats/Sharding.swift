@@ -58,6 +58,9 @@ public struct ShardSpec: Equatable, Sendable, CustomStringConvertible {
         getenv(name).map { String(cString: $0) }
     }
 
+    /// This shard's contiguous share of `count` items (windows): [count·I/N, count·(I+1)/N).
+    public func share(of count: Int) -> Range<Int> { count * index / self.count ..< count * (index + 1) / self.count }
+
     /// The part this shard writes for the output `path`: `path.partI-of-N`.
     public func partPath(for path: String) -> String { "\(path).part\(index)-of-\(count)" }
 
@@ -85,8 +88,8 @@ public struct ShardSpecError: Error, CustomStringConvertible {
 /// output's metadata, followed by keys that say where it belongs:
 ///
 /// - `ingot.shard.index`, `ingot.shard.count` (UINT32): which share;
-/// - `ingot.shard.plan` (STRING): the plan's digest, SHA-256 of the header the merged file will have (its metadata
-///   and tensor table) and of `ingot.shard.source`;
+/// - `ingot.shard.plan` (STRING): the plan's digest (`digest(plan:source:)`), SHA-256 of the header the merged file
+///   will have (its metadata and tensor table) and of `ingot.shard.source`;
 /// - `ingot.shard.source` (STRING): a fingerprint of the input (`SourceFingerprint`), so that parts made from two
 ///   models with the same layout do not merge;
 /// - `ingot.shard.positions` (UINT32 array): each tensor's position in the merged file; in a part of an importance
@@ -102,9 +105,13 @@ public enum PartFile {
          GGUFKeyValue(prefix + "positions", .array(.uint32(positions.map { UInt32($0) })))]
     }
 
-    /// The digest of a plan: the merged file's header, and the input's fingerprint.
-    public static func digest(header: [UInt8], source: String) -> String {
-        SHA256.hex(SHA256.digest(header + Array(source.utf8)))
+    /// The `general.type` of the parts that are not a model's: an importance matrix's, an evaluation's.
+    public static let importanceType = "imatrix", evaluationType = "ingot-eval"
+
+    /// The digest of a plan: what decides the output (a merged file's header, a folder's declaration, the options of a
+    /// run over windows), then the input's fingerprint.
+    public static func digest(plan: [UInt8], source: String) -> String {
+        SHA256.hex(SHA256.digest(plan + Array(("\n" + source).utf8)))
     }
 }
 
@@ -121,7 +128,7 @@ public struct ShardedOutput {
     public init(shard: ShardSpec, source: String, outputPath: String, metadata: [GGUFKeyValue], tensors: [GGUFTensorInfo],
                 costs: [Int]) throws {
         let layout = try GGUFWriter.layout(path: outputPath, metadata: metadata, tensors: tensors)
-        let digest = PartFile.digest(header: layout.header, source: source)
+        let digest = PartFile.digest(plan: layout.header, source: source)
         let owner = ShardSpec.assign(costs: costs, count: shard.count)
         selected = tensors.indices.filter { owner[$0] == shard.index }
         self.metadata = metadata + PartFile.keys(shard: shard, digest: digest, source: source, positions: selected)
@@ -151,28 +158,28 @@ public final class FolderPartWriter {
                 maxShardBytes: Int, files: [(String, [UInt8])]) throws {
         let order = HFModelDirectoryWriter.dataOrder(HFModelDirectoryWriter.shards(declared, maxShardBytes: maxShardBytes))
         let bytes = declared.map { $0.dtype.byteCount(elements: $0.elementCount) ?? 0 }
-        var groupCost: [String: Int] = [:]
-        var groupOrder: [String] = []
+        // Groups in order of first appearance, each costing its tensors' bytes.
+        var groupIndex: [String: Int] = [:], groupCosts: [Int] = []
         for (i, g) in groups.enumerated() {
-            if groupCost[g] == nil { groupOrder.append(g) }
-            groupCost[g, default: 0] += bytes[i]
+            let k = groupIndex[g] ?? groupCosts.count
+            if k == groupCosts.count { groupIndex[g] = k; groupCosts.append(0) }
+            groupCosts[k] += bytes[i]
         }
-        let owner = ShardSpec.assign(costs: groupOrder.map { groupCost[$0]! }, count: shard.count)
-        var ownerOf: [String: Int] = [:]
-        for (k, g) in groupOrder.enumerated() { ownerOf[g] = owner[k] }
+        let owner = ShardSpec.assign(costs: groupCosts, count: shard.count)
         let groupOfName = Dictionary(zip(declared.map(\.name), groups), uniquingKeysWith: { a, _ in a })
         let byteCount = Dictionary(zip(declared.map(\.name), bytes), uniquingKeysWith: { a, _ in a })
-        selected = order.filter { ownerOf[groupOfName[$0] ?? ""] == shard.index }
+        // This shard's tensors, by their place in the folder's data order.
+        let mine = order.indices.filter { groupOfName[order[$0]].flatMap { groupIndex[$0] }.map { owner[$0] } == shard.index }
+        selected = mine.map { order[$0] }
         let describe = FolderPartWriter.describe(declared: declared, maxShardBytes: maxShardBytes, files: files)
-        let digest = SHA256.hex(SHA256.digest(describe + Array(("\n" + source).utf8)))
+        let digest = PartFile.digest(plan: describe, source: source)
         path = shard.partPath(for: outputPath)
         isComplete = GGUFPartMerger.isComplete(path: path, shard: shard, digest: digest)
         guard !isComplete else { writer = nil; return }
-        let position = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         let ownFiles = shard.index == 0 ? files : []
         // Entries are named by position (GGUF names are short; a folder's may not be): t<position> for a tensor, f<k>
         // for the k-th small file.
-        let positions = selected.map { position[$0]! } + ownFiles.indices.map { order.count + $0 }
+        let positions = mine + ownFiles.indices.map { order.count + $0 }
         var infos = try zip(selected, positions).map { try GGUFTensorInfo(name: "t\($1)", dimensions: [byteCount[$0] ?? 0], type: .i8) }
         infos += try ownFiles.enumerated().map { try GGUFTensorInfo(name: "f\($0.offset)", dimensions: [$0.element.1.count], type: .i8) }
         let metadata = [GGUFKeyValue("general.type", .string(GGUFString(FolderPartWriter.type))),
@@ -216,6 +223,11 @@ public final class FolderPartWriter {
 /// size and 17 samples of 4 KiB spread evenly over it (the first and last included). Two copies of a model agree;
 /// two fine-tunes of one architecture, whose headers may be equal, do not.
 public enum SourceFingerprint {
+    /// The fingerprints of several inputs (a model, its importance matrix, a text), joined with `+`.
+    public static func of(paths: [String]) throws -> String {
+        try paths.map { try of(path: $0) }.joined(separator: "+")
+    }
+
     public static func of(path: String) throws -> String {
         var st = stat()
         guard stat(path, &st) == 0 else {
@@ -265,7 +277,8 @@ public enum GGUFPartMerger {
             guard let s = file[PartFile.prefix + "source"]?.stringValue else { throw missing("source") }
             // A model part has a position per tensor; the parts of a calibration or an evaluation hold windows.
             guard case .array(.uint32(let p))? = file[PartFile.prefix + "positions"],
-                  p.count == file.tensors.count || ["imatrix", "ingot-eval"].contains(file["general.type"]?.stringValue ?? "") else {
+                  p.count == file.tensors.count
+                  || [PartFile.importanceType, PartFile.evaluationType].contains(file["general.type"]?.stringValue ?? "") else {
                 throw missing("positions")
             }
             guard ShardSpec(index: i, count: n) != nil else {
@@ -300,30 +313,15 @@ public enum GGUFPartMerger {
         let parts = try paths.map { try Part(GGUFFile(path: $0)) }
         let first = parts[0]
         try checkSet(parts, output: output)
-        if first.file["general.type"]?.stringValue == "imatrix" { return try mergeImportance(parts, output: output) }
+        if first.file["general.type"]?.stringValue == PartFile.importanceType { return try mergeImportance(parts, output: output) }
         if first.file["general.type"]?.stringValue == FolderPartWriter.type { return try mergeFolder(parts, output: output, progress: progress) }
-        for p in parts where p.positions.count != p.file.tensors.count {
-            throw FormatError(.invalidValue, field: "kv '\(PartFile.prefix)positions'", offset: nil,
-                              "\(p.positions.count) positions for \(p.file.tensors.count) tensors: not a part of a model", path: p.file.path)
-        }
         // The output's tensor table, each tensor from its part.
         let total = parts.reduce(0) { $0 + $1.positions.count }
-        var slots = [(part: Int, tensor: Int)?](repeating: nil, count: total)
-        for (k, p) in parts.enumerated() {
-            for (t, position) in p.positions.enumerated() {
-                guard position < total, slots[position] == nil else {
-                    throw FormatError(.invalidValue, field: "kv '\(PartFile.prefix)positions'", offset: nil,
-                                      "tensor '\(p.file.tensors[t].name)' claims position \(position), "
-                                      + (position < total ? "which another tensor holds" : "past the \(total) tensors of all parts"), path: p.file.path)
-                }
-                slots[position] = (k, t)
-            }
-        }
-        let order = slots.map { $0! }
+        let order = try place(parts, total: total)
         let metadata = first.outputMetadata
         let tensors = order.map { parts[$0.part].file.tensors[$0.tensor] }
         let layout = try GGUFWriter.layout(path: output, version: first.file.version, metadata: metadata, tensors: tensors)
-        let digest = PartFile.digest(header: layout.header, source: first.source)
+        let digest = PartFile.digest(plan: layout.header, source: first.source)
         guard digest == first.digest else {
             throw FormatError(.invalidValue, field: "kv '\(PartFile.prefix)plan'", offset: nil,
                               "the parts put together do not give the header their plan names (\(digest.prefix(12)), not \(first.digest.prefix(12)))",
@@ -344,6 +342,34 @@ public enum GGUFPartMerger {
             throw error
         }
         return Report(parts: parts.count, tensors: total, bytes: writer.bytesWritten, digest: digest)
+    }
+
+    /// Where each of the output's `total` entries comes from (part, tensor), every position held by exactly one tensor
+    /// of one part; `name`, where given, is the name the tensor at a position must have. Thrown otherwise, naming the
+    /// part.
+    static func place(_ parts: [Part], total: Int, name: ((Int) -> String)? = nil) throws -> [(part: Int, tensor: Int)] {
+        func fail(_ detail: String, _ p: Part) -> FormatError {
+            FormatError(.invalidValue, field: "kv '\(PartFile.prefix)positions'", offset: nil, detail, path: p.file.path)
+        }
+        var slots = [(part: Int, tensor: Int)?](repeating: nil, count: total)
+        for (k, p) in parts.enumerated() {
+            guard p.positions.count == p.file.tensors.count else {
+                throw fail("\(p.positions.count) positions for \(p.file.tensors.count) tensors: not a part of a model or folder", p)
+            }
+            for (t, position) in p.positions.enumerated() {
+                guard position < total, slots[position] == nil else {
+                    throw fail("tensor '\(p.file.tensors[t].name)' claims position \(position), "
+                               + (position < total ? "which another tensor holds" : "past the output's \(total) entries"), p)
+                }
+                if let expected = name?(position), p.file.tensors[t].name != expected {
+                    throw fail("tensor '\(p.file.tensors[t].name)' does not belong at position \(position)", p)
+                }
+                slots[position] = (k, t)
+            }
+        }
+        let placed = slots.compactMap { $0 }
+        guard placed.count == total else { throw fail("the parts do not hold every entry of the output", parts[0]) }
+        return placed
     }
 
     /// One plan, every shard once; thrown otherwise, naming the part.
@@ -385,7 +411,6 @@ public enum GGUFPartMerger {
               case .array(.string(let fileNames))? = first["ingot.folder.files"] else {
             throw fail("ingot.folder.tensors", "a folder part needs its declared tensors, shard size and file names", first)
         }
-        let fileCount = fileNames.count
         var declared: [SafetensorsTensor] = []
         for item in list {
             guard let a = item.arrayValue, a.count == 3, let name = a[0].stringValue, let dtype = a[1].stringValue.flatMap(SafetensorsDType.init(rawValue:)),
@@ -395,24 +420,10 @@ public enum GGUFPartMerger {
             declared.append(SafetensorsTensor(name: name, dtype: dtype, shape: shape))
         }
         let order = HFModelDirectoryWriter.dataOrder(HFModelDirectoryWriter.shards(declared, maxShardBytes: shardBytes))
-        let total = order.count + fileCount
-        var slots = [(part: Int, tensor: Int)?](repeating: nil, count: total)
-        for (k, p) in parts.enumerated() {
-            guard p.positions.count == p.file.tensors.count else { throw fail(PartFile.prefix + "positions", "one position per tensor", p.file) }
-            for (t, position) in p.positions.enumerated() {
-                guard position < total, slots[position] == nil else {
-                    throw fail(PartFile.prefix + "positions", "position \(position) is past the folder's \(total) entries or held twice", p.file)
-                }
-                let name = p.file.tensors[t].name
-                guard name == (position < order.count ? "t\(position)" : "f\(position - order.count)") else {
-                    throw fail(PartFile.prefix + "positions", "tensor '\(name)' does not belong at position \(position)", p.file)
-                }
-                slots[position] = (k, t)
-            }
-        }
-        guard slots.allSatisfy({ $0 != nil }) else { throw fail(PartFile.prefix + "positions", "the parts do not hold every entry of the folder", first) }
+        let total = order.count + fileNames.count
+        let slots = try place(parts, total: total) { $0 < order.count ? "t\($0)" : "f\($0 - order.count)" }
         func bytes(_ position: Int) -> (UnsafeRawBufferPointer, GGUFFile, GGUFTensorInfo) {
-            let s = slots[position]!
+            let s = slots[position]
             let f = parts[s.part].file
             return (f.data(for: f.tensors[s.tensor]), f, f.tensors[s.tensor])
         }
@@ -420,8 +431,8 @@ public enum GGUFPartMerger {
         for (name, _) in files where name.isEmpty || name == "." || name == ".." || name.contains("/") || name.contains("\0") {
             throw fail(PartFile.prefix + "positions", "the file name '\(name)' is not a plain name in the folder", first)
         }
-        let digest = SHA256.hex(SHA256.digest(FolderPartWriter.describe(declared: declared, maxShardBytes: shardBytes, files: files)
-                                              + Array(("\n" + parts[0].source).utf8)))
+        let digest = PartFile.digest(plan: FolderPartWriter.describe(declared: declared, maxShardBytes: shardBytes, files: files),
+                                     source: parts[0].source)
         guard digest == parts[0].digest else {
             throw fail(PartFile.prefix + "plan", "the parts put together do not give the folder their plan names", first)
         }

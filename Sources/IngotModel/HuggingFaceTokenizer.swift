@@ -158,9 +158,8 @@ extension Tokenizer {
                 types[u] = .unknown
             }
             if byteFallback {
-                // The tokens byte fallback gives, `<0x0A>` (upper-case hex, as the tokenizers library spells them).
-                let hex = Array("0123456789ABCDEF".utf8)
-                let byteTexts = Set((0..<256).map { Array("<0x".utf8) + [hex[$0 >> 4], hex[$0 & 15], UInt8(ascii: ">")] })
+                // The tokens byte fallback gives.
+                let byteTexts = Set((0..<256).map(Tokenizer.byteTokenText))
                 for i in 0..<count where types[i] == .normal && byteTexts.contains(tokens[i]) { types[i] = .byte }
             }
             unknownRule = UnknownRule(byteFallback: byteFallback, unknown: unknown, fuse: model["fuse_unk"]?.boolValue ?? false)

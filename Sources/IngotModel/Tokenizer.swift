@@ -101,14 +101,13 @@ public final class Tokenizer: @unchecked Sendable {
         }
         self.merges = merges
         var byteTokens = [Int32](repeating: -1, count: 256)
-        let hex = Array("0123456789ABCDEF".utf8)
         for b in 0..<256 {
             switch kind {
             case .bpe where preTokenizer?.rawUTF8 != true: byteTokens[b] = ids[Tokenizer.byteLevelChar[b]] ?? -1
             case .bpe:
-                byteTokens[b] = ids[Array("<0x".utf8) + [hex[b >> 4], hex[b & 15], UInt8(ascii: ">")]] ?? -1
+                byteTokens[b] = ids[Tokenizer.byteTokenText(b)] ?? -1
             case .spm:
-                byteTokens[b] = ids[Array("<0x".utf8) + [hex[b >> 4], hex[b & 15], UInt8(ascii: ">")]] ?? ids[[UInt8(b)]] ?? -1
+                byteTokens[b] = ids[Tokenizer.byteTokenText(b)] ?? ids[[UInt8(b)]] ?? -1
             }
         }
         self.byteTokens = byteTokens
@@ -555,6 +554,12 @@ public final class Tokenizer: @unchecked Sendable {
     /// U+2581 that starts the next.
     static func joinsWords(_ t: [UInt8]) -> Bool {
         t.indices.dropFirst().contains { k in isEscapedSpace(t[...], k) && !isEscapedSpace(t[...], k - 3) }
+    }
+
+    /// The text of byte `b`'s token, `<0x0A>` (upper-case hex, as SentencePiece and the tokenizers library spell it).
+    static func byteTokenText(_ b: Int) -> [UInt8] {
+        let hex = Array("0123456789ABCDEF".utf8)
+        return Array("<0x".utf8) + [hex[b >> 4], hex[b & 15], UInt8(ascii: ">")]
     }
 
     /// The byte a `<0xXX>` token stands for.

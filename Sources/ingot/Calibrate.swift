@@ -71,31 +71,18 @@ struct Calibrate: ParsableCommand {
             let textFile = try MappedFile(path: text)
             // A shard's part: its plan is the model, the text and the options that decide the windows and what is
             // recorded; a complete part is not computed again.
-            var destination = output
-            var part: (spec: ShardSpec, digest: String, source: String)?
-            if let spec = options.shard {
-                let source = try [model, text].map { try SourceFingerprint.of(path: $0) }.joined(separator: "+")
-                let plan = "imatrix ctx=\(windows.ctx) chunks=\(windows.chunks.map(String.init) ?? "all") process-output=\(processOutput) dataset=\(text)"
-                let digest = SHA256.hex(SHA256.digest(Array((plan + "\n" + source).utf8)))
-                destination = spec.partPath(for: output)
-                if GGUFPartMerger.isComplete(path: destination, shard: spec, digest: digest) {
-                    if common.json {
-                        print(JSONValue.object(JSONObject([("part", .object(JSONObject([("path", .string(destination)), ("shard", .string(spec.description)),
-                                                                                       ("skipped", true)])))])).serialized(pretty: true))
-                    } else {
-                        print("shard \(spec): \(destination) is already complete; nothing computed")
-                    }
-                    return
-                }
-                part = (spec, digest, source)
+            let part = try options.shard.map {
+                try WindowShard($0, output: output, inputs: [model, text],
+                                plan: "imatrix ctx=\(windows.ctx) chunks=\(windows.chunks.map(String.init) ?? "all") process-output=\(processOutput) dataset=\(text)")
             }
+            if part?.reportIfComplete(json: common.json) == true { return }
+            let destination = part?.path ?? output
             let line = ProgressLine(verb: "calibrate", enabled: !common.json)
             let (matrix, report) = try calibrator.run(Array(textFile.bytes), dataset: text) { p in
                 line.show("window \(p.chunk)/\(p.chunks), \(Human.fixed(p.tokensPerSecond, 1)) tokens/s")
             }
             line.finish()
-            let partKeys = part.map { PartFile.keys(shard: $0.spec, digest: $0.digest, source: $0.source, positions: Array(report.windows)) }
-            try matrix.write(to: destination, extraMetadata: partKeys ?? [])
+            try matrix.write(to: destination, extraMetadata: part?.keys(windows: Array(report.windows)) ?? [])
             let stats = matrix.expertStatistics.sorted { $0.key < $1.key }
             if let usagePNG {
                 guard let picture = ExpertUsageMap.rgb(matrix.expertStatistics) else {
@@ -119,9 +106,8 @@ struct Calibrate: ParsableCommand {
                     ("entries", JSONValue(report.entries)), ("threads", JSONValue(report.threads)),
                     ("seconds", .double(report.seconds)), ("tokensPerSecond", .double(report.tokensPerSecond)),
                     ("experts", .array(experts)),
-                    ("part", part.map { .object(JSONObject([("path", .string(destination)), ("shard", .string($0.spec.description)),
-                                                            ("windows", .array(report.windows.map { JSONValue($0) })),
-                                                            ("totalWindows", JSONValue(report.totalChunks)), ("skipped", false)])) } ?? .null),
+                    ("part", part.map { partJSON(path: $0.path, shard: $0.spec.description, skipped: false,
+                                                 [("windows", .array(report.windows.map { JSONValue($0) })), ("totalWindows", JSONValue(report.totalChunks))]) } ?? .null),
                 ]))).serialized(pretty: true))
             } else {
                 print("calibrated \(model) on \(text): \(report.chunks) windows of \(report.context) tokens, "

@@ -63,8 +63,7 @@ struct Convert: ParsableCommand {
                 var o = report.json.objectValue ?? JSONObject()
                 o["seconds"] = .double(clock.seconds)
                 if let part = report.part {
-                    o["part"] = .object(JSONObject([("path", .string(part.path)), ("shard", .string(shard ?? "")),
-                                                    ("tensors", JSONValue(part.tensors)), ("skipped", .bool(part.skipped))]))
+                    o["part"] = partJSON(path: part.path, shard: shard ?? "", skipped: part.skipped, [("tensors", JSONValue(part.tensors))])
                 }
                 print(JSONValue.object(o).serialized(pretty: true))
             } else if let part = report.part {

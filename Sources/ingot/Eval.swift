@@ -100,31 +100,24 @@ struct Eval: ParsableCommand {
             }
             let textFile = try MappedFile(path: text)
             // A shard's plan: the options that decide the windows, the models and the text.
-            var part: (spec: ShardSpec, path: String, digest: String, source: String)?
+            var part: WindowShard?
             if let spec = options.shard, let output {
-                let source = try ([model, text] + (base.map { [$0] } ?? [])).map { try SourceFingerprint.of(path: $0) }.joined(separator: "+")
-                let plan = "eval ctx=\(windows.ctx) chunks=\(windows.chunks.map(String.init) ?? "all") base=\(base ?? "")"
-                let digest = SHA256.hex(SHA256.digest(Array((plan + "\n" + source).utf8)))
-                let path = spec.partPath(for: output)
-                if GGUFPartMerger.isComplete(path: path, shard: spec, digest: digest) {
-                    print(common.json ? JSONValue.object(JSONObject([("part", .object(JSONObject([("path", .string(path)), ("skipped", true)])))])).serialized(pretty: true)
-                                      : "shard \(spec): \(path) is already complete; nothing computed")
-                    return
-                }
-                part = (spec, path, digest, source)
+                part = try WindowShard(spec, output: output, inputs: [model, text] + (base.map { [$0] } ?? []),
+                                       plan: "eval ctx=\(windows.ctx) chunks=\(windows.chunks.map(String.init) ?? "all") base=\(base ?? "")")
             }
+            if part?.reportIfComplete(json: common.json) == true { return }
             let line = ProgressLine(verb: "eval", enabled: !common.json)
             let (report, shardPart) = try evaluator.runShare(Array(textFile.bytes)) { p in
                 line.show("chunk \(p.chunk)/\(p.chunks), \(Human.fixed(p.tokensPerSecond, 1)) tokens/s, PPL \(Human.fixed(p.perplexity, 4))")
             }
             line.finish()
             if let part, let shardPart {
-                try shardPart.write(to: part.path, shard: part.spec, digest: part.digest, source: part.source)
+                try shardPart.write(to: part.path, keys: part.keys(windows: shardPart.windows))
                 let summary = "shard \(part.spec): windows \(shardPart.windows.first.map { $0 + 1 } ?? 0)-\(shardPart.windows.last.map { $0 + 1 } ?? 0) of \(shardPart.totalWindows) -> \(part.path)"
                 if common.json {
                     var o = report.json.objectValue ?? JSONObject()
-                    o["part"] = .object(JSONObject([("path", .string(part.path)), ("shard", .string(part.spec.description)),
-                                                    ("windows", .array(shardPart.windows.map { JSONValue($0) })), ("skipped", false)]))
+                    o["part"] = partJSON(path: part.path, shard: part.spec.description, skipped: false,
+                                         [("windows", .array(shardPart.windows.map { JSONValue($0) }))])
                     print(warnings.adding(to: .object(o)).serialized(pretty: true))
                 } else {
                     print(summary + "\nwhen every shard is done: ingot merge \(output ?? "").part*-of-\(part.spec.count)\n\nthis shard's windows alone:\n" + report.text)

@@ -238,9 +238,8 @@ struct Quantize: ParsableCommand {
         line.finish()
         if let part = report.part {
             if common.json {
-                print(JSONValue.object(JSONObject([("part", .object(JSONObject([("path", .string(part.path)), ("shard", .string(shard ?? "")),
-                                                                                ("tensors", JSONValue(part.tensors)), ("skipped", .bool(part.skipped))])))]))
-                        .serialized(pretty: true))
+                print(JSONValue.object(JSONObject([("part", partJSON(path: part.path, shard: shard ?? "", skipped: part.skipped,
+                                                                     [("tensors", JSONValue(part.tensors))]))])).serialized(pretty: true))
             } else {
                 print(part.skipped ? "shard \(shard ?? ""): \(part.path) is already complete; nothing written"
                                    : "shard \(shard ?? ""): \(part.tensors) stored tensors as \(what) -> \(part.path)")
@@ -283,9 +282,7 @@ struct Quantize: ParsableCommand {
             let line = ProgressLine(verb: "quantizing", enabled: !common.json)
             let clock = Stopwatch()
             // The parts' source: the model and the importance matrix (its name alone is in the output's metadata).
-            let sharding = try shardSpec().map { spec in
-                (spec, try ([input] + (imatrix.map { [$0] } ?? [])).map { try SourceFingerprint.of(path: $0) }.joined(separator: "+"))
-            }
+            let sharding = try shardSpec().map { ($0, try SourceFingerprint.of(paths: [input] + (imatrix.map { [$0] } ?? []))) }
             let result = try GGUFQuantizer.run(input: gguf, plan: plan, outputPath: output!, threads: parallel.count,
                                                allowNonFinite: allowNonFinite, shard: sharding) { p in
                 let t = clock.seconds
@@ -327,8 +324,7 @@ struct Quantize: ParsableCommand {
                 o["seconds"] = .double(r.seconds)
                 o["outputBytes"] = JSONValue(r.outputBytes)
                 if let part = r.part {
-                    o["part"] = .object(JSONObject([("path", .string(part.path)), ("shard", .string(shard ?? "")),
-                                                    ("tensors", JSONValue(part.tensors)), ("skipped", .bool(part.skipped))]))
+                    o["part"] = partJSON(path: part.path, shard: shard ?? "", skipped: part.skipped, [("tensors", JSONValue(part.tensors))])
                 }
             }
             print(JSONValue.object(o).serialized(pretty: true))
@@ -342,10 +338,10 @@ struct Quantize: ParsableCommand {
             }
             print(t.render())
         }
-        if let part = result?.part {
+        if let result, let part = result.part {
             print(part.skipped ? "shard \(shard ?? ""): \(part.path) is already complete (\(part.tensors) tensors); nothing written"
-                               : "shard \(shard ?? ""): \(part.tensors) of \(plan.tensors.count) tensors -> \(part.path) (\(Human.bytes(result!.outputBytes)))")
-            print("when every shard is done: ingot merge \(output ?? "").part*-of-\(part.path.split(separator: "-").last ?? "N") -o \(output ?? "")")
+                               : "shard \(shard ?? ""): \(part.tensors) of \(plan.tensors.count) tensors -> \(part.path) (\(Human.bytes(result.outputBytes)))")
+            print("when every shard is done: ingot merge \(output ?? "").part*-of-\((try? shardSpec())??.count ?? 0) -o \(output ?? "")")
             return
         }
         var s = Table(header: ["type", "tensors", "weights", "size"], rightAligned: [1, 2, 3])

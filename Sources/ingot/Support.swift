@@ -117,3 +117,38 @@ enum FileHandleStderr {
         }
     }
 }
+
+/// The `part` object of a sharded run's `--json` report: where the part is, which shard, whether it was already
+/// complete, and what the command adds (its tensors, or its windows).
+func partJSON(path: String, shard: String, skipped: Bool, _ extra: [(String, JSONValue)] = []) -> JSONValue {
+    .object(JSONObject([("path", .string(path)), ("shard", .string(shard))] + extra + [("skipped", .bool(skipped))]))
+}
+
+/// The part of a shard of a run over windows (calibrate, eval): its path, plan digest (the options that decide the
+/// windows and what is recorded) and the inputs' fingerprint.
+struct WindowShard {
+    let spec: ShardSpec
+    let path: String
+    let digest: String
+    let source: String
+
+    init(_ spec: ShardSpec, output: String, inputs: [String], plan: String) throws {
+        self.spec = spec
+        path = spec.partPath(for: output)
+        source = try SourceFingerprint.of(paths: inputs)
+        digest = PartFile.digest(plan: Array(plan.utf8), source: source)
+    }
+
+    /// Whether the part is already complete; if so, says so (a re-run computes nothing).
+    func reportIfComplete(json: Bool) -> Bool {
+        guard GGUFPartMerger.isComplete(path: path, shard: spec, digest: digest) else { return false }
+        print(json ? JSONValue.object(JSONObject([("part", partJSON(path: path, shard: spec.description, skipped: true))])).serialized(pretty: true)
+                   : "shard \(spec): \(path) is already complete; nothing computed")
+        return true
+    }
+
+    /// The shard keys of the part, its windows as positions.
+    func keys(windows: [Int]) -> [GGUFKeyValue] {
+        PartFile.keys(shard: spec, digest: digest, source: source, positions: windows)
+    }
+}

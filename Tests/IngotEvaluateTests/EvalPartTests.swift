@@ -21,7 +21,7 @@ struct EvalPartTests {
                                 totalWindows: windows.joined().count, windows: w, hasBase: true, seconds: 1, baseSeconds: 1,
                                 positions: w.flatMap { Self.positions(perWindow, from: $0 * perWindow) })
             let path = dir + "/eval.part\(s)-of-\(n)"
-            try part.write(to: path, shard: ShardSpec(index: s, count: n)!, digest: "d", source: "s")
+            try part.write(to: path, keys: PartFile.keys(shard: ShardSpec(index: s, count: n)!, digest: "d", source: "s", positions: w))
             return path
         }
     }

@@ -46,7 +46,7 @@ struct ShardingTests {
         let w = try GGUFWriter(path: whole, metadata: metadata, tensors: infos)
         for i in 0..<n { try data(i).withUnsafeBytes { try w.write($0) } }
         try w.finish()
-        let digest = PartFile.digest(header: try GGUFWriter.layout(path: whole, metadata: metadata, tensors: infos).header, source: source)
+        let digest = PartFile.digest(plan: try GGUFWriter.layout(path: whole, metadata: metadata, tensors: infos).header, source: source)
         let owner = ShardSpec.assign(costs: infos.map(\.byteCount), count: count)
         var parts: [String] = []
         for s in 0..<count {
