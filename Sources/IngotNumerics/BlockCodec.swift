@@ -19,6 +19,7 @@ public enum BlockCodec {
     /// Types `quantize` can produce.
     public static let quantizable: [GGMLType] = [
         .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_NL, .iq4_XS, .mxfp4,
+        .iq2_XXS, .iq2_XS, .iq2_S, .iq3_XXS, .iq3_S, .iq1_S, .iq1_M,
     ]
 
     public static func canQuantize(_ type: GGMLType) -> Bool { quantizable.contains(type) }
@@ -67,13 +68,20 @@ public enum BlockCodec {
                          : KQuants.quantizeQ5_K(src, dst, blocks: blocks, scratch: &scratch.k)
         case .q6_K: simd ? KQuants.quantizeQ6_KLanes(src, dst, blocks: blocks, scratch: &scratch)
                          : KQuants.quantizeQ6_K(src, dst, blocks: blocks, scratch: &scratch.k)
+        case .iq2_XXS, .iq2_XS, .iq2_S, .iq3_XXS, .iq3_S, .iq1_S, .iq1_M:
+            IQQuants.quantize(type, src, count: count, importance: nil, into: dst, scratch.iq)
         default: preconditionFailure("BlockCodec.quantize called for \(type); check canQuantize first")
         }
     }
 
     /// Types whose quantizer fits its scales under an importance matrix when given one (llama.cpp's
     /// `quant_weights`); the others ignore it.
-    public static let weightedTypes: Set<GGMLType> = [.q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_NL, .iq4_XS]
+    public static let weightedTypes: Set<GGMLType> = [.q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_NL, .iq4_XS,
+                                                      .iq2_XXS, .iq2_XS, .iq2_S, .iq3_XXS, .iq3_S, .iq1_S, .iq1_M]
+
+    /// Types llama.cpp quantizes only under an importance matrix (its quantizer asserts one): a plan must give
+    /// each such tensor an entry. Called without, Ingot weighs every column alike.
+    public static let importanceOnlyTypes: Set<GGMLType> = [.iq2_XXS, .iq2_XS, .iq1_S]
 
     /// Quantizes `rows` rows of `columns` floats (a multiple of the block size) into `type`. With `importance`
     /// (one weight per column) a type in `weightedTypes` runs its importance-weighted quantizer row by row, as
@@ -95,6 +103,12 @@ public enum BlockCodec {
         }
         #endif
         let rowBytes = columns / type.blockSize * type.bytesPerBlock
+        if IQQuants.types.contains(type) {
+            for r in 0..<rows {
+                IQQuants.quantize(type, src + r * columns, count: columns, importance: importance, into: dst + r * rowBytes, scratch.iq)
+            }
+            return
+        }
         for r in 0..<rows {
             WeightedQuants.quantizeRow(type, src + r * columns, columns: columns, importance: importance,
                                        into: dst + r * rowBytes, scratch: &scratch)
@@ -152,6 +166,7 @@ public struct QuantScratch {
     var iq4 = IQ4Scratch()
     var lanes = KLaneScratch()
     let weighted = WeightedScratch()
+    let iq = IQScratch()
     #if !INGOT_KERNEL_VARIANT && canImport(IngotNumericsAVX2)
     var avx2: IngotNumericsAVX2.QuantScratch?
     #endif

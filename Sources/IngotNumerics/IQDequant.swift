@@ -8,7 +8,11 @@ struct IQGridSpec: Sendable {
     let hex: String
 
     /// rows * columns floats, row-major.
-    func decode() -> [Float] {
+    func decode() -> [Float] { levels().map { map[Int($0)] } }
+
+    /// rows * columns level indices (0 ..< map.count), row-major: the codebook as llama.cpp's quantizers see it
+    /// (`kgrid_*`, one index per coordinate).
+    func levels() -> [UInt8] {
         let digits = hex.utf8.filter { $0 != 10 && $0 != 32 }
         var bytes = [UInt8]()
         bytes.reserveCapacity(digits.count / 2)
@@ -17,10 +21,10 @@ struct IQGridSpec: Sendable {
         while i + 1 < digits.count { bytes.append(nibble(digits[i]) << 4 | nibble(digits[i + 1])); i += 2 }
         let perByte = 8 / bits
         let mask = UInt8((1 << bits) - 1)
-        var out = [Float]()
+        var out = [UInt8]()
         out.reserveCapacity(rows * columns)
         for b in bytes {
-            for k in 0..<perByte { out.append(map[Int((b >> UInt8(k * (8 / perByte))) & mask)]) }
+            for k in 0..<perByte { out.append((b >> UInt8(k * (8 / perByte))) & mask) }
         }
         precondition(out.count == rows * columns, "codebook size")
         return out

@@ -205,7 +205,8 @@ final class ScratchPool: @unchecked Sendable {
     init(count: Int) {
         self.count = count
         slots = .allocate(capacity: count)
-        slots.initialize(repeating: QuantScratch(), count: count)
+        // One QuantScratch each: its work arrays are class instances, which a repeated copy would share.
+        for i in 0..<count { (slots + i).initialize(to: QuantScratch()) }
     }
     deinit { slots.deinitialize(count: count); slots.deallocate() }
 }

@@ -58,6 +58,11 @@ public enum QuantPlanner {
                                      "type \(target.name) needs an importance matrix, and \(options.importanceFile ?? "the one given") has no entry for this tensor")
                 }
             }
+            // llama-quantize's rules never plan these without weights (its quantizer asserts them); an override can.
+            if target != t.type && entry == nil && BlockCodec.importanceOnlyTypes.contains(target) {
+                throw QuantError(.needsCalibration, tensor: t.name,
+                                 "type \(target.name) is quantized only under importance weights, and this tensor has none")
+            }
             let rows = t.elementCount / max(1, t.dimensions[0])
             let targetBytes = target == t.type ? t.byteCount : rows * (t.dimensions[0] / target.blockSize) * target.bytesPerBlock
             planned.append(PlannedTensor(name: t.name, dimensions: t.dimensions, sourceType: t.type, targetType: target,

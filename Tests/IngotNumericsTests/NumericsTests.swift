@@ -160,7 +160,10 @@ struct SplitMix {
     /// that no value traps any quantizer.
     @Test(arguments: BlockCodec.quantizable.filter { $0.isQuantized })
     func blockFormats(_ type: GGMLType) {
-        for blocks in Self.lengths where type.blockSize < 256 || blocks <= 33 {
+        // The codebook quantizers are scalar only (one code path for every kernel choice) and slow in a debug
+        // build: a few super-blocks of each value set show that nothing traps them.
+        let codebook = IQQuants.types.contains(type)
+        for blocks in Self.lengths where type.blockSize < 256 || blocks <= (codebook ? 3 : 33) {
             let n = blocks * type.blockSize
             for (name, values) in Self.valueSets(n, seed: UInt64(blocks) &* 31) {
                 let ref = quantized(type, values, kernels: .reference)
@@ -174,7 +177,7 @@ struct SplitMix {
                 if name == "normal" {
                     // Sanity of the format itself: the round trip stays near the input.
                     let err = zip(values, back).map { Double(abs($0 - $1)) }.max() ?? 0
-                    #expect(err < 0.05, "\(type) max error \(err)")
+                    #expect(err < (type == .iq1_S || type == .iq1_M ? 0.1 : 0.05), "\(type) max error \(err)")
                 }
             }
         }

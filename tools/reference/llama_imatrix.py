@@ -6,17 +6,19 @@
            extracts .cache/downloads/llama_cpp_python-0.3.36.tar.gz and builds llama-imatrix, llama-quantize,
            llama-perplexity and llama-tokenize (for tools/bench-tokenize.py) with cmake (Release, GGML_NATIVE)
            into .cache/llama-build/cmake/bin (about 5 minutes on 2 cores).
-  record:  tools/reference/llama_imatrix.py record [--bin DIR]
-           from the repository root, writes
+  record:  tools/reference/llama_imatrix.py record [--bin DIR] [--fresh]
+           from the repository root, writes (the two importance matrices only when missing, or with --fresh)
            - fixtures/reference/llama-imatrix-smollm2.gguf: llama-imatrix on SmolLM2 F16 (tools/make-variants.py)
              over 16 windows of 512 tokens of Macbeth (llama-imatrix's defaults otherwise: flash attention auto);
            - fixtures/reference/imatrix-synthetic.gguf and .dat: an importance matrix for the synthetic llama
              (tools/make-synthetic-model.py), positive pseudo-random values written with gguf-py, and the same
              values in llama.cpp's legacy .dat layout (mean x ncall, ncall = 8);
-           - fixtures/reference/llama-quantize-imatrix.json: for each model, importance matrix and preset, the
-             xxh64 of the file `llama-quantize --imatrix IMATRIX MODEL OUT PRESET` writes and of each tensor, with
-             the seconds it took; and, when an Ingot build is at .build/release/ingot, whether llama-quantize
-             given Ingot's own importance matrix writes what `ingot quantize --imatrix` writes from it.
+           - fixtures/reference/llama-quantize-imatrix.json: for each model, importance matrix and preset (the
+             K/legacy presets and the codebook presets IQ1_S..IQ3_M, Q2_K_S), the xxh64 of the file
+             `llama-quantize --imatrix IMATRIX MODEL OUT PRESET` writes and of each tensor, with the seconds it
+             took; runs without an importance matrix (`args`: llama-quantize's options, which Ingot spells the
+             same); and, when an Ingot build is at .build/release/ingot, whether llama-quantize given Ingot's own
+             importance matrix writes what `ingot quantize --imatrix` writes from it.
   time:    tools/reference/llama_imatrix.py time MODEL TEXT CTX CHUNKS THREADS   (prints {"seconds", "tokens"})
 
 The paths given to the tools are relative to the repository root, as the checks give them: llama-quantize records
@@ -46,6 +48,15 @@ SYNTH_IMATRIX = "fixtures/reference/imatrix-synthetic.gguf"
 SYNTH_DAT = "fixtures/reference/imatrix-synthetic.dat"
 PRESETS = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M",
            "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS"]
+# The codebook presets (IQ1/IQ2/IQ3 and Q2_K_S), which llama-quantize writes only with an importance matrix or, for
+# some, with one preferred.
+IQ_PRESETS = ["IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "Q2_K_S"]
+# Runs without an importance matrix, each with llama-quantize's options as Ingot spells them: the codebook
+# quantizers' unweighted forms (IQ3's x² weights; IQ2_S and IQ1_M on the token embedding and output, which the
+# rules exempt from needing an importance matrix).
+PLAIN_RUNS = [("IQ3_S", []), ("IQ3_M", []), ("IQ3_S", ["--pure"]),
+              ("Q4_K_M", ["--token-embedding-type", "iq1_m", "--output-tensor-type", "iq2_s"]),
+              ("Q4_K_M", ["--token-embedding-type", "iq3_xxs", "--output-tensor-type", "iq3_s"])]
 
 
 def build():
@@ -107,30 +118,39 @@ def synthetic_imatrix():
     open(os.path.join(root, SYNTH_DAT), "wb").write(b"".join(dat))
 
 
-def quantize(bindir, model, imatrix, preset, out):
+def quantize(bindir, model, imatrix, preset, out, args=()):
     t = time.perf_counter()
-    subprocess.run([os.path.join(bindir, "llama-quantize"), "--imatrix", imatrix, model, out, preset, "2"], cwd=root,
+    weights = ["--imatrix", imatrix] if imatrix else []
+    subprocess.run([os.path.join(bindir, "llama-quantize"), *weights, *args, model, out, preset, "2"], cwd=root,
                    check=True, capture_output=True)
     return time.perf_counter() - t
 
 
-def record(bindir):
+def record(bindir, fresh):
     os.chdir(root)
-    imatrix = os.path.join(bindir, "llama-imatrix")
-    subprocess.run([imatrix, "-m", SMOL, "-f", TEXT, "-c", "512", "--chunks", "16", "-t", "2", "-o", SMOL_IMATRIX],
-                   check=True, capture_output=True)
-    synthetic_imatrix()
+    # The importance matrices are made once (with --fresh, again): the quantized outputs are then re-derived from
+    # the same files.
+    if fresh or not os.path.exists(SMOL_IMATRIX):
+        imatrix = os.path.join(bindir, "llama-imatrix")
+        subprocess.run([imatrix, "-m", SMOL, "-f", TEXT, "-c", "512", "--chunks", "16", "-t", "2", "-o", SMOL_IMATRIX],
+                       check=True, capture_output=True)
+    if fresh or not os.path.exists(SYNTH_IMATRIX):
+        synthetic_imatrix()
     result = {"tool": "llama.cpp from llama-cpp-python 0.3.36 (cmake, GGML_NATIVE)",
               "imatrix": {"model": SMOL, "model_xxh64": digest(SMOL), "text": TEXT, "ctx": 512, "chunks": 16,
                           "file": SMOL_IMATRIX},
               "runs": []}
     tmp = os.path.join(root, ".cache", "reference", "imatrix-out.gguf")
     os.makedirs(os.path.dirname(tmp), exist_ok=True)
-    plan = [(SMOL, SMOL_IMATRIX, p) for p in PRESETS] + [(SYNTH, SYNTH_IMATRIX, p) for p in PRESETS] \
-        + [(SYNTH, SYNTH_DAT, p) for p in ["Q4_K_M", "IQ4_XS", "Q5_0"]]
-    for model, im, preset in plan:
-        seconds = quantize(bindir, model, im, preset, tmp)
+    plan = [(SMOL, SMOL_IMATRIX, p, []) for p in PRESETS + IQ_PRESETS] \
+        + [(SYNTH, SYNTH_IMATRIX, p, []) for p in PRESETS + IQ_PRESETS] \
+        + [(SYNTH, SYNTH_DAT, p, []) for p in ["Q4_K_M", "IQ4_XS", "Q5_0"]] \
+        + [(SYNTH, None, p, args) for p, args in PLAIN_RUNS]
+    for model, im, preset, args in plan:
+        seconds = quantize(bindir, model, im, preset, tmp, args)
         run = {"model": model, "model_xxh64": digest(model), "imatrix": im, "preset": preset, "seconds": seconds}
+        if args:
+            run["args"] = args
         run.update(describe(tmp))
         result["runs"].append(run)
         print(f"{model} {im} {preset}: {run['file_xxh64']} {seconds:.2f} s", file=sys.stderr)
@@ -173,7 +193,7 @@ def main():
     if args[:1] == ["build"]:
         build()
     elif args[:1] == ["record"]:
-        record(bindir)
+        record(bindir, "--fresh" in args)
     elif args[:1] == ["time"]:
         timed(bindir, *args[1:6])
     else:

@@ -1,0 +1,1 @@
+../IngotNumerics/QuantizeIQ.swift
