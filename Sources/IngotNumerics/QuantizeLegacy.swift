@@ -182,6 +182,40 @@ enum IQ4 {
         return x - Float(val[mu - 1]) < Float(val[mu]) - x ? mu - 1 : mu
     }
 
+    /// `kvaluesIQ4NL[bestIndex(a)]` for sixteen arguments at once (finite ones; a NaN gives the first level, where
+    /// `bestIndex` gives the last: callers only sum such a level with the NaN). The level index is the number of
+    /// levels k ≥ 1 the argument reaches: a ≥ v[k], or a ≥ v[k-1] without the rounding test `bestIndex` applies
+    /// between v[k-1] and v[k] choosing the lower one; adding each reached step to v[0] gives the level exactly.
+    /// `bestIndex(id · x[j])` for j in 0..<n (a multiple of 16) into `L`, sixteen at a time, by the same count.
+    @inline(__always)
+    static func levelIndices(_ x: UnsafePointer<Float>, times id: Float, _ n: Int, into L: UnsafeMutablePointer<UInt8>) {
+        let v = LegacyQuants.kvaluesIQ4NL
+        for c in stride(from: 0, to: n, by: 16) {
+            var a = SIMD16<Float>()
+            for i in 0..<16 { a[i] = id * x[c + i] }
+            var count = SIMD16<Int32>()
+            for k in 1..<16 {
+                let lo = Float(v[k - 1]), hi = Float(v[k])
+                let reached = (a .>= hi) .| ((a .>= lo) .& .!((a - lo) .< (hi - a)))
+                count.replace(with: count &+ 1, where: reached)
+            }
+            count.replace(with: 15, where: a .!= a)  // bestIndex's binary search ends at the top for a NaN
+            for i in 0..<16 { L[c + i] = UInt8(truncatingIfNeeded: count[i]) }
+        }
+    }
+
+    @inline(__always)
+    static func levelValues(_ a: SIMD16<Float>) -> SIMD16<Float> {
+        let v = LegacyQuants.kvaluesIQ4NL
+        var q = SIMD16<Float>(repeating: Float(v[0]))
+        for k in 1..<16 {
+            let lo = Float(v[k - 1]), hi = Float(v[k])
+            let reached = (a .>= hi) .| ((a .>= lo) .& .!((a - lo) .< (hi - a)))
+            q.replace(with: q + (hi - lo), where: reached)
+        }
+        return q
+    }
+
     /// Quantizes `size` (32 or 256) values. For 32: writes d at 0 and qs at 2. For 256 (IQ4_XS, 136 bytes):
     /// 0 d:f16, 2 scales_h:u16 (2 high bits per block), 4 scales_l:u8[4] (low nibbles), 8 qs:u8[128].
     /// With an importance matrix (`importance`: one weight per value, aligned with `x`) each value's weight is
@@ -217,24 +251,28 @@ enum IQ4 {
             var d = -mx / v0
             var id = 1 / d
             var sumqx: Float = 0, sumq2: Float = 0
+            s.L.withUnsafeMutableBufferPointer { levelIndices(xb, times: id, 32, into: $0.baseAddress! + ib * 32) }
             for j in 0..<32 {
-                let l = bestIndex(id * xb[j])
-                s.L[ib * 32 + j] = UInt8(l)
-                let q = Float(values[l]), w = s.weight[j]
+                let q = Float(values[Int(s.L[ib * 32 + j])]), w = s.weight[j]
                 sumqx += w * q * xb[j]
                 sumq2 += w * q * q
             }
             d = sumq2 > 0 ? sumqx / sumq2 : 0
             var best = d * sumqx
-            for itry in -ntry...ntry {
-                id = Float(itry + Int(values[0])) / mx
-                sumqx = 0; sumq2 = 0
+            // The 2·ntry + 1 candidate scales side by side, one per lane; each lane sums its block in order.
+            var ids = SIMD16<Float>()
+            for t in 0...(2 * ntry) { ids[t] = Float(t - ntry + Int(values[0])) / mx }
+            var sqx = SIMD16<Float>(), sq2 = SIMD16<Float>()
+            s.weight.withUnsafeBufferPointer { w in
                 for j in 0..<32 {
-                    let q = Float(values[bestIndex(id * xb[j])]), w = s.weight[j]
-                    sumqx += w * q * xb[j]
-                    sumq2 += w * q * q
+                    let q = levelValues(ids * xb[j])
+                    sqx += w[j] * q * xb[j]
+                    sq2 += w[j] * q * q
                 }
-                if sumq2 > 0 && sumqx * sumqx > best * sumq2 { d = sumqx / sumq2; best = d * sumqx }
+            }
+            for t in 0...(2 * ntry) where sq2[t] > 0 && sqx[t] * sqx[t] > best * sq2[t] {
+                d = sqx[t] / sq2[t]
+                best = d * sqx[t]
             }
             s.scales[ib] = d
             if abs(d) > amaxScale { amaxScale = abs(d); maxScale = d }
@@ -249,8 +287,7 @@ enum IQ4 {
                 l = max(-32, min(31, l))
                 let dl = d * Float(l)
                 let idl: Float = dl != 0 ? 1 / dl : 0
-                let xb = x + ib * 32
-                for j in 0..<32 { s.L[ib * 32 + j] = UInt8(bestIndex(idl * xb[j])) }
+                s.L.withUnsafeMutableBufferPointer { levelIndices(x + ib * 32, times: idl, 32, into: $0.baseAddress! + ib * 32) }
                 l += 32
                 let lLow = UInt8(l & 0xF), lHigh = UInt16(l >> 4)
                 if ib % 2 == 0 {
@@ -265,7 +302,7 @@ enum IQ4 {
         } else {
             storeHalf(y, 0, s.scales[0])
             let id: Float = s.scales[0] != 0 ? 1 / s.scales[0] : 0
-            for j in 0..<size { s.L[j] = UInt8(bestIndex(id * x[j])) }
+            s.L.withUnsafeMutableBufferPointer { levelIndices(x, times: id, size, into: $0.baseAddress!) }
         }
         for i in 0..<(size / 32) {
             for j in 0..<16 {

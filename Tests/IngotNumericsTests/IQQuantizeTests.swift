@@ -73,3 +73,32 @@ import Testing
         }
     }
 }
+
+/// IQ4_NL/IQ4_XS pick levels sixteen at a time; the scalar `bestIndex` (llama.cpp's `best_index_int8`) is the
+/// specification, compared here on every level, every midpoint and its neighbours, the edges, random values and NaN.
+@Suite struct IQ4LevelSearch {
+    @Test func sixteenAtATimeEqualsTheBinarySearch() {
+        let v = LegacyQuants.kvaluesIQ4NL.map(Float.init)
+        var probes: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, 1e30, -1e30]
+        for k in 0..<16 {
+            probes += [v[k], v[k].nextUp, v[k].nextDown]
+            if k > 0 { let m = (v[k - 1] + v[k]) / 2; probes += [m, m.nextUp, m.nextDown] }
+        }
+        var rng = SplitMix(seed: 5)
+        while probes.count % 16 != 0 || probes.count < 4096 { probes.append(rng.normal() * 80) }
+        var L = [UInt8](repeating: 0, count: probes.count)
+        probes.withUnsafeBufferPointer { p in
+            L.withUnsafeMutableBufferPointer { IQ4.levelIndices(p.baseAddress!, times: 1, probes.count, into: $0.baseAddress!) }
+        }
+        for c in stride(from: 0, to: probes.count, by: 16) {
+            var a = SIMD16<Float>()
+            for i in 0..<16 { a[i] = probes[c + i] }
+            let q = IQ4.levelValues(a)
+            for i in 0..<16 {
+                let x = probes[c + i], want = IQ4.bestIndex(x)
+                #expect(Int(L[c + i]) == want, "index of \(x)")
+                if !x.isNaN { #expect(q[i] == v[want], "level value of \(x)") }
+            }
+        }
+    }
+}
