@@ -14,16 +14,21 @@ import PackageDescription
 // floating-point contraction in Swift); see BENCHMARKS.md for what each build is worth. On CPUs with AVX-512 the
 // float matrix product runs from IngotKernelsAVX512 (one file, sixteen lanes). On arm64 the baseline build already
 // has NEON, so there is one build.
+// The kernels are the workload of every test that quantizes, evaluates or calibrates, and Swift's SIMD types are
+// generic code that runs orders of magnitude slower unoptimized: debug builds (`swift test`) optimize the numerics
+// targets too. Release builds are unchanged.
+let optimizedInDebug: SwiftSetting = .unsafeFlags(["-O"], .when(configuration: .debug))
+
 #if arch(x86_64)
 let kernelVariants: [Target] = [
     .target(
         name: "IngotNumericsAVX2",
         dependencies: ["IngotFormats"],
-        swiftSettings: [.define("INGOT_KERNEL_VARIANT"), .unsafeFlags(["-target-cpu", "haswell"])]
+        swiftSettings: [.define("INGOT_KERNEL_VARIANT"), .unsafeFlags(["-target-cpu", "haswell"]), optimizedInDebug]
     ),
     // The float matrix product on sixteen-lane vectors, for CPUs with AVX-512 (skylake-avx512: its explicit
     // 512-bit vectors stay 512-bit), chosen at run time like the AVX2 build.
-    .target(name: "IngotKernelsAVX512", swiftSettings: [.unsafeFlags(["-target-cpu", "skylake-avx512"])]),
+    .target(name: "IngotKernelsAVX512", swiftSettings: [.unsafeFlags(["-target-cpu", "skylake-avx512"]), optimizedInDebug]),
 ]
 #else
 let kernelVariants: [Target] = []
@@ -69,7 +74,8 @@ let package = Package(
         // Packed artifacts: per-tensor frames, byte transforms by dtype, zstd, a checksummed index.
         .target(name: "IngotPack", dependencies: ["IngotFormats", "CZstd"]),
         // Number formats and kernels: F16/BF16, every GGUF block format (scalar reference + SIMD).
-        .target(name: "IngotNumerics", dependencies: ["IngotFormats"] + kernelVariants.map { .target(name: $0.name) }),
+        .target(name: "IngotNumerics", dependencies: ["IngotFormats"] + kernelVariants.map { .target(name: $0.name) },
+                swiftSettings: [optimizedInDebug]),
         // Quantization plans (llama-quantize presets and per-tensor rules) and the streaming GGUF quantizer.
         .target(name: "IngotQuantize", dependencies: ["IngotFormats", "IngotModel", "IngotNumerics"]),
         .executableTarget(
