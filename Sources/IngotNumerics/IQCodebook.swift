@@ -94,11 +94,11 @@ final class IQCodebook: Sendable {
     static let iq3s = IQCodebook(IQGridData.iq3s, nearest: 3)
     static let iq1s = IQCodebook(IQGridData.iq1s, nearest: 3)
 
-    /// The index of `width` levels.
+    /// The index of `width` levels (each kept to its `shift` bits).
     @inline(__always)
     func index(_ L: UnsafePointer<Int8>) -> Int {
         var u = 0
-        for k in 0..<width { u |= Int(L[k]) << (shift * k) }
+        for k in 0..<width { u |= (Int(L[k]) & ((1 << shift) - 1)) << (shift * k) }
         return u
     }
 
@@ -107,8 +107,7 @@ final class IQCodebook: Sendable {
     /// going with a row of the codebook.
     @inline(__always)
     func row(of L: UnsafePointer<Int8>) -> Int {
-        var u = 0
-        for k in 0..<width { u |= (Int(L[k]) & ((1 << shift) - 1)) << (shift * k) }
+        let u = index(L)
         guard u < map.count else { return 0 }
         let m = Int(map[u])
         return m >= 0 ? m : Int(neighbours[-m])
