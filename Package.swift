@@ -66,7 +66,7 @@ let package = Package(
         // Evaluation: perplexity and KL divergence against a base model, as llama-perplexity computes them.
         .target(name: "IngotEvaluate", dependencies: ["IngotFormats", "IngotModel", "IngotNumerics"]),
         // Calibration: importance matrices (llama-imatrix's statistics) from the forward pass over a text.
-        .target(name: "IngotCalibrate", dependencies: ["IngotFormats", "IngotArchitectures", "IngotModel", "IngotNumerics"]),
+        .target(name: "IngotCalibrate", dependencies: ["IngotFormats", "IngotArchitectures", "IngotModel", "IngotNumerics", "IngotConvert"]),
         // Mixture-of-experts surgery: pruning experts by the statistics calibration recorded.
         .target(name: "IngotExperts", dependencies: ["IngotFormats", "IngotArchitectures", "IngotConvert", "IngotNumerics"]),
         // libzstd from the system (Debian: libzstd-dev).

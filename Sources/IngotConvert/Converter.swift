@@ -27,6 +27,9 @@ public enum Converter {
         /// Write only this shard's share of the tensors, into its part (`ShardedOutput` for GGUF, `FolderPartWriter`
         /// for a folder); the source is the input's `SourceFingerprint`.
         public var shard: (spec: ShardSpec, source: String)?
+        /// Quantizes the weights of integer schemes (MLX affine, compressed-tensors' integer presets) in place of
+        /// round to nearest.
+        public var calibrated: (any CalibratedQuantizer)?
         public init(target: Target) { self.target = target }
     }
 
@@ -357,7 +360,7 @@ public enum Converter {
         (report.quantizedWeights, report.undivided) = (outcome.chosen.count, outcome.undivided)
         report.preTokenizer = tok.pre
         try writeFolder(outputs, files: files.map { ($0.0, Array($0.1.utf8)) } + tok.folderFiles, to: output, options: options,
-                        report: &report, progress: progress)
+                        calibrated: outcome.calibrated, report: &report, progress: progress)
         return report
     }
 
@@ -406,7 +409,8 @@ public enum Converter {
         }
         var report = Report(input: d.path, output: output, target: .hf, architecture: table.name)
         (report.quantizedWeights, report.undivided) = (outcome.chosen.count, outcome.undivided)
-        try writeFolder(outputs, files: files, to: output, options: options, report: &report, progress: progress)
+        try writeFolder(outputs, files: files, to: output, options: options, calibrated: outcome.calibrated, report: &report,
+                        progress: progress)
         return report
     }
 
@@ -440,6 +444,8 @@ public enum Converter {
         var undivided: [String] = []
         /// Linear layers left in float (compressed-tensors lists them in `ignore`, as vLLM needs to know).
         var floatLinears: [String] = []
+        /// The weights of integer schemes a calibrated method may quantize: each a whole 2-D tensor of the model.
+        var calibrated: [CalibratedWeight] = []
     }
 
     /// Each weight the plan quantizes becomes its stored tensors: FP8 codes and scales; MLX packed codes, scales
@@ -497,6 +503,7 @@ public enum Converter {
                 return p
             }
             outcome.chosen.append((module, scheme))
+            if let c = calibratedWeight(t, scheme: scheme, table: table, rows: rows, cols: cols) { outcome.calibrated.append(c) }
             switch scheme {
             case .fp8(let strategy):
                 let scaleDims: [Int]
@@ -532,6 +539,61 @@ public enum Converter {
             }
         }
         return (out, outcome)
+    }
+
+    /// What a calibrated method needs of a weight an integer scheme quantizes, when it is one whole tensor of the model
+    /// (not an expert cut from a stack, nor joined from several).
+    static func calibratedWeight(_ t: PlannedTensor, scheme: WeightScheme, table: Architecture, rows: Int, cols: Int) -> CalibratedWeight? {
+        let arithmetic = QuantizedPart(role: .codes, scheme: scheme, weight: t.name, rows: rows, cols: cols, floatType: t.type).arithmetic
+        let rule: IntegerGrid.Rule, group: Int
+        switch scheme {
+        case .mlx(let m) where m.mode == .affine: (rule, group) = (.mlxAffine(bits: m.bits, storedAs: arithmetic), m.groupSize)
+        case .compressedTensors(let p) where p.isInteger:
+            (rule, group) = (.compressedTensors(bits: p.bits, symmetric: p.symmetric, arithmetic: arithmetic), p.groupSize ?? cols)
+        default: return nil
+        }
+        guard t.parts.count == 1, case .rows(let s, let range, let permute) = t.parts[0], range == 0..<s.rows, s.rows == rows,
+              let mapped = table.ggufName(forHF: t.name), mapped.role.scope != .expertStack else { return nil }
+        let order = permute.map { p in (0..<rows).map { ConversionScratch.sourceRow($0, rowsPerHead: rows / p.heads, toGGUF: p.toGGUF) } }
+        return CalibratedWeight(name: t.name, modelName: mapped.name, rows: rows, cols: cols, rule: rule, groupSize: group, rowOrder: order)
+    }
+
+    /// The stored tensors of a weight whose codes and grid a calibrated method chose.
+    static func encode(codes: [Int32], grid: IntegerGrid, _ q: QuantizedPart, scratch: inout ConversionScratch) -> [QuantizedPart.Role: [UInt8]] {
+        let type = q.arithmetic
+        switch q.scheme {
+        case .mlx(let m):
+            let gs = grid.groupSize, gb = MLXAffine.bytesPerGroup(bits: m.bits, groupSize: gs)
+            var packed = [UInt8](repeating: 0, count: q.rows * q.cols / gs * gb)
+            packed.withUnsafeMutableBufferPointer { p in
+                for g in 0..<(q.rows * q.cols / gs) { MLXAffine.pack(gs, bits: m.bits, into: p.baseAddress! + g * gb) { codes[g * gs + $0] } }
+            }
+            return [.codes: packed, .scales: floatBytes(grid.storedScales, as: type, scratch: &scratch),
+                    .biases: floatBytes(grid.storedOffsets, as: type, scratch: &scratch)]
+        case .compressedTensors(let p):
+            var stored: [QuantizedPart.Role: [UInt8]] = [
+                .codes: CompressedTensorsInt.pack(codes.map { Int8(truncatingIfNeeded: $0) }, rows: q.rows, cols: q.cols, bits: p.bits),
+                .scales: floatBytes(grid.scales, as: type, scratch: &scratch), .shape: shapeBytes(q)]
+            if !p.symmetric {
+                stored[.zeroPoints] = CompressedTensorsInt.packColumns(grid.offsets.map { Int8($0) }, rows: q.rows, groups: grid.groups, bits: p.bits)
+            }
+            return stored
+        case .fp8: return [:]
+        }
+    }
+
+    /// Float values as stored in `type` (F32, F16 or BF16).
+    static func floatBytes(_ v: [Float], as type: GGMLType, scratch: inout ConversionScratch) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: v.count * (type == .f32 ? 4 : 2))
+        v.withUnsafeBufferPointer { src in out.withUnsafeMutableBytes { BlockCodec.quantize(type, src.baseAddress!, count: v.count, into: $0.baseAddress!, scratch: &scratch.quant) } }
+        return out
+    }
+
+    /// compressed-tensors' `weight_shape`: rows and columns as int64.
+    static func shapeBytes(_ q: QuantizedPart) -> [UInt8] {
+        var shape = [UInt8]()
+        for v in [q.rows, q.cols] { withUnsafeBytes(of: Int64(v).littleEndian) { shape += $0 } }
+        return shape
     }
 
     /// config.json members of a scheme: DeepSeek's `quantization_config` for FP8; mlx-lm's `quantization` (and its
@@ -723,11 +785,7 @@ public enum Converter {
             }
         }
         if !exact && type != .f32 { for i in floats.indices { floats[i] = type.roundTrip(floats[i]) } }
-        func bytes(_ v: [Float], as type: GGMLType) -> [UInt8] {
-            var out = [UInt8](repeating: 0, count: v.count * (type == .f32 ? 4 : 2))
-            v.withUnsafeBufferPointer { src in out.withUnsafeMutableBytes { BlockCodec.quantize(type, src.baseAddress!, count: v.count, into: $0.baseAddress!, scratch: &scratch.quant) } }
-            return out
-        }
+        func bytes(_ v: [Float], as type: GGMLType) -> [UInt8] { floatBytes(v, as: type, scratch: &scratch) }
         switch q.scheme {
         case .fp8(let strategy):
             let (codes, scales) = floats.withUnsafeBufferPointer {
@@ -750,10 +808,8 @@ public enum Converter {
                 CompressedTensorsInt.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, bits: p.bits, groupSize: p.groupSize,
                                               symmetric: p.symmetric, arithmetic: type)
             }
-            var shape = [UInt8]()
-            for v in [q.rows, q.cols] { withUnsafeBytes(of: Int64(v).littleEndian) { shape += $0 } }
             var stored: [QuantizedPart.Role: [UInt8]] = [.codes: CompressedTensorsInt.pack(r.codes, rows: q.rows, cols: q.cols, bits: p.bits),
-                                                         .scales: bytes(r.scales, as: type), .shape: shape]
+                                                         .scales: bytes(r.scales, as: type), .shape: shapeBytes(q)]
             if !p.symmetric {
                 stored[.zeroPoints] = CompressedTensorsInt.packColumns(r.zeroPoints, rows: q.rows, groups: r.scales.count / q.rows, bits: p.bits)
             }
@@ -771,7 +827,7 @@ public enum Converter {
     }
 
     static func writeFolder(_ outputs: [PlannedTensor], files: [(String, [UInt8])], to path: String, options: Options,
-                            report: inout Report, progress: (Int, Int) -> Void) throws {
+                            calibrated: [CalibratedWeight] = [], report: inout Report, progress: (Int, Int) -> Void) throws {
         let declared = outputs.map { SafetensorsTensor(name: $0.name, dtype: $0.safetensorsDType, shape: Array($0.dims.reversed())) }
         // With a shard, its share of the tensors (a weight with its scales) goes into its part instead of the folder.
         var writer: HFModelDirectoryWriter?
@@ -795,6 +851,11 @@ public enum Converter {
         var storedOf: [String: [(name: String, role: QuantizedPart.Role)]] = [:]
         for o in outputs { if let q = o.quantized { storedOf[q.weight, default: []].append((o.name, q.role)) } }
         var pending: [String: [UInt8]] = [:]
+        // Only the weights this writer (or shard) writes are asked for.
+        let writes = Set(names.compactMap { byName[$0]?.quantized?.weight })
+        let asked = options.calibrated == nil ? [] : calibrated.filter { writes.contains($0.name) }
+        try options.calibrated?.prepare(asked)
+        let askedNames = Set(asked.map(\.name))
         for (i, name) in names.enumerated() {
             guard let t = byName[name] else { continue }
             buffer.removeAll(keepingCapacity: true)
@@ -802,7 +863,12 @@ public enum Converter {
                 if let ready = pending.removeValue(forKey: name) {
                     buffer = ready
                 } else {
-                    let stored = try quantize(t, q, scratch: &scratch, threads: options.threads, path: path)
+                    let stored: [QuantizedPart.Role: [UInt8]]
+                    if askedNames.contains(q.weight), let c = try options.calibrated?.quantize(q.weight) {
+                        stored = encode(codes: c.codes, grid: c.grid, q, scratch: &scratch)
+                    } else {
+                        stored = try quantize(t, q, scratch: &scratch, threads: options.threads, path: path)
+                    }
                     for other in storedOf[q.weight] ?? [] {
                         if other.name == name { buffer = stored[other.role] ?? [] } else { pending[other.name] = stored[other.role] }
                     }

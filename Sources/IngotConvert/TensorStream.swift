@@ -124,6 +124,27 @@ public struct CompressedTensorsPreset: Hashable, Sendable {
     public var format: String { isInteger ? "pack-quantized" : name == .NVFP4A16 ? "nvfp4-pack-quantized" : "float-quantized" }
 }
 
+/// A weight that a calibrated method quantizes in place of its scheme's round to nearest.
+public struct CalibratedWeight: Sendable, Equatable {
+    /// As written (`model.layers.3.mlp.down_proj.weight`) and as the forward pass names it (`blk.3.ffn_down.weight`).
+    public var name: String, modelName: String
+    public var rows: Int, cols: Int
+    public var rule: IntegerGrid.Rule
+    /// Columns per group (the row's width for one scale per row).
+    public var groupSize: Int
+    /// Row r of the written weight is row `rowOrder[r]` of the model's (q and k between GGUF's rotary layout and
+    /// Hugging Face's); nil: the same order.
+    public var rowOrder: [Int]?
+}
+
+/// Quantizes the integer-scheme weights of a folder by a calibrated method (GPTQ) instead of round to nearest.
+/// `prepare` learns every weight it will be asked for before the first is written; `quantize` is then asked for each
+/// once, in the order the writer writes them, for its codes and grid in the written row order (nil: round to nearest).
+public protocol CalibratedQuantizer: AnyObject, Sendable {
+    func prepare(_ weights: [CalibratedWeight]) throws
+    func quantize(_ name: String) throws -> (codes: [Int32], grid: IntegerGrid)?
+}
+
 /// One stored tensor of a quantized weight. All of them are computed from the weight's floats, which `parts` of the
 /// codes tensor (the weight's own name) produce.
 struct QuantizedPart {

@@ -430,6 +430,11 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         }
         try l.replace(with: values, path: path)
     }
+
+    /// Puts the weight the file stores back in place of a replacement, freeing it (nothing when none stands in).
+    public func restoreWeight(_ name: String) {
+        linearsByName[name]?.restore()
+    }
 }
 
 /// Where a forward pass first produced a NaN or an infinity (`DecoderModel.diagnoseNonFinite`).

@@ -37,6 +37,8 @@ public final class Linear {
     public let bias: [Float]?
     /// F32 values put in place of the stored weight, owned here.
     private var replacement: [Float]?
+    /// The stored weight while a replacement stands in for it.
+    private var stored: StoredMatrix?
 
     init(name: String, matrix: MatrixIndex? = nil, weight: StoredMatrix, bias: [Float]? = nil) {
         self.name = name
@@ -71,7 +73,16 @@ public final class Linear {
         guard let m = StoredMatrix(type: .f32, rows: r, cols: c, data: data) else {
             throw ModelError(.shapeMismatch, field: name, "cannot hold a \(r) x \(c) F32 matrix", path: path)
         }
+        if stored == nil { stored = weight }
         weight = m
+    }
+
+    /// Puts the stored weight back and frees the replacement.
+    func restore() {
+        guard let s = stored else { return }
+        weight = s
+        stored = nil
+        replacement = nil
     }
 }
 

@@ -25,35 +25,55 @@ public enum CompressedTensorsInt {
     public static func quantize(_ w: UnsafePointer<Float>, rows: Int, cols: Int, bits: Int, groupSize: Int?, symmetric: Bool,
                                 arithmetic t: GGMLType) -> Result {
         let g = groupSize ?? cols, groups = cols / g
-        let qmin = -Float(1 << (bits - 1)), qmax = Float((1 << (bits - 1)) - 1)
-        let range = Float((1 << bits) - 1)
         var r = Result(codes: [Int8](repeating: 0, count: rows * cols), scales: [Float](repeating: 0, count: rows * groups),
                        zeroPoints: [Int8](repeating: 0, count: rows * groups))
         for row in 0..<rows {
             for k in 0..<groups {
                 let x = w + row * cols + k * g
-                var lo: Float = 0, hi: Float = 0
-                for j in 0..<g { lo = Swift.min(lo, x[j]); hi = Swift.max(hi, x[j]) }
-                var scale: Float, zp: Float = 0
-                if symmetric {
-                    scale = t.roundTrip(Swift.max(abs(lo), abs(hi)) / t.roundTrip(range / 2))
-                } else {
-                    scale = t.roundTrip(t.roundTrip(hi - lo) / range)
-                }
-                if scale == 0 { scale = t.machineEpsilon }
-                if !symmetric {
-                    zp = Swift.min(Swift.max(t.roundTrip(qmin - t.roundTrip(lo / scale)), qmin), qmax).rounded(.toNearestOrEven)
-                }
+                let (scale, zp) = parameters(x, count: g, bits: bits, symmetric: symmetric, arithmetic: t)
                 r.scales[row * groups + k] = scale
                 r.zeroPoints[row * groups + k] = Int8(zp)
                 for j in 0..<g {
-                    var v = t.roundTrip(x[j] / scale)
-                    if !symmetric { v = t.roundTrip(v + zp) }
-                    r.codes[row * cols + k * g + j] = Int8(Swift.min(Swift.max(v, qmin), qmax).rounded(.toNearestOrEven))
+                    r.codes[row * cols + k * g + j] = Int8(code(x[j], scale: scale, zeroPoint: zp, bits: bits, symmetric: symmetric, arithmetic: t))
                 }
             }
         }
         return r
+    }
+
+    /// One group's scale (rounded to T) and zero point (0 when symmetric), from its minimum and maximum.
+    public static func parameters(_ x: UnsafePointer<Float>, count g: Int, bits: Int, symmetric: Bool,
+                                  arithmetic t: GGMLType) -> (scale: Float, zeroPoint: Float) {
+        let qmin = -Float(1 << (bits - 1)), qmax = Float((1 << (bits - 1)) - 1)
+        let range = Float((1 << bits) - 1)
+        var lo: Float = 0, hi: Float = 0
+        for j in 0..<g { lo = Swift.min(lo, x[j]); hi = Swift.max(hi, x[j]) }
+        var scale: Float, zp: Float = 0
+        if symmetric {
+            scale = t.roundTrip(Swift.max(abs(lo), abs(hi)) / t.roundTrip(range / 2))
+        } else {
+            scale = t.roundTrip(t.roundTrip(hi - lo) / range)
+        }
+        if scale == 0 { scale = t.machineEpsilon }
+        if !symmetric {
+            zp = Swift.min(Swift.max(t.roundTrip(qmin - t.roundTrip(lo / scale)), qmin), qmax).rounded(.toNearestOrEven)
+        }
+        return (scale, zp)
+    }
+
+    /// The code of `x` in a group of this scale and zero point: round(clamp(x / scale + zp, qmin, qmax)), in T.
+    @inline(__always)
+    public static func code(_ x: Float, scale: Float, zeroPoint zp: Float, bits: Int, symmetric: Bool, arithmetic t: GGMLType) -> Int32 {
+        let qmin = -Float(1 << (bits - 1)), qmax = Float((1 << (bits - 1)) - 1)
+        var v = t.roundTrip(x / scale)
+        if !symmetric { v = t.roundTrip(v + zp) }
+        return Int32(Swift.min(Swift.max(v, qmin), qmax).rounded(.toNearestOrEven))
+    }
+
+    /// What a code stands for, as compressed-tensors dequantizes it: (q - zp) · scale in T.
+    @inline(__always)
+    public static func value(_ q: Int32, scale: Float, zeroPoint zp: Float, arithmetic t: GGMLType) -> Float {
+        t.roundTrip((Float(q) - zp) * scale)
     }
 
     /// Int32 words per packed row of `count` values.

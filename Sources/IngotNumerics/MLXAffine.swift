@@ -49,9 +49,14 @@ public enum MLXAffine {
 
     /// One group: its codes packed into `out`, and its scale and bias before rounding to the stored type.
     static func quantizeGroup(_ x: UnsafePointer<Float>, bits: Int, groupSize: Int, into out: UnsafeMutablePointer<UInt8>) -> (Float, Float) {
+        let (scale, bias) = parameters(x, bits: bits, groupSize: groupSize)
+        pack(groupSize, bits: bits, into: out) { j in code(x[j], scale: scale, bias: bias, bits: bits) }
+        return (scale, bias)
+    }
+
+    /// A group's scale and bias, before rounding to the stored type (the codes are computed from these).
+    public static func parameters(_ x: UnsafePointer<Float>, bits: Int, groupSize: Int) -> (scale: Float, bias: Float) {
         let levels = Float((1 << bits) - 1)
-        // Values per pack and bytes per pack.
-        let (perPack, packBytes): (Int, Int) = bits == 3 ? (8, 3) : bits == 5 ? (8, 5) : bits == 6 ? (4, 3) : (32 / bits, 4)
         var lo = Float.infinity, hi = -Float.infinity
         for j in 0..<groupSize {
             hi = Swift.max(hi, x[j])
@@ -67,15 +72,25 @@ public enum MLXAffine {
             scale = edge / q0
             bias = edge
         }
-        for p in 0..<(groupSize / perPack) {
+        return (scale, bias)
+    }
+
+    /// The code of `x` in a group of this scale and bias: clamp(rint((x - bias) / scale), 0, 2^bits - 1).
+    @inline(__always)
+    public static func code(_ x: Float, scale: Float, bias: Float, bits: Int) -> Int32 {
+        Int32(Swift.min(Swift.max(((x - bias) / scale).rounded(.toNearestOrEven), 0), Float((1 << bits) - 1)))
+    }
+
+    /// Packs `count` codes (`code(j)` for j < count, each below 2^bits) into `out` as MLX stores them.
+    @inline(__always)
+    public static func pack(_ count: Int, bits: Int, into out: UnsafeMutablePointer<UInt8>, _ code: (Int) -> Int32) {
+        // Values per pack and bytes per pack.
+        let (perPack, packBytes): (Int, Int) = bits == 3 ? (8, 3) : bits == 5 ? (8, 5) : bits == 6 ? (4, 3) : (32 / bits, 4)
+        for p in 0..<(count / perPack) {
             var word: UInt64 = 0
-            for k in 0..<perPack {
-                let q = Swift.min(Swift.max(((x[p * perPack + k] - bias) / scale).rounded(.toNearestOrEven), 0), levels)
-                word |= UInt64(q) << UInt64(k * bits)
-            }
+            for k in 0..<perPack { word |= UInt64(UInt32(bitPattern: code(p * perPack + k))) << UInt64(k * bits) }
             for b in 0..<packBytes { out[p * packBytes + b] = UInt8(truncatingIfNeeded: word >> UInt64(8 * b)) }
         }
-        return (scale, bias)
     }
 
     /// Values of `count` codes of one row starting at group `firstGroup`: scale · q + bias, in Float.

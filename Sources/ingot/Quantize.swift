@@ -1,7 +1,9 @@
 import ArgumentParser
 import IngotArchitectures
+import IngotCalibrate
 import IngotConvert
 import IngotFormats
+import IngotModel
 import IngotNumerics
 import IngotQuantize
 
@@ -29,6 +31,12 @@ struct Quantize: ParsableCommand {
         reads; layers whose rows the groups do not divide stay in float and are listed in `ignore`. \
         --tensor-type REGEX=TYPE gives matching weights another scheme (or float). The rest stays as stored. NaN or \
         infinite weights are refused.
+
+        --method gptq --calibration TEXT quantizes the weights of the blocks by GPTQ instead of rounding to nearest, for \
+        MLX affine and compressed-tensors' integer presets, as llm-compressor does: the text's windows run through \
+        the model block by block, each block's linear layers are quantized against the Hessian of their inputs \
+        (scales and zero points as round to nearest chooses them, the codes by GPTQ), and the quantized block gives \
+        the next its inputs. --dampening, --block-size and --activation-order none|weight as llm-compressor's.
         """
     )
 
@@ -80,6 +88,23 @@ struct Quantize: ParsableCommand {
     @Option(name: .long, help: "An importance matrix (from `ingot calibrate` or llama-imatrix; GGUF or legacy .dat): importance-weighted quantizers and llama-quantize's rules for them.")
     var imatrix: String?
 
+    @Option(name: .long, help: "With --scheme mlx (affine) or compressed-tensors (W4A16, W4A16_ASYM, W8A16): gptq, or rtn (round to nearest, the default).")
+    var method: String = "rtn"
+
+    @Option(name: .long, help: "With --method gptq: the calibration text (UTF-8), cut into windows of --ctx tokens.")
+    var calibration: String?
+
+    @OptionGroup var windows: WindowOptions
+
+    @Option(name: .long, help: "With --method gptq: added to the Hessian's diagonal, as a fraction of its mean (llm-compressor's dampening_frac).")
+    var dampening: Double = 0.01
+
+    @Option(name: .customLong("block-size"), help: "With --method gptq: columns whose error is fed forward at once.")
+    var blockSize: Int = 128
+
+    @Option(name: .customLong("activation-order"), help: "With --method gptq: weight (columns in order of decreasing activation, each keeping its group's scale; llm-compressor's default) or none.")
+    var activationOrder: String = "weight"
+
     @Flag(name: .long, help: "No per-tensor rules: every quantizable tensor gets the preset's type.")
     var pure = false
 
@@ -115,7 +140,26 @@ struct Quantize: ParsableCommand {
         if scheme == "fp8" && groupSizeText != nil { throw ValidationError("--group-size goes with --scheme mlx or compressed-tensors") }
         if scheme != nil { _ = try schemePlan() }
         if scheme != nil && dryRun { throw ValidationError("--dry-run plans GGUF presets only") }
-        if scheme != nil && imatrix != nil { throw ValidationError("--imatrix weights the GGUF presets (--type); the safetensors schemes round to nearest") }
+        if scheme != nil && imatrix != nil { throw ValidationError("--imatrix weights the GGUF presets (--type); the safetensors schemes take --method gptq") }
+        switch method {
+        case "rtn":
+            if calibration != nil { throw ValidationError("--calibration goes with --method gptq") }
+        case "gptq":
+            if scheme == nil {
+                throw ValidationError("--method gptq quantizes --scheme mlx (affine) and compressed-tensors' integer presets; the GGUF presets take --imatrix")
+            }
+            if scheme == "fp8" || (scheme == "mlx" && mode != "affine") || (scheme == "compressed-tensors" && !((try? compressedTensorsPreset())?.isInteger ?? false)) {
+                throw ValidationError("--method gptq chooses integer codes: give --scheme mlx --mode affine, or compressed-tensors with W4A16, W4A16_ASYM or W8A16")
+            }
+            if calibration == nil { throw ValidationError("--method gptq needs --calibration TEXT") }
+            if !(0...1).contains(dampening) { throw ValidationError("--dampening must be between 0 and 1, not \(dampening)") }
+            if !(1...4096).contains(blockSize) { throw ValidationError("--block-size must be between 1 and 4096, not \(blockSize)") }
+            if !["weight", "none"].contains(activationOrder) { throw ValidationError("--activation-order: weight or none, not '\(activationOrder)'") }
+        default:
+            throw ValidationError("--method: unknown '\(method)'; known: rtn, gptq")
+        }
+        if !WindowOptions.contextLimit.contains(windows.ctx) { throw ValidationError("--ctx must be between 16 and 65536, not \(windows.ctx)") }
+        if let c = windows.chunks, c < 1 { throw ValidationError("--chunks must be at least 1") }
         if shard != nil && dryRun { throw ValidationError("--shard splits the writing; --dry-run writes nothing") }
         _ = try shardSpec()
     }
@@ -232,6 +276,19 @@ struct Quantize: ParsableCommand {
         if !plan.overrides.isEmpty { what += ", \(plan.overrides.count) --tensor-type override\(plan.overrides.count == 1 ? "" : "s")" }
         let line = ProgressLine(verb: "quantizing", enabled: !common.json)
         let clock = Stopwatch()
+        var gptq: SequentialGPTQ?
+        if method == "gptq", let calibration {
+            var o = GPTQOptions()
+            (o.dampening, o.blockSize, o.activationOrder, o.threads) = (dampening, blockSize, activationOrder == "weight", parallel.count)
+            let text = try MappedFile(path: calibration)
+            let g = try SequentialGPTQ(model: try DecoderModel.open(file), tokenizer: try TokenizerLoader.load(file), text: Array(text.bytes),
+                                       context: windows.ctx, chunks: windows.chunks, options: o) { p in
+                line.show("GPTQ: block \(p.block)/\(p.blocks) calibrated and quantized, \(Human.fixed(p.seconds, 1)) s")
+            }
+            options.calibrated = g
+            gptq = g
+            what += ", GPTQ on \(g.windowCount) windows of \(windows.ctx) tokens"
+        }
         let report = try Converter.convert(file, to: output!, options: options) { done, total in
             line.show("quantizing tensor \(done)/\(total), \(Human.fixed(clock.seconds, 1)) s")
         }
@@ -251,6 +308,17 @@ struct Quantize: ParsableCommand {
             o["scheme"] = .string(scheme ?? "")
             o["detail"] = .string(what)
             o["seconds"] = .double(clock.seconds)
+            if let gptq {
+                o["gptq"] = .object(JSONObject([
+                    ("calibration", .string(calibration ?? "")), ("windows", JSONValue(gptq.windowCount)), ("tokens", JSONValue(gptq.tokenCount)),
+                    ("dampening", .double(dampening)), ("blockSize", JSONValue(blockSize)), ("activationOrder", .string(activationOrder)),
+                    ("weights", JSONValue(gptq.outcomes.count)), ("loss", .double(gptq.outcomes.reduce(0) { $0 + $1.loss })),
+                    ("roundedToNearest", .array(gptq.outcomes.filter(\.roundedToNearest).map { .string($0.name) })),
+                    ("seconds", .object(JSONObject([("calibration", .double(gptq.seconds.calibration)),
+                                                    ("quantization", .double(gptq.seconds.quantization)),
+                                                    ("propagation", .double(gptq.seconds.propagation))]))),
+                ]))
+            }
             print(JSONValue.object(o).serialized(pretty: true))
         } else {
             let types = report.typeCounts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
@@ -258,6 +326,14 @@ struct Quantize: ParsableCommand {
                   + "\(Human.bytes(report.bytesWritten)) in \(Human.fixed(clock.seconds, 2)) s")
             if !report.undivided.isEmpty {
                 print("  kept in float (rows do not divide into groups): \(report.undivided.count) weights, e.g. \(report.undivided[0])")
+            }
+            if let gptq {
+                let fallback = gptq.outcomes.filter(\.roundedToNearest)
+                let t = gptq.seconds
+                print("  GPTQ: \(gptq.outcomes.count) weights, total loss \(Human.fixed(gptq.outcomes.reduce(0) { $0 + $1.loss }, 3)); "
+                      + "\(Human.fixed(t.calibration, 1)) s recording Hessians, \(Human.fixed(t.quantization, 1)) s quantizing, "
+                      + "\(Human.fixed(t.propagation, 1)) s through the quantized blocks"
+                      + (fallback.isEmpty ? "" : "; \(fallback.count) rounded to nearest (Hessian not positive definite), e.g. \(fallback[0].name)"))
             }
         }
     }

@@ -1,0 +1,230 @@
+import IngotArchitectures
+import IngotConvert
+import IngotFormats
+import IngotModel
+import IngotNumerics
+
+/// GPTQ over a model, block by block, as llm-compressor's sequential pipeline runs it: the calibration windows'
+/// hidden states enter block i; one pass through the block with its weights as they are records every linear layer's
+/// Hessian (Σ x xᵀ over its input rows); each weight the writer will ask for is quantized by `GPTQ` against it and put
+/// in the model in place of the original; a second pass through the now quantized block gives the hidden states that
+/// enter block i + 1. So every block is calibrated on the activations of the quantized blocks before it.
+///
+/// The writer asks for weights in its own order (`CalibratedQuantizer`); a weight of a block not yet reached runs the
+/// blocks up to it, and the results it did not ask for yet wait in a temporary file (`SpillFile`), so memory holds the
+/// windows' hidden states, one block's Hessians and one weight at a time, whatever the model's size. Only the weights of
+/// the blocks take part: the embedding and an untied output head are rounded to nearest.
+public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
+    public struct Progress: Sendable {
+        public var block: Int, blocks: Int
+        public var seconds: Double
+    }
+
+    /// One weight as quantized: its name and GPTQ's loss; `roundedToNearest` where its Hessian could not be factored.
+    public struct Outcome: Sendable {
+        public var name: String
+        public var loss: Double
+        public var roundedToNearest: Bool
+    }
+
+    let model: DecoderModel
+    let options: GPTQOptions
+    let kernels: KernelChoice
+    let workspace: MatMulWorkspace
+    let state = RunState()
+    let windows: [[Int32]]
+    /// The hidden states entering block `next`, one array per window.
+    var hidden: [[Float]]
+    var next = 0
+    var planned: [String: CalibratedWeight] = [:]
+    var stored: [String: SpillFile.Entry] = [:]
+    let spill: SpillFile
+    let progress: (Progress) -> Void
+    let clock = monotonicSeconds()
+    public private(set) var outcomes: [Outcome] = []
+    /// Where the time went: the passes that record the Hessians, GPTQ itself, the passes through the quantized blocks.
+    public private(set) var seconds = (calibration: 0.0, quantization: 0.0, propagation: 0.0)
+    public var windowCount: Int { windows.count }
+    public var tokenCount: Int { windows.reduce(0) { $0 + $1.count } }
+
+    /// Cuts `text` into windows of `context` tokens as `ingot calibrate` does and embeds them.
+    public init(model: DecoderModel, tokenizer: Tokenizer, text: [UInt8], context: Int, chunks: Int?, options: GPTQOptions,
+                kernels: KernelChoice = Kernels.choice, progress: @escaping (Progress) -> Void = { _ in }) throws {
+        if tokenizer.vocabularySize != model.vocab {
+            throw ModelError(.vocabularyMismatch, field: "tokenizer.ggml.tokens",
+                             "the tokenizer has \(tokenizer.vocabularySize) tokens and the model's embedding \(model.vocab) rows", path: model.path)
+        }
+        guard context >= 16 else {
+            throw ModelError(.invalidValue, field: "--ctx", "the context must be at least 16 tokens")
+        }
+        self.model = model
+        self.options = options
+        self.kernels = kernels
+        self.progress = progress
+        workspace = MatMulWorkspace(threads: options.threads)
+        do {
+            windows = try tokenizer.windows(text, context: context, chunks: chunks).map(tokenizer.runnable)
+        } catch var e as ModelError where e.code == .textTooShort {
+            e.field = "--calibration"
+            throw e
+        }
+        hidden = try windows.map { try model.embed($0, kernels: kernels) }
+        spill = try SpillFile()
+        model.activationRounding = .exact
+        model.observer = nil
+    }
+
+    public func prepare(_ weights: [CalibratedWeight]) throws {
+        let linears = Dictionary(model.linears.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for w in weights {
+            guard let l = linears[w.modelName], Self.block(of: w.modelName) != nil else { continue }
+            guard l.rows == w.rows, l.columns == w.cols, w.rowOrder.map({ $0.count == w.rows }) ?? true else {
+                throw ModelError(.shapeMismatch, field: "tensor '\(w.name)'",
+                                 "the forward pass reads \(w.modelName) as \(l.rows) x \(l.columns), the writer \(w.rows) x \(w.cols)", path: model.path)
+            }
+            planned[w.name] = w
+        }
+    }
+
+    public func quantize(_ name: String) throws -> (codes: [Int32], grid: IntegerGrid)? {
+        guard let w = planned[name], let block = Self.block(of: w.modelName) else { return nil }
+        while next <= block && next < model.blocks.count { try advance() }
+        guard let entry = stored.removeValue(forKey: name) else { return nil }
+        return try spill.read(entry)
+    }
+
+    /// The block of a GGUF name `blk.N.…`.
+    static func block(of name: String) -> Int? {
+        let parts = name.split(separator: ".", maxSplits: 2)
+        guard parts.count == 3, parts[0] == "blk" else { return nil }
+        return Int(parts[1])
+    }
+
+    /// Calibrates, quantizes and runs block `next`.
+    func advance() throws {
+        let i = next
+        let targets = planned.values.filter { Self.block(of: $0.modelName) == i }
+        var t0 = monotonicSeconds()
+        if !targets.isEmpty {
+            let sums = HessianSums(names: Set(targets.map(\.modelName)), workspace: workspace, kernels: kernels)
+            model.observer = sums
+            var scratch = [Float]()
+            for (w, tokens) in windows.enumerated() {
+                scratch = hidden[w]
+                sums.newWindow()
+                model.runLayer(i, &scratch, tokens: tokens.count, workspace: workspace, kernels: kernels, state: state)
+            }
+            model.observer = nil
+            seconds.calibration += monotonicSeconds() - t0
+            t0 = monotonicSeconds()
+            let linears = Dictionary(model.linears.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            var factors: [String: GPTQ.Factor] = [:]
+            for t in targets.sorted(by: { $0.modelName < $1.modelName }) {
+                guard let l = linears[t.modelName], let key = sums.key(of: t.modelName) else { continue }
+                if factors[key] == nil, let h = sums.hessian(of: t.modelName) {
+                    factors[key] = h.withUnsafeBufferPointer { GPTQ.factor(hessian: $0.baseAddress!, cols: t.cols, options: options) }
+                }
+                guard let factor = factors[key], factor.cols == t.cols else { continue }
+                var w = [Float](repeating: 0, count: t.rows * t.cols)
+                w.withUnsafeMutableBufferPointer { l.weight.dequantize(rows: 0, count: t.rows, into: $0.baseAddress!, kernels: kernels) }
+                // Quantized in the float type the scheme computes in, as its round to nearest does.
+                let type: GGMLType = switch t.rule {
+                case .mlxAffine(_, let s): s
+                case .compressedTensors(_, _, let a): a
+                }
+                if type != .f32 { for k in w.indices { w[k] = type.roundTrip(w[k]) } }
+                if let bad = w.firstIndex(where: { !$0.isFinite }) {
+                    throw ModelError(.invalidValue, field: "tensor '\(t.name)'",
+                                     "value \(bad) is \(w[bad]): NaN or infinite weights cannot be quantized", path: model.path)
+                }
+                let grid = w.withUnsafeBufferPointer { IntegerGrid(t.rule, rows: t.rows, cols: t.cols, groupSize: t.groupSize, fitting: $0.baseAddress!) }
+                let r = w.withUnsafeBufferPointer { GPTQ.quantize($0.baseAddress!, rows: t.rows, factor: factor, grid: grid, options: options) }
+                try model.replaceWeight(t.modelName, values: r.values)
+                outcomes.append(Outcome(name: t.name, loss: r.loss, roundedToNearest: r.roundedToNearest))
+                if let order = t.rowOrder {
+                    var codes = [Int32](repeating: 0, count: r.codes.count)
+                    for (row, src) in order.enumerated() {
+                        for c in 0..<t.cols { codes[row * t.cols + c] = r.codes[src * t.cols + c] }
+                    }
+                    stored[t.name] = try spill.write(codes: codes, grid: grid.reordered(rows: order))
+                } else {
+                    stored[t.name] = try spill.write(codes: r.codes, grid: grid)
+                }
+            }
+        }
+        seconds.quantization += monotonicSeconds() - t0
+        t0 = monotonicSeconds()
+        for (w, tokens) in windows.enumerated() {
+            model.runLayer(i, &hidden[w], tokens: tokens.count, workspace: workspace, kernels: kernels, state: state)
+        }
+        seconds.propagation += monotonicSeconds() - t0
+        // The block never runs again: its quantized weights (F32) go.
+        for t in targets { model.restoreWeight(t.modelName) }
+        if let bad = hidden.firstIndex(where: { NonFinite.first(in: $0) != nil }) {
+            throw ModelError(.nonFinite, field: "blk.\(i)", "window \(bad + 1) has non-finite activations after block \(i) was quantized", path: model.path)
+        }
+        next += 1
+        progress(Progress(block: next, blocks: model.blocks.count, seconds: monotonicSeconds() - clock))
+    }
+}
+
+/// Σ x xᵀ over the input rows of each named linear layer (F32, columns × columns). Layers that read the same input
+/// one after another (q, k and v; gate and up) share one sum: an input at the same address with the same shape and
+/// the same first row as the previous layer's, within a window (`newWindow` starts one).
+final class HessianSums: LinearObserver {
+    let names: Set<String>
+    let workspace: MatMulWorkspace
+    let kernels: KernelChoice
+    private var sums: [String: [Float]] = [:]
+    private var sharedWith: [String: String] = [:]
+    private var last: (pointer: UnsafePointer<Float>, rows: Int, columns: Int, name: String, firstRow: [Float])?
+    private var transposed: [Float] = [], product: [Float] = []
+
+    init(names: Set<String>, workspace: MatMulWorkspace, kernels: KernelChoice) {
+        (self.names, self.workspace, self.kernels) = (names, workspace, kernels)
+    }
+
+    func newWindow() { last = nil }
+
+    private var windows: [String: Int] = [:]
+
+    /// llm-compressor's normalization, 2/windows · Σ x xᵀ (one sample per window): GPTQ's result does not depend on
+    /// it, but its loss is then comparable.
+    /// The name whose sum `name` shares (itself when it has its own); nil when its input was never seen.
+    func key(of name: String) -> String? {
+        let key = sharedWith[name] ?? name
+        return sums[key] == nil ? nil : key
+    }
+
+    func hessian(of name: String) -> [Float]? {
+        let key = sharedWith[name] ?? name
+        guard let s = sums[key], let n = windows[key], n > 0 else { return nil }
+        let f = 2 / Float(n)
+        return s.map { $0 * f }
+    }
+
+    func observe(_ tensor: String, matrix: MatrixIndex?, input: UnsafeBufferPointer<Float>, rows n: Int, columns c: Int) {
+        guard matrix == nil, names.contains(tensor), n > 0, c > 0, let x = input.baseAddress, input.count >= n * c else { return }
+        if let l = last, l.name != tensor, l.pointer == x, l.rows == n, l.columns == c,
+           l.firstRow.elementsEqual(UnsafeBufferPointer(start: x, count: c)), sharedWith[tensor, default: l.name] == l.name {
+            sharedWith[tensor] = sharedWith[l.name] ?? l.name
+            return
+        }
+        // Xᵀ (c × n), then XᵀX = Xᵀ·(Xᵀ)ᵀ by the forward pass's matrix product.
+        if transposed.count < n * c { transposed = [Float](repeating: 0, count: n * c) }
+        if product.count < c * c { product = [Float](repeating: 0, count: c * c) }
+        transposed.withUnsafeMutableBufferPointer { t in
+            for r in 0..<n { for j in 0..<c { t[j * n + r] = x[r * c + j] } }
+        }
+        var acc = sums.removeValue(forKey: tensor) ?? [Float](repeating: 0, count: c * c)
+        transposed.withUnsafeBufferPointer { t in product.withUnsafeMutableBufferPointer { p in
+            guard let m = StoredMatrix(type: .f32, rows: c, cols: n, data: UnsafeRawPointer(t.baseAddress!)) else { return }
+            QuantizedMatMul.multiply(m, t.baseAddress!, tokens: c, p.baseAddress!, ldy: c, workspace: workspace, activations: .exact,
+                                     kernels: kernels)
+            acc.withUnsafeMutableBufferPointer { a in for k in 0..<(c * c) { a[k] += p[k] } }
+        } }
+        sums[tensor] = acc
+        windows[tensor, default: 0] += 1
+        last = (x, n, c, tensor, Array(UnsafeBufferPointer(start: x, count: c)))
+    }
+}

@@ -1,0 +1,139 @@
+@testable import IngotCalibrate
+import IngotFormats
+import IngotNumerics
+import Testing
+
+@Suite("GPTQ")
+struct GPTQTests {
+    /// fixtures/reference/gptq.safetensors: llm-compressor's GPTQ (tools/reference/gptq_reference.py).
+    static func fixture() throws -> (file: SafetensorsFile, w: [Float], h: [Float]) {
+        let root = String(#filePath).split(separator: "/").dropLast(3).joined(separator: "/")
+        let f = try SafetensorsFile(path: "/" + root + "/fixtures/reference/gptq.safetensors")
+        return (f, try floats(f, "weight"), try floats(f, "hessian"))
+    }
+
+    static func floats(_ f: SafetensorsFile, _ name: String) throws -> [Float] {
+        let t = try #require(f.tensor(named: name))
+        let d = f.data(for: t)
+        return (0..<(d.count / 4)).map { d.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) }
+    }
+
+    @Test("equals llm-compressor's GPTQ on the same weight and Hessian: symmetric and asymmetric int4 groups, int8 per channel, with and without activation order")
+    func againstLLMCompressor() throws {
+        let (f, w, h) = try Self.fixture()
+        let rows = 48, cols = 256
+        for (key, value) in f.metadata where key != "reference" {
+            let c = try JSONParser.parse(Array(value.utf8), field: key)
+            let bits = try #require(c["bits"]?.intValue), sym = c["symmetric"]?.boolValue ?? true
+            let group = c["group"]?.intValue ?? cols
+            let reference = try Self.floats(f, key)
+            let loss = try #require(c["loss"]?.doubleValue)
+            var o = GPTQOptions()
+            o.activationOrder = c["actorder"]?.stringValue == "weight"
+            let grid = w.withUnsafeBufferPointer {
+                IntegerGrid(.compressedTensors(bits: bits, symmetric: sym, arithmetic: .f32), rows: rows, cols: cols, groupSize: group,
+                            fitting: $0.baseAddress!)
+            }
+            let r = w.withUnsafeBufferPointer { wp in h.withUnsafeBufferPointer { hp in
+                GPTQ.quantize(wp.baseAddress!, rows: rows, cols: cols, hessian: hp.baseAddress!, grid: grid, options: o)
+            } }
+            #expect(r.roundedToNearest == false, "\(key)")
+            // On x86_64 every value is the same. Float sums in another order (another CPU's vector width) could move a
+            // value that lies almost halfway between two codes, and the error fed forward with it: nearly every value
+            // must be the same, and the loss within 1e-4.
+            var same = 0
+            for i in 0..<(rows * cols) where r.values[i] == reference[i] { same += 1 }
+            #expect(Double(same) / Double(rows * cols) > 0.999, "\(key): \(same) of \(rows * cols) values equal")
+            #expect(abs(r.loss / loss - 1) < 1e-4, "\(key): loss \(r.loss) against \(loss)")
+            for i in 0..<(rows * cols) { #expect(r.values[i] == grid.value(r.codes[i], group: i / group)) }
+        }
+    }
+
+    @Test("with a diagonal Hessian no error is fed forward: the codes are round-to-nearest's, for MLX affine and compressed-tensors alike")
+    func diagonalHessianIsRoundToNearest() throws {
+        let rows = 5, cols = 64
+        var state: UInt64 = 7
+        let w: [Float] = (0..<(rows * cols)).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 5000
+        }
+        var h = [Float](repeating: 0, count: cols * cols)
+        for i in 0..<cols { h[i * cols + i] = Float(1 + i % 5) }
+        let rules: [(IntegerGrid.Rule, Int)] = [(.mlxAffine(bits: 4, storedAs: .f16), 32), (.mlxAffine(bits: 3, storedAs: .bf16), 64),
+                                                (.compressedTensors(bits: 4, symmetric: true, arithmetic: .f16), 16),
+                                                (.compressedTensors(bits: 4, symmetric: false, arithmetic: .bf16), 32)]
+        for (rule, group) in rules {
+            let grid = w.withUnsafeBufferPointer { IntegerGrid(rule, rows: rows, cols: cols, groupSize: group, fitting: $0.baseAddress!) }
+            let r = w.withUnsafeBufferPointer { wp in h.withUnsafeBufferPointer { hp in
+                GPTQ.quantize(wp.baseAddress!, rows: rows, cols: cols, hessian: hp.baseAddress!, grid: grid)
+            } }
+            let expected: [Int32]
+            switch rule {
+            case .mlxAffine(let bits, let t):
+                let q = w.withUnsafeBufferPointer { MLXAffine.quantize($0.baseAddress!, rows: rows, cols: cols, bits: bits, groupSize: group, storedAs: t) }
+                var codes = [Int32](repeating: 0, count: rows * cols)
+                for i in 0..<(rows * cols) { codes[i] = r.codes[i] }
+                var packed = [UInt8](repeating: 0, count: q.packed.count)
+                let gb = MLXAffine.bytesPerGroup(bits: bits, groupSize: group)
+                packed.withUnsafeMutableBufferPointer { p in
+                    for g in 0..<(rows * cols / group) { MLXAffine.pack(group, bits: bits, into: p.baseAddress! + g * gb) { codes[g * group + $0] } }
+                }
+                #expect(packed == q.packed, "\(rule)")
+                #expect(grid.storedScales == q.scales && grid.storedOffsets == q.biases, "\(rule)")
+                expected = codes
+            case .compressedTensors(let bits, let sym, let t):
+                let q = w.withUnsafeBufferPointer {
+                    CompressedTensorsInt.quantize($0.baseAddress!, rows: rows, cols: cols, bits: bits, groupSize: group, symmetric: sym, arithmetic: t)
+                }
+                expected = q.codes.map(Int32.init)
+                #expect(grid.scales == q.scales && grid.offsets.map { Int8($0) } == q.zeroPoints, "\(rule)")
+            }
+            #expect(r.codes == expected, "\(rule)")
+        }
+    }
+
+    @Test("the upper Cholesky factor of the inverse, from one factorization and one triangular inverse")
+    func inverseFactor() {
+        let n = 37
+        // H = A·Aᵀ + n·I, symmetric positive definite.
+        var state: UInt64 = 3
+        let a: [Double] = (0..<(n * n)).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Double(Int64(bitPattern: state >> 11) % 1000) / 1000
+        }
+        var h = [Float](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n {
+            var s = 0.0
+            for k in 0..<n { s += a[i * n + k] * a[j * n + k] }
+            h[i * n + j] = Float(s + (i == j ? Double(n) : 0))
+        } }
+        // The same reversal-and-inverse steps GPTQ takes, checked by Uᵀ·U·H = I.
+        var r = [Float](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0...i { r[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)] } }
+        let ok = r.withUnsafeMutableBufferPointer { GPTQ.cholesky($0.baseAddress!, n, threads: 3) }
+        #expect(ok)
+        let y = r.withUnsafeBufferPointer { GPTQ.lowerInverseColumns($0.baseAddress!, n, threads: 2) }
+        var u = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in i..<n { u[i * n + j] = Double(y[(n - 1 - j) * n + (n - 1 - i)]) } }
+        var worst = 0.0
+        for i in 0..<n { for j in 0..<n {
+            var s = 0.0
+            for k in 0..<n {
+                var uu = 0.0
+                for m in 0..<n { uu += u[m * n + i] * u[m * n + k] }
+                s += uu * Double(h[k * n + j])
+            }
+            worst = max(worst, abs(s - (i == j ? 1 : 0)))
+        } }
+        #expect(worst < 1e-5)
+        // GPTQ's own factor (no reordering, no damping) is the same U.
+        var o = GPTQOptions()
+        (o.activationOrder, o.dampening) = (false, 0)
+        let f = h.withUnsafeBufferPointer { GPTQ.factor(hessian: $0.baseAddress!, cols: n, options: o) }
+        #expect(f.factored && f.order == Array(0..<n) && f.dead.isEmpty)
+        #expect(zip(f.u, u).allSatisfy { abs(Double($0) - $1) <= 1e-5 * max(1, abs($1)) })
+        // Not positive definite: refused.
+        var bad: [Float] = [1, 0, 2, 1]
+        #expect(!bad.withUnsafeMutableBufferPointer { GPTQ.cholesky($0.baseAddress!, 2) })
+    }
+}
