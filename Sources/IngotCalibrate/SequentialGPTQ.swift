@@ -168,7 +168,8 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
     }
 }
 
-/// Σ x xᵀ over the input rows of each named linear layer (F32, columns × columns). Layers that read the same input
+/// Σ x xᵀ over the input rows of each named linear layer (F32, columns × columns, the lower triangle accumulated,
+/// the upper filled in when asked for). Layers that read the same input
 /// one after another (q, k and v; gate and up) share one sum: an input at the same address with the same shape and
 /// the same first row as the previous layer's, within a window (`newWindow` starts one).
 final class HessianSums: LinearObserver {
@@ -198,9 +199,15 @@ final class HessianSums: LinearObserver {
 
     func hessian(of name: String) -> [Float]? {
         let key = sharedWith[name] ?? name
-        guard let s = sums[key], let n = windows[key], n > 0 else { return nil }
-        let f = 2 / Float(n)
-        return s.map { $0 * f }
+        guard var h = sums[key], let n = windows[key], n > 0 else { return nil }
+        let f = 2 / Float(n), c = Int(Double(h.count).squareRoot())
+        for i in 0..<c {
+            for r in 0...i {
+                h[i * c + r] *= f
+                h[r * c + i] = h[i * c + r]
+            }
+        }
+        return h
     }
 
     func observe(_ tensor: String, matrix: MatrixIndex?, input: UnsafeBufferPointer<Float>, rows n: Int, columns c: Int) {
@@ -210,18 +217,30 @@ final class HessianSums: LinearObserver {
             sharedWith[tensor] = sharedWith[l.name] ?? l.name
             return
         }
-        // Xᵀ (c × n), then XᵀX = Xᵀ·(Xᵀ)ᵀ by the forward pass's matrix product.
+        // Xᵀ (c × n), then XᵀX = Xᵀ·(Xᵀ)ᵀ by the forward pass's matrix product, only the lower triangle: each band of
+        // `band` columns against the columns from its own on; the upper triangle is its mirror.
         if transposed.count < n * c { transposed = [Float](repeating: 0, count: n * c) }
         if product.count < c * c { product = [Float](repeating: 0, count: c * c) }
         transposed.withUnsafeMutableBufferPointer { t in
             for r in 0..<n { for j in 0..<c { t[j * n + r] = x[r * c + j] } }
         }
         var acc = sums.removeValue(forKey: tensor) ?? [Float](repeating: 0, count: c * c)
+        let band = 96
         transposed.withUnsafeBufferPointer { t in product.withUnsafeMutableBufferPointer { p in
-            guard let m = StoredMatrix(type: .f32, rows: c, cols: n, data: UnsafeRawPointer(t.baseAddress!)) else { return }
-            QuantizedMatMul.multiply(m, t.baseAddress!, tokens: c, p.baseAddress!, ldy: c, workspace: workspace, activations: .exact,
-                                     kernels: kernels)
-            acc.withUnsafeMutableBufferPointer { a in for k in 0..<(c * c) { a[k] += p[k] } }
+            acc.withUnsafeMutableBufferPointer { a in
+                var r0 = 0
+                while r0 < c {
+                    let r1 = min(c, r0 + band)
+                    // p[(i - r0) * c + (r - r0)] = Σ_k X[k][i] X[k][r] for rows i ≥ r0 and the band's columns r.
+                    guard let m = StoredMatrix(type: .f32, rows: r1 - r0, cols: n, data: UnsafeRawPointer(t.baseAddress! + r0 * n)) else { return }
+                    QuantizedMatMul.multiply(m, t.baseAddress! + r0 * n, tokens: c - r0, p.baseAddress!, ldy: r1 - r0,
+                                             workspace: workspace, activations: .exact, kernels: kernels)
+                    for i in r0..<c {
+                        for r in r0..<min(r1, i + 1) { a[i * c + r] += p[(i - r0) * (r1 - r0) + (r - r0)] }
+                    }
+                    r0 = r1
+                }
+            }
         } }
         sums[tensor] = acc
         windows[tensor, default: 0] += 1

@@ -313,6 +313,7 @@ struct Quantize: ParsableCommand {
                     ("calibration", .string(calibration ?? "")), ("windows", JSONValue(gptq.windowCount)), ("tokens", JSONValue(gptq.tokenCount)),
                     ("dampening", .double(dampening)), ("blockSize", JSONValue(blockSize)), ("activationOrder", .string(activationOrder)),
                     ("weights", JSONValue(gptq.outcomes.count)), ("loss", .double(gptq.outcomes.reduce(0) { $0 + $1.loss })),
+                    ("losses", .object(JSONObject(gptq.outcomes.map { ($0.name, JSONValue.double($0.loss)) }))),
                     ("roundedToNearest", .array(gptq.outcomes.filter(\.roundedToNearest).map { .string($0.name) })),
                     ("seconds", .object(JSONObject([("calibration", .double(gptq.seconds.calibration)),
                                                     ("quantization", .double(gptq.seconds.quantization)),

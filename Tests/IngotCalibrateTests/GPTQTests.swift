@@ -1,5 +1,6 @@
 @testable import IngotCalibrate
 import IngotFormats
+import IngotModel
 import IngotNumerics
 import Testing
 
@@ -89,6 +90,41 @@ struct GPTQTests {
                 #expect(grid.scales == q.scales && grid.offsets.map { Int8($0) } == q.zeroPoints, "\(rule)")
             }
             #expect(r.codes == expected, "\(rule)")
+        }
+    }
+
+    @Test("Hessians: 2/windows · Σ x xᵀ over every window's rows, one sum for layers that read the same input one after another")
+    func hessianSums() throws {
+        let rows = 20, cols = 100   // two bands of columns
+        var state: UInt64 = 11
+        func input() -> [Float] {
+            (0..<(rows * cols)).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(Int64(bitPattern: state >> 11) % 1000) / 250
+            }
+        }
+        let a = input(), b = input(), c = input()
+        let sums = HessianSums(names: ["q", "k", "o"], workspace: MatMulWorkspace(threads: 2), kernels: .best)
+        for x in [a, b] {
+            sums.newWindow()
+            x.withUnsafeBufferPointer {
+                sums.observe("q", matrix: nil, input: $0, rows: rows, columns: cols)
+                sums.observe("k", matrix: nil, input: $0, rows: rows, columns: cols)
+            }
+            c.withUnsafeBufferPointer { sums.observe("o", matrix: nil, input: $0, rows: rows, columns: cols) }
+        }
+        #expect(sums.key(of: "k") == "q" && sums.key(of: "o") == "o" && sums.key(of: "v") == nil)
+        let h = try #require(sums.hessian(of: "k")), o = try #require(sums.hessian(of: "o"))
+        for i in 0..<cols {
+            for j in 0..<cols {
+                var e = 0.0, f = 0.0
+                for r in 0..<rows {
+                    e += Double(a[r * cols + i]) * Double(a[r * cols + j]) + Double(b[r * cols + i]) * Double(b[r * cols + j])
+                    f += 2 * Double(c[r * cols + i]) * Double(c[r * cols + j])
+                }
+                #expect(abs(Double(h[i * cols + j]) - e) <= 1e-4 * max(1, abs(e)))   // 2/2 windows
+                #expect(abs(Double(o[i * cols + j]) - f) <= 1e-4 * max(1, abs(f)))
+            }
         }
     }
 

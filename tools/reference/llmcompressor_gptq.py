@@ -54,6 +54,7 @@ def arguments():
 def main():
     ap = arguments()
     ap.add_argument("--asymmetric", action="store_true")
+    ap.add_argument("--dtype", default="auto", help="the dtype the model runs in (auto: the checkpoint's)")
     a = ap.parse_args()
 
     import llmcompressor
@@ -66,7 +67,7 @@ def main():
 
     wins = windows(a.ingot, a.model, a.text, a.ctx, a.chunks)
     ds = Dataset.from_dict({"input_ids": wins, "attention_mask": [[1] * len(w) for w in wins]})
-    model = transformers.AutoModelForCausalLM.from_pretrained(a.model, dtype="auto")
+    model = transformers.AutoModelForCausalLM.from_pretrained(a.model, dtype=a.dtype if a.dtype == "auto" else getattr(torch, a.dtype))
     scheme = QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(
         num_bits=a.bits, type="int", symmetric=not a.asymmetric, strategy="group", group_size=a.group_size))
     recipe = GPTQModifier(config_groups={"group_0": scheme}, ignore=["lm_head"])
