@@ -42,6 +42,7 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
     let progress: (Progress) -> Void
     let clock = monotonicSeconds()
     public private(set) var outcomes: [Outcome] = []
+    public var totalLoss: Double { outcomes.reduce(0) { $0 + $1.loss } }
     /// Where the time went: the passes that record the Hessians, GPTQ itself, the passes through the quantized blocks.
     public private(set) var seconds = (calibration: 0.0, quantization: 0.0, propagation: 0.0)
     public var windowCount: Int { windows.count }
@@ -75,9 +76,8 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
     }
 
     public func prepare(_ weights: [CalibratedWeight]) throws {
-        let linears = Dictionary(model.linears.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for w in weights {
-            guard let l = linears[w.modelName], Self.block(of: w.modelName) != nil else { continue }
+            guard let l = model.linear(named: w.modelName), Self.block(of: w.modelName) != nil else { continue }
             guard l.rows == w.rows, l.columns == w.cols, w.rowOrder.map({ $0.count == w.rows }) ?? true else {
                 throw ModelError(.shapeMismatch, field: "tensor '\(w.name)'",
                                  "the forward pass reads \(w.modelName) as \(l.rows) x \(l.columns), the writer \(w.rows) x \(w.cols)", path: model.path)
@@ -117,10 +117,9 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
             model.observer = nil
             seconds.calibration += monotonicSeconds() - t0
             t0 = monotonicSeconds()
-            let linears = Dictionary(model.linears.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             var factors: [String: GPTQ.Factor] = [:]
             for t in targets.sorted(by: { $0.modelName < $1.modelName }) {
-                guard let l = linears[t.modelName], let key = sums.key(of: t.modelName) else { continue }
+                guard let l = model.linear(named: t.modelName), let key = sums.key(of: t.modelName) else { continue }
                 if factors[key] == nil, let h = sums.hessian(of: t.modelName) {
                     factors[key] = h.withUnsafeBufferPointer { GPTQ.factor(hessian: $0.baseAddress!, cols: t.cols, options: options) }
                 }
@@ -128,10 +127,7 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
                 var w = [Float](repeating: 0, count: t.rows * t.cols)
                 w.withUnsafeMutableBufferPointer { l.weight.dequantize(rows: 0, count: t.rows, into: $0.baseAddress!, kernels: kernels) }
                 // Quantized in the float type the scheme computes in, as its round to nearest does.
-                let type: GGMLType = switch t.rule {
-                case .mlxAffine(_, let s): s
-                case .compressedTensors(_, _, let a): a
-                }
+                let type = t.rule.floatType
                 if type != .f32 { for k in w.indices { w[k] = type.roundTrip(w[k]) } }
                 if let bad = w.firstIndex(where: { !$0.isFinite }) {
                     throw ModelError(.invalidValue, field: "tensor '\(t.name)'",
@@ -187,20 +183,21 @@ final class HessianSums: LinearObserver {
 
     func newWindow() { last = nil }
 
-    private var windows: [String: Int] = [:]
+    /// Per sum: the windows it saw and its width.
+    private var seen: [String: (windows: Int, columns: Int)] = [:]
 
-    /// llm-compressor's normalization, 2/windows · Σ x xᵀ (one sample per window): GPTQ's result does not depend on
-    /// it, but its loss is then comparable.
     /// The name whose sum `name` shares (itself when it has its own); nil when its input was never seen.
     func key(of name: String) -> String? {
         let key = sharedWith[name] ?? name
         return sums[key] == nil ? nil : key
     }
 
+    /// llm-compressor's normalization, 2/windows · Σ x xᵀ (one sample per window): GPTQ's result does not depend on
+    /// it, but its loss is then comparable.
     func hessian(of name: String) -> [Float]? {
         let key = sharedWith[name] ?? name
-        guard var h = sums[key], let n = windows[key], n > 0 else { return nil }
-        let f = 2 / Float(n), c = Int(Double(h.count).squareRoot())
+        guard var h = sums[key], let (n, c) = seen[key], n > 0 else { return nil }
+        let f = 2 / Float(n)
         for i in 0..<c {
             for r in 0...i {
                 h[i * c + r] *= f
@@ -231,7 +228,7 @@ final class HessianSums: LinearObserver {
                 var r0 = 0
                 while r0 < c {
                     let r1 = min(c, r0 + band)
-                    // p[(i - r0) * c + (r - r0)] = Σ_k X[k][i] X[k][r] for rows i ≥ r0 and the band's columns r.
+                    // p[(i - r0) · width + (r - r0)] = Σ_k X[k][i] X[k][r] for columns i ≥ r0 and r in the band.
                     guard let m = StoredMatrix(type: .f32, rows: r1 - r0, cols: n, data: UnsafeRawPointer(t.baseAddress! + r0 * n)) else { return }
                     QuantizedMatMul.multiply(m, t.baseAddress! + r0 * n, tokens: c - r0, p.baseAddress!, ldy: r1 - r0,
                                              workspace: workspace, activations: .exact, kernels: kernels)
@@ -243,7 +240,7 @@ final class HessianSums: LinearObserver {
             }
         } }
         sums[tensor] = acc
-        windows[tensor, default: 0] += 1
+        seen[tensor] = ((seen[tensor]?.windows ?? 0) + 1, c)
         last = (x, n, c, tensor, Array(UnsafeBufferPointer(start: x, count: c)))
     }
 }

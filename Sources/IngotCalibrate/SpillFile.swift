@@ -51,9 +51,7 @@ final class SpillFile {
                 done += r
             }
         }
-        let signed: Bool
-        if case .compressedTensors = e.rule { signed = true } else { signed = false }
-        let codes = bytes[0..<n].map { signed ? Int32(Int8(bitPattern: $0)) : Int32($0) }
+        let codes = bytes[0..<n].map { e.rule.signedCodes ? Int32(Int8(bitPattern: $0)) : Int32($0) }
         let parameters: [[Float]] = (0..<4).map { k in
             bytes.withUnsafeBytes { b in (0..<groups).map { b.loadUnaligned(fromByteOffset: n + (k * groups + $0) * 4, as: Float.self) } }
         }

@@ -571,15 +571,24 @@ public enum Converter {
             return [.codes: packed, .scales: floatBytes(grid.storedScales, as: type, scratch: &scratch),
                     .biases: floatBytes(grid.storedOffsets, as: type, scratch: &scratch)]
         case .compressedTensors(let p):
-            var stored: [QuantizedPart.Role: [UInt8]] = [
-                .codes: CompressedTensorsInt.pack(codes.map { Int8(truncatingIfNeeded: $0) }, rows: q.rows, cols: q.cols, bits: p.bits),
-                .scales: floatBytes(grid.scales, as: type, scratch: &scratch), .shape: shapeBytes(q)]
-            if !p.symmetric {
-                stored[.zeroPoints] = CompressedTensorsInt.packColumns(grid.offsets.map { Int8($0) }, rows: q.rows, groups: grid.groups, bits: p.bits)
-            }
-            return stored
+            return integerTensors(codes: codes.map { Int8(truncatingIfNeeded: $0) }, scales: grid.scales,
+                                  zeroPoints: grid.offsets.map { Int8($0) }, p, q, scratch: &scratch)
         case .fp8: return [:]
         }
+    }
+
+    /// compressed-tensors' stored tensors of an integer preset (`pack-quantized`): packed codes, scales in the weight's
+    /// float type, the shape, and for an asymmetric preset the zero points (rows × groups, packed down each column).
+    static func integerTensors(codes: [Int8], scales: [Float], zeroPoints: [Int8], _ p: CompressedTensorsPreset, _ q: QuantizedPart,
+                               scratch: inout ConversionScratch) -> [QuantizedPart.Role: [UInt8]] {
+        var shape = [UInt8]()   // `weight_shape`: rows and columns as int64
+        for v in [q.rows, q.cols] { withUnsafeBytes(of: Int64(v).littleEndian) { shape += $0 } }
+        var stored: [QuantizedPart.Role: [UInt8]] = [.codes: CompressedTensorsInt.pack(codes, rows: q.rows, cols: q.cols, bits: p.bits),
+                                                     .scales: floatBytes(scales, as: q.arithmetic, scratch: &scratch), .shape: shape]
+        if !p.symmetric {
+            stored[.zeroPoints] = CompressedTensorsInt.packColumns(zeroPoints, rows: q.rows, groups: scales.count / q.rows, bits: p.bits)
+        }
+        return stored
     }
 
     /// Float values as stored in `type` (F32, F16 or BF16).
@@ -589,12 +598,6 @@ public enum Converter {
         return out
     }
 
-    /// compressed-tensors' `weight_shape`: rows and columns as int64.
-    static func shapeBytes(_ q: QuantizedPart) -> [UInt8] {
-        var shape = [UInt8]()
-        for v in [q.rows, q.cols] { withUnsafeBytes(of: Int64(v).littleEndian) { shape += $0 } }
-        return shape
-    }
 
     /// config.json members of a scheme: DeepSeek's `quantization_config` for FP8; mlx-lm's `quantization` (and its
     /// copy `quantization_config`) for MLX, with an entry per module whose quantization differs from the top level
@@ -808,12 +811,7 @@ public enum Converter {
                 CompressedTensorsInt.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, bits: p.bits, groupSize: p.groupSize,
                                               symmetric: p.symmetric, arithmetic: type)
             }
-            var stored: [QuantizedPart.Role: [UInt8]] = [.codes: CompressedTensorsInt.pack(r.codes, rows: q.rows, cols: q.cols, bits: p.bits),
-                                                         .scales: bytes(r.scales, as: type), .shape: shapeBytes(q)]
-            if !p.symmetric {
-                stored[.zeroPoints] = CompressedTensorsInt.packColumns(r.zeroPoints, rows: q.rows, groups: r.scales.count / q.rows, bits: p.bits)
-            }
-            return stored
+            return integerTensors(codes: r.codes, scales: r.scales, zeroPoints: r.zeroPoints, p, q, scratch: &scratch)
         case .compressedTensors(let p) where p.name == .NVFP4A16:
             let r = floats.withUnsafeBufferPointer { CompressedTensorsNVFP4.quantize($0.baseAddress!, rows: q.rows, cols: q.cols, arithmetic: type) }
             return [.codes: r.packed, .scales: r.scales, .globalScale: bytes([r.global], as: .f32)]

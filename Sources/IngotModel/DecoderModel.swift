@@ -431,6 +431,9 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         try l.replace(with: values, path: path)
     }
 
+    /// The linear layer named `name` (its GGUF name), if the model has one.
+    public func linear(named name: String) -> Linear? { linearsByName[name] }
+
     /// Puts the weight the file stores back in place of a replacement, freeing it (nothing when none stands in).
     public func restoreWeight(_ name: String) {
         linearsByName[name]?.restore()

@@ -10,6 +10,19 @@ public struct IntegerGrid: Sendable {
         case mlxAffine(bits: Int, storedAs: GGMLType)
         /// compressed-tensors' integers (`CompressedTensorsInt`), every step in the float type `arithmetic`.
         case compressedTensors(bits: Int, symmetric: Bool, arithmetic: GGMLType)
+
+        /// The float type the weight is quantized in and its parameters are stored in.
+        public var floatType: GGMLType {
+            switch self {
+            case .mlxAffine(_, let t), .compressedTensors(_, _, let t): t
+            }
+        }
+
+        /// Codes are signed (compressed-tensors: -2^(b-1) ..< 2^(b-1)) rather than 0 ..< 2^b (MLX).
+        public var signedCodes: Bool {
+            if case .compressedTensors = self { return true }
+            return false
+        }
     }
 
     public let rule: Rule

@@ -158,8 +158,6 @@ struct Quantize: ParsableCommand {
         default:
             throw ValidationError("--method: unknown '\(method)'; known: rtn, gptq")
         }
-        if !WindowOptions.contextLimit.contains(windows.ctx) { throw ValidationError("--ctx must be between 16 and 65536, not \(windows.ctx)") }
-        if let c = windows.chunks, c < 1 { throw ValidationError("--chunks must be at least 1") }
         if shard != nil && dryRun { throw ValidationError("--shard splits the writing; --dry-run writes nothing") }
         _ = try shardSpec()
     }
@@ -312,7 +310,7 @@ struct Quantize: ParsableCommand {
                 o["gptq"] = .object(JSONObject([
                     ("calibration", .string(calibration ?? "")), ("windows", JSONValue(gptq.windowCount)), ("tokens", JSONValue(gptq.tokenCount)),
                     ("dampening", .double(dampening)), ("blockSize", JSONValue(blockSize)), ("activationOrder", .string(activationOrder)),
-                    ("weights", JSONValue(gptq.outcomes.count)), ("loss", .double(gptq.outcomes.reduce(0) { $0 + $1.loss })),
+                    ("weights", JSONValue(gptq.outcomes.count)), ("loss", .double(gptq.totalLoss)),
                     ("losses", .object(JSONObject(gptq.outcomes.map { ($0.name, JSONValue.double($0.loss)) }))),
                     ("roundedToNearest", .array(gptq.outcomes.filter(\.roundedToNearest).map { .string($0.name) })),
                     ("seconds", .object(JSONObject([("calibration", .double(gptq.seconds.calibration)),
@@ -331,7 +329,7 @@ struct Quantize: ParsableCommand {
             if let gptq {
                 let fallback = gptq.outcomes.filter(\.roundedToNearest)
                 let t = gptq.seconds
-                print("  GPTQ: \(gptq.outcomes.count) weights, total loss \(Human.fixed(gptq.outcomes.reduce(0) { $0 + $1.loss }, 3)); "
+                print("  GPTQ: \(gptq.outcomes.count) weights, total loss \(Human.fixed(gptq.totalLoss, 3)); "
                       + "\(Human.fixed(t.calibration, 1)) s recording Hessians, \(Human.fixed(t.quantization, 1)) s quantizing, "
                       + "\(Human.fixed(t.propagation, 1)) s through the quantized blocks"
                       + (fallback.isEmpty ? "" : "; \(fallback.count) rounded to nearest (Hessian not positive definite), e.g. \(fallback[0].name)"))
