@@ -9,13 +9,14 @@
          calibration never saw (Hamlet; calibration on Macbeth): round to nearest (no importance matrix), with
          llama-imatrix's importance matrix (written by llama-quantize --imatrix, which `ingot quantize --imatrix`
          matches byte for byte) and with Ingot's (`ingot calibrate`, then `ingot quantize --imatrix`). A preset
-         that needs an importance matrix (IQ1/IQ2/IQ3) has no round-to-nearest row.
+         that needs an importance matrix (IQ1/IQ2/IQ3) has no round-to-nearest row. With --awq-chunks N, two more
+         rows: Ingot's AWQ on N windows of Macbeth (`--method awq`), alone and with Ingot's importance matrix.
   quantize: `ingot quantize --imatrix` against native llama-quantize --imatrix, same model, importance matrix,
          preset and threads (2), alternating, median of --runs; wall time and peak RSS of each whole command.
          The outputs are the same bytes (tools/check-calibrate.py).
 
 usage: tools/bench-calibrate.py speed [--chunks 16] [--runs 3] [--threads 2] [--bin DIR]
-       tools/bench-calibrate.py gain [--calibration-chunks 32] [--chunks 20] [--presets P,Q] [--bin DIR]
+       tools/bench-calibrate.py gain [--calibration-chunks 32] [--chunks 20] [--presets P,Q] [--awq-chunks N] [--bin DIR]
        tools/bench-calibrate.py quantize [--runs 3] [--presets P,Q] [--bin DIR]
 """
 import argparse
@@ -96,11 +97,17 @@ def gain(a, work):
     print("|---|---:|---|---:|---:|---:|---:|")
     for preset in a.presets:
         rtn = None
-        for label, extra in [("none (round to nearest)", []), ("llama-imatrix's", ["--imatrix", llama_im]),
-                             ("Ingot's", ["--imatrix", ingot_im])]:
+        runs = [("none (round to nearest)", []), ("llama-imatrix's", ["--imatrix", llama_im]), ("Ingot's", ["--imatrix", ingot_im])]
+        if a.awq_chunks:
+            awq = ["--method", "awq", "--calibration", CALIBRATION, "--chunks", str(a.awq_chunks)]
+            runs += [(f"none, AWQ on {a.awq_chunks} windows", awq), (f"Ingot's, AWQ on {a.awq_chunks} windows", ["--imatrix", ingot_im, *awq])]
+        for label, extra in runs:
+            if "needs-calibration" in str(rtn) and "--imatrix" not in extra:
+                continue
             r = subprocess.run([a.ingot, "quantize", F16, "-o", out, "--type", preset, *extra, "--json"],
                                capture_output=True, text=True)
-            if r.returncode != 0 and not extra and "needs-calibration" in r.stdout:
+            if r.returncode != 0 and "--imatrix" not in extra and "needs-calibration" in r.stdout:
+                rtn = "needs-calibration" if not extra else rtn
                 continue  # the preset exists only with an importance matrix
             if r.returncode != 0:
                 raise SystemExit(f"quantize {preset} {extra} failed: {r.stdout[-500:]} {r.stderr[-500:]}")
@@ -108,7 +115,7 @@ def gain(a, work):
             ppl, kld, top1 = evaluate(a, out, base)
             if not extra:
                 rtn = kld
-            against = f"{100 * (kld / rtn - 1):+.1f} %" if rtn else "no round-to-nearest form"
+            against = f"{100 * (kld / rtn - 1):+.1f} %" if isinstance(rtn, float) else "no round-to-nearest form"
             print(f"| {preset} | {q['bitsPerWeight']:.2f} | {label} | {ppl:.3f} | {kld:.5f} | {top1:.2f} % | "
                   f"{against} |", flush=True)
             os.remove(out)
@@ -138,6 +145,7 @@ def main():
     ap.add_argument("--presets", default=None, help="comma-separated presets (gain, quantize)")
     ap.add_argument("--chunks", type=int, default=None)
     ap.add_argument("--calibration-chunks", type=int, default=32)
+    ap.add_argument("--awq-chunks", type=int, default=0, help="gain: also AWQ on this many windows (0: not)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bin", default=os.path.join(ROOT, ".cache/llama-build/cmake/bin"))

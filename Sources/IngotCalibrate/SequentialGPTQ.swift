@@ -51,6 +51,21 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
     /// Cuts `text` into windows of `context` tokens as `ingot calibrate` does and embeds them.
     public init(model: DecoderModel, tokenizer: Tokenizer, text: [UInt8], context: Int, chunks: Int?, options: GPTQOptions,
                 kernels: KernelChoice = Kernels.choice, progress: @escaping (Progress) -> Void = { _ in }) throws {
+        windows = try Self.calibrationWindows(model: model, tokenizer: tokenizer, text: text, context: context, chunks: chunks)
+        self.model = model
+        self.options = options
+        self.kernels = kernels
+        self.progress = progress
+        workspace = MatMulWorkspace(threads: options.threads)
+        hidden = try windows.map { try model.embed($0, kernels: kernels) }
+        spill = try SpillFile()
+        model.activationRounding = .exact
+        model.observer = nil
+    }
+
+    /// The windows of `context` tokens `ingot calibrate` cuts `text` into (`--calibration` named where it is too
+    /// short), for the model's vocabulary.
+    static func calibrationWindows(model: DecoderModel, tokenizer: Tokenizer, text: [UInt8], context: Int, chunks: Int?) throws -> [[Int32]] {
         if tokenizer.vocabularySize != model.vocab {
             throw ModelError(.vocabularyMismatch, field: "tokenizer.ggml.tokens",
                              "the tokenizer has \(tokenizer.vocabularySize) tokens and the model's embedding \(model.vocab) rows", path: model.path)
@@ -58,24 +73,15 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
         guard context >= 16 else {
             throw ModelError(.invalidValue, field: "--ctx", "the context must be at least 16 tokens")
         }
-        self.model = model
-        self.options = options
-        self.kernels = kernels
-        self.progress = progress
-        workspace = MatMulWorkspace(threads: options.threads)
         do {
-            windows = try tokenizer.windows(text, context: context, chunks: chunks).map(tokenizer.runnable)
+            return try tokenizer.windows(text, context: context, chunks: chunks).map(tokenizer.runnable)
         } catch var e as ModelError where e.code == .textTooShort {
             e.field = "--calibration"
             throw e
         }
-        hidden = try windows.map { try model.embed($0, kernels: kernels) }
-        spill = try SpillFile()
-        model.activationRounding = .exact
-        model.observer = nil
     }
 
-    public func prepare(_ weights: [CalibratedWeight]) throws {
+    public func prepare(_ weights: [CalibratedWeight]) throws -> [String: ChannelScaling] {
         for w in weights {
             guard let l = model.linear(named: w.modelName), Self.block(of: w.modelName) != nil else { continue }
             guard l.rows == w.rows, l.columns == w.cols, w.rowOrder.map({ $0.count == w.rows }) ?? true else {
@@ -84,6 +90,7 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
             }
             planned[w.name] = w
         }
+        return [:]
     }
 
     public func quantize(_ name: String) throws -> (codes: [Int32], grid: IntegerGrid)? {

@@ -783,7 +783,7 @@ public enum Converter {
         let type = q.arithmetic
         let exact = t.parts.allSatisfy { part in
             switch part {
-            case .rows(let s, _, _), .transposed(let s, _): return s.decoder == nil && s.type == type
+            case .rows(let s, _, _), .transposed(let s, _): return s.decoder == nil && s.type == type && scratch.scaling[s.name] == nil
             case .values: return type == .f32
             }
         }
@@ -852,7 +852,7 @@ public enum Converter {
         // Only the weights this writer (or shard) writes are asked for.
         let writes = Set(names.compactMap { byName[$0]?.quantized?.weight })
         let asked = options.calibrated == nil ? [] : calibrated.filter { writes.contains($0.name) }
-        try options.calibrated?.prepare(asked)
+        scratch.scaling = try options.calibrated?.prepare(asked) ?? [:]
         let askedNames = Set(asked.map(\.name))
         for (i, name) in names.enumerated() {
             guard let t = byName[name] else { continue }

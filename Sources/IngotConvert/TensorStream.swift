@@ -137,11 +137,13 @@ public struct CalibratedWeight: Sendable, Equatable {
     public var rowOrder: [Int]?
 }
 
-/// Quantizes the integer-scheme weights of a folder by a calibrated method (GPTQ) instead of round to nearest.
-/// `prepare` learns every weight it will be asked for before the first is written; `quantize` is then asked for each
-/// once, in the order the writer writes them, for its codes and grid in the written row order (nil: round to nearest).
+/// Quantizes the integer-scheme weights of a folder by a calibrated method (GPTQ, AWQ) instead of round to nearest.
+/// `prepare` learns every weight it will be asked for before the first is written, and answers how the input's
+/// tensors are to be rescaled before anything is written (AWQ's smoothing, by the input's tensor names; none for
+/// GPTQ); `quantize` is then asked for each weight once, in the order the writer writes them, for its codes and grid
+/// in the written row order (nil: round to nearest, of the rescaled weight).
 public protocol CalibratedQuantizer: AnyObject, Sendable {
-    func prepare(_ weights: [CalibratedWeight]) throws
+    func prepare(_ weights: [CalibratedWeight]) throws -> [String: ChannelScaling]
     func quantize(_ name: String) throws -> (codes: [Int32], grid: IntegerGrid)?
 }
 
@@ -181,6 +183,8 @@ struct ConversionScratch {
     var transposed: [Float] = []
     var encoded: [UInt8] = []
     var quant = QuantScratch()
+    /// Rescalings of source tensors by their names (AWQ's smoothing), applied to their values as they are produced.
+    var scaling: [String: ChannelScaling] = [:]
     /// Set when a value produced since the last `takeNonFinite()` was NaN or infinite (written as it is: a
     /// conversion changes the layout, not the values; the caller warns).
     private var sawNonFinite = false
@@ -212,6 +216,11 @@ struct ConversionScratch {
             guard rowElements > 0, s.rowBytes > 0 || s.decoder != nil, !range.isEmpty else { return }
             let slabRows = max(1, ConversionScratch.slabFloats / max(1, rowElements))
             let rowsPerHead = permute.map { s.rows / $0.heads } ?? 0
+            let scale = scaling[s.name]
+            if let scale, !scale.fits(rows: s.rows, cols: rowElements) {
+                throw ModelError(.shapeMismatch, field: "tensor '\(s.name)'",
+                                 "a rescaling of other widths than its \(s.rows) rows of \(rowElements) values", path: s.file)
+            }
             var r = range.lowerBound
             while r < range.upperBound, let f = s.decoder {
                 // A quantized weight: each output row decoded from its source row with that row's scales.
@@ -221,6 +230,7 @@ struct ConversionScratch {
                     for i in 0..<n {
                         let src = permute.map { ConversionScratch.sourceRow(r + i, rowsPerHead: rowsPerHead, toGGUF: $0.toGGUF) } ?? (r + i)
                         f.decodeRow(src, into: out.baseAddress! + i * rowElements)
+                        scale?.apply(out.baseAddress! + i * rowElements, firstRow: src, count: 1, cols: rowElements)
                     }
                 }
                 try encode(floats, count: count, as: type, sink: sink)
@@ -236,7 +246,7 @@ struct ConversionScratch {
                         (g.baseAddress! + i * s.rowBytes).copyMemory(from: s.data + src * s.rowBytes, byteCount: s.rowBytes)
                     }
                 }
-                if s.type == type {
+                if s.type == type && scale == nil {
                     if !sawNonFinite, gathered.withUnsafeBytes({
                         NonFinite.firstRow(s.type, UnsafeRawBufferPointer(rebasing: $0[0..<bytes]), rows: n, columns: rowElements)
                     }) != nil {
@@ -248,6 +258,12 @@ struct ConversionScratch {
                     if floats.count < count { floats = [Float](repeating: 0, count: count) }
                     gathered.withUnsafeBytes { g in floats.withUnsafeMutableBufferPointer { f in
                         BlockCodec.dequantize(s.type, g.baseAddress!, count: count, into: f.baseAddress!)
+                        if let scale {
+                            for i in 0..<n {
+                                let src = permute.map { ConversionScratch.sourceRow(r + i, rowsPerHead: rowsPerHead, toGGUF: $0.toGGUF) } ?? (r + i)
+                                scale.apply(f.baseAddress! + i * rowElements, firstRow: src, count: 1, cols: rowElements)
+                            }
+                        }
                     } }
                     try encode(floats, count: count, as: type, sink: sink)
                 }

@@ -41,7 +41,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
     /// Every linear layer by its GGUF name.
     private let linearsByName: [String: Linear]
     /// The tensors the model was built from (for `diagnoseNonFinite`).
-    private let weightLog: WeightLog
+    let weightLog: WeightLog
     /// What `ModelValidation` found suspect but runnable, and tensors the forward pass does not read.
     public private(set) var warnings: [String] = []
 

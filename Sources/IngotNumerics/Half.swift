@@ -4,7 +4,7 @@
 // which is what ggml's portable conversion does; a hardware conversion would keep NaN payloads instead.
 
 /// IEEE binary16 bits to binary32. Exact for every input, subnormals included.
-@inline(__always)
+@inlinable @inline(__always)
 public func halfToFloat(_ h: UInt16) -> Float {
     let w = UInt32(h) << 16
     let sign = w & 0x8000_0000
@@ -18,7 +18,7 @@ public func halfToFloat(_ h: UInt16) -> Float {
 }
 
 /// binary32 to IEEE binary16 bits, round to nearest-even, overflow to infinity, NaN to 0x7E00.
-@inline(__always)
+@inlinable @inline(__always)
 public func floatToHalf(_ f: Float) -> UInt16 {
     // Scaling by 2^112 then 2^-110 leaves small values to be rounded by the addition below and pushes values
     // beyond the half range to infinity.
@@ -37,11 +37,11 @@ public func floatToHalf(_ f: Float) -> UInt16 {
 }
 
 /// bfloat16 bits to binary32 (exact).
-@inline(__always)
+@inlinable @inline(__always)
 public func bfloat16ToFloat(_ b: UInt16) -> Float { Float(bitPattern: UInt32(b) << 16) }
 
 /// binary32 to bfloat16 bits: round to nearest-even; a NaN keeps its top bits and is forced quiet.
-@inline(__always)
+@inlinable @inline(__always)
 public func floatToBFloat16(_ f: Float) -> UInt16 {
     let i = f.bitPattern
     if i & 0x7FFF_FFFF > 0x7F80_0000 { return UInt16(truncatingIfNeeded: (i >> 16) | 64) }

@@ -87,6 +87,33 @@ public struct IntegerGrid: Sendable {
         }
     }
 
+    /// Every value of the `rows` × `cols` weights at `x` replaced in place by what its code stands for:
+    /// `value(code(x, g), g)` for each, with the rule chosen once per group rather than per value.
+    public func roundTrip(_ x: UnsafeMutablePointer<Float>) {
+        let k = groups
+        for g in 0..<(rows * k) {
+            let p = x + (g / k) * cols + (g % k) * groupSize
+            switch rule {
+            case .mlxAffine(let bits, _):
+                let (s, b, ss, sb) = (scales[g], offsets[g], storedScales[g], storedOffsets[g])
+                let top = Float((1 << bits) - 1)
+                for j in 0..<groupSize {
+                    let q = Swift.min(Swift.max(((p[j] - b) / s).rounded(.toNearestOrEven), 0), top)
+                    p[j] = ss * q + sb
+                }
+            case .compressedTensors(let bits, let symmetric, let t):
+                let (s, zp) = (scales[g], offsets[g])
+                let lo = -Float(1 << (bits - 1)), hi = Float((1 << (bits - 1)) - 1)
+                for j in 0..<groupSize {
+                    var v = t.roundTrip(p[j] / s)
+                    if !symmetric { v = t.roundTrip(v + zp) }
+                    let q = Swift.min(Swift.max(v, lo), hi).rounded(.toNearestOrEven)
+                    p[j] = t.roundTrip((q - zp) * s)
+                }
+            }
+        }
+    }
+
     /// The grid with its rows reordered: row r of the result is row `order[r]` of this one.
     public func reordered(rows order: [Int]) -> IntegerGrid {
         var g = self

@@ -138,7 +138,9 @@ public struct MLXAffineMatrix: RowDecoder, @unchecked Sendable {
 }
 
 extension GGMLType {
-    /// `x` stored in this float type and read back (F16, BF16 round to nearest even; other types keep it).
+    /// `x` stored in this float type and read back (F16, BF16 round to nearest even; other types keep it). Inlinable:
+    /// quantizers call it per value, from other modules too.
+    @inlinable @inline(__always)
     public func roundTrip(_ x: Float) -> Float {
         switch self {
         case .f16: halfToFloat(floatToHalf(x))

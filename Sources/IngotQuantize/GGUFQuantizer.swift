@@ -46,8 +46,12 @@ public enum GGUFQuantizer {
     ///
     /// With `shard` (and the input's `SourceFingerprint`), only that shard's share of the tensors is quantized, into
     /// the part `shard.partPath(for: outputPath)` (`PartFile`); a part already complete is left as it is.
+    ///
+    /// `scaling` rescales tensors by name before they are quantized (AWQ's smoothing): a tensor it names is never
+    /// copied as it is, and its importance weights follow its columns (`ChannelScaling.importance`).
     public static func run(input: GGUFTensorSource, plan: QuantPlan, outputPath: String, threads: Int,
                            allowNonFinite: Bool = false, shard: (spec: ShardSpec, source: String)? = nil,
+                           scaling: [String: ChannelScaling] = [:],
                            progress: ((QuantProgress) -> Void)? = nil) throws -> QuantResult {
         let start = DispatchTime.now().uptimeNanoseconds
         let sourceByName = Dictionary(input.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -88,8 +92,12 @@ public enum GGUFQuantizer {
                 guard let src = sourceByName[p.name] else {
                     throw QuantError(.unsupportedType, tensor: p.name, "tensor missing from the input")
                 }
+                let scale = scaling[p.name]
+                if let scale, !scale.fits(rows: p.elementCount / max(1, p.dimensions[0]), cols: p.dimensions[0]) {
+                    throw QuantError(.unsupportedType, tensor: p.name, "a rescaling of other widths than the tensor's")
+                }
                 try input.withBytes(of: src) { data in
-                    if p.isCopy {
+                    if p.isCopy && scale == nil {
                         let columns = max(1, p.dimensions[0])
                         if let bad = NonFinite.firstRow(src.type, data, rows: p.elementCount / columns, columns: columns) {
                             try found(src, row: bad.row, column: bad.column, value: bad.value, rowBytes: src.byteCount / max(1, p.elementCount / columns))
@@ -104,7 +112,8 @@ public enum GGUFQuantizer {
                     let columns = p.dimensions[0]
                     let rows = p.elementCount / max(1, columns)
                     // The importance weights of each matrix (one per expert), as llama-quantize normalizes them.
-                    let importance = p.importanceEntry.flatMap { plan.importance?.importance(for: $0) }
+                    var importance = p.importanceEntry.flatMap { plan.importance?.importance(for: $0) }
+                    if let scale, let w = importance { importance = scale.importance(w) }
                     let rowsPerMatrix = max(1, p.dimensions.count > 1 ? p.dimensions[1] : rows)
                     let srcRowBytes = columns / p.sourceType.blockSize * p.sourceType.bytesPerBlock
                     let dstRowBytes = columns / p.targetType.blockSize * p.targetType.bytesPerBlock
@@ -122,7 +131,7 @@ public enum GGUFQuantizer {
                             let job = QuantJob(source: base, sourceType: p.sourceType, target: p.targetType, columns: columns,
                                                srcRowBytes: srcRowBytes, dstRowBytes: dstRowBytes, output: outBase,
                                                importance: importance == nil ? nil : weights.baseAddress, firstRow: row,
-                                               rowsPerMatrix: rowsPerMatrix)
+                                               rowsPerMatrix: rowsPerMatrix, scaling: scale)
                             try parallelFor(0..<parts, threads: parts) { part, worker in
                                 let r0 = n * part / parts, r1 = n * (part + 1) / parts
                                 bad[part] = job.run(rows: r0..<r1, floats: floatBuffers[worker], scratch: scratch, worker: worker)
@@ -167,6 +176,8 @@ struct QuantJob: @unchecked Sendable {
     var importance: UnsafePointer<Float>? = nil
     var firstRow = 0
     var rowsPerMatrix = 1
+    /// Applied to the rows as they are read (`firstRow` + slab row).
+    var scaling: ChannelScaling? = nil
 
     /// Quantizes `rows` of the slab; returns the first of them (slab row) holding a NaN or infinity, if any.
     func run(rows: Range<Int>, floats: ReusableBuffer, scratch: ScratchPool, worker: Int) -> (row: Int, column: Int, value: Float)? {
@@ -183,6 +194,7 @@ struct QuantJob: @unchecked Sendable {
             if firstBad == nil, let bad = NonFinite.first(f, rows: n, columns: columns) {
                 firstBad = (r + bad.row, bad.column, f[bad.row * columns + bad.column])
             }
+            scaling?.apply(f, firstRow: firstRow + r, count: n, cols: columns)
             if let importance {
                 for k in 0..<n {
                     let weights = importance + ((firstRow + r + k) / rowsPerMatrix) * columns

@@ -37,6 +37,14 @@ struct Quantize: ParsableCommand {
         the model block by block, each block's linear layers are quantized against the Hessian of their inputs \
         (scales and zero points as round to nearest chooses them, the codes by GPTQ), and the quantized block gives \
         the next its inputs. --dampening, --block-size and --activation-order none|weight as llm-compressor's.
+
+        --method awq --calibration TEXT (with --scheme mlx or compressed-tensors as GPTQ, and with --type, --imatrix \
+        too) rescales input channels before rounding, as llm-compressor's AWQModifier searches the scales: for each \
+        norm or layer whose output linear layers read (attn_norm → q, k, v; ffn_norm → gate, up; up → down; v → o \
+        without grouped KV heads), --grid-points candidates from the activations' and weights' magnitudes \
+        (--awq-scaling duo|activations|both), each judged by the error of the branch's output with the layers rounded \
+        as the output stores them; the best divides the norm (or rows) and multiplies the layers' columns, which \
+        leaves the model's function as it was.
         """
     )
 
@@ -88,11 +96,17 @@ struct Quantize: ParsableCommand {
     @Option(name: .long, help: "An importance matrix (from `ingot calibrate` or llama-imatrix; GGUF or legacy .dat): importance-weighted quantizers and llama-quantize's rules for them.")
     var imatrix: String?
 
-    @Option(name: .long, help: "With --scheme mlx (affine) or compressed-tensors (W4A16, W4A16_ASYM, W8A16): gptq, or rtn (round to nearest, the default).")
+    @Option(name: .long, help: "With --scheme mlx (affine) or compressed-tensors (W4A16, W4A16_ASYM, W8A16): gptq, awq, or rtn (round to nearest, the default).")
     var method: String = "rtn"
 
-    @Option(name: .long, help: "With --method gptq: the calibration text (UTF-8), cut into windows of --ctx tokens.")
+    @Option(name: .long, help: "With --method gptq or awq: the calibration text (UTF-8), cut into windows of --ctx tokens.")
     var calibration: String?
+
+    @Option(name: .customLong("grid-points"), help: "With --method awq: candidate scales per smoothing (llm-compressor's n_grid).")
+    var gridPoints: Int = 20
+
+    @Option(name: .customLong("awq-scaling"), help: "With --method awq: duo (from activations and weights, llm-compressor's default), activations, or both (half the grid each).")
+    var awqScaling: String = "duo"
 
     @OptionGroup var windows: WindowOptions
 
@@ -143,20 +157,23 @@ struct Quantize: ParsableCommand {
         if scheme != nil && imatrix != nil { throw ValidationError("--imatrix weights the GGUF presets (--type); the safetensors schemes take --method gptq") }
         switch method {
         case "rtn":
-            if calibration != nil { throw ValidationError("--calibration goes with --method gptq") }
-        case "gptq":
-            if scheme == nil {
-                throw ValidationError("--method gptq quantizes --scheme mlx (affine) and compressed-tensors' integer presets; the GGUF presets take --imatrix")
+            if calibration != nil { throw ValidationError("--calibration goes with --method gptq or awq") }
+        case "gptq", "awq":
+            if scheme == nil && method == "gptq" {
+                throw ValidationError("--method gptq quantizes --scheme mlx (affine) and compressed-tensors' integer presets; the GGUF presets take --imatrix or --method awq")
             }
+            if dryRun { throw ValidationError("--dry-run plans; --method \(method) calibrates while it writes") }
             if scheme == "fp8" || (scheme == "mlx" && mode != "affine") || (scheme == "compressed-tensors" && !((try? compressedTensorsPreset())?.isInteger ?? false)) {
-                throw ValidationError("--method gptq chooses integer codes: give --scheme mlx --mode affine, or compressed-tensors with W4A16, W4A16_ASYM or W8A16")
+                throw ValidationError("--method \(method) rounds to integer codes: give --scheme mlx --mode affine, or compressed-tensors with W4A16, W4A16_ASYM or W8A16")
             }
-            if calibration == nil { throw ValidationError("--method gptq needs --calibration TEXT") }
+            if calibration == nil { throw ValidationError("--method \(method) needs --calibration TEXT") }
+            if !(2...1000).contains(gridPoints) { throw ValidationError("--grid-points must be between 2 and 1000, not \(gridPoints)") }
+            if AWQOptions.Scaling(rawValue: awqScaling) == nil { throw ValidationError("--awq-scaling: duo, activations or both, not '\(awqScaling)'") }
             if !(0...1).contains(dampening) { throw ValidationError("--dampening must be between 0 and 1, not \(dampening)") }
             if !(1...4096).contains(blockSize) { throw ValidationError("--block-size must be between 1 and 4096, not \(blockSize)") }
             if !["weight", "none"].contains(activationOrder) { throw ValidationError("--activation-order: weight or none, not '\(activationOrder)'") }
         default:
-            throw ValidationError("--method: unknown '\(method)'; known: rtn, gptq")
+            throw ValidationError("--method: unknown '\(method)'; known: rtn, gptq, awq")
         }
         if shard != nil && dryRun { throw ValidationError("--shard splits the writing; --dry-run writes nothing") }
         _ = try shardSpec()
@@ -287,6 +304,13 @@ struct Quantize: ParsableCommand {
             gptq = g
             what += ", GPTQ on \(g.windowCount) windows of \(windows.ctx) tokens"
         }
+        var awq: AWQ?
+        if method == "awq", let calibration {
+            let a = try makeAWQ(file, calibration: calibration, line: line)
+            options.calibrated = a
+            awq = a
+            what += ", AWQ on \(a.windowCount) windows of \(windows.ctx) tokens"
+        }
         let report = try Converter.convert(file, to: output!, options: options) { done, total in
             line.show("quantizing tensor \(done)/\(total), \(Human.fixed(clock.seconds, 1)) s")
         }
@@ -318,6 +342,7 @@ struct Quantize: ParsableCommand {
                                                     ("propagation", .double(gptq.seconds.propagation))]))),
                 ]))
             }
+            if let awq { o["awq"] = awqJSON(awq) }
             print(JSONValue.object(o).serialized(pretty: true))
         } else {
             let types = report.typeCounts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
@@ -334,7 +359,39 @@ struct Quantize: ParsableCommand {
                       + "\(Human.fixed(t.propagation, 1)) s through the quantized blocks"
                       + (fallback.isEmpty ? "" : "; \(fallback.count) rounded to nearest (Hessian not positive definite), e.g. \(fallback[0].name)"))
             }
+            if let awq { print(awqSummary(awq)) }
         }
+    }
+
+    func makeAWQ(_ file: ModelFile, calibration: String, line: ProgressLine) throws -> AWQ {
+        var o = AWQOptions()
+        (o.gridPoints, o.threads) = (gridPoints, parallel.count)
+        o.scaling = AWQOptions.Scaling(rawValue: awqScaling) ?? .duo
+        let text = try MappedFile(path: calibration)
+        return try AWQ(model: try DecoderModel.open(file), tokenizer: try TokenizerLoader.load(file), text: Array(text.bytes),
+                       context: windows.ctx, chunks: windows.chunks, options: o) { p in
+            line.show("AWQ: block \(p.block)/\(p.blocks) searched, \(Human.fixed(p.seconds, 1)) s")
+        }
+    }
+
+    func awqJSON(_ a: AWQ) -> JSONValue {
+        .object(JSONObject([
+            ("calibration", .string(calibration ?? "")), ("windows", JSONValue(a.windowCount)), ("tokens", JSONValue(a.tokenCount)),
+            ("gridPoints", JSONValue(gridPoints)), ("scaling", .string(awqScaling)), ("seconds", .double(a.seconds)),
+            ("split", .object(JSONObject([("passes", .double(a.split.passes)), ("rounding", .double(a.split.rounding)),
+                                          ("judging", .double(a.split.judging))]))),
+            ("smoothings", .array(a.outcomes.map { o in
+                .object(JSONObject([("smoother", .string(o.smoother)), ("ratio", .double(Double(o.ratio))), ("duo", .bool(o.duo)),
+                                    ("initialLoss", .double(o.initialLoss)), ("loss", .double(o.loss))]))
+            })),
+        ]))
+    }
+
+    func awqSummary(_ a: AWQ) -> String {
+        let initial = a.outcomes.reduce(0) { $0 + $1.initialLoss }, best = a.outcomes.reduce(0) { $0 + $1.loss }
+        let kept = a.outcomes.filter { $0.ratio == 0 && !$0.duo }.count
+        return "  AWQ: \(a.outcomes.count) smoothings in \(Human.fixed(a.seconds, 1)) s; summed loss \(Human.fixed(best / max(initial, .leastNonzeroMagnitude) * 100, 1))% "
+            + "of round to nearest's" + (kept == 0 ? "" : "; \(kept) left unscaled (no candidate did better)")
     }
 
     func run() throws {
@@ -356,10 +413,26 @@ struct Quantize: ParsableCommand {
             }
             let line = ProgressLine(verb: "quantizing", enabled: !common.json)
             let clock = Stopwatch()
-            // The parts' source: the model and the importance matrix (its name alone is in the output's metadata).
-            let sharding = try shardSpec().map { ($0, try SourceFingerprint.of(paths: [input] + (imatrix.map { [$0] } ?? []))) }
+            var awq: AWQ?
+            var scaling: [String: ChannelScaling] = [:]
+            if method == "awq", let calibration {
+                // The search rounds each balance layer to the type the plan gives it, with the importance matrix.
+                var types: [String: GGMLType] = [:], importance: [String: [Float]] = [:]
+                for t in plan.tensors where !t.isCopy {
+                    types[t.name] = t.targetType
+                    if let e = t.importanceEntry, let w = plan.importance?.importance(for: e) { importance[t.name] = w }
+                }
+                let a = try makeAWQ(file, calibration: calibration, line: line)
+                scaling = try a.search(BlockRounding(types: types, importance: importance))
+                awq = a
+            }
+            // The parts' source: the model, the importance matrix and calibration text (their names alone are in the
+            // output's metadata).
+            let sharding = try shardSpec().map {
+                ($0, try SourceFingerprint.of(paths: [input] + (imatrix.map { [$0] } ?? []) + (calibration.map { [$0] } ?? [])))
+            }
             let result = try GGUFQuantizer.run(input: gguf, plan: plan, outputPath: output!, threads: parallel.count,
-                                               allowNonFinite: allowNonFinite, shard: sharding) { p in
+                                               allowNonFinite: allowNonFinite, shard: sharding, scaling: scaling) { p in
                 let t = clock.seconds
                 let rate = Double(p.doneBytes) / max(t, 1e-9)
                 let eta = rate > 0 ? Double(p.totalBytes - p.doneBytes) / rate : 0
@@ -367,13 +440,13 @@ struct Quantize: ParsableCommand {
             }
             line.finish()
             Warnings(items: result.warnings).print(json: common.json)
-            report(plan: plan, preset: opts.preset, result: result)
+            report(plan: plan, preset: opts.preset, result: result, awq: awq)
         }
     }
 
     var kernelName: String { Kernels.choice == .best ? Kernels.bestName : Kernels.choice.rawValue }
 
-    func report(plan: QuantPlan, preset: QuantPreset, result: QuantResult?) {
+    func report(plan: QuantPlan, preset: QuantPreset, result: QuantResult?, awq: AWQ? = nil) {
         var byType: [String: (count: Int, elements: Int, bytes: Int)] = [:]
         for t in plan.tensors {
             var e = byType[t.targetType.name] ?? (0, 0, 0)
@@ -402,6 +475,7 @@ struct Quantize: ParsableCommand {
                     o["part"] = partJSON(path: part.path, shard: shard ?? "", skipped: part.skipped, [("tensors", JSONValue(part.tensors))])
                 }
             }
+            if let awq { o["awq"] = awqJSON(awq) }
             print(JSONValue.object(o).serialized(pretty: true))
             return
         }
@@ -427,5 +501,6 @@ struct Quantize: ParsableCommand {
         print("\(verb) \(input) -> \(output ?? "(dry run)") as \(preset.name)")
         print("  \(Human.bytes(plan.sourceBytes)) (\(Human.fixed(sourceBPW, 2)) bits/weight) -> \(Human.bytes(plan.targetBytes)) (\(Human.fixed(plan.bitsPerWeight, 2)) bits/weight)"
               + (result.map { " in \(Human.fixed($0.seconds, 2)) s" } ?? ""))
+        if let awq { print(awqSummary(awq)) }
     }
 }

@@ -37,6 +37,16 @@ def windows(ingot, model, text, ctx, chunks):
     return out
 
 
+def save(model, source, output):
+    """The compressed-tensors folder, with the source folder's tokenizer files."""
+    if os.path.exists(output):
+        shutil.rmtree(output)
+    model.save_pretrained(output, save_compressed=True)
+    for name in os.listdir(source):
+        if name.startswith("tokenizer") or name in ("special_tokens_map.json", "generation_config.json"):
+            shutil.copy(os.path.join(source, name), os.path.join(output, name))
+
+
 def arguments():
     """The options both peers' GPTQ scripts take."""
     ap = argparse.ArgumentParser()
@@ -74,12 +84,7 @@ def main():
     t0 = time.monotonic()
     oneshot(model=model, dataset=ds, recipe=recipe, max_seq_length=a.ctx, num_calibration_samples=len(wins))
     seconds = time.monotonic() - t0
-    if os.path.exists(a.output):
-        shutil.rmtree(a.output)
-    model.save_pretrained(a.output, save_compressed=True)
-    for name in os.listdir(a.model):
-        if name.startswith("tokenizer") or name in ("special_tokens_map.json", "generation_config.json"):
-            shutil.copy(os.path.join(a.model, name), os.path.join(a.output, name))
+    save(model, a.model, a.output)
     print(json.dumps({"seconds": seconds, "windows": len(wins), "llmcompressor": llmcompressor.__version__,
                       "torch": torch.__version__, "transformers": transformers.__version__}))
 
