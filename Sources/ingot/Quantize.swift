@@ -158,6 +158,9 @@ struct Quantize: ParsableCommand {
         switch method {
         case "rtn":
             if calibration != nil { throw ValidationError("--calibration goes with --method gptq or awq") }
+            if windows.chunks != nil || windows.ctx != WindowOptions().ctx {
+                throw ValidationError("--ctx and --chunks cut the calibration text of --method gptq or awq")
+            }
         case "gptq", "awq":
             if scheme == nil && method == "gptq" {
                 throw ValidationError("--method gptq quantizes --scheme mlx (affine) and compressed-tensors' integer presets; the GGUF presets take --imatrix or --method awq")
