@@ -173,6 +173,8 @@ for kind, args, what in [("prune", ["--keep", "0"], "--keep 0"), ("prune", ["--k
 for args, field in [(["eval", smol, "--text", short, "--ctx", "0"], "--ctx"), (["eval", smol, "--text", short, "--threads", "0"], "--threads"),
                     (["calibrate", smol, "--text", short, "-o", bad, "--ctx", "8"], "--ctx"),
                     (["quantize", smol, "-o", bad, "--type", "Q8_0", "--threads", "1025"], "--threads"),
+                    (["quantize", smol, "-o", bad, "--type", "Q8_0", "--chunks", "3"], "--chunks"),
+                    (["quantize", smol, "-o", bad, "--type", "Q8_0", "--method", "awq"], "--method"),
                     (["eval", smol, "--text", short, "--chunks", "0"], "--chunks"), (["eval", smol], "--text")]:
     p = subprocess.run([ingot, *args, "--json"], capture_output=True, text=True)
     err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}

@@ -158,8 +158,8 @@ struct Quantize: ParsableCommand {
         switch method {
         case "rtn":
             if calibration != nil { throw ValidationError("--calibration goes with --method gptq or awq") }
-            if windows.chunks != nil || windows.ctx != WindowOptions().ctx {
-                throw ValidationError("--ctx and --chunks cut the calibration text of --method gptq or awq")
+            if windows.chunks != nil || windows.ctx != WindowOptions.defaultContext {
+                throw ValidationError("\(windows.chunks != nil ? "--chunks" : "--ctx") cuts the calibration text of --method gptq or awq")
             }
         case "gptq", "awq":
             if scheme == nil && method == "gptq" {

@@ -31,9 +31,10 @@ struct ParallelOptions: ParsableArguments {
 /// `--ctx` and `--chunks` for the commands that run the model over windows of a text (eval, calibrate).
 struct WindowOptions: ParsableArguments {
     static let contextLimit = 16 ... 65536
+    static let defaultContext = 512
 
     @Option(name: .long, help: "Tokens per window, 16 to 65536.")
-    var ctx = 512
+    var ctx = WindowOptions.defaultContext
 
     @Option(name: .long, help: "Use at most this many windows, at least 1 (default: all the text holds).")
     var chunks: Int?
