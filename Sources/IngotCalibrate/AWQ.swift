@@ -129,10 +129,8 @@ public struct BlockRounding: WeightRounding {
 /// the originals (`ChannelScaling`, by the input's tensor names). As in llm-compressor, the hidden states go from block
 /// to block unquantized (rescaling leaves them as they were), so the search needs one pass per block plus its grid.
 public final class AWQ: CalibratedQuantizer, @unchecked Sendable {
-    public struct Progress: Sendable {
-        public var block: Int, blocks: Int
-        public var seconds: Double
-    }
+    /// Blocks searched so far, as GPTQ reports its blocks.
+    public typealias Progress = SequentialGPTQ.Progress
 
     /// One smoothing as searched: its smoother, the chosen candidate, and the loss of round to nearest and of it.
     public struct Outcome: Sendable {
@@ -249,6 +247,9 @@ public final class AWQ: CalibratedQuantizer, @unchecked Sendable {
     /// The scales of least loss for smoothing `m`, whose first balance layer read `inputs` (one array per window).
     func best(_ m: Smoothing, inputs: [[Float]], rounding: any WeightRounding) throws -> [Float] {
         let cols = m.balance[0].columns
+        guard cols > 0 else {
+            throw ModelError(.shapeMismatch, field: m.smootherName, "its balance layers read no columns", path: model.path)
+        }
         // x̄: mean |x| per column over every token.
         var sum = [Double](repeating: 0, count: cols)
         var tokens = 0
@@ -294,7 +295,7 @@ public final class AWQ: CalibratedQuantizer, @unchecked Sendable {
             var s = (0..<cols).map { c -> Float in
                 duo ? max(powf(xMean[c], ratio) / (powf(wMean[c], 1 - ratio) + 1e-4), 1e-4) : max(powf(xMean[c], ratio), 1e-4)
             }
-            let norm = (s.max()! * s.min()!).squareRoot()
+            let norm = (s.max()! * s.min()!).squareRoot()  // s has cols > 0 values
             s = s.map { v in let x = v / norm; return x.isFinite ? x : 1 }
             var t0 = monotonicSeconds()
             for (l, original) in zip(quantized, originals) {
