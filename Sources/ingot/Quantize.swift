@@ -36,7 +36,11 @@ struct Quantize: ParsableCommand {
         MLX affine and compressed-tensors' integer presets, as llm-compressor does: the text's windows run through \
         the model block by block, each block's linear layers are quantized against the Hessian of their inputs \
         (scales and zero points as round to nearest chooses them, the codes by GPTQ), and the quantized block gives \
-        the next its inputs. --dampening, --block-size and --activation-order none|weight as llm-compressor's.
+        the next its inputs. --dampening, --block-size and --activation-order none|weight as llm-compressor's. With \
+        --type, GPTQ rounds the block types whose values are levels of a scale (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, \
+        Q2_K to Q6_K, IQ4_XS): each type's scales are fitted first by its own quantizer (under --imatrix when given), \
+        then GPTQ chooses every value's level against them; the codebook types (IQ1, IQ2, IQ3), the embedding and the \
+        output head keep the type's quantizer.
 
         --method awq --calibration TEXT (with --scheme mlx or compressed-tensors as GPTQ, and with --type, --imatrix \
         too) rescales input channels before rounding, as llm-compressor's AWQModifier searches the scales: for each \
@@ -96,7 +100,7 @@ struct Quantize: ParsableCommand {
     @Option(name: .long, help: "An importance matrix (from `ingot calibrate` or llama-imatrix; GGUF or legacy .dat): importance-weighted quantizers and llama-quantize's rules for them.")
     var imatrix: String?
 
-    @Option(name: .long, help: "With --scheme mlx (affine) or compressed-tensors (W4A16, W4A16_ASYM, W8A16): gptq, awq, or rtn (round to nearest, the default).")
+    @Option(name: .long, help: "With --type, --scheme mlx (affine) or compressed-tensors (W4A16, W4A16_ASYM, W8A16): gptq, awq, or rtn (round to nearest, the default).")
     var method: String = "rtn"
 
     @Option(name: .long, help: "With --method gptq or awq: the calibration text (UTF-8), cut into windows of --ctx tokens.")
@@ -162,9 +166,6 @@ struct Quantize: ParsableCommand {
                 throw ValidationError("\(windows.chunks != nil ? "--chunks" : "--ctx") cuts the calibration text of --method gptq or awq")
             }
         case "gptq", "awq":
-            if scheme == nil && method == "gptq" {
-                throw ValidationError("--method gptq quantizes --scheme mlx (affine) and compressed-tensors' integer presets; the GGUF presets take --imatrix or --method awq")
-            }
             if dryRun { throw ValidationError("--dry-run plans; --method \(method) calibrates while it writes") }
             if scheme == "fp8" || (scheme == "mlx" && mode != "affine") || (scheme == "compressed-tensors" && !((try? compressedTensorsPreset())?.isInteger ?? false)) {
                 throw ValidationError("--method \(method) rounds to integer codes: give --scheme mlx --mode affine, or compressed-tensors with W4A16, W4A16_ASYM or W8A16")
@@ -296,13 +297,7 @@ struct Quantize: ParsableCommand {
         let clock = Stopwatch()
         var gptq: SequentialGPTQ?
         if method == "gptq", let calibration {
-            var o = GPTQOptions()
-            (o.dampening, o.blockSize, o.activationOrder, o.threads) = (dampening, blockSize, activationOrder == "weight", parallel.count)
-            let text = try MappedFile(path: calibration)
-            let g = try SequentialGPTQ(model: try DecoderModel.open(file), tokenizer: try TokenizerLoader.load(file), text: Array(text.bytes),
-                                       context: windows.ctx, chunks: windows.chunks, options: o) { p in
-                line.show("GPTQ: block \(p.block)/\(p.blocks) calibrated and quantized, \(Human.fixed(p.seconds, 1)) s")
-            }
+            let g = try makeGPTQ(file, calibration: calibration, line: line)
             options.calibrated = g
             gptq = g
             what += ", GPTQ on \(g.windowCount) windows of \(windows.ctx) tokens"
@@ -333,18 +328,7 @@ struct Quantize: ParsableCommand {
             o["scheme"] = .string(scheme ?? "")
             o["detail"] = .string(what)
             o["seconds"] = .double(clock.seconds)
-            if let gptq {
-                o["gptq"] = .object(JSONObject([
-                    ("calibration", .string(calibration ?? "")), ("windows", JSONValue(gptq.windowCount)), ("tokens", JSONValue(gptq.tokenCount)),
-                    ("dampening", .double(dampening)), ("blockSize", JSONValue(blockSize)), ("activationOrder", .string(activationOrder)),
-                    ("weights", JSONValue(gptq.outcomes.count)), ("loss", .double(gptq.totalLoss)),
-                    ("losses", .object(JSONObject(gptq.outcomes.map { ($0.name, JSONValue.double($0.loss)) }))),
-                    ("roundedToNearest", .array(gptq.outcomes.filter(\.roundedToNearest).map { .string($0.name) })),
-                    ("seconds", .object(JSONObject([("calibration", .double(gptq.seconds.calibration)),
-                                                    ("quantization", .double(gptq.seconds.quantization)),
-                                                    ("propagation", .double(gptq.seconds.propagation))]))),
-                ]))
-            }
+            if let gptq { o["gptq"] = gptqJSON(gptq) }
             if let awq { o["awq"] = awqJSON(awq) }
             print(JSONValue.object(o).serialized(pretty: true))
         } else {
@@ -354,16 +338,41 @@ struct Quantize: ParsableCommand {
             if !report.undivided.isEmpty {
                 print("  kept in float (rows do not divide into groups): \(report.undivided.count) weights, e.g. \(report.undivided[0])")
             }
-            if let gptq {
-                let fallback = gptq.outcomes.filter(\.roundedToNearest)
-                let t = gptq.seconds
-                print("  GPTQ: \(gptq.outcomes.count) weights, total loss \(Human.fixed(gptq.totalLoss, 3)); "
-                      + "\(Human.fixed(t.calibration, 1)) s recording Hessians, \(Human.fixed(t.quantization, 1)) s quantizing, "
-                      + "\(Human.fixed(t.propagation, 1)) s through the quantized blocks"
-                      + (fallback.isEmpty ? "" : "; \(fallback.count) rounded to nearest (Hessian not positive definite), e.g. \(fallback[0].name)"))
-            }
+            if let gptq { print(gptqSummary(gptq)) }
             if let awq { print(awqSummary(awq)) }
         }
+    }
+
+    func makeGPTQ(_ file: ModelFile, calibration: String, line: ProgressLine) throws -> SequentialGPTQ {
+        var o = GPTQOptions()
+        (o.dampening, o.blockSize, o.activationOrder, o.threads) = (dampening, blockSize, activationOrder == "weight", parallel.count)
+        let text = try MappedFile(path: calibration)
+        return try SequentialGPTQ(model: try DecoderModel.open(file), tokenizer: try TokenizerLoader.load(file), text: Array(text.bytes),
+                                  context: windows.ctx, chunks: windows.chunks, options: o) { p in
+            line.show("GPTQ: block \(p.block)/\(p.blocks) calibrated and quantized, \(Human.fixed(p.seconds, 1)) s")
+        }
+    }
+
+    func gptqJSON(_ g: SequentialGPTQ) -> JSONValue {
+        .object(JSONObject([
+            ("calibration", .string(calibration ?? "")), ("windows", JSONValue(g.windowCount)), ("tokens", JSONValue(g.tokenCount)),
+            ("dampening", .double(dampening)), ("blockSize", JSONValue(blockSize)), ("activationOrder", .string(activationOrder)),
+            ("weights", JSONValue(g.outcomes.count)), ("loss", .double(g.totalLoss)),
+            ("losses", .object(JSONObject(g.outcomes.map { ($0.name, JSONValue.double($0.loss)) }))),
+            ("roundedToNearest", .array(g.outcomes.filter(\.roundedToNearest).map { .string($0.name) })),
+            ("seconds", .object(JSONObject([("calibration", .double(g.seconds.calibration)),
+                                            ("quantization", .double(g.seconds.quantization)),
+                                            ("propagation", .double(g.seconds.propagation))]))),
+        ]))
+    }
+
+    func gptqSummary(_ g: SequentialGPTQ) -> String {
+        let fallback = g.outcomes.filter(\.roundedToNearest)
+        let t = g.seconds
+        return "  GPTQ: \(g.outcomes.count) weights, total loss \(Human.fixed(g.totalLoss, 3)); "
+            + "\(Human.fixed(t.calibration, 1)) s recording Hessians, \(Human.fixed(t.quantization, 1)) s quantizing, "
+            + "\(Human.fixed(t.propagation, 1)) s through the quantized blocks"
+            + (fallback.isEmpty ? "" : "; \(fallback.count) rounded to nearest (Hessian not positive definite), e.g. \(fallback[0].name)")
     }
 
     func makeAWQ(_ file: ModelFile, calibration: String, line: ProgressLine) throws -> AWQ {
@@ -429,13 +438,23 @@ struct Quantize: ParsableCommand {
                 scaling = try a.search(BlockRounding(types: types, importance: importance))
                 awq = a
             }
+            var gptq: SequentialGPTQ?
+            if method == "gptq", let calibration {
+                let g = try makeGPTQ(file, calibration: calibration, line: line)
+                _ = try g.prepare(blocks: plan.tensors.filter { !$0.isCopy }.map { t in
+                    SequentialGPTQ.BlockTarget(name: t.name, type: t.targetType,
+                                               importance: t.importanceEntry.flatMap { plan.importance?.importance(for: $0) })
+                })
+                gptq = g
+            }
             // The parts' source: the model, the importance matrix and calibration text (their names alone are in the
             // output's metadata).
             let sharding = try shardSpec().map {
                 ($0, try SourceFingerprint.of(paths: [input] + (imatrix.map { [$0] } ?? []) + (calibration.map { [$0] } ?? [])))
             }
             let result = try GGUFQuantizer.run(input: gguf, plan: plan, outputPath: output!, threads: parallel.count,
-                                               allowNonFinite: allowNonFinite, shard: sharding, scaling: scaling) { p in
+                                               allowNonFinite: allowNonFinite, shard: sharding, scaling: scaling,
+                                               calibrated: gptq.map { g in { try g.quantizedBlocks($0) } }) { p in
                 let t = clock.seconds
                 let rate = Double(p.doneBytes) / max(t, 1e-9)
                 let eta = rate > 0 ? Double(p.totalBytes - p.doneBytes) / rate : 0
@@ -443,13 +462,13 @@ struct Quantize: ParsableCommand {
             }
             line.finish()
             Warnings(items: result.warnings).print(json: common.json)
-            report(plan: plan, preset: opts.preset, result: result, awq: awq)
+            report(plan: plan, preset: opts.preset, result: result, awq: awq, gptq: gptq)
         }
     }
 
     var kernelName: String { Kernels.choice == .best ? Kernels.bestName : Kernels.choice.rawValue }
 
-    func report(plan: QuantPlan, preset: QuantPreset, result: QuantResult?, awq: AWQ? = nil) {
+    func report(plan: QuantPlan, preset: QuantPreset, result: QuantResult?, awq: AWQ? = nil, gptq: SequentialGPTQ? = nil) {
         var byType: [String: (count: Int, elements: Int, bytes: Int)] = [:]
         for t in plan.tensors {
             var e = byType[t.targetType.name] ?? (0, 0, 0)
@@ -479,6 +498,7 @@ struct Quantize: ParsableCommand {
                 }
             }
             if let awq { o["awq"] = awqJSON(awq) }
+            if let gptq { o["gptq"] = gptqJSON(gptq) }
             print(JSONValue.object(o).serialized(pretty: true))
             return
         }
@@ -505,5 +525,6 @@ struct Quantize: ParsableCommand {
         print("  \(Human.bytes(plan.sourceBytes)) (\(Human.fixed(sourceBPW, 2)) bits/weight) -> \(Human.bytes(plan.targetBytes)) (\(Human.fixed(plan.bitsPerWeight, 2)) bits/weight)"
               + (result.map { " in \(Human.fixed($0.seconds, 2)) s" } ?? ""))
         if let awq { print(awqSummary(awq)) }
+        if let gptq { print(gptqSummary(gptq)) }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 @testable import IngotCalibrate
 import IngotFormats
 import IngotModel
@@ -91,6 +92,99 @@ struct GPTQTests {
             }
             #expect(r.codes == expected, "\(rule)")
         }
+    }
+
+    @Test("GGUF block types: with the type's scales fixed, the error fed forward lowers the output error below the type's own quantizer's",
+          arguments: [GGMLType.q4_0, .q5_1, .q8_0, .iq4_NL, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_XS])
+    func blockTypes(_ type: GGMLType) throws {
+        let rows = 16, cols = 512, tokens = 256
+        var rng: UInt64 = 11
+        func normal() -> Float {
+            var s: Float = 0
+            for _ in 0..<4 { rng = rng &* 6364136223846793005 &+ 1442695040888963407; s += Float(rng >> 40) / Float(1 << 24) - 0.5 }
+            return s
+        }
+        let w = (0..<(rows * cols)).map { _ in normal() * 0.05 }
+        // Inputs with correlated columns of unequal size, as a layer's are.
+        let base = (0..<(tokens * 8)).map { _ in normal() }
+        var x = [Float](repeating: 0, count: tokens * cols)
+        for t in 0..<tokens { for j in 0..<cols { x[t * cols + j] = base[t * 8 + j % 8] * Float(1 + j % 3) + 0.3 * normal() } }
+        var h = [Float](repeating: 0, count: cols * cols)
+        for t in 0..<tokens { for i in 0..<cols { let xi = x[t * cols + i]; for j in 0..<cols { h[i * cols + j] += xi * x[t * cols + j] } } }
+        let grid = try #require(w.withUnsafeBufferPointer { BlockGrid(type, rows: rows, cols: cols, fitting: $0.baseAddress!) })
+        let r = w.withUnsafeBufferPointer { wp in h.withUnsafeBufferPointer { hp in
+            GPTQ.quantize(wp.baseAddress!, rows: rows, cols: cols, hessian: hp.baseAddress!, grid: grid)
+        } }
+        #expect(!r.roundedToNearest)
+        var nearest = [Float](repeating: 0, count: rows * cols)
+        grid.fitted.withUnsafeBytes { b in nearest.withUnsafeMutableBufferPointer { BlockCodec.dequantize(type, b.baseAddress!, count: rows * cols, into: $0.baseAddress!) } }
+        // The values are the grid's, and what the encoded blocks hold.
+        var stored = [Float](repeating: 0, count: rows * cols)
+        let bytes = r.codes.withUnsafeBufferPointer { grid.encode($0.baseAddress!) }
+        bytes.withUnsafeBytes { b in stored.withUnsafeMutableBufferPointer { BlockCodec.dequantize(type, b.baseAddress!, count: rows * cols, into: $0.baseAddress!) } }
+        #expect(stored == r.values)
+        // ‖(W - Q) Xᵀ‖², the layer's output error over the inputs.
+        func outputError(_ q: [Float]) -> Double {
+            var e = 0.0
+            for r in 0..<rows {
+                for t in 0..<tokens {
+                    var s = 0.0
+                    for j in 0..<cols { s += Double(w[r * cols + j] - q[r * cols + j]) * Double(x[t * cols + j]) }
+                    e += s * s
+                }
+            }
+            return e
+        }
+        let gptq = outputError(r.values), rtn = outputError(nearest)
+        #expect(gptq < 0.9 * rtn, "\(type.name): \(gptq) against \(rtn)")
+    }
+
+    @Test("GPTQ into GGUF block types over a model (AWQ's two-block llama): the blocks hold the type's scales, and the model errs less than rounded to nearest")
+    func gptqBlocks() throws {
+        let dir = NSTemporaryDirectory() + "ingot-gptq-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tensors = AWQTests.weights()
+        try AWQTests.write(dir + "/f32.gguf", tensors)
+        let windows = (0..<4).map { w in AWQTests.values(48, seed: UInt64(100 + w), scale: 1).map { Int32(abs($0) * 63.99) } }
+        let model = try DecoderModel(gguf: try GGUFFile(path: dir + "/f32.gguf"))
+        let linears = tensors.map(\.name).filter { $0.hasPrefix("blk.") && !$0.hasSuffix("norm.weight") }
+        // The K type where the rows hold whole super-blocks, Q5_0 where they do not (ffn_down's 256 columns do).
+        let type: (String) -> GGMLType = { name in linears.contains(name) ? (name.contains("ffn_down") ? .q4_K : .q5_0) : .f32 }
+        let gptq = try SequentialGPTQ(model: model, windows: windows, options: GPTQOptions())
+        let targets = linears.map { SequentialGPTQ.BlockTarget(name: $0, type: type($0)) }
+            + [SequentialGPTQ.BlockTarget(name: "output.weight", type: .q4_0), SequentialGPTQ.BlockTarget(name: "blk.0.attn_q.weight", type: .iq2_XS)]
+        #expect(try gptq.prepare(blocks: targets) == Set(linears))
+        try AWQTests.write(dir + "/rtn.gguf", tensors, type: type)
+        let rtnFile = try GGUFFile(path: dir + "/rtn.gguf")
+        // Written in the file's order, as the quantizer asks.
+        var blocks: [String: [UInt8]] = [:]
+        for t in tensors where linears.contains(t.name) {
+            let bytes = try #require(try gptq.quantizedBlocks(t.name))
+            let info = try #require(rtnFile.tensors.first { $0.name == t.name })
+            let plain = Array(rtnFile.data(for: info))
+            #expect(bytes.count == plain.count)
+            // The scales are the round-to-nearest blocks' (Q5_0: the f16 d of each 22 bytes; Q4_K: the first 16 of 144).
+            let (block, head) = type(t.name) == .q4_K ? (144, 16) : (22, 2)
+            #expect(stride(from: 0, to: bytes.count, by: block).allSatisfy { bytes[$0..<($0 + head)] == plain[$0..<($0 + head)] }, "\(t.name)")
+            #expect(bytes != plain, "\(t.name)")
+            blocks[t.name] = bytes
+        }
+        #expect(gptq.outcomes.count == linears.count && gptq.outcomes.allSatisfy { !$0.roundedToNearest })
+        #expect(try gptq.quantizedBlocks("output.weight") == nil)
+
+        let meta = try GGUFFile(path: dir + "/rtn.gguf")
+        let writer = try GGUFWriter(path: dir + "/gptq.gguf", metadata: meta.metadata, tensors: meta.tensors.map {
+            try GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: $0.type)
+        })
+        for info in meta.tensors {
+            if let b = blocks[info.name] { try b.withUnsafeBytes { try writer.write($0) } } else { try writer.write(meta.data(for: info)) }
+        }
+        try writer.finish()
+        let reference = try AWQTests.logits(dir + "/f32.gguf", windows)
+        let rtn = AWQTests.meanSquare(try AWQTests.logits(dir + "/rtn.gguf", windows), reference)
+        let ours = AWQTests.meanSquare(try AWQTests.logits(dir + "/gptq.gguf", windows), reference)
+        #expect(ours < 0.8 * rtn, "logits' mean squared error: GPTQ \(ours), round to nearest \(rtn)")
     }
 
     @Test("Hessians: 2/windows · Σ x xᵀ over every window's rows, one sum for layers that read the same input one after another")
