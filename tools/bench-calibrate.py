@@ -11,15 +11,16 @@
          matches byte for byte) and with Ingot's (`ingot calibrate`, then `ingot quantize --imatrix`). A preset
          that needs an importance matrix (IQ1/IQ2/IQ3) has no round-to-nearest row. With --awq-chunks N, two more
          rows: Ingot's AWQ on N windows of Macbeth (`--method awq`), alone and with Ingot's importance matrix; with
-         --gptq-chunks N, the same for GPTQ (`--method gptq`). --skip-plain leaves out the importance matrices'
-         rows (round to nearest stays: the others are compared with it).
+         --gptq-chunks N, the same for GPTQ (`--method gptq`); with --awq-gptq-chunks N, for both (`--method
+         awq+gptq`). --skip-plain leaves out the importance matrices' rows (round to nearest stays: the others are
+         compared with it).
   quantize: `ingot quantize --imatrix` against native llama-quantize --imatrix, same model, importance matrix,
          preset and threads (2), alternating, median of --runs; wall time and peak RSS of each whole command.
          The outputs are the same bytes (tools/check-calibrate.py).
 
 usage: tools/bench-calibrate.py speed [--chunks 16] [--runs 3] [--threads 2] [--bin DIR]
        tools/bench-calibrate.py gain [--calibration-chunks 32] [--chunks 20] [--presets P,Q] [--awq-chunks N]
-                                     [--gptq-chunks N] [--skip-plain] [--bin DIR]
+                                     [--gptq-chunks N] [--awq-gptq-chunks N] [--skip-plain] [--bin DIR]
        tools/bench-calibrate.py quantize [--runs 3] [--presets P,Q] [--bin DIR]
 """
 import argparse
@@ -108,6 +109,10 @@ def gain(a, work):
             gptq = ["--method", "gptq", "--calibration", CALIBRATION, "--chunks", str(a.gptq_chunks)]
             runs += [(f"none, GPTQ on {a.gptq_chunks} windows", gptq),
                      (f"Ingot's, GPTQ on {a.gptq_chunks} windows", ["--imatrix", ingot_im, *gptq])]
+        if a.awq_gptq_chunks:
+            both = ["--method", "awq+gptq", "--calibration", CALIBRATION, "--chunks", str(a.awq_gptq_chunks)]
+            runs += [(f"none, AWQ then GPTQ on {a.awq_gptq_chunks} windows", both),
+                     (f"Ingot's, AWQ then GPTQ on {a.awq_gptq_chunks} windows", ["--imatrix", ingot_im, *both])]
         if a.skip_plain:
             runs = runs[:1] + runs[3:]
         for label, extra in runs:
@@ -156,6 +161,7 @@ def main():
     ap.add_argument("--calibration-chunks", type=int, default=32)
     ap.add_argument("--awq-chunks", type=int, default=0, help="gain: also AWQ on this many windows (0: not)")
     ap.add_argument("--gptq-chunks", type=int, default=0, help="gain: also GPTQ on this many windows (0: not)")
+    ap.add_argument("--awq-gptq-chunks", type=int, default=0, help="gain: also AWQ then GPTQ on this many windows (0: not)")
     ap.add_argument("--skip-plain", action="store_true",
                     help="gain: only round to nearest and the calibrated methods' rows, not the importance matrices alone")
     ap.add_argument("--runs", type=int, default=3)

@@ -176,6 +176,8 @@ for args, field in [(["eval", smol, "--text", short, "--ctx", "0"], "--ctx"), ([
                     (["quantize", smol, "-o", bad, "--type", "Q8_0", "--chunks", "3"], "--chunks"),
                     (["quantize", smol, "-o", bad, "--type", "Q8_0", "--method", "awq"], "--method"),
                     (["quantize", smol, "-o", bad, "--type", "Q4_K_M", "--method", "gptq"], "--method"),
+                    (["quantize", smol, "-o", bad, "--type", "Q4_K_M", "--method", "awq+gptq"], "--method"),
+                    (["quantize", smol, "-o", bad, "--type", "Q4_K_M", "--method", "gptq+awq", "--calibration", short], "--method"),
                     (["eval", smol, "--text", short, "--chunks", "0"], "--chunks"), (["eval", smol], "--text")]:
     p = subprocess.run([ingot, *args, "--json"], capture_output=True, text=True)
     err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}

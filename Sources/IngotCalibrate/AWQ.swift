@@ -179,8 +179,13 @@ public final class AWQ: CalibratedQuantizer, @unchecked Sendable {
 
     /// The search with the integer schemes of the weights the writer asks for, keyed by the input's tensor names.
     public func prepare(_ weights: [CalibratedWeight]) throws -> [String: ChannelScaling] {
+        try bySource(try search(rounding ?? IntegerGridRounding(weights)))
+    }
+
+    /// A rescaling by GGUF name (`search`'s) keyed by the input's tensor names.
+    public func bySource(_ scaling: [String: ChannelScaling]) throws -> [String: ChannelScaling] {
         var bySource: [String: ChannelScaling] = [:]
-        for (name, c) in try search(rounding ?? IntegerGridRounding(weights)) {
+        for (name, c) in scaling {
             guard let source = model.sourceName(of: name) else {
                 throw ModelError(.missingTensor, field: name, "AWQ rescales a tensor the input does not hold", path: model.path)
             }

@@ -39,6 +39,8 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
     var planned: [String: CalibratedWeight] = [:]
     var stored: [String: SpillFile.Entry] = [:]
     var blockTargets: [String: BlockTarget] = [:]
+    /// AWQ's rescaling of the model (by GGUF name) that GPTQ calibrates under (`smooth`).
+    var smoothing: [String: ChannelScaling] = [:]
     var storedBlocks: [String: (offset: Int, count: Int)] = [:]
     let spill: SpillFile
     let progress: (Progress) -> Void
@@ -109,6 +111,17 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
         return try spill.read(entry)
     }
 
+    /// Calibrates and quantizes the model as `scaling` (AWQ's, by GGUF name) rescales it: the norms' weights are divided
+    /// at once; each block's linear layers are rescaled when the block is reached (F32 replacements, one block at a
+    /// time), so that GPTQ's Hessians are the smoothed inputs' and its weights the smoothed weights.
+    public func smooth(_ scaling: [String: ChannelScaling]) throws {
+        precondition(next == 0, "smooth before the first block runs")
+        for (name, c) in scaling where model.linear(named: name) == nil {
+            if let d = c.columnDivisors { try model.divideNorm(name, by: d) }
+        }
+        smoothing = scaling
+    }
+
     /// A weight of a GGUF output that GPTQ rounds in its block type (`BlockGrid`), by its GGUF name.
     public struct BlockTarget: Sendable {
         public var name: String
@@ -172,6 +185,18 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
         let targets = planned.values.filter { Self.block(of: $0.modelName) == i }.map(Target.scheme)
             + blockTargets.values.filter { Self.block(of: $0.name) == i }.map(Target.block)
         var t0 = monotonicSeconds()
+        // The block's linear layers as AWQ rescaled them.
+        var smoothed: [String] = []
+        for (name, c) in smoothing where Self.block(of: name) == i {
+            guard let l = model.linear(named: name) else { continue }
+            var w = [Float](repeating: 0, count: l.rows * l.columns)
+            w.withUnsafeMutableBufferPointer {
+                l.weight.dequantize(rows: 0, count: l.rows, into: $0.baseAddress!, kernels: kernels)
+                c.apply($0.baseAddress!, firstRow: 0, count: l.rows, cols: l.columns)
+            }
+            try model.replaceWeight(name, values: w)
+            smoothed.append(name)
+        }
         if !targets.isEmpty {
             let sums = HessianSums(names: Set(targets.map(\.modelName)), workspace: workspace, kernels: kernels)
             model.observer = sums
@@ -238,6 +263,7 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
         seconds.propagation += monotonicSeconds() - t0
         // The block never runs again: its quantized weights (F32) go.
         for t in targets { model.restoreWeight(t.modelName) }
+        for name in smoothed { model.restoreWeight(name) }
         if let bad = hidden.firstIndex(where: { NonFinite.first(in: $0) != nil }) {
             throw ModelError(.nonFinite, field: "blk.\(i)", "window \(bad + 1) has non-finite activations after block \(i) was quantized", path: model.path)
         }
@@ -324,5 +350,30 @@ final class HessianSums: LinearObserver {
         sums[tensor] = acc
         seen[tensor] = ((seen[tensor]?.windows ?? 0) + 1, c)
         last = (x, n, c, tensor, Array(UnsafeBufferPointer(start: x, count: c)))
+    }
+}
+
+/// AWQ's smoothing, then GPTQ on the smoothed model (llm-compressor's recipe of an AWQModifier followed by a
+/// GPTQModifier): the scales are searched as `AWQ` does (each candidate judged with the layers rounded to nearest), the
+/// model is rescaled by them, and GPTQ calibrates and quantizes the rescaled weights block by block. The writer
+/// rescales the other tensors AWQ touches (the norms) as for AWQ alone. The two must share one model.
+public final class SmoothedGPTQ: CalibratedQuantizer, @unchecked Sendable {
+    public let awq: AWQ
+    public let gptq: SequentialGPTQ
+
+    public init(awq: AWQ, gptq: SequentialGPTQ) {
+        precondition(awq.model === gptq.model, "AWQ and GPTQ must run on one model")
+        (self.awq, self.gptq) = (awq, gptq)
+    }
+
+    public func prepare(_ weights: [CalibratedWeight]) throws -> [String: ChannelScaling] {
+        let scaling = try awq.search(awq.rounding ?? IntegerGridRounding(weights))
+        try gptq.smooth(scaling)
+        _ = try gptq.prepare(weights)
+        return try awq.bySource(scaling)
+    }
+
+    public func quantize(_ name: String) throws -> (codes: [Int32], grid: IntegerGrid)? {
+        try gptq.quantize(name)
     }
 }

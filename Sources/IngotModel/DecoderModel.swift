@@ -16,7 +16,7 @@ import IngotNumerics
 public final class DecoderModel: CausalLM, @unchecked Sendable {
     public let path: String
     public let architecture: String
-    public let blocks: [Block]
+    public internal(set) var blocks: [Block]
     public let embedding: StoredMatrix
     public let output: Linear
     public let outputNorm: RMSNorm

@@ -88,7 +88,7 @@ public final class Linear {
 
 /// RMS norm over rows of `weight.count` values: y = x / √(mean(x²) + ε) · weight.
 public struct RMSNorm {
-    public let weight: [Float]
+    public internal(set) var weight: [Float]
     public let eps: Float
 
     /// Normalizes in place the first `weight.count` values of `rows` rows that lie `rowStride` apart.
@@ -620,7 +620,7 @@ extension MixtureOfExperts {
 
 /// One block: pre-norm residual branches run in order, `x += sublayer(rmsnorm(x) · norm)`.
 public struct Block {
-    public let branches: [(norm: RMSNorm, sublayer: any Sublayer)]
+    public internal(set) var branches: [(norm: RMSNorm, sublayer: any Sublayer)]
 
     /// Runs the block over the window's hidden states `x` (tokens × hidden), in place.
     func run(_ x: UnsafeMutablePointer<Float>, hidden: Int, _ c: ForwardContext) {

@@ -60,6 +60,21 @@ extension DecoderModel {
         l.apply(x, rows: n, into: out, context(tokens: n, workspace: workspace, kernels: kernels, state: state))
     }
 
+    /// Divides the weight of the block norm named `name` (`blk.3.attn_norm.weight`) by `divisors`, one per channel:
+    /// AWQ's smoothing of a norm, applied to the model so that a later method calibrates on the smoothed model.
+    public func divideNorm(_ name: String, by divisors: [Float]) throws {
+        for i in blocks.indices {
+            for b in blocks[i].branches.indices where (b == 0 ? "blk.\(i).attn_norm.weight" : "blk.\(i).ffn_norm.weight") == name {
+                guard blocks[i].branches[b].norm.weight.count == divisors.count else {
+                    throw ModelError(.shapeMismatch, field: name, "\(divisors.count) divisors for \(blocks[i].branches[b].norm.weight.count) channels", path: path)
+                }
+                for c in divisors.indices { blocks[i].branches[b].norm.weight[c] /= divisors[c] }
+                return
+            }
+        }
+        throw ModelError(.missingTensor, field: name, "the model has no block norm of that name", path: path)
+    }
+
     /// The name the input file gives the tensor the model reads as `name` (its GGUF name): the same for a GGUF file,
     /// Transformers' name for a folder.
     public func sourceName(of name: String) -> String? {

@@ -49,6 +49,9 @@ struct Quantize: ParsableCommand {
         (--awq-scaling duo|activations|both), each judged by the error of the branch's output with the layers rounded \
         as the output stores them; the best divides the norm (or rows) and multiplies the layers' columns, which \
         leaves the model's function as it was.
+
+        --method awq+gptq runs both, as an llm-compressor recipe of AWQ then GPTQ: AWQ's scales are searched, the model \
+        is rescaled by them, and GPTQ calibrates and quantizes the rescaled weights.
         """
     )
 
@@ -100,10 +103,10 @@ struct Quantize: ParsableCommand {
     @Option(name: .long, help: "An importance matrix (from `ingot calibrate` or llama-imatrix; GGUF or legacy .dat): importance-weighted quantizers and llama-quantize's rules for them.")
     var imatrix: String?
 
-    @Option(name: .long, help: "With --type, --scheme mlx (affine) or compressed-tensors (W4A16, W4A16_ASYM, W8A16): gptq, awq, or rtn (round to nearest, the default).")
+    @Option(name: .long, help: "With --type, --scheme mlx (affine) or compressed-tensors (W4A16, W4A16_ASYM, W8A16): gptq, awq, awq+gptq (AWQ's scales, then GPTQ), or rtn (round to nearest, the default).")
     var method: String = "rtn"
 
-    @Option(name: .long, help: "With --method gptq or awq: the calibration text (UTF-8), cut into windows of --ctx tokens.")
+    @Option(name: .long, help: "With --method gptq, awq or awq+gptq: the calibration text (UTF-8), cut into windows of --ctx tokens.")
     var calibration: String?
 
     @Option(name: .customLong("grid-points"), help: "With --method awq: candidate scales per smoothing (llm-compressor's n_grid).")
@@ -165,7 +168,7 @@ struct Quantize: ParsableCommand {
             if windows.chunks != nil || windows.ctx != WindowOptions.defaultContext {
                 throw ValidationError("\(windows.chunks != nil ? "--chunks" : "--ctx") cuts the calibration text of --method gptq or awq")
             }
-        case "gptq", "awq":
+        case "gptq", "awq", "awq+gptq":
             if dryRun { throw ValidationError("--dry-run plans; --method \(method) calibrates while it writes") }
             if scheme == "fp8" || (scheme == "mlx" && mode != "affine") || (scheme == "compressed-tensors" && !((try? compressedTensorsPreset())?.isInteger ?? false)) {
                 throw ValidationError("--method \(method) rounds to integer codes: give --scheme mlx --mode affine, or compressed-tensors with W4A16, W4A16_ASYM or W8A16")
@@ -177,7 +180,7 @@ struct Quantize: ParsableCommand {
             if !(1...4096).contains(blockSize) { throw ValidationError("--block-size must be between 1 and 4096, not \(blockSize)") }
             if !["weight", "none"].contains(activationOrder) { throw ValidationError("--activation-order: weight or none, not '\(activationOrder)'") }
         default:
-            throw ValidationError("--method: unknown '\(method)'; known: rtn, gptq, awq")
+            throw ValidationError("--method: unknown '\(method)'; known: rtn, gptq, awq, awq+gptq")
         }
         if shard != nil && dryRun { throw ValidationError("--shard splits the writing; --dry-run writes nothing") }
         _ = try shardSpec()
@@ -295,19 +298,21 @@ struct Quantize: ParsableCommand {
         if !plan.overrides.isEmpty { what += ", \(plan.overrides.count) --tensor-type override\(plan.overrides.count == 1 ? "" : "s")" }
         let line = ProgressLine(verb: "quantizing", enabled: !common.json)
         let clock = Stopwatch()
-        var gptq: SequentialGPTQ?
-        if method == "gptq", let calibration {
-            let g = try makeGPTQ(file, calibration: calibration, line: line)
-            options.calibrated = g
-            gptq = g
-            what += ", GPTQ on \(g.windowCount) windows of \(windows.ctx) tokens"
-        }
-        var awq: AWQ?
-        if method == "awq", let calibration {
-            let a = try makeAWQ(file, calibration: calibration, line: line)
-            options.calibrated = a
-            awq = a
-            what += ", AWQ on \(a.windowCount) windows of \(windows.ctx) tokens"
+        var gptq: SequentialGPTQ?, awq: AWQ?
+        if let calibration, method != "rtn" {
+            let model = try DecoderModel.open(file)
+            if method.hasPrefix("awq") { awq = try makeAWQ(file, model: model, calibration: calibration, line: line) }
+            if method.hasSuffix("gptq") { gptq = try makeGPTQ(file, model: model, calibration: calibration, line: line) }
+            if let awq, let gptq {
+                options.calibrated = SmoothedGPTQ(awq: awq, gptq: gptq)
+                what += ", AWQ then GPTQ on \(gptq.windowCount) windows of \(windows.ctx) tokens"
+            } else if let awq {
+                options.calibrated = awq
+                what += ", AWQ on \(awq.windowCount) windows of \(windows.ctx) tokens"
+            } else if let gptq {
+                options.calibrated = gptq
+                what += ", GPTQ on \(gptq.windowCount) windows of \(windows.ctx) tokens"
+            }
         }
         let report = try Converter.convert(file, to: output!, options: options) { done, total in
             line.show("quantizing tensor \(done)/\(total), \(Human.fixed(clock.seconds, 1)) s")
@@ -343,11 +348,11 @@ struct Quantize: ParsableCommand {
         }
     }
 
-    func makeGPTQ(_ file: ModelFile, calibration: String, line: ProgressLine) throws -> SequentialGPTQ {
+    func makeGPTQ(_ file: ModelFile, model: DecoderModel, calibration: String, line: ProgressLine) throws -> SequentialGPTQ {
         var o = GPTQOptions()
         (o.dampening, o.blockSize, o.activationOrder, o.threads) = (dampening, blockSize, activationOrder == "weight", parallel.count)
         let text = try MappedFile(path: calibration)
-        return try SequentialGPTQ(model: try DecoderModel.open(file), tokenizer: try TokenizerLoader.load(file), text: Array(text.bytes),
+        return try SequentialGPTQ(model: model, tokenizer: try TokenizerLoader.load(file), text: Array(text.bytes),
                                   context: windows.ctx, chunks: windows.chunks, options: o) { p in
             line.show("GPTQ: block \(p.block)/\(p.blocks) calibrated and quantized, \(Human.fixed(p.seconds, 1)) s")
         }
@@ -375,12 +380,12 @@ struct Quantize: ParsableCommand {
             + (fallback.isEmpty ? "" : "; \(fallback.count) rounded to nearest (Hessian not positive definite), e.g. \(fallback[0].name)")
     }
 
-    func makeAWQ(_ file: ModelFile, calibration: String, line: ProgressLine) throws -> AWQ {
+    func makeAWQ(_ file: ModelFile, model: DecoderModel, calibration: String, line: ProgressLine) throws -> AWQ {
         var o = AWQOptions()
         (o.gridPoints, o.threads) = (gridPoints, parallel.count)
         o.scaling = AWQOptions.Scaling(rawValue: awqScaling) ?? .duo
         let text = try MappedFile(path: calibration)
-        return try AWQ(model: try DecoderModel.open(file), tokenizer: try TokenizerLoader.load(file), text: Array(text.bytes),
+        return try AWQ(model: model, tokenizer: try TokenizerLoader.load(file), text: Array(text.bytes),
                        context: windows.ctx, chunks: windows.chunks, options: o) { p in
             line.show("AWQ: block \(p.block)/\(p.blocks) searched, \(Human.fixed(p.seconds, 1)) s")
         }
@@ -425,27 +430,31 @@ struct Quantize: ParsableCommand {
             }
             let line = ProgressLine(verb: "quantizing", enabled: !common.json)
             let clock = Stopwatch()
-            var awq: AWQ?
+            var awq: AWQ?, gptq: SequentialGPTQ?
             var scaling: [String: ChannelScaling] = [:]
-            if method == "awq", let calibration {
-                // The search rounds each balance layer to the type the plan gives it, with the importance matrix.
+            if let calibration, method != "rtn" {
+                // Each quantized tensor's type and importance weights, by GGUF name.
                 var types: [String: GGMLType] = [:], importance: [String: [Float]] = [:]
                 for t in plan.tensors where !t.isCopy {
                     types[t.name] = t.targetType
                     if let e = t.importanceEntry, let w = plan.importance?.importance(for: e) { importance[t.name] = w }
                 }
-                let a = try makeAWQ(file, calibration: calibration, line: line)
-                scaling = try a.search(BlockRounding(types: types, importance: importance))
-                awq = a
-            }
-            var gptq: SequentialGPTQ?
-            if method == "gptq", let calibration {
-                let g = try makeGPTQ(file, calibration: calibration, line: line)
-                _ = try g.prepare(blocks: plan.tensors.filter { !$0.isCopy }.map { t in
-                    SequentialGPTQ.BlockTarget(name: t.name, type: t.targetType,
-                                               importance: t.importanceEntry.flatMap { plan.importance?.importance(for: $0) })
-                })
-                gptq = g
+                let model = try DecoderModel.open(file)
+                if method.hasPrefix("awq") {
+                    // The search rounds each balance layer to the type the plan gives it, with the importance matrix.
+                    let a = try makeAWQ(file, model: model, calibration: calibration, line: line)
+                    scaling = try a.search(BlockRounding(types: types, importance: importance))
+                    awq = a
+                }
+                if method.hasSuffix("gptq") {
+                    let g = try makeGPTQ(file, model: model, calibration: calibration, line: line)
+                    try g.smooth(scaling)
+                    _ = try g.prepare(blocks: types.map { name, type in
+                        SequentialGPTQ.BlockTarget(name: name, type: type,
+                                                   importance: importance[name].map { scaling[name]?.importance($0) ?? $0 })
+                    })
+                    gptq = g
+                }
             }
             // The parts' source: the model, the importance matrix and calibration text (their names alone are in the
             // output's metadata).

@@ -139,16 +139,23 @@ struct GPTQTests {
         #expect(gptq < 0.9 * rtn, "\(type.name): \(gptq) against \(rtn)")
     }
 
-    @Test("GPTQ into GGUF block types over a model (AWQ's two-block llama): the blocks hold the type's scales, and the model errs less than rounded to nearest")
-    func gptqBlocks() throws {
+    /// AWQ's two-block llama in F32 at `dir/f32.gguf` (a new temporary folder), four windows of ids, the model and the
+    /// names of its blocks' linear layers.
+    static func tinyModel() throws -> (dir: String, tensors: [(name: String, dims: [Int], values: [Float])], windows: [[Int32]],
+                                       model: DecoderModel, linears: [String]) {
         let dir = NSTemporaryDirectory() + "ingot-gptq-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let tensors = AWQTests.weights()
         try AWQTests.write(dir + "/f32.gguf", tensors)
         let windows = (0..<4).map { w in AWQTests.values(48, seed: UInt64(100 + w), scale: 1).map { Int32(abs($0) * 63.99) } }
         let model = try DecoderModel(gguf: try GGUFFile(path: dir + "/f32.gguf"))
-        let linears = tensors.map(\.name).filter { $0.hasPrefix("blk.") && !$0.hasSuffix("norm.weight") }
+        return (dir, tensors, windows, model, tensors.map(\.name).filter { $0.hasPrefix("blk.") && !$0.hasSuffix("norm.weight") })
+    }
+
+    @Test("GPTQ into GGUF block types over a model (AWQ's two-block llama): the blocks hold the type's scales, and the model errs less than rounded to nearest")
+    func gptqBlocks() throws {
+        let (dir, tensors, windows, model, linears) = try Self.tinyModel()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         // The K type where the rows hold whole super-blocks, Q5_0 where they do not (ffn_down's 256 columns do).
         let type: (String) -> GGMLType = { name in linears.contains(name) ? (name.contains("ffn_down") ? .q4_K : .q5_0) : .f32 }
         let gptq = try SequentialGPTQ(model: model, windows: windows, options: GPTQOptions())
@@ -173,18 +180,49 @@ struct GPTQTests {
         #expect(gptq.outcomes.count == linears.count && gptq.outcomes.allSatisfy { !$0.roundedToNearest })
         #expect(try gptq.quantizedBlocks("output.weight") == nil)
 
-        let meta = try GGUFFile(path: dir + "/rtn.gguf")
-        let writer = try GGUFWriter(path: dir + "/gptq.gguf", metadata: meta.metadata, tensors: meta.tensors.map {
+        let (ours, rtn) = try Self.errors(dir, from: "rtn.gguf", blocks: blocks, windows: windows)
+        #expect(ours < 0.8 * rtn, "logits' mean squared error: GPTQ \(ours), round to nearest \(rtn)")
+    }
+
+    /// Writes `dir/gptq.gguf`: `dir/from` with `blocks` in place of the tensors they name. The logits' mean squared
+    /// errors against `dir/f32.gguf`'s of it and of `dir/rtn.gguf`.
+    static func errors(_ dir: String, from: String, blocks: [String: [UInt8]], windows: [[Int32]]) throws -> (gptq: Double, rtn: Double) {
+        let file = try GGUFFile(path: dir + "/" + from)
+        let writer = try GGUFWriter(path: dir + "/gptq.gguf", metadata: file.metadata, tensors: file.tensors.map {
             try GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: $0.type)
         })
-        for info in meta.tensors {
-            if let b = blocks[info.name] { try b.withUnsafeBytes { try writer.write($0) } } else { try writer.write(meta.data(for: info)) }
+        for info in file.tensors {
+            if let b = blocks[info.name] { try b.withUnsafeBytes { try writer.write($0) } } else { try writer.write(file.data(for: info)) }
         }
         try writer.finish()
         let reference = try AWQTests.logits(dir + "/f32.gguf", windows)
-        let rtn = AWQTests.meanSquare(try AWQTests.logits(dir + "/rtn.gguf", windows), reference)
-        let ours = AWQTests.meanSquare(try AWQTests.logits(dir + "/gptq.gguf", windows), reference)
-        #expect(ours < 0.8 * rtn, "logits' mean squared error: GPTQ \(ours), round to nearest \(rtn)")
+        return (AWQTests.meanSquare(try AWQTests.logits(dir + "/gptq.gguf", windows), reference),
+                AWQTests.meanSquare(try AWQTests.logits(dir + "/rtn.gguf", windows), reference))
+    }
+
+    @Test("AWQ then GPTQ: the model GPTQ calibrates on is the smoothed one, and the smoothed norms with GPTQ's blocks compute what the original does")
+    func smoothedGPTQ() throws {
+        let (dir, tensors, windows, model, linears) = try Self.tinyModel()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let types = Dictionary(uniqueKeysWithValues: linears.map { ($0, GGMLType.q8_0) })
+        let scaling = try AWQ(model: model, windows: windows, options: AWQOptions()).search(BlockRounding(types: types))
+        #expect(scaling["blk.1.ffn_norm.weight"]?.columnDivisors != nil)
+        let gptq = try SequentialGPTQ(model: model, windows: windows, options: GPTQOptions())
+        try gptq.smooth(scaling)
+        // The norm the forward pass reads is divided now.
+        let norm = try #require(tensors.first { $0.name == "blk.1.ffn_norm.weight" }).values
+        #expect(model.blocks[1].branches[1].norm.weight == zip(norm, scaling["blk.1.ffn_norm.weight"]!.columnDivisors!).map { $0 / $1 })
+        #expect(throws: ModelError.self) { try model.divideNorm("blk.9.ffn_norm.weight", by: [1]) }
+        #expect(try gptq.prepare(blocks: linears.map { SequentialGPTQ.BlockTarget(name: $0, type: .q8_0) }) == Set(linears))
+        var blocks: [String: [UInt8]] = [:]
+        for name in linears { blocks[name] = try #require(try gptq.quantizedBlocks(name)) }
+        // Norms rescaled as the writer rescales them, the linear layers as GPTQ wrote them (Q8_0).
+        try AWQTests.write(dir + "/rtn.gguf", tensors, type: { types[$0] ?? .f32 })
+        let norms = scaling.filter { !linears.contains($0.key) }
+        try AWQTests.write(dir + "/smoothed.gguf", tensors, scaling: norms, type: { types[$0] ?? .f32 })
+        let (ours, rtn) = try Self.errors(dir, from: "smoothed.gguf", blocks: blocks, windows: windows)
+        // Eight bits leave a small error either way; a norm or layer rescaled on one side only would leave a large one.
+        #expect(ours < 2 * rtn, "logits' mean squared error: AWQ then GPTQ \(ours), round to nearest \(rtn)")
     }
 
     @Test("Hessians: 2/windows · Σ x xᵀ over every window's rows, one sum for layers that read the same input one after another")
