@@ -156,15 +156,7 @@ public final class AWQ: CalibratedQuantizer, @unchecked Sendable {
     public var windowCount: Int { windows.count }
     public var tokenCount: Int { windows.reduce(0) { $0 + $1.count } }
 
-    /// Cuts `text` into windows of `context` tokens as `ingot calibrate` does.
-    public convenience init(model: DecoderModel, tokenizer: Tokenizer, text: [UInt8], context: Int, chunks: Int?, options: AWQOptions,
-                            rounding: (any WeightRounding)? = nil, kernels: KernelChoice = Kernels.choice,
-                            progress: @escaping (Progress) -> Void = { _ in }) throws {
-        let windows = try SequentialGPTQ.calibrationWindows(model: model, tokenizer: tokenizer, text: text, context: context, chunks: chunks)
-        self.init(model: model, windows: windows, options: options, rounding: rounding, kernels: kernels, progress: progress)
-    }
-
-    /// Calibrates on windows of token ids.
+    /// Calibrates on windows of token ids (`SequentialGPTQ.calibrationWindows` cuts a text as `ingot calibrate` does).
     public init(model: DecoderModel, windows: [[Int32]], options: AWQOptions, rounding: (any WeightRounding)? = nil,
                 kernels: KernelChoice = Kernels.choice, progress: @escaping (Progress) -> Void = { _ in }) {
         (self.model, self.options, self.kernels, self.progress, self.rounding) = (model, options, kernels, progress, rounding)

@@ -52,14 +52,8 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
     public var windowCount: Int { windows.count }
     public var tokenCount: Int { windows.reduce(0) { $0 + $1.count } }
 
-    /// Cuts `text` into windows of `context` tokens as `ingot calibrate` does and embeds them.
-    public convenience init(model: DecoderModel, tokenizer: Tokenizer, text: [UInt8], context: Int, chunks: Int?, options: GPTQOptions,
-                            kernels: KernelChoice = Kernels.choice, progress: @escaping (Progress) -> Void = { _ in }) throws {
-        try self.init(model: model, windows: try Self.calibrationWindows(model: model, tokenizer: tokenizer, text: text, context: context, chunks: chunks),
-                      options: options, kernels: kernels, progress: progress)
-    }
-
-    /// GPTQ calibrated on `windows` of token ids.
+    /// GPTQ calibrated on `windows` of token ids (`calibrationWindows` cuts a text as `ingot calibrate` does), embedded
+    /// here.
     public init(model: DecoderModel, windows: [[Int32]], options: GPTQOptions, kernels: KernelChoice = Kernels.choice,
                 progress: @escaping (Progress) -> Void = { _ in }) throws {
         self.windows = windows
@@ -76,7 +70,7 @@ public final class SequentialGPTQ: CalibratedQuantizer, @unchecked Sendable {
 
     /// The windows of `context` tokens `ingot calibrate` cuts `text` into (`--calibration` named where it is too
     /// short), for the model's vocabulary.
-    static func calibrationWindows(model: DecoderModel, tokenizer: Tokenizer, text: [UInt8], context: Int, chunks: Int?) throws -> [[Int32]] {
+    public static func calibrationWindows(model: DecoderModel, tokenizer: Tokenizer, text: [UInt8], context: Int, chunks: Int?) throws -> [[Int32]] {
         if tokenizer.vocabularySize != model.vocab {
             throw ModelError(.vocabularyMismatch, field: "tokenizer.ggml.tokens",
                              "the tokenizer has \(tokenizer.vocabularySize) tokens and the model's embedding \(model.vocab) rows", path: model.path)

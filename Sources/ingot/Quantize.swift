@@ -301,8 +301,9 @@ struct Quantize: ParsableCommand {
         var gptq: SequentialGPTQ?, awq: AWQ?
         if let calibration, method != "rtn" {
             let model = try DecoderModel.open(file)
-            if method.hasPrefix("awq") { awq = try makeAWQ(file, model: model, calibration: calibration, line: line) }
-            if method.hasSuffix("gptq") { gptq = try makeGPTQ(file, model: model, calibration: calibration, line: line) }
+            let cut = try calibrationWindows(file, model: model, calibration: calibration)
+            if method.hasPrefix("awq") { awq = makeAWQ(model, windows: cut, line: line) }
+            if method.hasSuffix("gptq") { gptq = try makeGPTQ(model, windows: cut, line: line) }
             if let awq, let gptq {
                 options.calibrated = SmoothedGPTQ(awq: awq, gptq: gptq)
                 what += ", AWQ then GPTQ on \(gptq.windowCount) windows of \(windows.ctx) tokens"
@@ -348,12 +349,18 @@ struct Quantize: ParsableCommand {
         }
     }
 
-    func makeGPTQ(_ file: ModelFile, model: DecoderModel, calibration: String, line: ProgressLine) throws -> SequentialGPTQ {
+    /// The windows of --ctx tokens (at most --chunks) the calibration text is cut into, read and tokenized once for
+    /// whichever methods run.
+    func calibrationWindows(_ file: ModelFile, model: DecoderModel, calibration: String) throws -> [[Int32]] {
+        let text = try MappedFile(path: calibration)
+        return try SequentialGPTQ.calibrationWindows(model: model, tokenizer: try TokenizerLoader.load(file), text: Array(text.bytes),
+                                                     context: windows.ctx, chunks: windows.chunks)
+    }
+
+    func makeGPTQ(_ model: DecoderModel, windows: [[Int32]], line: ProgressLine) throws -> SequentialGPTQ {
         var o = GPTQOptions()
         (o.dampening, o.blockSize, o.activationOrder, o.threads) = (dampening, blockSize, activationOrder == "weight", parallel.count)
-        let text = try MappedFile(path: calibration)
-        return try SequentialGPTQ(model: model, tokenizer: try TokenizerLoader.load(file), text: Array(text.bytes),
-                                  context: windows.ctx, chunks: windows.chunks, options: o) { p in
+        return try SequentialGPTQ(model: model, windows: windows, options: o) { p in
             line.show("GPTQ: block \(p.block)/\(p.blocks) calibrated and quantized, \(Human.fixed(p.seconds, 1)) s")
         }
     }
@@ -380,13 +387,11 @@ struct Quantize: ParsableCommand {
             + (fallback.isEmpty ? "" : "; \(fallback.count) rounded to nearest (Hessian not positive definite), e.g. \(fallback[0].name)")
     }
 
-    func makeAWQ(_ file: ModelFile, model: DecoderModel, calibration: String, line: ProgressLine) throws -> AWQ {
+    func makeAWQ(_ model: DecoderModel, windows: [[Int32]], line: ProgressLine) -> AWQ {
         var o = AWQOptions()
         (o.gridPoints, o.threads) = (gridPoints, parallel.count)
         o.scaling = AWQOptions.Scaling(rawValue: awqScaling) ?? .duo
-        let text = try MappedFile(path: calibration)
-        return try AWQ(model: model, tokenizer: try TokenizerLoader.load(file), text: Array(text.bytes),
-                       context: windows.ctx, chunks: windows.chunks, options: o) { p in
+        return AWQ(model: model, windows: windows, options: o) { p in
             line.show("AWQ: block \(p.block)/\(p.blocks) searched, \(Human.fixed(p.seconds, 1)) s")
         }
     }
@@ -440,14 +445,15 @@ struct Quantize: ParsableCommand {
                     if let e = t.importanceEntry, let w = plan.importance?.importance(for: e) { importance[t.name] = w }
                 }
                 let model = try DecoderModel.open(file)
+                let cut = try calibrationWindows(file, model: model, calibration: calibration)
                 if method.hasPrefix("awq") {
                     // The search rounds each balance layer to the type the plan gives it, with the importance matrix.
-                    let a = try makeAWQ(file, model: model, calibration: calibration, line: line)
+                    let a = makeAWQ(model, windows: cut, line: line)
                     scaling = try a.search(BlockRounding(types: types, importance: importance))
                     awq = a
                 }
                 if method.hasSuffix("gptq") {
-                    let g = try makeGPTQ(file, model: model, calibration: calibration, line: line)
+                    let g = try makeGPTQ(model, windows: cut, line: line)
                     try g.smooth(scaling)
                     _ = try g.prepare(blocks: types.map { name, type in
                         SequentialGPTQ.BlockTarget(name: name, type: type,
