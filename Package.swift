@@ -8,6 +8,7 @@ import PackageDescription
 //   IngotFormats  <-  IngotNumerics  <-  IngotQuantize  <-  ingot
 //   IngotModel  <-  IngotCalibrate  <-  ingot
 //   IngotConvert, IngotNumerics  <-  IngotExperts  <-  ingot
+//   IngotQuantize, IngotEvaluate  <-  IngotFit  <-  ingot
 // The kernels are built twice on x86-64: IngotNumerics for the baseline CPU (SSE2: runs on any x86-64), and
 // IngotNumericsAVX2, the same source files (symbolic links) compiled for Haswell (AVX2, BMI2, F16C), which
 // IngotNumerics calls at run time when /proc/cpuinfo shows those features. Both give identical bytes (no
@@ -49,6 +50,7 @@ let package = Package(
         .library(name: "IngotEvaluate", targets: ["IngotEvaluate"]),
         .library(name: "IngotCalibrate", targets: ["IngotCalibrate"]),
         .library(name: "IngotExperts", targets: ["IngotExperts"]),
+        .library(name: "IngotFit", targets: ["IngotFit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -69,6 +71,9 @@ let package = Package(
         .target(name: "IngotCalibrate", dependencies: ["IngotFormats", "IngotArchitectures", "IngotModel", "IngotNumerics", "IngotConvert"]),
         // Mixture-of-experts surgery: pruning experts by the statistics calibration recorded.
         .target(name: "IngotExperts", dependencies: ["IngotFormats", "IngotArchitectures", "IngotConvert", "IngotNumerics"]),
+        // Fitting a model to a size: each tensor's sensitivity measured through the forward pass, one type per tensor
+        // chosen under a byte budget.
+        .target(name: "IngotFit", dependencies: ["IngotFormats", "IngotModel", "IngotNumerics", "IngotQuantize", "IngotEvaluate"]),
         // libzstd from the system (Debian: libzstd-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // Packed artifacts: per-tensor frames, byte transforms by dtype, zstd, a checksummed index.
@@ -82,7 +87,7 @@ let package = Package(
             name: "ingot",
             dependencies: [
                 "IngotFormats", "IngotArchitectures", "IngotModel", "IngotConvert", "IngotPack", "IngotNumerics", "IngotQuantize",
-                "IngotEvaluate", "IngotCalibrate", "IngotExperts",
+                "IngotEvaluate", "IngotCalibrate", "IngotExperts", "IngotFit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -92,8 +97,11 @@ let package = Package(
         .testTarget(name: "IngotEvaluateTests", dependencies: ["IngotEvaluate", "IngotModel", "IngotFormats", "IngotNumerics"]),
         .testTarget(name: "IngotPackTests", dependencies: ["IngotPack", "IngotFormats"]),
         .testTarget(name: "IngotNumericsTests", dependencies: ["IngotNumerics", "IngotFormats"]),
-        .testTarget(name: "IngotCalibrateTests", dependencies: ["IngotCalibrate", "IngotModel", "IngotFormats", "IngotNumerics"]),
+        // A tiny llama written as GGUF, for the tests that run a model.
+        .target(name: "IngotTestSupport", dependencies: ["IngotFormats", "IngotNumerics"], path: "Tests/IngotTestSupport"),
+        .testTarget(name: "IngotCalibrateTests", dependencies: ["IngotCalibrate", "IngotModel", "IngotFormats", "IngotNumerics", "IngotTestSupport"]),
         .testTarget(name: "IngotExpertsTests", dependencies: ["IngotExperts", "IngotArchitectures", "IngotFormats"]),
+        .testTarget(name: "IngotFitTests", dependencies: ["IngotFit", "IngotFormats", "IngotNumerics", "IngotModel", "IngotQuantize", "IngotTestSupport"]),
         .testTarget(name: "IngotQuantizeTests", dependencies: ["IngotQuantize", "IngotNumerics", "IngotFormats"]),
     ] + kernelVariants
 )

@@ -14,6 +14,11 @@
          --gptq-chunks N, the same for GPTQ (`--method gptq`); with --awq-gptq-chunks N, for both (`--method
          awq+gptq`). --skip-plain leaves out the importance matrices' rows (round to nearest stays: the others are
          compared with it).
+  fit:   `ingot fit` at the size of each preset's file from native llama-quantize --imatrix (llama-imatrix's matrix,
+         which the fit is given too), against that file, each measured by `ingot eval` against F16 on Hamlet; the
+         first preset's measurement saved and reused for the others (`--plan`); native llama-perplexity on each fit
+         output (llama.cpp loads it and computes the same perplexity); the fit's measuring time beside one
+         calibration pass (`ingot calibrate` over the same --calibration-chunks windows).
   quantize: `ingot quantize --imatrix` against native llama-quantize --imatrix, same model, importance matrix,
          preset and threads (2), alternating, median of --runs; wall time and peak RSS of each whole command.
          The outputs are the same bytes (tools/check-calibrate.py).
@@ -21,6 +26,7 @@
 usage: tools/bench-calibrate.py speed [--chunks 16] [--runs 3] [--threads 2] [--bin DIR]
        tools/bench-calibrate.py gain [--calibration-chunks 32] [--chunks 20] [--presets P,Q] [--awq-chunks N]
                                      [--gptq-chunks N] [--awq-gptq-chunks N] [--skip-plain] [--bin DIR]
+       tools/bench-calibrate.py fit [--calibration-chunks 32] [--chunks 20] [--presets P,Q] [--probe-windows 4] [--bin DIR]
        tools/bench-calibrate.py quantize [--runs 3] [--presets P,Q] [--bin DIR]
 """
 import argparse
@@ -153,9 +159,51 @@ def quantize(a, work):
                   flush=True)
 
 
+def fit(a, work):
+    base = os.path.join(work, "f16.kld")
+    if not os.path.exists(base):
+        run([a.ingot, "eval", F16, "--text", HELD_OUT, "--chunks", str(a.chunks), "--save-base", base, "--json"])
+    llama_im = os.path.join(work, "llama-imatrix.gguf")
+    if not os.path.exists(llama_im):
+        run([os.path.join(a.bin, "llama-imatrix"), "-m", F16, "-f", CALIBRATION, "-c", "512", "--chunks",
+             str(a.calibration_chunks), "-t", "2", "-o", llama_im])
+    calibration = json.loads(run([a.ingot, "calibrate", F16, "--text", CALIBRATION, "--chunks", str(a.calibration_chunks),
+                                  "-o", os.path.join(work, "fit-calibration.gguf"), "--json"]))
+    plan, out, theirs = os.path.join(work, "fit-plan.json"), os.path.join(work, "fit.gguf"), os.path.join(work, "llama.gguf")
+    if os.path.exists(plan):
+        os.remove(plan)
+    print(f"importance matrix: llama-imatrix on {a.calibration_chunks} windows of Macbeth; fit probes: {a.probe_windows} windows "
+          f"of Macbeth; evaluation: {a.chunks} windows of Hamlet against F16\n")
+    print("| size of | file | bytes | bits/weight (file) | PPL | mean KLD | top-1 | llama-perplexity on it |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    from gguf import GGUFReader
+    elements = sum(int(t.n_elements) for t in GGUFReader(F16).tensors)
+    measured = None
+    for preset in a.presets:
+        run([os.path.join(a.bin, "llama-quantize"), "--imatrix", llama_im, F16, theirs, preset, "2"])
+        size = os.path.getsize(theirs)
+        ppl, kld, top1 = evaluate(a, theirs, base)
+        print(f"| {preset} | llama-quantize --imatrix | {size} | {size * 8 / elements:.3f} | {ppl:.3f} | {kld:.5f} | {top1:.2f} % | |", flush=True)
+        args = ["--plan", plan] if os.path.exists(plan) else ["--text", CALIBRATION, "--probe-windows", str(a.probe_windows), "--save-plan", plan]
+        r = json.loads(run([a.ingot, "fit", F16, "--imatrix", llama_im, "--budget", str(size), "-o", out, *args, "--json"]))
+        measured = measured or r["seconds"]
+        ppl, kld, top1 = evaluate(a, out, base)
+        native = subprocess.run([os.path.join(a.bin, "llama-perplexity"), "-m", out, "-f", HELD_OUT, "-c", "512", "--chunks", str(a.chunks),
+                                 "-t", "2"], capture_output=True, text=True)
+        final = [l for l in (native.stdout + native.stderr).splitlines() if "Final estimate: PPL" in l]
+        llama_ppl = float(final[-1].split("=")[1].split("+/-")[0]) if final else float("nan")
+        types = ", ".join(f"{v['tensors']} {k}" for k, v in r["types"].items())
+        print(f"| {preset} | ingot fit ({types}) | {os.path.getsize(out)} | {os.path.getsize(out) * 8 / elements:.3f} | {ppl:.3f} | {kld:.5f} | "
+              f"{top1:.2f} % | {llama_ppl:.3f} ({100 * (llama_ppl / ppl - 1):+.2f} %) |", flush=True)
+        os.remove(out)
+    print(f"\nfit measuring: {measured['measurement']:.1f} s (base pass {measured['base']:.1f} s); one calibration pass "
+          f"(`ingot calibrate`, {a.calibration_chunks} windows): {calibration['seconds']:.1f} s")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["speed", "gain", "quantize"])
+    ap.add_argument("mode", choices=["speed", "gain", "quantize", "fit"])
+    ap.add_argument("--probe-windows", type=int, default=4, help="fit: windows of Macbeth the probes run over")
     ap.add_argument("--presets", default=None, help="comma-separated presets (gain, quantize)")
     ap.add_argument("--chunks", type=int, default=None)
     ap.add_argument("--calibration-chunks", type=int, default=32)
@@ -170,10 +218,10 @@ def main():
     ap.add_argument("--ingot", default=os.path.join(ROOT, ".build/release/ingot"))
     a = ap.parse_args()
     a.chunks = a.chunks or (16 if a.mode == "speed" else 20)
-    a.presets = a.presets.split(",") if a.presets else (PRESETS if a.mode == "gain" else IQ_PRESETS)
+    a.presets = a.presets.split(",") if a.presets else (PRESETS if a.mode == "gain" else ["Q4_K_M", "Q3_K_M", "Q2_K"] if a.mode == "fit" else IQ_PRESETS)
     work = os.path.join(ROOT, ".cache/bench/calibrate")
     os.makedirs(work, exist_ok=True)
-    {"speed": speed, "gain": gain, "quantize": quantize}[a.mode](a, work)
+    {"speed": speed, "gain": gain, "quantize": quantize, "fit": fit}[a.mode](a, work)
 
 
 if __name__ == "__main__":

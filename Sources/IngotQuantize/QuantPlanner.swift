@@ -30,7 +30,12 @@ public enum QuantPlanner {
                 target = t.type
                 note = "kept (--keep)"
             } else if !allowsQuantization(t) {
+                if options.assigned[t.name] != nil {
+                    throw QuantError(.unsupportedType, tensor: t.name, "the plan gives a type to a tensor that stays as stored (norms, 1-D and small tensors)")
+                }
                 target = t.type
+            } else if let chosen = options.assigned[t.name] {
+                (target, note) = (chosen, "planned")
             } else {
                 (target, note) = try state.type(for: t, category: category, overrides: overrides)
             }
@@ -69,9 +74,12 @@ public enum QuantPlanner {
                                          sourceBytes: t.byteCount, targetBytes: targetBytes, note: note,
                                          importanceEntry: entry))
         }
+        let present = Set(tensors.map(\.name))
+        if let stranger = options.assigned.keys.sorted().first(where: { !present.contains($0) }) {
+            throw QuantError(.unsupportedType, tensor: stranger, "the plan names a tensor this model does not have")
+        }
         if let im = options.importance {
-            let names = Set(tensors.map(\.name))
-            if let stranger = im.entries.keys.sorted().first(where: { !names.contains($0) }) {
+            if let stranger = im.entries.keys.sorted().first(where: { !present.contains($0) }) {
                 throw QuantError(.importanceMismatch, tensor: stranger,
                                  "the importance matrix has an entry for a tensor this model does not have: it was computed for another model")
             }
@@ -164,7 +172,7 @@ public enum QuantPlanner {
     ]
 
     /// `tensor_allows_quantization`: 2-D and 3-D weights except norms, routers, positional and tiny tensors.
-    static func allowsQuantization(_ t: GGUFTensorInfo) -> Bool {
+    public static func allowsQuantization(_ t: GGUFTensorInfo) -> Bool {
         guard significantDimensions(t.dimensions) >= 2 else { return false }
         let n = t.name
         guard n.hasSuffix("weight") else { return false }

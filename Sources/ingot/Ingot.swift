@@ -14,7 +14,7 @@ struct Ingot: ParsableCommand {
         commandName: "ingot",
         abstract: "Shrink, convert and verify the weights of large language models.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Quantize.self, Merge.self, Calibrate.self, Experts.self, Tokenize.self, Eval.self, Pack.self, Unpack.self, Verify.self]
+        subcommands: [Inspect.self, Convert.self, Quantize.self, Fit.self, Merge.self, Calibrate.self, Experts.self, Tokenize.self, Eval.self, Pack.self, Unpack.self, Verify.self]
     )
 
     /// Interrupts remove the temporary output (see `Temporaries`); a bad command line under `--json` is answered in

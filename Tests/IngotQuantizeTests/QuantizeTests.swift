@@ -142,6 +142,38 @@ extension QuantPlan {
     }
 }
 
+@Suite struct AssignedTypes {
+    @Test("types assigned by name (a fit's plan) replace the preset's rules and overrides for those tensors only")
+    func assigned() throws {
+        let p = try plan("Q4_K_M", layers: 4) {
+            $0.assigned = ["blk.0.ffn_down.weight": .q4_1, "output.weight": .q5_0, "blk.3.attn_v.weight": .f16]
+            $0.tensorTypes = [("ffn_down", .q8_0)]
+        }
+        #expect(p.type("blk.0.ffn_down.weight") == "Q4_1")
+        #expect(p.tensors.first { $0.name == "blk.0.ffn_down.weight" }?.note == "planned")
+        #expect(p.type("blk.1.ffn_down.weight") == "Q8_0")   // the override still rules the others
+        #expect(p.type("output.weight") == "Q5_0")
+        #expect(p.type("blk.3.attn_v.weight") == "F16")      // the stored type: a copy
+        #expect(p.type("blk.1.attn_v.weight") == "Q4_K")     // use_more_bits(1, 4) is false
+        #expect(p.tensors.first { $0.name == "output.weight" }?.targetBytes == 1024 * 512 / 32 * 22)
+    }
+
+    @Test("a plan naming a tensor the model lacks, or one that stays as stored, is refused, naming it")
+    func refusals() throws {
+        do {
+            _ = try plan("Q8_0") { $0.assigned = ["blk.99.attn_q.weight": .q4_0] }
+            Issue.record("a stranger accepted")
+        } catch let e as QuantError { #expect(e.tensor == "blk.99.attn_q.weight") }
+        do {
+            _ = try plan("Q8_0") { $0.assigned = ["blk.0.attn_norm.weight": .q8_0] }
+            Issue.record("a norm quantized")
+        } catch let e as QuantError { #expect(e.code == .unsupportedType && e.tensor == "blk.0.attn_norm.weight") }
+        do {
+            _ = try plan("Q8_0", tied: true) { $0.assigned = ["token_embd.weight": .q4_K, "blk.0.attn_q.weight": .q4_K] }
+        } catch let e as QuantError { Issue.record("512-wide rows refused for Q4_K: \(e)") }
+    }
+}
+
 @Suite struct StreamingQuantizer {
     func makeModel(_ dir: String) throws -> String {
         let path = dir + "/in.gguf"

@@ -1,0 +1,369 @@
+import Foundation
+import IngotEvaluate
+import IngotFormats
+import IngotModel
+import IngotNumerics
+import IngotQuantize
+
+/// What `ingot fit` measures and chooses from.
+public struct FitOptions: Sendable {
+    /// The types a tensor may take (those whose blocks its rows fill); the tensor's stored type is always a choice too.
+    public var candidates: [GGMLType] = FitOptions.defaultCandidates
+    /// Each block's probe (all its tensors at once, run to the logits) takes each tensor's candidate nearest this
+    /// many bits per weight.
+    public var probeBits = 4.5
+    /// Windows each candidate's change of its block's output is measured on (the first of the windows; the block
+    /// probes run on all).
+    public var responseWindows = 1
+    public var threads = 2
+    public var kernels: KernelChoice = Kernels.choice
+    public init() {}
+
+    /// Every GGUF type Ingot quantizes to below 8.5 bits, but the 1.56- and 1.75-bit IQ1 types (no preset of
+    /// llama.cpp gives them to more than a few tensors, and on a model they cost more than they save).
+    public static let defaultCandidates: [GGMLType] = [
+        .iq2_XXS, .iq2_XS, .iq2_S, .q2_K, .iq3_XXS, .iq3_S, .q3_K, .iq4_XS, .iq4_NL, .q4_0, .q4_K, .q4_1, .q5_0, .q5_K,
+        .q5_1, .q6_K, .q8_0,
+    ]
+}
+
+/// One type a tensor may take: its size in the file (padded to the alignment) and what it costs in accuracy.
+public struct FitCandidate: Sendable, Equatable {
+    public var type: GGMLType
+    public var bytes: Int
+    /// What the type changes where the tensor acts: for a layer of a block, the change of the block's output as the
+    /// next block sees it (`SensitivityMeter.normalizedChange`); for the embedding and the output projection, the KL
+    /// divergence itself.
+    public var error: Double
+    /// The KL divergence from the base this tensor alone is predicted to add in this type: `error` times its block's
+    /// KL divergence per unit of change.
+    public var loss: Double
+    public init(type: GGMLType, bytes: Int, error: Double, loss: Double) {
+        (self.type, self.bytes, self.error, self.loss) = (type, bytes, error, loss)
+    }
+}
+
+/// One quantizable tensor, measured.
+public struct FitTensor: Sendable {
+    public var name: String
+    public var dimensions: [Int]
+    public var sourceType: GGMLType
+    public var candidates: [FitCandidate]
+    /// The type the tensor took in its block's probe, and its predicted KL divergence in that type.
+    public var probe: GGMLType
+    public var probeKLD: Double
+    public init(name: String, dimensions: [Int], sourceType: GGMLType, candidates: [FitCandidate], probe: GGMLType, probeKLD: Double) {
+        (self.name, self.dimensions, self.sourceType, self.candidates, self.probe, self.probeKLD) =
+            (name, dimensions, sourceType, candidates, probe, probeKLD)
+    }
+    public var elementCount: Int { dimensions.reduce(1, *) }
+}
+
+/// Progress of a measurement: tensors measured so far.
+public struct FitProgress: Sendable {
+    public var tensor: Int
+    public var tensors: Int
+    public var name: String
+    public var seconds: Double
+}
+
+/// Measures how much each tensor's quantization costs the whole model, per type, through the forward pass as it runs
+/// on the file that would be written (the tensor in the type's bytes, the activations rounded for its products as
+/// llama.cpp rounds them):
+///
+/// 1. For a layer of block b, every candidate type in turn: the tensor quantized as `ingot quantize` would (under
+///    the importance matrix), block b run from the base's hidden states, and the change of its output as the next
+///    block sees it (`normalizedChange`), summed over the response windows.
+/// 2. Block b with each of its tensors in the candidate nearest `probeBits` at once, run from its input to the
+///    logits over the probe windows: the mean KL divergence from the base, over the change of the block's output.
+///    That ratio turns each candidate's change into a predicted KL divergence.
+/// 3. The embedding and the output projection: the KL divergence of each candidate directly.
+///
+/// The losses of different tensors are added, as small independent perturbations add to first order; `ingot fit`
+/// measures the KL divergence of the model it writes on the same windows to check the sum.
+///
+/// The activations' rounding matters as much as the weights' on models with a few channels of very large
+/// activation (SmolLM2 has them): the 8-bit blocks the activations are rounded to before a quantized product share
+/// one scale, set by the large channel, and the weights' error alone would miss that.
+///
+/// Dense models (every quantizable tensor a linear layer of the forward pass, or the token embedding); the hidden
+/// states of every block for every window are held in memory (windows × blocks × context × width floats).
+public final class SensitivityMeter {
+    public let model: DecoderModel
+    public let source: any GGUFTensorSource
+    public let importance: ImportanceMatrix?
+    public let windows: [[Int32]]
+    public let options: FitOptions
+    let workspace: MatMulWorkspace
+    let first: Int, context: Int
+    /// inputs[w][b]: the base's hidden states entering block b in window w; inputs[w][blocks] enter the head.
+    var inputs: [[[Float]]] = []
+    var baseLogits: [[Float]] = []
+    public private(set) var baseSeconds = 0.0
+
+    /// `windows` as the model runs them (BOS first where it adds one), all of one length.
+    public init(model: DecoderModel, source: any GGUFTensorSource, importance: ImportanceMatrix?, windows: [[Int32]],
+                options: FitOptions) throws {
+        precondition(!windows.isEmpty && windows.allSatisfy { $0.count == windows[0].count }, "windows of one length")
+        (self.model, self.source, self.importance, self.windows, self.options) = (model, source, importance, windows, options)
+        workspace = MatMulWorkspace(threads: options.threads)
+        context = windows[0].count
+        first = context / 2
+        let clock = Date()
+        for w in windows {
+            var x = try model.embed(w, kernels: options.kernels)
+            var states: [[Float]] = []
+            let state = RunState()
+            for b in model.blocks.indices {
+                states.append(x)
+                model.runLayer(b, &x, tokens: context, workspace: workspace, kernels: options.kernels, state: state)
+            }
+            states.append(x)
+            let logits = model.head(x, outputs: first..<(context - 1), workspace: workspace, kernels: options.kernels, state: state)
+            if let bad = NonFinite.first(in: logits) {
+                throw ModelError(.nonFinite, field: "logits", "the base model's logit \(bad % model.vocab) at a scored position is \(logits[bad])",
+                                 path: model.path)
+            }
+            inputs.append(states)
+            baseLogits.append(logits)
+        }
+        baseSeconds = Date().timeIntervalSince(clock)
+    }
+
+    /// The tensors `measure` covers: every one llama-quantize's rules allow to be quantized.
+    public var quantizable: [GGUFTensorInfo] { source.tensors.filter(QuantPlanner.allowsQuantization) }
+
+    /// Measures every quantizable tensor; `alignment` pads each candidate's bytes as the file will. Tensors come back
+    /// in the source's order.
+    public func measure(alignment: Int, progress: (FitProgress) -> Void = { _ in }) throws -> [FitTensor] {
+        let clock = Date()
+        let tensors = quantizable
+        var sites: [Int: [GGUFTensorInfo]] = [:]
+        var outside: [GGUFTensorInfo] = []
+        for t in tensors {
+            if let b = try site(t.name), b < model.blocks.count { sites[b, default: []].append(t) } else { outside.append(t) }
+        }
+        var measured: [String: FitTensor] = [:]
+        func done(_ t: FitTensor) {
+            measured[t.name] = t
+            progress(FitProgress(tensor: measured.count, tensors: tensors.count, name: t.name, seconds: Date().timeIntervalSince(clock)))
+        }
+        for t in outside {
+            let at = try site(t.name)
+            let m = try candidates(t, alignment: alignment) { type, bytes in try kld(t.name, at: at, type: type, bytes: bytes) }
+            done(m.finished(scale: 1))
+        }
+        for b in sites.keys.sorted() {
+            var measuredHere: [Candidates] = []
+            for t in sites[b]! {
+                measuredHere.append(try candidates(t, alignment: alignment) { type, bytes in
+                    try model.replaceWeight(t.name, type: type, bytes: bytes)
+                    defer { model.restoreWeight(t.name) }
+                    return try change(of: b, windows: 0..<min(options.responseWindows, windows.count))
+                })
+            }
+            for m in measuredHere where m.probe != nil { try model.replaceWeight(m.name, type: m.types[m.probe!], bytes: m.probeBytes) }
+            let probe = try kldAndChange(from: b)
+            for m in measuredHere { model.restoreWeight(m.name) }
+            // KL divergence per unit of change of the block's output (both on the response windows' share of it).
+            let scale = probe.change > 0 ? probe.kld / probe.change : 0
+            for m in measuredHere { done(m.finished(scale: scale)) }
+        }
+        return tensors.map { measured[$0.name]! }
+    }
+
+    /// A tensor's candidate types, their sizes and measured changes, and the bytes of the block probe's type.
+    struct Candidates {
+        var name: String
+        var dimensions: [Int]
+        var sourceType: GGMLType
+        var types: [GGMLType]
+        var bytes: [Int]
+        var errors: [Double]
+        var probe: Int?
+        var probeBytes: [UInt8]
+
+        func finished(scale: Double) -> FitTensor {
+            let candidates = types.indices.map { FitCandidate(type: types[$0], bytes: bytes[$0], error: errors[$0], loss: errors[$0] * scale) }
+            return FitTensor(name: name, dimensions: dimensions, sourceType: sourceType, candidates: candidates,
+                             probe: probe.map { types[$0] } ?? sourceType, probeKLD: probe.map { errors[$0] * scale } ?? 0)
+        }
+    }
+
+    /// Where a tensor acts: the block whose forward pass it enters, `blocks.count` for the head, nil for the embedding.
+    func site(_ name: String) throws -> Int? {
+        if name == "token_embd.weight" { return nil }
+        if name == "output.weight" { return model.blocks.count }
+        guard model.linear(named: name) != nil, name.hasPrefix("blk."),
+              let dot = name.dropFirst(4).firstIndex(of: "."), let b = Int(name[name.index(name.startIndex, offsetBy: 4)..<dot]),
+              model.blocks.indices.contains(b) else {
+            throw QuantError(.unsupportedType, tensor: name,
+                             "fit measures tensors that are linear layers of a dense model's forward pass; this one is not (experts and latent attention are not measured yet)")
+        }
+        return b
+    }
+
+    /// Reads `t`, quantizes it to each candidate type in turn and asks `response` what that type changes.
+    func candidates(_ t: GGUFTensorInfo, alignment: Int, response: (GGMLType, [UInt8]) throws -> Double) throws -> Candidates {
+        let columns = t.dimensions[0], rows = t.elementCount / max(1, columns)
+        var values = [Float](repeating: 0, count: t.elementCount)
+        try source.withBytes(of: t) { data in
+            values.withUnsafeMutableBufferPointer { BlockCodec.dequantize(t.type, data.baseAddress!, count: t.elementCount, into: $0.baseAddress!) }
+        }
+        source.release(t, bytes: 0..<t.byteCount)
+        if let bad = NonFinite.first(in: values) {
+            throw QuantError(.nonFinite, tensor: t.name, offset: source.fileOffset(of: t).map { $0 + bad / columns * (t.byteCount / max(1, rows)) },
+                             "row \(bad / columns) holds \(values[bad]) at column \(bad % columns); fit cannot weigh a tensor that is not finite")
+        }
+        let weights = importance?.importance(for: t.name).flatMap { $0.count == columns ? $0 : nil }
+        // The candidates whose blocks the rows fill, then the stored type (nothing changes: it stays as it is).
+        var types = options.candidates.filter { $0 != t.type && columns % $0.blockSize == 0 && BlockCodec.canQuantize($0) }
+        if weights == nil { types.removeAll { BlockCodec.importanceOnlyTypes.contains($0) } }
+        if t.type == .f32 && !types.contains(.f16) { types.append(.f16) }
+        let probe = types.indices.min { abs(types[$0].bitsPerWeight - options.probeBits) < abs(types[$1].bitsPerWeight - options.probeBits) }
+        var errors: [Double] = [], probeBytes: [UInt8] = []
+        for (k, type) in types.enumerated() {
+            let bytes = try Self.quantize(values, rows: rows, columns: columns, type: type, importance: weights, threads: options.threads)
+            errors.append(try response(type, bytes))
+            if k == probe { probeBytes = bytes }
+        }
+        types.append(t.type)
+        errors.append(0)
+        let sizes = types.map { type -> Int in
+            let raw = type == t.type ? t.byteCount : rows * (columns / type.blockSize) * type.bytesPerBlock
+            return Checked.alignUp(raw, to: alignment) ?? raw
+        }
+        return Candidates(name: t.name, dimensions: t.dimensions, sourceType: t.type, types: types, bytes: sizes, errors: errors,
+                          probe: probe, probeBytes: probeBytes)
+    }
+
+    /// The change of block `b`'s output over `range` of the windows, with whatever replacement stands in.
+    func change(of b: Int, windows range: Range<Int>) throws -> Double {
+        var total = 0.0
+        let state = RunState()
+        for w in range {
+            var x = inputs[w][b]
+            model.runLayer(b, &x, tokens: context, workspace: workspace, kernels: options.kernels, state: state)
+            total += Self.normalizedChange(x, inputs[w][b + 1], hidden: model.hidden)
+        }
+        guard total.isFinite else { throw QuantError(.nonFinite, tensor: "blk.\(b)", "the block's output with a quantized tensor is not finite") }
+        return total
+    }
+
+    /// Block `b` with whatever replacements stand in, run from its input to the logits over every window: the mean
+    /// KL divergence from the base, and the change of the block's output over the response windows.
+    func kldAndChange(from b: Int) throws -> (kld: Double, change: Double) {
+        var kld = 0.0, change = 0.0
+        for w in windows.indices {
+            var x = inputs[w][b]
+            let state = RunState()
+            model.runLayer(b, &x, tokens: context, workspace: workspace, kernels: options.kernels, state: state)
+            if w < options.responseWindows { change += Self.normalizedChange(x, inputs[w][b + 1], hidden: model.hidden) }
+            for i in (b + 1)..<model.blocks.count {
+                model.runLayer(i, &x, tokens: context, workspace: workspace, kernels: options.kernels, state: state)
+            }
+            let logits = model.head(x, outputs: first..<(context - 1), workspace: workspace, kernels: options.kernels, state: state)
+            kld += Divergence.meanKLD(logits, base: baseLogits[w], rows: context - 1 - first, vocab: model.vocab, threads: options.threads)
+        }
+        kld /= Double(windows.count)
+        guard kld.isFinite else { throw QuantError(.nonFinite, tensor: "blk.\(b)", "the model's logits with the block's tensors quantized are not finite") }
+        return (kld, change)
+    }
+
+    /// How much `y` departs from `base` (hidden states, `hidden` per token) as the next block sees it: each token's
+    /// change with its component along the token's own state removed (the RMS norm that every block starts with
+    /// divides it away), over the state's mean square. The plain squared distance would be ruled by the few channels
+    /// of large activation that some models carry, whose changes the norm cancels.
+    static func normalizedChange(_ y: [Float], _ base: [Float], hidden: Int) -> Double {
+        var total = 0.0
+        let tokens = min(y.count, base.count) / max(1, hidden)
+        for t in 0..<tokens {
+            var dd = 0.0, xd = 0.0, xx = 0.0
+            for j in (t * hidden)..<((t + 1) * hidden) {
+                let x = Double(base[j]), d = Double(y[j] - base[j])
+                dd += d * d; xd += x * d; xx += x * x
+            }
+            guard xx > 0 else { continue }
+            total += max(0, dd - xd * xd / xx) / (xx / Double(hidden))
+        }
+        return total
+    }
+
+    /// The mean KL divergence from the base over the response windows with the embedding or the output projection
+    /// (`at`: nil or the head) in `type`: a tied embedding acts as both.
+    func kld(_ name: String, at block: Int?, type: GGMLType, bytes: [UInt8]) throws -> Double {
+        let tied = block == nil && model.linear(named: "output.weight") != nil && !source.tensors.contains { $0.name == "output.weight" }
+        let head = block == nil ? (tied ? "output.weight" : nil) : name
+        if let head { try model.replaceWeight(head, type: type, bytes: bytes) }
+        defer { if let head { model.restoreWeight(head) } }
+        let hidden = model.hidden
+        var total = 0.0
+        let count = min(options.responseWindows, windows.count)
+        for w in 0..<count {
+            var x: [Float]
+            if block == nil {
+                // The embedding's rows as the type stores them.
+                x = [Float](repeating: 0, count: context * hidden)
+                let rowBytes = hidden / type.blockSize * type.bytesPerBlock
+                bytes.withUnsafeBytes { b in x.withUnsafeMutableBufferPointer { xp in
+                    for (i, token) in windows[w].enumerated() {
+                        BlockCodec.dequantize(type, b.baseAddress! + Int(token) * rowBytes, count: hidden, into: xp.baseAddress! + i * hidden)
+                    }
+                } }
+            } else {
+                x = inputs[w][block!]
+            }
+            let state = RunState()
+            for b in (block ?? 0)..<model.blocks.count {
+                model.runLayer(b, &x, tokens: context, workspace: workspace, kernels: options.kernels, state: state)
+            }
+            let logits = model.head(x, outputs: first..<(context - 1), workspace: workspace, kernels: options.kernels, state: state)
+            total += Divergence.meanKLD(logits, base: baseLogits[w], rows: context - 1 - first, vocab: model.vocab, threads: options.threads)
+        }
+        let kld = total / Double(count)
+        guard kld.isFinite else { throw QuantError(.nonFinite, tensor: name, "the model's logits with this tensor quantized are not finite") }
+        return kld
+    }
+
+    /// The mean KL divergence from the base of another model on the same windows (the written result, to check the
+    /// prediction).
+    public func kld(of other: DecoderModel) throws -> Double {
+        var total = 0.0
+        let state = RunState()
+        for (w, window) in windows.enumerated() {
+            let logits = try other.logits(window, outputs: first..<(context - 1), workspace: workspace, kernels: options.kernels, state: state)
+            total += Divergence.meanKLD(logits, base: baseLogits[w], rows: context - 1 - first, vocab: model.vocab, threads: options.threads)
+        }
+        return total / Double(windows.count)
+    }
+
+    /// `values` (rows × columns) quantized to `type` as `ingot quantize` does: row by row under `importance` for the
+    /// weighted types; rows shared among the workers.
+    static func quantize(_ values: [Float], rows: Int, columns: Int, type: GGMLType, importance: [Float]?, threads: Int) throws -> [UInt8] {
+        let rowBytes = columns / type.blockSize * type.bytesPerBlock
+        var out = [UInt8](repeating: 0, count: rows * rowBytes)
+        let parts = max(1, min(threads, rows))
+        let pool = ScratchPool(count: parts)
+        try values.withUnsafeBufferPointer { vp in try out.withUnsafeMutableBytes { op in
+            let v = UnsafeSendable(vp.baseAddress!), o = UnsafeSendable(UnsafePointer(op.baseAddress!.assumingMemoryBound(to: UInt8.self)))
+            try parallelFor(0..<parts, threads: parts) { part, _ in
+                let r0 = rows * part / parts, r1 = rows * (part + 1) / parts
+                guard r1 > r0 else { return }
+                let src = v.pointer + r0 * columns, dst = UnsafeMutableRawPointer(mutating: o.pointer + r0 * rowBytes)
+                if let importance {
+                    importance.withUnsafeBufferPointer { w in
+                        BlockCodec.quantize(type, src, rows: r1 - r0, columns: columns, importance: w.baseAddress!, into: dst, scratch: &pool.slots[part])
+                    }
+                } else {
+                    BlockCodec.quantize(type, src, count: (r1 - r0) * columns, into: dst, scratch: &pool.slots[part])
+                }
+            }
+        } }
+        return out
+    }
+}
+
+extension GGMLType {
+    /// Bits per weight of the type's blocks.
+    var bitsPerWeight: Double { Double(bytesPerBlock * 8) / Double(blockSize) }
+}

@@ -1,0 +1,302 @@
+import ArgumentParser
+import Foundation
+import IngotArchitectures
+import IngotCalibrate
+import IngotFit
+import IngotFormats
+import IngotModel
+import IngotNumerics
+import IngotQuantize
+
+struct Fit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The most accurate GGUF that fits a size: a type per tensor, chosen by measuring what each costs.",
+        discussion: """
+        Every quantizable tensor is measured on the calibration text (--probe-windows windows of --ctx tokens): in each \
+        candidate type (--types), quantized as `ingot quantize` would under the importance matrix (--imatrix, or one \
+        calibrated on --text) and run in that type's bytes, the change it makes to its block's output; each block, with \
+        its tensors at about 4.5 bits at once, run to the logits, turns that change into KL divergence from the model as \
+        stored. The plan of least summed predicted divergence whose file fits --budget (bytes of the whole file, \
+        metadata included: 100MB, 95.5MiB, 4G) or --bpw (bits per weight of the tensors' bytes) is written with \
+        quantize's quantizers, and its divergence on the probe windows is measured beside the prediction.
+
+        --save-plan keeps the plan with every measurement; --plan reads it back, to choose again for another budget \
+        without measuring (give --imatrix, the one it was measured with, or --text to calibrate one), or to write it as \
+        it is. Dense models (llama, mistral, qwen2, qwen3) in GGUF; formats/quantization.md has the method.
+        """
+    )
+
+    @Argument(help: "A .gguf model (F16, BF16 or F32 weights, as quantize takes), or a Hugging Face folder.")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "The GGUF file to write.")
+    var output: String?
+
+    @Option(name: .long, help: "The size of the file to write, at most: bytes, or with KB, MB, GB (powers of 1000) or KiB, MiB, GiB.")
+    var budget: String?
+
+    @Option(name: .long, help: "Bits per weight of the tensors' bytes, at most (instead of --budget).")
+    var bpw: Double?
+
+    @Option(name: .long, help: "The calibration text (UTF-8): an importance matrix is calibrated on it unless --imatrix is given, and the probes run on its first windows.")
+    var text: String?
+
+    @Option(name: .long, help: "An importance matrix (from `ingot calibrate` or llama-imatrix) instead of calibrating one on --text.")
+    var imatrix: String?
+
+    @OptionGroup var windows: WindowOptions
+
+    @Option(name: .customLong("probe-windows"), help: "Windows of --text each tensor's probe runs over.")
+    var probeWindows = 4
+
+    @Option(name: .long, help: "The candidate types, comma-separated (default: \(FitOptions.defaultCandidates.map(\.name).joined(separator: ","))).")
+    var types: String?
+
+    @Option(name: .customLong("response-windows"), help: "Of the probe windows, those each candidate type's effect on its block is measured on.")
+    var responseWindows = 1
+
+    @Option(name: .customLong("save-plan"), help: "Write the plan and its measurements here (JSON).")
+    var savePlan: String?
+
+    @Option(name: .long, help: "A plan --save-plan wrote: re-planned for --budget or --bpw where given, else written as saved.")
+    var plan: String?
+
+    @Flag(name: .customLong("dry-run"), help: "Measure and plan; write no model.")
+    var dryRun = false
+
+    @OptionGroup var parallel: ParallelOptions
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if output == nil && !dryRun { throw ValidationError("give --output (or --dry-run)") }
+        if budget != nil && bpw != nil { throw ValidationError("give --budget or --bpw, not both") }
+        if budget == nil && bpw == nil && plan == nil { throw ValidationError("give --budget SIZE or --bpw BITS") }
+        if let budget, Self.size(budget) == nil {
+            throw ValidationError("--budget: '\(budget)' is not a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)")
+        }
+        if let bpw, !(bpw > 0 && bpw <= 32) { throw ValidationError("--bpw must be above 0 and at most 32, not \(bpw)") }
+        if text == nil && !(plan != nil && imatrix != nil) {
+            throw ValidationError("give --text (the calibration text), or --plan with --imatrix")
+        }
+        if !(1...1000).contains(probeWindows) { throw ValidationError("--probe-windows must be between 1 and 1000, not \(probeWindows)") }
+        if !(1...probeWindows).contains(responseWindows) { throw ValidationError("--response-windows must be between 1 and --probe-windows (\(probeWindows)), not \(responseWindows)") }
+        _ = try candidates()
+    }
+
+    /// "100MB", "95.5MiB", "4G", "123456": bytes.
+    static func size(_ text: String) -> Int? {
+        let units: [(String, Double)] = [("KIB", 1024), ("MIB", 1048576), ("GIB", 1073741824), ("KB", 1e3), ("MB", 1e6), ("GB", 1e9),
+                                         ("K", 1e3), ("M", 1e6), ("G", 1e9), ("B", 1)]
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased()
+        for (suffix, factor) in units where t.hasSuffix(suffix) {
+            guard let v = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), v > 0, (v * factor) < 9e18 else { return nil }
+            return Int(v * factor)
+        }
+        guard let v = Int(t), v > 0 else { return nil }
+        return v
+    }
+
+    func candidates() throws -> [GGMLType] {
+        guard let types else { return FitOptions.defaultCandidates }
+        return try types.split(separator: ",").map { name in
+            guard let t = GGMLType.named(String(name).trimmingCharacters(in: .whitespaces)), BlockCodec.canQuantize(t) else {
+                throw ValidationError("--types: '\(name)' is not a type Ingot quantizes to; known: \(BlockCodec.quantizable.map(\.name).joined(separator: ", "))")
+            }
+            return t
+        }
+    }
+
+    func run() throws {
+        try reportingErrors(json: common.json) {
+            let clock = Stopwatch()
+            let file = try ModelFile.open(input)
+            var warnings = Warnings()
+            warnings.add(try ModelValidation.check(model: file))
+            guard let gguf = try file.ggufTensors() else {
+                throw QuantError(.unsupportedType, "\(input): a lone safetensors file has no config.json; give its Hugging Face folder")
+            }
+            let model = try DecoderModel.open(file)
+            let line = ProgressLine(verb: "fit", enabled: !common.json)
+            let tokenizer = try TokenizerLoader.load(file)
+            let textBytes = try text.map { path in
+                let mapped = try MappedFile(path: path)
+                return Array(mapped.bytes)
+            }
+
+            // The importance matrix: given, or calibrated on the text.
+            var importance: ImportanceMatrix, importancePath: String
+            var calibrationSeconds: Double?
+            if let imatrix {
+                importance = try ImportanceMatrix.read(path: imatrix)
+                importancePath = imatrix
+            } else {
+                var o = CalibrationOptions()
+                (o.context, o.chunks, o.threads) = (windows.ctx, windows.chunks, parallel.count)
+                let calibrator = try Calibrator(model: model, tokenizer: tokenizer, options: o)
+                let (m, report) = try calibrator.run(textBytes!, dataset: text!) { p in
+                    line.show("calibrating: window \(p.chunk)/\(p.chunks), \(Human.fixed(p.tokensPerSecond, 0)) tokens/s")
+                }
+                (importance, importancePath, calibrationSeconds) = (m, text!, report.seconds)
+            }
+
+            // The file's fixed bytes: the header (the same for every plan: types are fixed-width) and the tensors that
+            // stay as stored.
+            let quantizable = gguf.tensors.filter(QuantPlanner.allowsQuantization)
+            var base = QuantOptions(preset: QuantPreset.named("Q8_0")!)
+            base.importance = importance
+            base.importanceFile = importancePath
+            base.assigned = Dictionary(uniqueKeysWithValues: quantizable.map { ($0.name, $0.type) })
+            let stored = try QuantPlanner.plan(metadata: gguf.metadata, tensors: gguf.tensors, options: base)
+            let layout = try GGUFWriter.layout(path: input, metadata: stored.metadata, tensors: stored.tensors.map {
+                try GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: $0.targetType)
+            })
+            let movable = Set(quantizable.map(\.name))
+            let fixedBytes = layout.header.count + stored.tensors.filter { !movable.contains($0.name) }.reduce(0) {
+                $0 + (Checked.alignUp($1.targetBytes, to: layout.alignment) ?? $1.targetBytes)
+            }
+
+            // The probes' windows and the measurements (or a saved plan's).
+            var meter: SensitivityMeter?
+            if let textBytes {
+                let cut = try tokenizer.windows(textBytes, context: windows.ctx, chunks: probeWindows).map(tokenizer.runnable)
+                var o = FitOptions()
+                (o.candidates, o.responseWindows, o.threads) = (try candidates(), responseWindows, parallel.count)
+                line.show("running the base model over \(cut.count) windows")
+                meter = try SensitivityMeter(model: model, source: gguf, importance: importance, windows: cut, options: o)
+            }
+            var measured: [FitTensor], saved: [Int]?
+            var measureSeconds: Double?
+            if let plan {
+                let shapes = Dictionary(uniqueKeysWithValues: quantizable.map { ($0.name, $0.dimensions) })
+                let mapped = try MappedFile(path: plan)
+                (measured, saved) = try FitPlan.read(Array(mapped.bytes), shapes: shapes)
+                // Sizes as this file lays them out (the alignment may differ from the model the plan was made on).
+                for i in measured.indices {
+                    for k in measured[i].candidates.indices {
+                        let c = measured[i].candidates[k], t = measured[i]
+                        let raw = c.type == t.sourceType ? (stored.tensors.first { $0.name == t.name }?.sourceBytes ?? c.bytes)
+                                                         : t.elementCount / c.type.blockSize * c.type.bytesPerBlock
+                        measured[i].candidates[k].bytes = Checked.alignUp(raw, to: layout.alignment) ?? raw
+                    }
+                }
+            } else {
+                let t0 = clock.seconds
+                measured = try meter!.measure(alignment: layout.alignment) { p in
+                    line.show("measuring tensor \(p.tensor)/\(p.tensors) \(p.name), \(Human.fixed(p.seconds, 0)) s")
+                }
+                measureSeconds = clock.seconds - t0
+            }
+
+            // The budget, and the plan within it.
+            let elements = gguf.tensors.reduce(0) { $0 + $1.elementCount }
+            var limit: Int
+            if let budget { limit = Self.size(budget)! }
+            else if let bpw { limit = layout.header.count + Int((bpw * Double(elements) / 8).rounded(.down)) }
+            else { limit = Int.max }
+            var fit: FitPlan
+            if let saved, budget == nil && bpw == nil {
+                fit = FitPlan(tensors: measured, chosen: saved, fixedBytes: fixedBytes, budget: 0)
+                fit.budget = fit.fileBytes
+                limit = fit.fileBytes
+            } else {
+                fit = try FitPlan.choose(measured, fixedBytes: fixedBytes, budget: limit)
+            }
+
+            // The quantizer's plan: the chosen types, general.file_type from the type holding the most weights.
+            let types = fit.types
+            var weightsByType: [GGMLType: Int] = [:]
+            for t in measured { weightsByType[types[t.name]!, default: 0] += t.elementCount }
+            let dominant = weightsByType.max { ($0.value, $1.key.name) < ($1.value, $0.key.name) }?.key ?? .q8_0
+            var options = base
+            options.preset = QuantPreset.all.first { $0.defaultType == dominant } ?? QuantPreset.named("Q8_0")!
+            options.assigned = types
+            let qplan = try QuantPlanner.plan(metadata: gguf.metadata, tensors: gguf.tensors, options: options)
+            let planned = try GGUFWriter.layout(path: input, metadata: qplan.metadata, tensors: qplan.tensors.map {
+                try GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: $0.targetType)
+            })
+            let fileBytes = planned.header.count + qplan.tensors.reduce(0) { $0 + (Checked.alignUp($1.targetBytes, to: planned.alignment) ?? $1.targetBytes) }
+            guard fileBytes == fit.fileBytes, fileBytes <= limit else {
+                throw FitError(.invalidPlan, field: "budget", "the file would be \(fileBytes) bytes where the plan counted \(fit.fileBytes) (budget \(limit))")
+            }
+            if let savePlan {
+                let extra: [(String, JSONValue)] = [("model", .string(input)), ("imatrix", .string(importancePath)),
+                                                    ("probeWindows", JSONValue(meter?.windows.count ?? 0)), ("context", JSONValue(windows.ctx))]
+                try Data(fit.json(extra: extra).serialized(pretty: true).utf8).write(to: URL(fileURLWithPath: savePlan), options: .atomic)
+            }
+
+            var result: QuantResult?
+            var measuredKLD: Double?
+            if !dryRun {
+                result = try GGUFQuantizer.run(input: gguf, plan: qplan, outputPath: output!, threads: parallel.count, progress: { p in
+                    line.show("writing tensor \(p.tensorIndex + 1)/\(p.tensorCount) \(p.tensorName)")
+                })
+                if let meter {
+                    line.show("measuring the written model over \(meter.windows.count) windows")
+                    measuredKLD = try meter.kld(of: try DecoderModel.open(try ModelFile.open(output!)))
+                }
+            }
+            line.finish()
+            warnings.add(qplan.warnings)
+            warnings.print(json: common.json)
+            report(fit, qplan: qplan, limit: limit, elements: elements, result: result, measuredKLD: measuredKLD, warnings: warnings,
+                   windows: meter?.windows.count, seconds: (calibrationSeconds, meter?.baseSeconds, measureSeconds, clock.seconds))
+        }
+    }
+
+    func report(_ fit: FitPlan, qplan: QuantPlan, limit: Int, elements: Int, result: QuantResult?, measuredKLD: Double?,
+                warnings: Warnings, windows: Int?, seconds: (calibration: Double?, base: Double?, measure: Double?, total: Double)) {
+        let bpw = Double(qplan.targetBytes * 8) / Double(max(1, elements))
+        var byType: [String: (count: Int, bytes: Int)] = [:]
+        for (t, c) in zip(fit.tensors, fit.chosen) {
+            let k = t.candidates[c]
+            byType[k.type.name, default: (0, 0)].count += 1
+            byType[k.type.name, default: (0, 0)].bytes += k.bytes
+        }
+        if common.json {
+            var o = JSONObject([
+                ("input", .string(input)), ("output", output.map { .string($0) } ?? .null), ("dryRun", .bool(dryRun)),
+                ("budget", JSONValue(limit)), ("fileBytes", JSONValue(fit.fileBytes)), ("bitsPerWeight", .double(bpw)),
+                ("fileType", .string(qplan.metadata.last { $0.key == "general.file_type" }.map { "\($0.value)" } ?? "")),
+                ("predictedKLD", .double(fit.predictedKLD)), ("measuredKLD", measuredKLD.map { .double($0) } ?? .null),
+                ("probeWindows", windows.map { JSONValue($0) } ?? .null), ("context", JSONValue(self.windows.ctx)),
+                ("types", .object(JSONObject(byType.sorted { $0.value.bytes > $1.value.bytes }.map {
+                    ($0.key, .object(JSONObject([("tensors", JSONValue($0.value.count)), ("bytes", JSONValue($0.value.bytes))])))
+                }))),
+                ("plan", .array(zip(fit.tensors, fit.chosen).map { t, c in
+                    .object(JSONObject([("name", .string(t.name)), ("type", .string(t.candidates[c].type.name)),
+                                        ("bytes", JSONValue(t.candidates[c].bytes)), ("loss", .double(t.candidates[c].loss)),
+                                        ("probeKLD", .double(t.probeKLD))]))
+                })),
+                ("seconds", .object(JSONObject([("calibration", seconds.calibration.map { .double($0) } ?? .null),
+                                                ("base", seconds.base.map { .double($0) } ?? .null),
+                                                ("measurement", seconds.measure.map { .double($0) } ?? .null),
+                                                ("total", .double(seconds.total))]))),
+            ])
+            if let r = result { o["outputBytes"] = JSONValue(r.outputBytes) }
+            print(warnings.adding(to: .object(o)).serialized(pretty: true))
+            return
+        }
+        if dryRun {
+            var t = Table(header: ["tensor", "shape", "from", "to", "size", "predicted KLD"], rightAligned: [4, 5])
+            for (p, c) in zip(fit.tensors, fit.chosen) {
+                let k = p.candidates[c]
+                t.rows.append([p.name, p.dimensions.reversed().map(String.init).joined(separator: "x"), p.sourceType.name, k.type.name,
+                               Human.bytes(k.bytes), String(format: "%.6f", k.loss)])
+            }
+            print(t.render())
+        }
+        var s = Table(header: ["type", "tensors", "size"], rightAligned: [1, 2])
+        for (name, e) in byType.sorted(by: { $0.value.bytes > $1.value.bytes }) { s.rows.append([name, String(e.count), Human.bytes(e.bytes)]) }
+        print(s.render())
+        print("\(dryRun ? "would write" : "wrote") \(output ?? "(dry run)"): \(fit.fileBytes) bytes (\(Human.bytes(fit.fileBytes)), "
+              + "\(Human.fixed(bpw, 3)) bits/weight) within \(limit == Int.max ? "the saved plan" : "\(limit) bytes")")
+        print("  predicted KL divergence from \(input): \(String(format: "%.5f", fit.predictedKLD))"
+              + (measuredKLD.map { ", measured \(String(format: "%.5f", $0)) on \(windows ?? 0) windows of \(self.windows.ctx) tokens" } ?? ""))
+        var times: [String] = []
+        if let c = seconds.calibration { times.append("\(Human.fixed(c, 1)) s calibrating") }
+        if let m = seconds.measure { times.append("\(Human.fixed(m, 1)) s measuring") }
+        times.append("\(Human.fixed(seconds.total, 1)) s in all")
+        print("  " + times.joined(separator: ", "))
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+@testable import IngotFit
+import IngotFormats
+import IngotModel
+import IngotNumerics
+import IngotQuantize
+import IngotTestSupport
+import Testing
+
+@Suite struct FitTests {
+    /// The tiny llama in F32, the base model, and windows of its tokens.
+    static func tiny() throws -> (dir: String, file: GGUFFile, windows: [[Int32]]) {
+        let dir = NSTemporaryDirectory() + "ingot-fit-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try TinyLlama.write(dir + "/f32.gguf", TinyLlama.weights())
+        let windows = (0..<3).map { w in TinyLlama.values(48, seed: UInt64(200 + w), scale: 1).map { Int32(abs($0) * 63.99) } }
+        return (dir, try GGUFFile(path: dir + "/f32.gguf"), windows)
+    }
+
+    @Test("the change the next block sees: none along the state itself, all of it across")
+    func normalizedChange() {
+        let base: [Float] = [3, 4, 0, 0, 1, 0, 0, 0]
+        #expect(SensitivityMeter.normalizedChange(base.map { $0 * 1.5 }, base, hidden: 4) < 1e-12)
+        let across: [Float] = [3, 4, 0.5, 0, 1, 0, 0, 0.2]
+        // Token 0: 0.25 over 25 / 4; token 1: 0.04 over 1 / 4.
+        #expect(abs(SensitivityMeter.normalizedChange(across, base, hidden: 4) - (0.25 / 6.25 + 0.04 / 0.25)) < 1e-6)
+    }
+
+    @Test("every tensor measured in every type its rows hold: the stored type costs nothing, 8 bits less than 4, and the losses add up to the model's")
+    func measure() throws {
+        let (dir, file, windows) = try Self.tiny()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = try DecoderModel(gguf: file)
+        var options = FitOptions()
+        options.responseWindows = 3
+        let meter = try SensitivityMeter(model: model, source: file, importance: nil, windows: windows, options: options)
+        let tensors = try meter.measure(alignment: 32)
+        #expect(tensors.map(\.name) == file.tensors.filter(QuantPlanner.allowsQuantization).map(\.name))
+        for t in tensors {
+            let byType = Dictionary(uniqueKeysWithValues: t.candidates.map { ($0.type, $0) })
+            #expect(byType[.f32]?.loss == 0 && byType[.f32]?.bytes == t.elementCount * 4)
+            // Rows of 256 (ffn_down's) hold the K and IQ types, rows of 128 the 32-value blocks alone; no IQ2_XXS or
+            // IQ2_XS without an importance matrix.
+            let wide = t.dimensions[0] % 256 == 0
+            #expect((byType[.q4_K] != nil) == wide && (byType[.iq3_S] != nil) == wide && byType[.iq2_XXS] == nil)
+            #expect(byType[.q4_0] != nil && byType[.q5_1] != nil && byType[.iq4_NL] != nil)
+            #expect(t.candidates.allSatisfy { $0.loss >= 0 && $0.loss.isFinite && $0.bytes % 32 == 0 })
+            #expect(byType[.q8_0]!.loss < byType[.q4_0]!.loss, "\(t.name)")
+            if wide { #expect(byType[.q4_K]!.loss < byType[.q2_K]!.loss, "\(t.name)") }
+        }
+        // Every tensor in Q4_0 at once: the summed predictions against the model's own KL divergence.
+        try TinyLlama.write(dir + "/q4.gguf", TinyLlama.weights()) { name in
+            tensors.contains { $0.name == name } ? .q4_0 : .f32
+        }
+        let measured = try meter.kld(of: try DecoderModel(gguf: try GGUFFile(path: dir + "/q4.gguf")))
+        let predicted = tensors.reduce(0) { $0 + $1.candidates.first { $0.type == .q4_0 }!.loss }
+        #expect(measured > 0 && predicted > 0.5 * measured && predicted < 2 * measured, "predicted \(predicted), measured \(measured)")
+    }
+
+    static func measured() -> [FitTensor] {
+        [FitTensor(name: "blk.0.attn_q.weight", dimensions: [256, 8], sourceType: .f16,
+                   candidates: [FitCandidate(type: .q4_0, bytes: 288, error: 2, loss: 0.02), FitCandidate(type: .q8_0, bytes: 544, error: 0.1, loss: 0.001),
+                                FitCandidate(type: .f16, bytes: 4096, error: 0, loss: 0)], probe: .q4_0, probeKLD: 0.02),
+         FitTensor(name: "blk.0.ffn_down.weight", dimensions: [256, 16], sourceType: .f16,
+                   candidates: [FitCandidate(type: .q4_K, bytes: 576, error: 3, loss: 0.05), FitCandidate(type: .q6_K, bytes: 832, error: 0.5, loss: 0.004),
+                                FitCandidate(type: .f16, bytes: 8192, error: 0, loss: 0)], probe: .q4_K, probeKLD: 0.05)]
+    }
+
+    @Test("a plan within its budget, written and read back with its measurements; budgets outside the range refused")
+    func plans() throws {
+        let tensors = Self.measured()
+        #expect(FitPlan.range(tensors, fixedBytes: 1000) == 1864...13288)
+        // 1200 bytes for the tensors: Q4_0 and Q6_K (1120 bytes, 0.024) beat Q8_0 and Q4_K (1120, 0.051).
+        let plan = try FitPlan.choose(tensors, fixedBytes: 1000, budget: 2200)
+        #expect(plan.fileBytes == 2120 && plan.types == ["blk.0.attn_q.weight": .q4_0, "blk.0.ffn_down.weight": .q6_K])
+        #expect(abs(plan.predictedKLD - 0.024) < 1e-12)
+        let roomier = try FitPlan.choose(tensors, fixedBytes: 1000, budget: 2400)
+        #expect(roomier.fileBytes == 2376 && roomier.types == ["blk.0.attn_q.weight": .q8_0, "blk.0.ffn_down.weight": .q6_K])
+        let shapes = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0.dimensions) })
+        let (read, chosen) = try FitPlan.read(Array(plan.json().serialized(pretty: true).utf8), shapes: shapes)
+        #expect(chosen == plan.chosen && read.map(\.candidates) == tensors.map(\.candidates) && read.map(\.probeKLD) == [0.02, 0.05])
+        do { _ = try FitPlan.choose(tensors, fixedBytes: 1000, budget: 1863); Issue.record("too small accepted") }
+        catch let e as FitError { #expect(e.code == .budgetTooSmall) }
+        do { _ = try FitPlan.choose(tensors, fixedBytes: 1000, budget: 13288); Issue.record("too large accepted") }
+        catch let e as FitError { #expect(e.code == .budgetTooLarge) }
+    }
+
+    @Test("a saved plan from another model, or damaged, is refused naming the field")
+    func badPlans() throws {
+        let plan = try FitPlan.choose(Self.measured(), fixedBytes: 1000, budget: 2200)
+        let text = plan.json().serialized(pretty: true)
+        let shapes = ["blk.0.attn_q.weight": [256, 8], "blk.0.ffn_down.weight": [256, 16]]
+        func refusal(_ text: String, _ shapes: [String: [Int]]) -> FitError? {
+            do { _ = try FitPlan.read(Array(text.utf8), shapes: shapes); return nil } catch { return error as? FitError }
+        }
+        #expect(refusal(text, ["blk.0.attn_q.weight": [256, 9], "blk.0.ffn_down.weight": [256, 16]])?.field == "tensors[0].shape")
+        #expect(refusal(text, shapes.merging(["blk.1.attn_q.weight": [256, 8]]) { a, _ in a })?.code == .planMismatch)
+        #expect(refusal(text, ["blk.0.ffn_down.weight": [256, 16]])?.field == "tensors[0].name")
+        #expect(refusal(text.replacingOccurrences(of: "\"loss\": 0.004", with: "\"loss\": -1"), shapes)?.field == "tensors[1].candidates[1]")
+        #expect(refusal(text.replacingOccurrences(of: "\"type\": \"Q6_K\"", with: "\"type\": \"Q7_K\""), shapes)?.code == .invalidPlan)
+        #expect(refusal("{\"format\": \"other\"}", shapes)?.field == "format")
+    }
+}
