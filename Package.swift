@@ -9,6 +9,7 @@ import PackageDescription
 //   IngotModel  <-  IngotCalibrate  <-  ingot
 //   IngotConvert, IngotNumerics  <-  IngotExperts  <-  ingot
 //   IngotQuantize, IngotEvaluate  <-  IngotFit  <-  ingot
+//   IngotFormats  <-  IngotReport  <-  ingot
 // The kernels are built twice on x86-64: IngotNumerics for the baseline CPU (SSE2: runs on any x86-64), and
 // IngotNumericsAVX2, the same source files (symbolic links) compiled for Haswell (AVX2, BMI2, F16C), which
 // IngotNumerics calls at run time when /proc/cpuinfo shows those features. Both give identical bytes (no
@@ -51,6 +52,7 @@ let package = Package(
         .library(name: "IngotCalibrate", targets: ["IngotCalibrate"]),
         .library(name: "IngotExperts", targets: ["IngotExperts"]),
         .library(name: "IngotFit", targets: ["IngotFit"]),
+        .library(name: "IngotReport", targets: ["IngotReport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -74,6 +76,8 @@ let package = Package(
         // Fitting a model to a size: each tensor's sensitivity measured through the forward pass, one type per tensor
         // chosen under a byte budget.
         .target(name: "IngotFit", dependencies: ["IngotFormats", "IngotModel", "IngotNumerics", "IngotQuantize", "IngotEvaluate"]),
+        // Reports a reader opens offline: a self-contained HTML page with inline SVG charts, and its data as JSON.
+        .target(name: "IngotReport", dependencies: ["IngotFormats"]),
         // libzstd from the system (Debian: libzstd-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // Packed artifacts: per-tensor frames, byte transforms by dtype, zstd, a checksummed index.
@@ -87,7 +91,7 @@ let package = Package(
             name: "ingot",
             dependencies: [
                 "IngotFormats", "IngotArchitectures", "IngotModel", "IngotConvert", "IngotPack", "IngotNumerics", "IngotQuantize",
-                "IngotEvaluate", "IngotCalibrate", "IngotExperts", "IngotFit",
+                "IngotEvaluate", "IngotCalibrate", "IngotExperts", "IngotFit", "IngotReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -102,6 +106,7 @@ let package = Package(
         .testTarget(name: "IngotCalibrateTests", dependencies: ["IngotCalibrate", "IngotModel", "IngotFormats", "IngotNumerics", "IngotTestSupport"]),
         .testTarget(name: "IngotExpertsTests", dependencies: ["IngotExperts", "IngotArchitectures", "IngotFormats"]),
         .testTarget(name: "IngotFitTests", dependencies: ["IngotFit", "IngotFormats", "IngotNumerics", "IngotModel", "IngotQuantize", "IngotTestSupport"]),
+        .testTarget(name: "IngotReportTests", dependencies: ["IngotReport", "IngotFormats"]),
         .testTarget(name: "IngotQuantizeTests", dependencies: ["IngotQuantize", "IngotNumerics", "IngotFormats"]),
     ] + kernelVariants
 )

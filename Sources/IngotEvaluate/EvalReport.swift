@@ -1,3 +1,4 @@
+import Foundation
 import IngotFormats
 
 /// KL divergence against a base model, in llama-perplexity's terms.
@@ -11,6 +12,11 @@ public struct KLDReport: Sendable {
     public var meanDeltaP = 0.0, meanDeltaPError = 0.0
     public var rmsDeltaP = 0.0, rmsDeltaPError = 0.0
     public var deltaPPercentiles: [(String, Double)] = []
+    /// How many positions' KL divergence falls in each bin: bin k holds those above 10^(-6 + (k-1)/4) up to
+    /// 10^(-6 + k/4) (bin 0: at most 1e-6; the last: everything above 1e2).
+    public var kldHistogram: [Int] = []
+    public static func histogramUpperEdge(_ k: Int) -> Double { pow(10, -6 + Double(k) / 4) }
+    public static let histogramBins = 34
     /// Fraction of scored tokens where both models put the same token first.
     public var sameTop = 0.0, sameTopError = 0.0
 }
@@ -46,6 +52,10 @@ public struct EvalReport: Sendable {
                 ("mean_delta_p", .double(k.meanDeltaP)), ("mean_delta_p_error", .double(k.meanDeltaPError)),
                 ("rms_delta_p", .double(k.rmsDeltaP)), ("rms_delta_p_error", .double(k.rmsDeltaPError)),
                 ("delta_p_percentiles", .object(JSONObject(k.deltaPPercentiles.map { ($0.0, JSONValue.double($0.1)) }))),
+                ("histogram", .array(k.kldHistogram.enumerated().map { i, c in
+                    .object(JSONObject([("upTo", i == k.kldHistogram.count - 1 ? .null : .double(KLDReport.histogramUpperEdge(i))),
+                                        ("positions", JSONValue(c))]))
+                })),
             ]))
         }
         return .object(o)

@@ -312,6 +312,11 @@ struct Accumulator {
                             ("10", 0.1), ("5", 0.05), ("1", 0.01), ("min", 0.0)].map { ($0.0, Accumulator.percentile(sortedKLD, $0.1)) }
         k.kldPercentiles[5].1 = sortedKLD.count % 2 == 0
             ? 0.5 * Double(sortedKLD[sortedKLD.count / 2] + sortedKLD[sortedKLD.count / 2 - 1]) : Double(sortedKLD[sortedKLD.count / 2])
+        k.kldHistogram = [Int](repeating: 0, count: KLDReport.histogramBins)
+        for v in sortedKLD {
+            let bin = v <= 1e-6 ? 0 : min(KLDReport.histogramBins - 1, max(1, Int(((log10(Double(v)) + 6) * 4).rounded(.up))))
+            k.kldHistogram[bin] += 1
+        }
         (k.meanDeltaP, k.meanDeltaPError) = meanAndError(sumP, sumP2)
         let mse = meanAndError(sumP2, sumP4)
         k.rmsDeltaP = mse.0.squareRoot()

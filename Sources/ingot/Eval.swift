@@ -3,6 +3,7 @@ import IngotEvaluate
 import IngotFormats
 import IngotModel
 import IngotNumerics
+import IngotReport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -44,6 +45,9 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("logits-out"), help: "Write the first chunk's scored logits to this .npy file (float32, positions x vocabulary).")
     var logitsOut: String?
 
+    @Option(name: .long, help: "Write a verdict page here (self-contained HTML with pictures: what was measured, on which text, with what uncertainty; with --base, where the weights differ) and its data as JSON beside it (.json).")
+    var report: String?
+
     @Option(name: .long, help: ArgumentHelp("Run only shard I of N (from 0) of the windows into the part OUTPUT.partI-of-N (give -o); `ingot merge` of all parts prints the report of all windows. auto/N and auto as for quantize.", valueName: "I/N|auto"))
     var shard: String?
 
@@ -60,6 +64,7 @@ struct Eval: ParsableCommand {
         }
         if base != nil && baseLogprobs != nil { throw ValidationError("give --base or --base-logprobs, not both") }
         if saveBase != nil && baseLogprobs != nil { throw ValidationError("--save-base cannot be used with --base-logprobs") }
+        if report != nil && shard != nil { throw ValidationError("--report describes a whole run: give it to the run of all windows, not to a --shard") }
     }
 
     func run() throws {
@@ -124,7 +129,26 @@ struct Eval: ParsableCommand {
                 }
                 return
             }
-            print(common.json ? warnings.adding(to: report.json).serialized(pretty: true) : report.text)
+            let json = warnings.adding(to: report.json)
+            if let reportPath = self.report {
+                let elements = try file.ggufTensors()?.tensors.reduce(0) { $0 + $1.elementCount } ?? 0
+                var differences: [WeightDifference.Entry] = []
+                if let base, let mine = try file.ggufTensors(), let theirs = try ModelFile.open(base).ggufTensors() {
+                    differences = try WeightDifference.compare(mine, base: theirs)
+                }
+                var o = json.objectValue ?? JSONObject()
+                o["text"] = .string(text)
+                o["model_bytes"] = JSONValue(VerdictReport.bytes(model))
+                o["weights"] = JSONValue(elements)
+                if let base { o["base_bytes"] = JSONValue(VerdictReport.bytes(base)) }
+                o["tensors"] = .array(differences.map { d in
+                    .object(JSONObject([("name", .string(d.name)), ("type", .string(d.type.name)), ("base_type", .string(d.baseType.name)),
+                                        ("weights", JSONValue(d.elements)), ("relative_rms_difference", .double(d.relativeRMS))]))
+                })
+                try VerdictReport.eval(report, text: text, modelPath: model, basePath: base, elements: elements, differences: differences,
+                                       json: .object(o), to: reportPath)
+            }
+            print(common.json ? json.serialized(pretty: true) : report.text + (self.report.map { "\nreport: \($0) (data: \(ReportPage.jsonPath(for: $0)))" } ?? ""))
         }
     }
 }

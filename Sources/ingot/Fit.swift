@@ -7,6 +7,7 @@ import IngotFormats
 import IngotModel
 import IngotNumerics
 import IngotQuantize
+import IngotReport
 
 struct Fit: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -60,6 +61,9 @@ struct Fit: ParsableCommand {
 
     @Option(name: .long, help: "A plan --save-plan wrote: re-planned for --budget or --bpw where given, else written as saved.")
     var plan: String?
+
+    @Option(name: .long, help: "Write a page here (self-contained HTML: the plan, the size-against-divergence curve of the same measurements, the bits per layer) and its data as JSON beside it.")
+    var report: String?
 
     @Flag(name: .customLong("dry-run"), help: "Measure and plan; write no model.")
     var dryRun = false
@@ -239,13 +243,19 @@ struct Fit: ParsableCommand {
             line.finish()
             warnings.add(qplan.warnings)
             warnings.print(json: common.json)
-            report(fit, qplan: qplan, limit: limit, elements: elements, result: result, measuredKLD: measuredKLD, warnings: warnings,
-                   windows: meter?.windows.count, seconds: (calibrationSeconds, meter?.baseSeconds, measureSeconds, clock.seconds))
+            let json = report(fit, qplan: qplan, limit: limit, elements: elements, result: result, measuredKLD: measuredKLD, warnings: warnings,
+                              windows: meter?.windows.count, seconds: (calibrationSeconds, meter?.baseSeconds, measureSeconds, clock.seconds))
+            if let path = self.report {
+                try VerdictReport.fit(fit, modelPath: input, output: dryRun ? nil : output, text: text, windows: meter?.windows.count,
+                                      context: windows.ctx, measuredKLD: measuredKLD, elements: elements, json: json, to: path)
+            }
         }
     }
 
+    /// Prints the result (text or JSON) and returns its JSON.
+    @discardableResult
     func report(_ fit: FitPlan, qplan: QuantPlan, limit: Int, elements: Int, result: QuantResult?, measuredKLD: Double?,
-                warnings: Warnings, windows: Int?, seconds: (calibration: Double?, base: Double?, measure: Double?, total: Double)) {
+                warnings: Warnings, windows: Int?, seconds: (calibration: Double?, base: Double?, measure: Double?, total: Double)) -> JSONValue {
         let bpw = Double(qplan.targetBytes * 8) / Double(max(1, elements))
         var byType: [String: (count: Int, bytes: Int)] = [:]
         for (t, c) in zip(fit.tensors, fit.chosen) {
@@ -253,29 +263,30 @@ struct Fit: ParsableCommand {
             byType[k.type.name, default: (0, 0)].count += 1
             byType[k.type.name, default: (0, 0)].bytes += k.bytes
         }
+        var o = JSONObject([
+            ("input", .string(input)), ("output", output.map { .string($0) } ?? .null), ("dryRun", .bool(dryRun)),
+            ("budget", JSONValue(limit)), ("fileBytes", JSONValue(fit.fileBytes)), ("bitsPerWeight", .double(bpw)),
+            ("fileType", .string(qplan.metadata.last { $0.key == "general.file_type" }.map { "\($0.value)" } ?? "")),
+            ("predictedKLD", .double(fit.predictedKLD)), ("measuredKLD", measuredKLD.map { .double($0) } ?? .null),
+            ("probeWindows", windows.map { JSONValue($0) } ?? .null), ("context", JSONValue(self.windows.ctx)),
+            ("types", .object(JSONObject(byType.sorted { $0.value.bytes > $1.value.bytes }.map {
+                ($0.key, .object(JSONObject([("tensors", JSONValue($0.value.count)), ("bytes", JSONValue($0.value.bytes))])))
+            }))),
+            ("plan", .array(zip(fit.tensors, fit.chosen).map { t, c in
+                .object(JSONObject([("name", .string(t.name)), ("type", .string(t.candidates[c].type.name)),
+                                    ("bytes", JSONValue(t.candidates[c].bytes)), ("loss", .double(t.candidates[c].loss)),
+                                    ("probeKLD", .double(t.probeKLD))]))
+            })),
+            ("seconds", .object(JSONObject([("calibration", seconds.calibration.map { .double($0) } ?? .null),
+                                            ("base", seconds.base.map { .double($0) } ?? .null),
+                                            ("measurement", seconds.measure.map { .double($0) } ?? .null),
+                                            ("total", .double(seconds.total))]))),
+        ])
+        if let r = result { o["outputBytes"] = JSONValue(r.outputBytes) }
+        let json = warnings.adding(to: .object(o))
         if common.json {
-            var o = JSONObject([
-                ("input", .string(input)), ("output", output.map { .string($0) } ?? .null), ("dryRun", .bool(dryRun)),
-                ("budget", JSONValue(limit)), ("fileBytes", JSONValue(fit.fileBytes)), ("bitsPerWeight", .double(bpw)),
-                ("fileType", .string(qplan.metadata.last { $0.key == "general.file_type" }.map { "\($0.value)" } ?? "")),
-                ("predictedKLD", .double(fit.predictedKLD)), ("measuredKLD", measuredKLD.map { .double($0) } ?? .null),
-                ("probeWindows", windows.map { JSONValue($0) } ?? .null), ("context", JSONValue(self.windows.ctx)),
-                ("types", .object(JSONObject(byType.sorted { $0.value.bytes > $1.value.bytes }.map {
-                    ($0.key, .object(JSONObject([("tensors", JSONValue($0.value.count)), ("bytes", JSONValue($0.value.bytes))])))
-                }))),
-                ("plan", .array(zip(fit.tensors, fit.chosen).map { t, c in
-                    .object(JSONObject([("name", .string(t.name)), ("type", .string(t.candidates[c].type.name)),
-                                        ("bytes", JSONValue(t.candidates[c].bytes)), ("loss", .double(t.candidates[c].loss)),
-                                        ("probeKLD", .double(t.probeKLD))]))
-                })),
-                ("seconds", .object(JSONObject([("calibration", seconds.calibration.map { .double($0) } ?? .null),
-                                                ("base", seconds.base.map { .double($0) } ?? .null),
-                                                ("measurement", seconds.measure.map { .double($0) } ?? .null),
-                                                ("total", .double(seconds.total))]))),
-            ])
-            if let r = result { o["outputBytes"] = JSONValue(r.outputBytes) }
-            print(warnings.adding(to: .object(o)).serialized(pretty: true))
-            return
+            print(json.serialized(pretty: true))
+            return json
         }
         if dryRun {
             var t = Table(header: ["tensor", "shape", "from", "to", "size", "predicted KLD"], rightAligned: [4, 5])
@@ -298,5 +309,7 @@ struct Fit: ParsableCommand {
         if let m = seconds.measure { times.append("\(Human.fixed(m, 1)) s measuring") }
         times.append("\(Human.fixed(seconds.total, 1)) s in all")
         print("  " + times.joined(separator: ", "))
+        if let path = self.report { print("report: \(path) (data: \(ReportPage.jsonPath(for: path)))") }
+        return json
     }
 }
