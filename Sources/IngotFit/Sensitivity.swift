@@ -86,8 +86,10 @@ public struct FitProgress: Sendable {
 /// activation (SmolLM2 has them): the 8-bit blocks the activations are rounded to before a quantized product share
 /// one scale, set by the large channel, and the weights' error alone would miss that.
 ///
-/// Dense models (every quantizable tensor a linear layer of the forward pass, or the token embedding); the hidden
-/// states of every block for every window are held in memory (windows × blocks × context × width floats).
+/// Every tensor the forward pass multiplies by is measured: linear layers, stacked experts and per-head matrices (one
+/// type for the whole stack, as GGUF stores it; each expert's rows quantized under its own importance weights), and
+/// the token embedding. The hidden states of every block for every window are held in memory (windows × blocks ×
+/// context × width floats).
 public final class SensitivityMeter {
     public let model: DecoderModel
     public let source: any GGUFTensorSource
@@ -194,11 +196,11 @@ public final class SensitivityMeter {
     func site(_ name: String) throws -> Int? {
         if name == "token_embd.weight" { return nil }
         if name == "output.weight" { return model.blocks.count }
-        guard model.linear(named: name) != nil, name.hasPrefix("blk."),
+        guard model.computes(name), name.hasPrefix("blk."),
               let dot = name.dropFirst(4).firstIndex(of: "."), let b = Int(name[name.index(name.startIndex, offsetBy: 4)..<dot]),
               model.blocks.indices.contains(b) else {
             throw QuantError(.unsupportedType, tensor: name,
-                             "fit measures tensors that are linear layers of a dense model's forward pass; this one is not (experts and latent attention are not measured yet)")
+                             "fit measures the tensors the forward pass multiplies by (linear layers, stacked experts and heads); this one is not one of them")
         }
         return b
     }
@@ -215,7 +217,9 @@ public final class SensitivityMeter {
             throw QuantError(.nonFinite, tensor: t.name, offset: source.fileOffset(of: t).map { $0 + bad / columns * (t.byteCount / max(1, rows)) },
                              "row \(bad / columns) holds \(values[bad]) at column \(bad % columns); fit cannot weigh a tensor that is not finite")
         }
-        let weights = importance?.importance(for: t.name).flatMap { $0.count == columns ? $0 : nil }
+        // Importance weights: one row of columns per matrix of a stacked tensor (experts), as the quantizer takes them.
+        let matrices = t.dimensions.count > 2 ? t.dimensions[2] : 1
+        let weights = importance?.importance(for: t.name).flatMap { $0.count == columns * matrices ? $0 : nil }
         // The candidates whose blocks the rows fill, then the stored type (nothing changes: it stays as it is).
         var types = options.candidates.filter { $0 != t.type && columns % $0.blockSize == 0 && BlockCodec.canQuantize($0) }
         if weights == nil { types.removeAll { BlockCodec.importanceOnlyTypes.contains($0) } }
@@ -223,7 +227,8 @@ public final class SensitivityMeter {
         let probe = types.indices.min { abs(types[$0].bitsPerWeight - options.probeBits) < abs(types[$1].bitsPerWeight - options.probeBits) }
         var errors: [Double] = [], probeBytes: [UInt8] = []
         for (k, type) in types.enumerated() {
-            let bytes = try Self.quantize(values, rows: rows, columns: columns, type: type, importance: weights, threads: options.threads)
+            let bytes = try Self.quantize(values, rows: rows, columns: columns, type: type, importance: weights,
+                                          rowsPerMatrix: rows / matrices, threads: options.threads)
             errors.append(try response(type, bytes))
             if k == probe { probeBytes = bytes }
         }
@@ -338,8 +343,9 @@ public final class SensitivityMeter {
     }
 
     /// `values` (rows × columns) quantized to `type` as `ingot quantize` does: row by row under `importance` for the
-    /// weighted types; rows shared among the workers.
-    static func quantize(_ values: [Float], rows: Int, columns: Int, type: GGMLType, importance: [Float]?, threads: Int) throws -> [UInt8] {
+    /// weighted types (a row of `columns` weights per matrix of `rowsPerMatrix` rows); rows shared among the workers.
+    static func quantize(_ values: [Float], rows: Int, columns: Int, type: GGMLType, importance: [Float]?, rowsPerMatrix: Int,
+                         threads: Int) throws -> [UInt8] {
         let rowBytes = columns / type.blockSize * type.bytesPerBlock
         var out = [UInt8](repeating: 0, count: rows * rowBytes)
         let parts = max(1, min(threads, rows))
@@ -349,13 +355,20 @@ public final class SensitivityMeter {
             try parallelFor(0..<parts, threads: parts) { part, _ in
                 let r0 = rows * part / parts, r1 = rows * (part + 1) / parts
                 guard r1 > r0 else { return }
-                let src = v.pointer + r0 * columns, dst = UnsafeMutableRawPointer(mutating: o.pointer + r0 * rowBytes)
-                if let importance {
-                    importance.withUnsafeBufferPointer { w in
-                        BlockCodec.quantize(type, src, rows: r1 - r0, columns: columns, importance: w.baseAddress!, into: dst, scratch: &pool.slots[part])
+                let dst = UnsafeMutableRawPointer(mutating: o.pointer)
+                guard let importance else {
+                    BlockCodec.quantize(type, v.pointer + r0 * columns, count: (r1 - r0) * columns, into: dst + r0 * rowBytes, scratch: &pool.slots[part])
+                    return
+                }
+                importance.withUnsafeBufferPointer { w in
+                    // Runs of rows within one matrix share its weights.
+                    var r = r0
+                    while r < r1 {
+                        let m = r / max(1, rowsPerMatrix), end = min(r1, (m + 1) * max(1, rowsPerMatrix))
+                        BlockCodec.quantize(type, v.pointer + r * columns, rows: end - r, columns: columns, importance: w.baseAddress! + m * columns,
+                                            into: dst + r * rowBytes, scratch: &pool.slots[part])
+                        r = end
                     }
-                } else {
-                    BlockCodec.quantize(type, src, count: (r1 - r0) * columns, into: dst, scratch: &pool.slots[part])
                 }
             }
         } }

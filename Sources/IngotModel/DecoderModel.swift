@@ -40,6 +40,8 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
     private var blockPages: [() -> Void] = []
     /// Every linear layer by its GGUF name.
     private let linearsByName: [String: Linear]
+    /// The matrices of each stacked tensor (experts, per-head matrices), in order, by the tensor's GGUF name.
+    private let stacksByName: [String: [Linear]]
     /// The tensors the model was built from (for `diagnoseNonFinite`).
     let weightLog: WeightLog
     /// What `ModelValidation` found suspect but runnable, and tensors the forward pass does not read.
@@ -250,8 +252,12 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         }
         self.blocks = blocks
         var byName: [String: Linear] = [:]
-        for l in blocks.flatMap({ $0.branches.flatMap(\.sublayer.linears) }) + [output] where l.matrix == nil { byName[l.name] = l }
+        var stacks: [String: [Linear]] = [:]
+        for l in blocks.flatMap({ $0.branches.flatMap(\.sublayer.linears) }) + [output] {
+            if l.matrix == nil { byName[l.name] = l } else { stacks[l.name, default: []].append(l) }
+        }
         linearsByName = byName
+        stacksByName = stacks.mapValues { $0.sorted { $0.matrix!.index < $1.matrix!.index } }
     }
 
     /// The maker of each block's latent attention (DeepSeek-V2/V3, llama.cpp's `deepseek2`): per-head widths from
@@ -433,19 +439,31 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
 
     /// Puts `bytes` of `type` in place of the linear layer named `name`, as a file storing it in that type would hold
     /// it: what the forward pass then computes is what it computes on such a file.
+    /// A stacked tensor (`blk.3.ffn_up_exps.weight`) takes the bytes of all its matrices, in order, each matrix its
+    /// share.
     public func replaceWeight(_ name: String, type: GGMLType, bytes: [UInt8]) throws {
-        guard let l = linearsByName[name] else {
-            throw ModelError(.missingTensor, field: name, "the model has no linear layer of that name", path: path)
+        if let l = linearsByName[name] {
+            try l.replace(type: type, bytes: bytes, path: path)
+            return
         }
-        try l.replace(type: type, bytes: bytes, path: path)
+        guard let stack = stacksByName[name], !stack.isEmpty, bytes.count % stack.count == 0 else {
+            throw ModelError(.missingTensor, field: name, "the model has no linear layer or stacked tensor of that name and size", path: path)
+        }
+        let share = bytes.count / stack.count
+        for (k, l) in stack.enumerated() { try l.replace(type: type, bytes: Array(bytes[(k * share)..<((k + 1) * share)]), path: path) }
     }
 
     /// The linear layer named `name` (its GGUF name), if the model has one.
     public func linear(named name: String) -> Linear? { linearsByName[name] }
 
+    /// Whether `name` is a weight of the forward pass that `replaceWeight(_:type:bytes:)` takes: a linear layer or a
+    /// stacked tensor of them.
+    public func computes(_ name: String) -> Bool { linearsByName[name] != nil || stacksByName[name] != nil }
+
     /// Puts the weight the file stores back in place of a replacement, freeing it (nothing when none stands in).
     public func restoreWeight(_ name: String) {
         linearsByName[name]?.restore()
+        for l in stacksByName[name] ?? [] { l.restore() }
     }
 }
 

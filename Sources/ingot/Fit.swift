@@ -23,7 +23,8 @@ struct Fit: ParsableCommand {
 
         --save-plan keeps the plan with every measurement; --plan reads it back, to choose again for another budget \
         without measuring (give --imatrix, the one it was measured with, or --text to calibrate one), or to write it as \
-        it is. Dense models (llama, mistral, qwen2, qwen3) in GGUF; formats/quantization.md has the method.
+        it is. Every architecture eval runs (mixtures of experts: one type per stacked expert tensor, as GGUF holds it); \
+        GGUF output; formats/quantization.md has the method.
         """
     )
 

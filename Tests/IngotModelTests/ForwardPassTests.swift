@@ -221,6 +221,35 @@ struct ForwardPassTests {
         #expect(tail == Array(full[(30 * ForwardPassTests.vocab)...]))
     }
 
+    @Test("a stacked expert tensor is replaced whole, each expert by its share of the bytes, and restored")
+    func stackedReplacement() throws {
+        let dir = NSTemporaryDirectory() + "ingot-forward-stack-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (path, weights) = try ForwardPassTests.makeModel(in: dir, arch: "mixtral")
+        let model = try DecoderModel(gguf: try GGUFFile(path: path))
+        (model.halfPrecisionCache, model.activationRounding) = (false, .exact)
+        let tokens: [Int32] = [1, 5, 17, 95, 3, 3, 40, 0, 66, 12, 7, 88]
+        let name = "blk.0.ffn_up_exps.weight"
+        #expect(model.computes(name) && model.linear(named: name) == nil)
+        func worst(_ want: [[Double]]) throws -> Double {
+            let got = try model.logits(tokens, outputs: 0..<tokens.count, workspace: MatMulWorkspace(threads: 2))
+            var w = 0.0
+            for t in 0..<tokens.count { for v in 0..<ForwardPassTests.vocab { w = max(w, abs(Double(got[t * ForwardPassTests.vocab + v]) - want[t][v])) } }
+            return w
+        }
+        var zeroed = weights
+        zeroed[name] = [Float](repeating: 0, count: weights[name]!.count)
+        let want = ForwardPassTests.plainLogits(zeroed, tokens, neox: false), original = ForwardPassTests.plainLogits(weights, tokens, neox: false)
+        let range = want.joined().map(abs).max()!
+        try model.replaceWeight(name, type: .f16, bytes: [UInt8](repeating: 0, count: weights[name]!.count * 2))
+        #expect(try worst(want) <= ForwardPassTests.tolerance * range)
+        #expect(try worst(original) > 100 * ForwardPassTests.tolerance * range)
+        model.restoreWeight(name)
+        #expect(try worst(original) <= ForwardPassTests.tolerance * range)
+        #expect(throws: ModelError.self) { try model.replaceWeight(name, type: .f16, bytes: [0, 0, 0]) }
+    }
+
     @Test("linear layers are observed by name; layers run one at a time; a weight can be replaced in memory")
     func observableParts() throws {
         let dir = NSTemporaryDirectory() + "ingot-forward-parts-\(getpid())"
