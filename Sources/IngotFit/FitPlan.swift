@@ -48,20 +48,21 @@ public struct FitPlan: Sendable {
         return low...max(low, high)
     }
 
-    /// The plan of least predicted loss within `budget` bytes of file (`Allocation.choose`).
-    public static func choose(_ tensors: [FitTensor], fixedBytes: Int, budget: Int) throws -> FitPlan {
+    /// The plan of least predicted loss within `budget` bytes of file (`Allocation.choose`); `field` names the option
+    /// the budget came from in errors.
+    public static func choose(_ tensors: [FitTensor], fixedBytes: Int, budget: Int, field: String = "--budget") throws -> FitPlan {
         let r = range(tensors, fixedBytes: fixedBytes)
         guard budget >= r.lowerBound else {
-            throw FitError(.budgetTooSmall, field: "--budget",
+            throw FitError(.budgetTooSmall, field: field,
                            "\(budget) bytes is below the smallest file the candidate types allow, \(r.lowerBound) bytes (\(mib(r.lowerBound)))")
         }
         guard budget < r.upperBound else {
-            throw FitError(.budgetTooLarge, field: "--budget",
+            throw FitError(.budgetTooLarge, field: field,
                            "\(budget) bytes holds every tensor as it is stored (\(r.upperBound) bytes, \(mib(r.upperBound))): nothing to fit")
         }
         let items = tensors.map { $0.candidates.map { Allocation.Option(bytes: $0.bytes, loss: $0.loss) } }
         guard let chosen = Allocation.choose(items, budget: budget - fixedBytes) else {
-            throw FitError(.budgetTooSmall, field: "--budget", "\(budget) bytes cannot hold the smallest plan")
+            throw FitError(.budgetTooSmall, field: field, "\(budget) bytes cannot hold the smallest plan")
         }
         return FitPlan(tensors: tensors, chosen: chosen, fixedBytes: fixedBytes, budget: budget)
     }

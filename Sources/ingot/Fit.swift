@@ -205,7 +205,7 @@ struct Fit: ParsableCommand {
                 fit.budget = fit.fileBytes
                 limit = fit.fileBytes
             } else {
-                fit = try FitPlan.choose(measured, fixedBytes: fixedBytes, budget: limit)
+                fit = try FitPlan.choose(measured, fixedBytes: fixedBytes, budget: limit, field: bpw != nil ? "--bpw" : "--budget")
             }
 
             // The quantizer's plan: the chosen types, general.file_type from the type holding the most weights.
