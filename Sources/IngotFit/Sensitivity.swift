@@ -234,12 +234,16 @@ public final class SensitivityMeter {
         }
         types.append(t.type)
         errors.append(0)
-        let sizes = types.map { type -> Int in
-            let raw = type == t.type ? t.byteCount : rows * (columns / type.blockSize) * type.bytesPerBlock
-            return Checked.alignUp(raw, to: alignment) ?? raw
-        }
+        let sizes = types.map { Self.bytes(of: $0, for: t, alignment: alignment) }
         return Candidates(name: t.name, dimensions: t.dimensions, sourceType: t.type, types: types, bytes: sizes, errors: errors,
                           probe: probe, probeBytes: probeBytes)
+    }
+
+    /// The bytes tensor `t` takes in the file as `type` (as stored when `type` is its own), padded to `alignment`.
+    public static func bytes(of type: GGMLType, for t: GGUFTensorInfo, alignment: Int) -> Int {
+        let columns = max(1, t.dimensions[0])
+        let raw = type == t.type ? t.byteCount : t.elementCount / columns * (columns / type.blockSize) * type.bytesPerBlock
+        return Checked.alignUp(raw, to: alignment) ?? raw
     }
 
     /// The change of block `b`'s output over `range` of the windows, with whatever replacement stands in.

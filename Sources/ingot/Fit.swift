@@ -173,16 +173,15 @@ struct Fit: ParsableCommand {
             var measured: [FitTensor], saved: [Int]?
             var measureSeconds: Double?
             if let plan {
-                let shapes = Dictionary(uniqueKeysWithValues: quantizable.map { ($0.name, $0.dimensions) })
+                let byName = Dictionary(uniqueKeysWithValues: quantizable.map { ($0.name, $0) })
                 let mapped = try MappedFile(path: plan)
-                (measured, saved) = try FitPlan.read(Array(mapped.bytes), shapes: shapes)
+                (measured, saved) = try FitPlan.read(Array(mapped.bytes), shapes: byName.mapValues(\.dimensions))
                 // Sizes as this file lays them out (the alignment may differ from the model the plan was made on).
                 for i in measured.indices {
+                    let info = byName[measured[i].name]!
                     for k in measured[i].candidates.indices {
-                        let c = measured[i].candidates[k], t = measured[i]
-                        let raw = c.type == t.sourceType ? (stored.tensors.first { $0.name == t.name }?.sourceBytes ?? c.bytes)
-                                                         : t.elementCount / c.type.blockSize * c.type.bytesPerBlock
-                        measured[i].candidates[k].bytes = Checked.alignUp(raw, to: layout.alignment) ?? raw
+                        measured[i].candidates[k].bytes = SensitivityMeter.bytes(of: measured[i].candidates[k].type, for: info,
+                                                                                alignment: layout.alignment)
                     }
                 }
             } else {
