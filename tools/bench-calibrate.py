@@ -19,6 +19,12 @@
          first preset's measurement saved and reused for the others (`--plan`); native llama-perplexity on each fit
          output (llama.cpp loads it and computes the same perplexity); the fit's measuring time beside one
          calibration pass (`ingot calibrate` over the same --calibration-chunks windows).
+  fit-mlx: `ingot fit --format mlx` against mlx-lm's own mixed precision (mlx_lm.quant.dynamic_quant, run by
+         tools/reference/mlx_lm_dynamic_quant.py on mlx-cpu with --mlx PYTHON, its gradients over --mlx-chunks
+         windows of Macbeth) at --bpw for each pair of low and high forms of --pairs (LOW/HIGH bits, groups of 64),
+         from the SmolLM2 F16 Hugging Face folder; fit at the bits per weight mlx-lm's choice reached (at most --bpw;
+         its measurement saved once and re-planned, `--plan`), and uniform affine forms for scale; each measured by
+         `ingot eval` against F16 on Hamlet. mlx-lm loads every fit output (`mlx_lm.load`, its bits per weight).
   quantize: `ingot quantize --imatrix` against native llama-quantize --imatrix, same model, importance matrix,
          preset and threads (2), alternating, median of --runs; wall time and peak RSS of each whole command.
          The outputs are the same bytes (tools/check-calibrate.py).
@@ -27,6 +33,7 @@ usage: tools/bench-calibrate.py speed [--chunks 16] [--runs 3] [--threads 2] [--
        tools/bench-calibrate.py gain [--calibration-chunks 32] [--chunks 20] [--presets P,Q] [--awq-chunks N]
                                      [--gptq-chunks N] [--awq-gptq-chunks N] [--skip-plain] [--bin DIR]
        tools/bench-calibrate.py fit [--calibration-chunks 32] [--chunks 20] [--presets P,Q] [--probe-windows 4] [--bin DIR]
+       tools/bench-calibrate.py fit-mlx --mlx PYTHON [--bpw 4.5] [--pairs 3/5,3/6] [--mlx-chunks 8] [--probe-windows 4] [--chunks 20]
        tools/bench-calibrate.py quantize [--runs 3] [--presets P,Q] [--bin DIR]
 """
 import argparse
@@ -200,9 +207,72 @@ def fit(a, work):
           f"(`ingot calibrate`, {a.calibration_chunks} windows): {calibration['seconds']:.1f} s")
 
 
+def fit_mlx(a, work):
+    folder = os.path.join(ROOT, ".cache/variants/hf/smollm2-llama")
+    base = os.path.join(work, "f16.kld")
+    if not os.path.exists(base):
+        run([a.ingot, "eval", F16, "--text", HELD_OUT, "--chunks", str(a.chunks), "--save-base", base, "--json"])
+    mlx_work = os.path.join(work, "mlx")
+    os.makedirs(mlx_work, exist_ok=True)
+    plan, out = os.path.join(mlx_work, "fit-plan.json"), os.path.join(mlx_work, "fit")
+    from gguf import GGUFReader
+    params = sum(int(t.n_elements) for t in GGUFReader(F16).tensors)
+
+    def bpw_of(path):
+        total = 0
+        for f in os.listdir(path):
+            if f.endswith(".safetensors"):
+                with open(os.path.join(path, f), "rb") as fh:
+                    n = int.from_bytes(fh.read(8), "little")
+                    header = json.loads(fh.read(n))
+                total += sum(v["data_offsets"][1] - v["data_offsets"][0] for k, v in header.items() if k != "__metadata__")
+        return total * 8 / params
+
+    def mlx_load(path):
+        r = subprocess.run([a.mlx, "-c", "import sys, mlx.core as mx; mx.set_default_device(mx.cpu); from mlx_lm import load; "
+                            "from mlx_lm.utils import compute_bits_per_weight as b; m, _ = load(sys.argv[1]); print(b(m))", path],
+                           capture_output=True, text=True)
+        return float(r.stdout.split()[-1]) if r.returncode == 0 else float("nan")
+
+    print(f"mlx-lm dynamic_quant: sensitivities on {a.mlx_chunks} windows of Macbeth; fit probes: {a.probe_windows} windows "
+          f"of Macbeth; evaluation: {a.chunks} windows of Hamlet against F16\n")
+    print("| forms | file | bits/weight (mlx-lm's count) | PPL | mean KLD | top-1 | mlx-lm loads it |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for bits in (4, 5):
+        uniform = os.path.join(mlx_work, f"affine-{bits}")
+        run([a.ingot, "quantize", folder, "-o", uniform, "--scheme", "mlx", "--bits", str(bits), "--group-size", "64", "--json"])
+        ppl, kld, top1 = evaluate(a, uniform, base)
+        print(f"| affine {bits}-bit g64 everywhere | ingot quantize --scheme mlx | {bpw_of(uniform):.4f} | {ppl:.3f} | {kld:.5f} | {top1:.2f} % | |", flush=True)
+    measured = None
+    for pair in a.pairs.split(","):
+        low, high = pair.split("/")
+        theirs = os.path.join(mlx_work, f"dq-{low}-{high}")
+        r = json.loads(run([a.mlx, os.path.join(ROOT, "tools/reference/mlx_lm_dynamic_quant.py"), folder, "--text", CALIBRATION,
+                            "--chunks", str(a.mlx_chunks), "--target-bpw", str(a.bpw), "--bits", low, "--high-bits", high,
+                            "--sensitivities", os.path.join(mlx_work, f"sensitivities-{low}-{high}.json"), "-o", theirs]).splitlines()[-1])
+        ppl, kld, top1 = evaluate(a, theirs, base)
+        print(f"| {low}-bit, {len(r['high'])} layers {high}-bit (g64) | mlx-lm dynamic_quant ({r['sensitivitySeconds']:.0f} s measuring) | "
+              f"{r['bitsPerWeight']:.4f} | {ppl:.3f} | {kld:.5f} | {top1:.2f} % | |", flush=True)
+        target = min(a.bpw, r["bitsPerWeight"])
+        args = ["--plan", plan] if os.path.exists(plan) else ["--text", CALIBRATION, "--probe-windows", str(a.probe_windows), "--save-plan", plan]
+        f = json.loads(run([a.ingot, "fit", folder, "--format", "mlx", "--bpw", repr(target), "-o", out, *args, "--json"]))
+        measured = measured or f["seconds"]
+        ppl, kld, top1 = evaluate(a, out, base)
+        forms = ", ".join(f"{v['tensors']} {k}" for k, v in f["types"].items())
+        print(f"| at {target:.4f} bits | ingot fit --format mlx ({forms}) | {f['bitsPerWeight']:.4f} | {ppl:.3f} | {kld:.5f} | {top1:.2f} % | "
+              f"{mlx_load(out):.4f} bits |", flush=True)
+    print(f"\nfit measuring: {measured['measurement']:.1f} s (base pass {measured['base']:.1f} s)")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["speed", "gain", "quantize", "fit"])
+    ap.add_argument("mode", choices=["speed", "gain", "quantize", "fit", "fit-mlx"])
+    ap.add_argument("--mlx", help="fit-mlx: python of a virtual environment with mlx, mlx-cpu and mlx-lm")
+    ap.add_argument("--bpw", type=float, default=4.5, help="fit-mlx: the bits per weight mlx-lm targets")
+    ap.add_argument("--pairs", default="3/5,3/6", help="fit-mlx: mlx-lm's low and high bits, LOW/HIGH, comma-separated")
+    ap.add_argument("--mlx-chunks", type=int, default=8,
+                    help="fit-mlx: windows mlx-lm's gradients run over (mlx-cpu's float32 products run at about 4 GFLOP/s "
+                         "here: 8 windows of 512 tokens take about 15 minutes per pair)")
     ap.add_argument("--probe-windows", type=int, default=4, help="fit: windows of Macbeth the probes run over")
     ap.add_argument("--presets", default=None, help="comma-separated presets (gain, quantize)")
     ap.add_argument("--chunks", type=int, default=None)
@@ -221,7 +291,7 @@ def main():
     a.presets = a.presets.split(",") if a.presets else (PRESETS if a.mode == "gain" else ["Q4_K_M", "Q3_K_M", "Q2_K"] if a.mode == "fit" else IQ_PRESETS)
     work = os.path.join(ROOT, ".cache/bench/calibrate")
     os.makedirs(work, exist_ok=True)
-    {"speed": speed, "gain": gain, "quantize": quantize, "fit": fit}[a.mode](a, work)
+    {"speed": speed, "gain": gain, "quantize": quantize, "fit": fit, "fit-mlx": fit_mlx}[a.mode](a, work)
 
 
 if __name__ == "__main__":

@@ -185,7 +185,10 @@ for args, field in [(["eval", smol, "--text", short, "--ctx", "0"], "--ctx"), ([
                     (["fit", smol, "-o", bad, "--budget", "90MB"], "--text"),
                     (["fit", smol, "-o", bad, "--text", short, "--bpw", "0"], "--bpw"),
                     (["fit", smol, "-o", bad, "--text", short, "--bpw", "5", "--types", "Q4_0,Q9_0"], "--types"),
-                    (["fit", smol, "-o", bad, "--text", short, "--bpw", "5", "--response-windows", "5"], "--response-windows")]:
+                    (["fit", smol, "-o", bad, "--text", short, "--bpw", "5", "--response-windows", "5"], "--response-windows"),
+                    (["fit", smol, "-o", bad, "--text", short, "--bpw", "5", "--format", "coreml"], "--format"),
+                    (["fit", smol, "-o", bad, "--text", short, "--bpw", "5", "--format", "mlx", "--types", "Q4_K"], "--types"),
+                    (["fit", smol, "-o", bad, "--text", short, "--bpw", "5", "--format", "mlx", "--imatrix", short], "--imatrix")]:
     p = subprocess.run([ingot, *args, "--json"], capture_output=True, text=True)
     err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
     check(p.returncode == 64 and err.get("code") == "invalid-argument" and err.get("field") == field and not os.path.exists(bad),

@@ -30,6 +30,9 @@ public enum Converter {
         /// Quantizes the weights of integer schemes (MLX affine, compressed-tensors' integer presets) in place of
         /// round to nearest.
         public var calibrated: (any CalibratedQuantizer)?
+        /// To a folder: lay the safetensors files out and count their bytes (`Report.safetensorsBytes`), writing
+        /// nothing.
+        public var countOnly = false
         public init(target: Target) { self.target = target }
     }
 
@@ -49,6 +52,8 @@ public enum Converter {
         public var warnings: [String] = []
         /// With a shard: the part written (or found complete), its tensors, and whether it was already there.
         public var part: (path: String, tensors: Int, skipped: Bool)?
+        /// To a folder: the bytes of its safetensors files, and of their headers (each with its 8-byte length).
+        public var safetensorsBytes: (files: Int, headers: Int)?
 
         public var json: JSONValue {
             .object(JSONObject([
@@ -434,6 +439,39 @@ public enum Converter {
         }
     }
 
+    /// For each tensor of `model` (by its GGUF name) that a scheme quantizes in a folder written from it, the weights
+    /// the folder holds for it: one, or one per expert of a stacked tensor. Latent attention's `k_b` and `v_b` both
+    /// name the one `kv_b` the folder joins them into.
+    public static func folderWeights(_ model: ModelFile, scheme: WeightScheme) throws -> [String: [String]] {
+        let table: Architecture
+        switch model.storage {
+        case .gguf(let g):
+            guard let t = ModelSpec(gguf: g).table else {
+                throw ModelError(.unsupportedArchitecture, field: "general.architecture", "not an architecture Ingot converts (\(Architecture.supportedNames))",
+                                 path: model.path)
+            }
+            table = t
+        case .huggingFaceFolder(let d): table = try specAndTable(d).1
+        case .safetensors:
+            throw ModelError(.unsupportedArchitecture, field: "format", "a lone safetensors file has no config.json; give its Hugging Face folder",
+                             path: model.path)
+        }
+        guard let tensors = try model.ggufTensors()?.tensors else { return [:] }
+        var out: [String: [String]] = [:]
+        for t in tensors {
+            guard let mapped = table.hfName(forGGUF: t.name), t.dimensions.count >= 2, t.name.hasSuffix(".weight"),
+                  quantizable(role: mapped.role.gguf, scheme: scheme) else { continue }
+            if table.latentAttention && (mapped.role.gguf == "attn_k_b" || mapped.role.gguf == "attn_v_b"),
+               let kv = table.hfName(forGGUF: t.name.replacing(mapped.role.gguf, with: "attn_kv_b")) {
+                out[t.name] = [kv.name]
+                continue
+            }
+            out[t.name] = mapped.role.scope == .expertStack && t.dimensions.count == 3
+                ? (0..<t.dimensions[2]).map { mapped.hfName(expert: $0) } : [mapped.name]
+        }
+        return out
+    }
+
     /// The module path of a weight (`model.layers.0.mlp.down_proj` for `...down_proj.weight`).
     static func modulePath(_ name: String) -> String { name.dropSuffix(".weight") ?? name }
 
@@ -468,6 +506,10 @@ public enum Converter {
             let role = t.dims.count == 2 && t.name.hasSuffix(".weight") ? table.ggufName(forHF: t.name)?.role.gguf : nil
             let module = modulePath(t.name)
             guard quantizable(role: role, scheme: plan.base) else {
+                if case .some(.some) = plan.assigned[t.name] {
+                    throw ModelError(.invalidValue, field: "tensor '\(t.name)'",
+                                     "was assigned a scheme, but stays in float (norms, routers, biases and vectors are not quantized)", path: path)
+                }
                 for (i, o) in compiled.enumerated() where o.1 != nil && floatOnly[i] == nil && t.name.contains(o.0) { floatOnly[i] = t.name }
                 // Linear layers of the model a scheme leaves alone (routers, an untied output head).
                 if role != nil && role != "token_embd" { outcome.floatLinears.append(module) }
@@ -531,6 +573,10 @@ public enum Converter {
                 out += [part(.codes, t.name, t.dims),
                         part(.scales, module + ".weight_scale", p.name == .FP8_BLOCK ? [(cols + 127) / 128, (rows + 127) / 128] : [1, rows])]
             }
+        }
+        let written = Set(outputs.map(\.name))
+        if let stranger = plan.assigned.keys.sorted().first(where: { !written.contains($0) }) {
+            throw ModelError(.missingTensor, field: "tensor '\(stranger)'", "was assigned a scheme, but the folder has no such weight", path: path)
         }
         for (i, o) in plan.overrides.enumerated() where !matched[i] {
             if let name = floatOnly[i] {
@@ -827,6 +873,8 @@ public enum Converter {
     static func writeFolder(_ outputs: [PlannedTensor], files: [(String, [UInt8])], to path: String, options: Options,
                             calibrated: [CalibratedWeight] = [], report: inout Report, progress: (Int, Int) -> Void) throws {
         let declared = outputs.map { SafetensorsTensor(name: $0.name, dtype: $0.safetensorsDType, shape: Array($0.dims.reversed())) }
+        report.safetensorsBytes = try HFModelDirectoryWriter.safetensorsBytes(declared, maxShardBytes: options.shardBytes)
+        if options.countOnly { return }
         // With a shard, its share of the tensors (a weight with its scales) goes into its part instead of the folder.
         var writer: HFModelDirectoryWriter?
         var part: FolderPartWriter?

@@ -31,11 +31,14 @@ public enum MixedRecipe: String, Sendable, CaseIterable {
 
 /// Which scheme each weight of a folder gets: a base scheme for every weight it applies to, an mlx-lm mixed
 /// recipe (MLX affine), and `--tensor-type REGEX=SCHEME` overrides matched against the Hugging Face tensor name,
-/// the first match winning (nil: keep the weight in float).
+/// the first match winning (nil: keep the weight in float); before all of them, a scheme assigned to a weight by its
+/// exact name (what `ingot fit` chose).
 public struct SchemePlan: Sendable {
     public var base: WeightScheme
     public var recipe: MixedRecipe?
     public var overrides: [(pattern: String, scheme: WeightScheme?)] = []
+    /// Schemes by Hugging Face weight name (nil: float), as explicit as an override.
+    public var assigned: [String: WeightScheme?] = [:]
 
     public init(base: WeightScheme, recipe: MixedRecipe? = nil, overrides: [(pattern: String, scheme: WeightScheme?)] = []) {
         self.base = base
@@ -68,6 +71,7 @@ public struct SchemePlan: Sendable {
 
     /// What a weight the scheme may quantize gets: the first matching override, else the recipe, else the base.
     func scheme(for name: String, module: String, layers: Int, overrides compiled: [(Regex<AnyRegexOutput>, WeightScheme?)]) -> (WeightScheme?, explicit: Bool) {
+        if let a = assigned[name] { return (a, true) }
         if let o = compiled.first(where: { name.contains($0.0) }) { return (o.1, true) }
         if let recipe, case .mlx(let b) = base {
             let q = MLXQuantization(mode: .affine, bits: recipe.bits(forModule: module, layers: layers), groupSize: b.groupSize)

@@ -9,6 +9,9 @@ public struct FitError: IngotError, Sendable {
         case budgetTooLarge = "budget-too-large"
         case invalidPlan = "invalid-plan"
         case planMismatch = "plan-mismatch"
+        /// The output format cannot hold a plan of this kind (forms of another format; one form per tensor where the
+        /// format stores several tensors as one weight, or one tensor as several).
+        case cannotExpress = "format-cannot-express"
     }
     public var code: Code
     public var field: String?
@@ -37,7 +40,7 @@ public struct FitPlan: Sendable {
 
     public var fileBytes: Int { fixedBytes + zip(tensors, chosen).reduce(0) { $0 + $1.0.candidates[$1.1].bytes } }
     public var predictedKLD: Double { zip(tensors, chosen).reduce(0) { $0 + $1.0.candidates[$1.1].loss } }
-    public var types: [String: GGMLType] {
+    public var types: [String: FitType] {
         Dictionary(uniqueKeysWithValues: zip(tensors, chosen).map { ($0.name, $0.candidates[$1].type) })
     }
 
@@ -68,9 +71,9 @@ public struct FitPlan: Sendable {
     }
 
     /// The plan as a file `--plan` reads back: every measurement, so that another budget is planned without measuring again.
-    public func json(extra: [(String, JSONValue)] = []) -> JSONValue {
+    public func json(format: FitFormat, extra: [(String, JSONValue)] = []) -> JSONValue {
         .object(JSONObject([
-            ("format", "ingot-fit-plan"), ("version", 1), ("budget", JSONValue(budget)), ("fileBytes", JSONValue(fileBytes)),
+            ("format", "ingot-fit-plan"), ("version", 1), ("output", .string(format.rawValue)), ("budget", JSONValue(budget)), ("fileBytes", JSONValue(fileBytes)),
             ("fixedBytes", JSONValue(fixedBytes)), ("predictedKLD", .double(predictedKLD)),
         ] + extra + [
             ("tensors", .array(zip(tensors, chosen).map { t, c in
@@ -88,21 +91,28 @@ public struct FitPlan: Sendable {
         ]))
     }
 
-    /// The tensors (with their measurements) and chosen types of a saved plan, checked against the model's tensors
-    /// (`shapes`: GGUF dimensions by name, of the tensors the plan must cover).
-    public static func read(_ bytes: [UInt8], shapes: [String: [Int]]) throws -> (tensors: [FitTensor], chosen: [Int]) {
+    /// The tensors (with their measurements) and chosen forms of a saved plan, checked against the model's tensors
+    /// (`shapes`: GGUF dimensions by name, of the tensors the plan must cover) and the output format (a plan without
+    /// `output` is a GGUF one).
+    public static func read(_ bytes: [UInt8], shapes: [String: [Int]], format: FitFormat) throws -> (tensors: [FitTensor], chosen: [Int]) {
         let root = try JSONParser.parse(bytes, field: "plan")
         guard let o = root.objectValue, o["format"]?.stringValue == "ingot-fit-plan" else {
             throw FitError(.invalidPlan, field: "format", offset: 0, "not a plan of `ingot fit` (format \"ingot-fit-plan\")")
         }
         guard o["version"]?.intValue == 1 else { throw FitError(.invalidPlan, field: "version", offset: offset(o, "version"), "version 1 is the one known") }
+        let made = o["output"]?.stringValue ?? FitFormat.gguf.rawValue
+        guard made == format.rawValue else {
+            throw FitError(.cannotExpress, field: "output", offset: offset(o, "output"),
+                           "the plan chose among \(made) forms; it cannot be written as \(format.rawValue): measure again with --format \(format.rawValue)")
+        }
+        func form(_ v: JSONValue?) -> FitType? { v?.stringValue.flatMap { FitType.named($0, format: format) } }
         guard let list = o["tensors"]?.arrayValue else { throw FitError(.invalidPlan, field: "tensors", offset: offset(o, "tensors"), "no tensor list") }
         var tensors: [FitTensor] = [], chosen: [Int] = []
         for (i, v) in list.enumerated() {
             let field = "tensors[\(i)]"
             guard let t = v.objectValue, let name = t["name"]?.stringValue, let shape = t["shape"]?.arrayValue?.compactMap(\.intValue),
-                  let from = t["from"]?.stringValue.flatMap(GGMLType.named), let type = t["type"]?.stringValue.flatMap(GGMLType.named),
-                  let probe = t["probe"]?.stringValue.flatMap(GGMLType.named), let probeKLD = t["probeKLD"]?.doubleValue,
+                  let from = t["from"]?.stringValue.flatMap(GGMLType.named), let type = form(t["type"]),
+                  let probe = form(t["probe"]), let probeKLD = t["probeKLD"]?.doubleValue,
                   let cands = t["candidates"]?.arrayValue else {
                 throw FitError(.invalidPlan, field: field, "each tensor needs name, shape, from, type, probe, probeKLD and candidates")
             }
@@ -114,12 +124,12 @@ public struct FitPlan: Sendable {
             }
             var candidates: [FitCandidate] = []
             for (k, c) in cands.enumerated() {
-                guard let co = c.objectValue, let ct = co["type"]?.stringValue.flatMap(GGMLType.named), let bytes = co["bytes"]?.intValue,
+                guard let co = c.objectValue, let ct = form(co["type"]), let bytes = co["bytes"]?.intValue,
                       let error = co["error"]?.doubleValue, let loss = co["loss"]?.doubleValue,
-                      bytes > 0, error.isFinite, error >= 0, loss.isFinite, loss >= 0, ct == from || BlockCodec.canQuantize(ct),
-                      dims[0] % ct.blockSize == 0 else {
+                      bytes > 0, error.isFinite, error >= 0, loss.isFinite, loss >= 0, writable(ct, from: from),
+                      dims[0] % ct.rowUnit == 0 else {
                     throw FitError(.invalidPlan, field: "\(field).candidates[\(k)]",
-                                   "a candidate needs a known type whose blocks the rows fill, bytes above 0, and a finite error and loss of at least 0")
+                                   "a candidate needs a known form whose blocks or groups the rows fill, bytes above 0, and a finite error and loss of at least 0")
                 }
                 candidates.append(FitCandidate(type: ct, bytes: bytes, error: error, loss: loss))
             }
@@ -136,6 +146,13 @@ public struct FitPlan: Sendable {
             throw FitError(.planMismatch, field: "tensors", "the plan has no entry for \(missing): it was made for another model")
         }
         return (tensors, chosen)
+    }
+
+    /// Whether a plan's form can be written for a tensor stored as `from`: its own GGUF type, one Ingot quantizes to, or
+    /// any MLX form.
+    static func writable(_ type: FitType, from: GGMLType) -> Bool {
+        if case .gguf(let g) = type { return g == from || BlockCodec.canQuantize(g) }
+        return true
     }
 
     static func mib(_ bytes: Int) -> String { String(format: "%.2f MiB", Double(bytes) / 1048576) }

@@ -7,8 +7,11 @@ import IngotQuantize
 
 /// What `ingot fit` measures and chooses from.
 public struct FitOptions: Sendable {
-    /// The types a tensor may take (those whose blocks its rows fill); the tensor's stored type is always a choice too.
-    public var candidates: [GGMLType] = FitOptions.defaultCandidates
+    /// The file to be written: GGUF (a type per tensor) or an MLX folder (an MLX quantization per tensor, or float).
+    public var format: FitFormat = .gguf
+    /// The forms a tensor may take (those whose blocks or groups its rows fill); staying as stored (GGUF) or in float
+    /// (MLX) is always a choice too.
+    public var candidates: [FitType] = FitOptions.defaultCandidates(.gguf)
     /// Each block's probe (all its tensors at once, run to the logits) takes each tensor's candidate nearest this
     /// many bits per weight.
     public var probeBits = 4.5
@@ -17,19 +20,29 @@ public struct FitOptions: Sendable {
     public var responseWindows = 1
     public var threads = 2
     public var kernels: KernelChoice = Kernels.choice
-    public init() {}
+    public init(format: FitFormat = .gguf) {
+        self.format = format
+        candidates = Self.defaultCandidates(format)
+    }
 
-    /// Every GGUF type Ingot quantizes to below 8.5 bits, but the 1.56- and 1.75-bit IQ1 types (no preset of
-    /// llama.cpp gives them to more than a few tensors, and on a model they cost more than they save).
-    public static let defaultCandidates: [GGMLType] = [
-        .iq2_XXS, .iq2_XS, .iq2_S, .q2_K, .iq3_XXS, .iq3_S, .q3_K, .iq4_XS, .iq4_NL, .q4_0, .q4_K, .q4_1, .q5_0, .q5_K,
-        .q5_1, .q6_K, .q8_0,
-    ]
+    /// GGUF: every type Ingot quantizes to below 8.5 bits, but the 1.56- and 1.75-bit IQ1 types (no preset of llama.cpp
+    /// gives them to more than a few tensors, and on a model they cost more than they save). MLX: affine quantization
+    /// at every width and group size mlx-lm takes (the microscaling modes only when asked for: at their widths affine
+    /// groups of 32 or 128 cost the same and lose less).
+    public static func defaultCandidates(_ format: FitFormat) -> [FitType] {
+        switch format {
+        case .gguf:
+            return ([.iq2_XXS, .iq2_XS, .iq2_S, .q2_K, .iq3_XXS, .iq3_S, .q3_K, .iq4_XS, .iq4_NL, .q4_0, .q4_K, .q4_1, .q5_0, .q5_K,
+                     .q5_1, .q6_K, .q8_0] as [GGMLType]).map { .gguf($0) }
+        case .mlx:
+            return FitType.all(.mlx).filter { if case .mlx(let q) = $0 { return q.mode == .affine } else { return false } }
+        }
+    }
 }
 
 /// One type a tensor may take: its size in the file (padded to the alignment) and what it costs in accuracy.
 public struct FitCandidate: Sendable, Equatable {
-    public var type: GGMLType
+    public var type: FitType
     public var bytes: Int
     /// What the type changes where the tensor acts: for a layer of a block, the change of the block's output as the
     /// next block sees it (`SensitivityMeter.normalizedChange`); for the embedding and the output projection, the KL
@@ -38,7 +51,7 @@ public struct FitCandidate: Sendable, Equatable {
     /// The KL divergence from the base this tensor alone is predicted to add in this type: `error` times its block's
     /// KL divergence per unit of change.
     public var loss: Double
-    public init(type: GGMLType, bytes: Int, error: Double, loss: Double) {
+    public init(type: FitType, bytes: Int, error: Double, loss: Double) {
         (self.type, self.bytes, self.error, self.loss) = (type, bytes, error, loss)
     }
 }
@@ -49,10 +62,10 @@ public struct FitTensor: Sendable {
     public var dimensions: [Int]
     public var sourceType: GGMLType
     public var candidates: [FitCandidate]
-    /// The type the tensor took in its block's probe, and its predicted KL divergence in that type.
-    public var probe: GGMLType
+    /// The form the tensor took in its block's probe, and its predicted KL divergence in that form.
+    public var probe: FitType
     public var probeKLD: Double
-    public init(name: String, dimensions: [Int], sourceType: GGMLType, candidates: [FitCandidate], probe: GGMLType, probeKLD: Double) {
+    public init(name: String, dimensions: [Int], sourceType: GGMLType, candidates: [FitCandidate], probe: FitType, probeKLD: Double) {
         (self.name, self.dimensions, self.sourceType, self.candidates, self.probe, self.probeKLD) =
             (name, dimensions, sourceType, candidates, probe, probeKLD)
     }
@@ -132,14 +145,13 @@ public final class SensitivityMeter {
         baseSeconds = Date().timeIntervalSince(clock)
     }
 
-    /// The tensors `measure` covers: every one llama-quantize's rules allow to be quantized.
+    /// The tensors a GGUF fit covers: every one llama-quantize's rules allow to be quantized.
     public var quantizable: [GGUFTensorInfo] { source.tensors.filter(QuantPlanner.allowsQuantization) }
 
-    /// Measures every quantizable tensor; `alignment` pads each candidate's bytes as the file will. Tensors come back
-    /// in the source's order.
-    public func measure(alignment: Int, progress: (FitProgress) -> Void = { _ in }) throws -> [FitTensor] {
+    /// Measures `tensors` (tensors of the source the forward pass multiplies by); `alignment` pads each candidate's
+    /// bytes as the file will. Tensors come back in the order given.
+    public func measure(_ tensors: [GGUFTensorInfo], alignment: Int, progress: (FitProgress) -> Void = { _ in }) throws -> [FitTensor] {
         let clock = Date()
-        let tensors = quantizable
         var sites: [Int: [GGUFTensorInfo]] = [:]
         var outside: [GGUFTensorInfo] = []
         for t in tensors {
@@ -164,7 +176,7 @@ public final class SensitivityMeter {
                     return try change(of: b, windows: 0..<min(options.responseWindows, windows.count))
                 })
             }
-            for m in measuredHere where m.probe != nil { try model.replaceWeight(m.name, type: m.types[m.probe!], bytes: m.probeBytes) }
+            for m in measuredHere where m.probe != nil { try model.replaceWeight(m.name, type: m.probeForm.type, bytes: m.probeForm.bytes) }
             let probe = try kldAndChange(from: b)
             for m in measuredHere { model.restoreWeight(m.name) }
             // KL divergence per unit of change of the block's output (both on the response windows' share of it).
@@ -179,16 +191,18 @@ public final class SensitivityMeter {
         var name: String
         var dimensions: [Int]
         var sourceType: GGMLType
-        var types: [GGMLType]
+        var types: [FitType]
+        var stored: FitType
         var bytes: [Int]
         var errors: [Double]
         var probe: Int?
-        var probeBytes: [UInt8]
+        /// The probe's form as the forward pass takes it.
+        var probeForm: (type: GGMLType, bytes: [UInt8])
 
         func finished(scale: Double) -> FitTensor {
             let candidates = types.indices.map { FitCandidate(type: types[$0], bytes: bytes[$0], error: errors[$0], loss: errors[$0] * scale) }
             return FitTensor(name: name, dimensions: dimensions, sourceType: sourceType, candidates: candidates,
-                             probe: probe.map { types[$0] } ?? sourceType, probeKLD: probe.map { errors[$0] * scale } ?? 0)
+                             probe: probe.map { types[$0] } ?? stored, probeKLD: probe.map { errors[$0] * scale } ?? 0)
         }
     }
 
@@ -208,11 +222,11 @@ public final class SensitivityMeter {
     /// Reads `t`, quantizes it to each candidate type in turn and asks `response` what that type changes.
     func candidates(_ t: GGUFTensorInfo, alignment: Int, response: (GGMLType, [UInt8]) throws -> Double) throws -> Candidates {
         let columns = t.dimensions[0], rows = t.elementCount / max(1, columns)
-        var values = [Float](repeating: 0, count: t.elementCount)
-        try source.withBytes(of: t) { data in
-            values.withUnsafeMutableBufferPointer { BlockCodec.dequantize(t.type, data.baseAddress!, count: t.elementCount, into: $0.baseAddress!) }
+        // The values as the pass holds them (a folder keeps q and k in its own row order, not the file's): a candidate
+        // quantizes each row alike in either order, and goes back into the pass in the pass's.
+        guard let values = model.weightValues(t.name, kernels: options.kernels), values.count == t.elementCount else {
+            throw QuantError(.unsupportedType, tensor: t.name, "the forward pass holds no weight of this name and size")
         }
-        source.release(t, bytes: 0..<t.byteCount)
         if let bad = NonFinite.first(in: values) {
             throw QuantError(.nonFinite, tensor: t.name, offset: source.fileOffset(of: t).map { $0 + bad / columns * (t.byteCount / max(1, rows)) },
                              "row \(bad / columns) holds \(values[bad]) at column \(bad % columns); fit cannot weigh a tensor that is not finite")
@@ -220,30 +234,50 @@ public final class SensitivityMeter {
         // Importance weights: one row of columns per matrix of a stacked tensor (experts), as the quantizer takes them.
         let matrices = t.dimensions.count > 2 ? t.dimensions[2] : 1
         let weights = importance?.importance(for: t.name).flatMap { $0.count == columns * matrices ? $0 : nil }
-        // The candidates whose blocks the rows fill, then the stored type (nothing changes: it stays as it is).
-        var types = options.candidates.filter { $0 != t.type && columns % $0.blockSize == 0 && BlockCodec.canQuantize($0) }
-        if weights == nil { types.removeAll { BlockCodec.importanceOnlyTypes.contains($0) } }
-        if t.type == .f32 && !types.contains(.f16) { types.append(.f16) }
-        let probe = types.indices.min { abs(types[$0].bitsPerWeight - options.probeBits) < abs(types[$1].bitsPerWeight - options.probeBits) }
-        var errors: [Double] = [], probeBytes: [UInt8] = []
-        for (k, type) in types.enumerated() {
-            let bytes = try Self.quantize(values, rows: rows, columns: columns, type: type, importance: weights,
-                                          rowsPerMatrix: rows / matrices, threads: options.threads)
-            errors.append(try response(type, bytes))
-            if k == probe { probeBytes = bytes }
+        // The candidates whose blocks or groups the rows fill, then the stored form (nothing changes: it stays as it is).
+        let stored = Self.storedForm(t, format: options.format)
+        var types = options.candidates.filter { type in
+            guard type != stored, columns % type.rowUnit == 0 else { return false }
+            if case .gguf(let g) = type { return options.format == .gguf && BlockCodec.canQuantize(g) }
+            return options.format == .mlx
         }
-        types.append(t.type)
+        if weights == nil { types.removeAll(where: \.needsImportance) }
+        if options.format == .gguf && t.type == .f32 && !types.contains(.gguf(.f16)) { types.append(.gguf(.f16)) }
+        let probe = types.indices.min { abs(types[$0].bitsPerWeight - options.probeBits) < abs(types[$1].bitsPerWeight - options.probeBits) }
+        var errors: [Double] = [], probeForm: (type: GGMLType, bytes: [UInt8]) = (t.type, [])
+        for (k, type) in types.enumerated() {
+            let form = try type.passForm(values, rows: rows, columns: columns, importance: weights, rowsPerMatrix: rows / matrices,
+                                         floatType: Self.floatType(of: t), threads: options.threads)
+            errors.append(try response(form.type, form.bytes))
+            if k == probe { probeForm = form }
+        }
+        types.append(stored)
         errors.append(0)
         let sizes = types.map { Self.bytes(of: $0, for: t, alignment: alignment) }
-        return Candidates(name: t.name, dimensions: t.dimensions, sourceType: t.type, types: types, bytes: sizes, errors: errors,
-                          probe: probe, probeBytes: probeBytes)
+        return Candidates(name: t.name, dimensions: t.dimensions, sourceType: t.type, types: types, stored: stored, bytes: sizes,
+                          errors: errors, probe: probe, probeForm: probeForm)
     }
 
-    /// The bytes tensor `t` takes in the file as `type` (as stored when `type` is its own), padded to `alignment`.
-    public static func bytes(of type: GGMLType, for t: GGUFTensorInfo, alignment: Int) -> Int {
-        let columns = max(1, t.dimensions[0])
-        let raw = type == t.type ? t.byteCount : t.elementCount / columns * (columns / type.blockSize) * type.bytesPerBlock
-        return Checked.alignUp(raw, to: alignment) ?? raw
+    /// What leaves a tensor as it is: its own GGUF type; in a folder, the float type it is written in.
+    public static func storedForm(_ t: GGUFTensorInfo, format: FitFormat) -> FitType {
+        format == .gguf ? .gguf(t.type) : .float
+    }
+
+    /// The float type a folder holds a tensor in, and an MLX form's scales and biases: the tensor's own (F16, BF16,
+    /// F32), F16 for any other (as `ingot quantize --scheme mlx` writes a folder).
+    public static func floatType(of t: GGUFTensorInfo) -> GGMLType {
+        [.f16, .bf16, .f32].contains(t.type) ? t.type : .f16
+    }
+
+    /// The bytes tensor `t` takes in the file in form `type` (as stored when it is its own GGUF type), its GGUF data
+    /// padded to `alignment`; in a folder, its data (the stored tensors' header entries are counted with the file's).
+    public static func bytes(of type: FitType, for t: GGUFTensorInfo, alignment: Int) -> Int {
+        let columns = max(1, t.dimensions[0]), rows = t.elementCount / columns
+        if case .gguf(let g) = type {
+            let raw = g == t.type ? t.byteCount : type.dataBytes(rows: rows, columns: columns, floatType: g)
+            return Checked.alignUp(raw, to: alignment) ?? raw
+        }
+        return type.dataBytes(rows: rows, columns: columns, floatType: floatType(of: t))
     }
 
     /// The change of block `b`'s output over `range` of the windows, with whatever replacement stands in.
@@ -380,7 +414,4 @@ public final class SensitivityMeter {
     }
 }
 
-extension GGMLType {
-    /// Bits per weight of the type's blocks.
-    var bitsPerWeight: Double { Double(bytesPerBlock * 8) / Double(blockSize) }
-}
+

@@ -177,6 +177,19 @@ public final class HFModelDirectoryWriter {
         }
     }
 
+    /// The bytes of the safetensors files a folder of these tensors is written as (headers included), and of their
+    /// headers alone (each with its 8-byte length).
+    public static func safetensorsBytes(_ tensors: [SafetensorsTensor], maxShardBytes: Int = 5_000_000_000,
+                                        metadata: [(String, String)] = [("format", "pt")]) throws -> (files: Int, headers: Int) {
+        var files = 0, headers = 0
+        for shard in shards(tensors, maxShardBytes: maxShardBytes) {
+            let (placed, header) = try SafetensorsWriter.layout(shard.tensors, metadata: metadata)
+            headers += 8 + header.count
+            files += 8 + header.count + (placed.last?.end ?? 0)
+        }
+        return (files, headers)
+    }
+
     deinit { if !finished { abort() } }
 
     /// The names of the tensors in the order `write` expects their data.

@@ -14,6 +14,18 @@ public final class SafetensorsWriter {
 
     public init(path: String, tensors declared: [SafetensorsTensor], metadata: [(String, String)] = []) throws {
         self.path = path
+        let (placed, header) = try Self.layout(declared, metadata: metadata, path: path)
+        tensors = placed
+        out = try OutputFile(path: path)
+        var length = UInt64(header.count).littleEndian
+        try withUnsafeBytes(of: &length) { try out.write($0) }
+        try out.write(header)
+    }
+
+    /// The tensors in data order with their offsets, and the header (JSON padded to 8 bytes, without its 8-byte
+    /// length) a file of them has: what `init` writes, for a size counted before writing.
+    public static func layout(_ declared: [SafetensorsTensor], metadata: [(String, String)] = [],
+                              path: String = "") throws -> (tensors: [SafetensorsTensor], header: [UInt8]) {
         var names = Set<String>()
         for t in declared {
             guard t.name != SafetensorsFile.metadataKey, names.insert(t.name).inserted else {
@@ -34,8 +46,6 @@ public final class SafetensorsWriter {
             offset = end
             placed.append(t)
         }
-        tensors = placed
-
         var root = JSONObject()
         if !metadata.isEmpty {
             root.members.append((key: SafetensorsFile.metadataKey, value: .object(JSONObject(metadata.map { ($0.0, JSONValue.string($0.1)) }))))
@@ -52,10 +62,7 @@ public final class SafetensorsWriter {
         guard header.count <= Limits.maxSafetensorsHeaderBytes else {
             throw FormatError(.headerTooLarge, field: "header", offset: nil, "header of \(header.count) bytes exceeds the limit", path: path)
         }
-        out = try OutputFile(path: path)
-        var length = UInt64(header.count).littleEndian
-        try withUnsafeBytes(of: &length) { try out.write($0) }
-        try out.write(header)
+        return (placed, header)
     }
 
     public var nextTensor: SafetensorsTensor? { next < tensors.count ? tensors[next] : nil }

@@ -12,10 +12,7 @@ public final class TemporaryFolder {
 
     /// Creates the folder; fails if `destination` exists already.
     public init(beside destination: String) throws {
-        var st = stat()
-        if lstat(destination, &st) == 0 {
-            throw FormatError(.writeFailed, field: "output", offset: nil, "'\(destination)' already exists", path: destination)
-        }
+        try Self.checkDestination(destination)
         let (parent, base) = splitPath(destination)
         Temporaries.removeAbandoned(in: parent)
         var template = Array(Temporaries.template(folder: parent, name: base).utf8CString)
@@ -24,6 +21,14 @@ public final class TemporaryFolder {
         }
         path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         Temporaries.register(path, folder: true, destination: destination)
+    }
+
+    /// Fails as `init` would where `destination` exists already: for a command to say so before its long work.
+    public static func checkDestination(_ destination: String) throws {
+        var st = stat()
+        if lstat(destination, &st) == 0 {
+            throw FormatError(.writeFailed, field: "output", offset: nil, "'\(destination)' already exists", path: destination)
+        }
     }
 
     /// Creates the folders above `relative` inside this one.

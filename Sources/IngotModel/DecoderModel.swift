@@ -460,6 +460,26 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
     /// stacked tensor of them.
     public func computes(_ name: String) -> Bool { linearsByName[name] != nil || stacksByName[name] != nil }
 
+    /// The values of a weight as the forward pass holds it (the stored weight, not a replacement), in the pass's own
+    /// row order, which is what `replaceWeight` takes: a linear layer, a stacked tensor (its matrices in order) or the
+    /// token embedding; nil for any other name. (A Hugging Face folder's q and k rows are in its own order, not GGUF's.)
+    public func weightValues(_ name: String, kernels: KernelChoice = Kernels.choice) -> [Float]? {
+        let matrices: [StoredMatrix]
+        if name == "token_embd.weight" { matrices = [embedding] }
+        else if let l = linearsByName[name] { matrices = [l.storedWeight] }
+        else if let stack = stacksByName[name], !stack.isEmpty { matrices = stack.map(\.storedWeight) }
+        else { return nil }
+        var values = [Float](repeating: 0, count: matrices.reduce(0) { $0 + $1.rows * $1.cols })
+        values.withUnsafeMutableBufferPointer { v in
+            var at = 0
+            for m in matrices {
+                m.dequantize(rows: 0, count: m.rows, into: v.baseAddress! + at, kernels: kernels)
+                at += m.rows * m.cols
+            }
+        }
+        return values
+    }
+
     /// Puts the weight the file stores back in place of a replacement, freeing it (nothing when none stands in).
     public func restoreWeight(_ name: String) {
         linearsByName[name]?.restore()

@@ -50,6 +50,8 @@ public final class Linear {
 
     public var rows: Int { weight.rows }
     public var columns: Int { weight.cols }
+    /// The weight as stored, also while a replacement stands in for it.
+    var storedWeight: StoredMatrix { stored ?? weight }
 
     /// y (rows × `self.rows`) = x (rows × columns) · Wᵀ (+ b).
     func apply(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, _ c: ForwardContext) {

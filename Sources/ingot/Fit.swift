@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IngotArchitectures
 import IngotCalibrate
+import IngotConvert
 import IngotFit
 import IngotFormats
 import IngotModel
@@ -11,28 +12,36 @@ import IngotReport
 
 struct Fit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The most accurate GGUF that fits a size: a type per tensor, chosen by measuring what each costs.",
+        abstract: "The most accurate model that fits a size: a type per tensor (GGUF or MLX), chosen by measuring what each costs.",
         discussion: """
         Every quantizable tensor is measured on the calibration text (--probe-windows windows of --ctx tokens): in each \
-        candidate type (--types), quantized as `ingot quantize` would under the importance matrix (--imatrix, or one \
-        calibrated on --text) and run in that type's bytes, the change it makes to its block's output; each block, with \
+        candidate type (--types), quantized as `ingot quantize` would (GGUF: under the importance matrix, --imatrix or \
+        one calibrated on --text) and run in that form, the change it makes to its block's output; each block, with \
         its tensors at about 4.5 bits at once, run to the logits, turns that change into KL divergence from the model as \
         stored. The plan of least summed predicted divergence whose file fits --budget (bytes of the whole file, \
-        metadata included: 100MB, 95.5MiB, 4G) or --bpw (bits per weight of the tensors' bytes) is written with \
-        quantize's quantizers, and its divergence on the probe windows is measured beside the prediction.
+        metadata included: 100MB, 95.5MiB, 4G; for an MLX folder, its safetensors files) or --bpw (bits per weight of \
+        the tensors' bytes, as mlx-lm counts them) is written with quantize's quantizers, and its divergence on the probe \
+        windows is measured beside the prediction.
+
+        --format mlx writes a Hugging Face folder as mlx-lm loads it: each weight mlx-lm quantizes (the linear layers, \
+        the embedding and the output head) in an MLX affine form (affine-BITS-GROUP: bits 2, 3, 4, 5, 6, 8, groups \
+        of 32, 64, 128; --types may add mxfp4, mxfp8, nvfp4) or left in float, listed in config.json's quantization.
 
         --save-plan keeps the plan with every measurement; --plan reads it back, to choose again for another budget \
         without measuring (give --imatrix, the one it was measured with, or --text to calibrate one), or to write it as \
         it is. Every architecture eval runs (mixtures of experts: one type per stacked expert tensor, as GGUF holds it); \
-        GGUF output; formats/quantization.md has the method.
+        formats/quantization.md has the method.
         """
     )
 
     @Argument(help: "A .gguf model (F16, BF16 or F32 weights, as quantize takes), or a Hugging Face folder.")
     var input: String
 
-    @Option(name: .shortAndLong, help: "The GGUF file to write.")
+    @Option(name: .shortAndLong, help: "The GGUF file (or, with --format mlx, the folder) to write.")
     var output: String?
+
+    @Option(name: .long, help: "gguf: one GGUF file; mlx: a Hugging Face folder of MLX quantized weights, as mlx-lm loads it.")
+    var format: FitFormat = .gguf
 
     @Option(name: .long, help: "The size of the file to write, at most: bytes, or with KB, MB, GB (powers of 1000) or KiB, MiB, GiB.")
     var budget: String?
@@ -43,7 +52,7 @@ struct Fit: ParsableCommand {
     @Option(name: .long, help: "The calibration text (UTF-8): an importance matrix is calibrated on it unless --imatrix is given, and the probes run on its first windows.")
     var text: String?
 
-    @Option(name: .long, help: "An importance matrix (from `ingot calibrate` or llama-imatrix) instead of calibrating one on --text.")
+    @Option(name: .long, help: "An importance matrix (from `ingot calibrate` or llama-imatrix) instead of calibrating one on --text (GGUF only).")
     var imatrix: String?
 
     @OptionGroup var windows: WindowOptions
@@ -51,7 +60,7 @@ struct Fit: ParsableCommand {
     @Option(name: .customLong("probe-windows"), help: "Windows of --text each tensor's probe runs over.")
     var probeWindows = 4
 
-    @Option(name: .long, help: "The candidate types, comma-separated (default: \(FitOptions.defaultCandidates.map(\.name).joined(separator: ","))).")
+    @Option(name: .long, help: "The candidate types, comma-separated (default, GGUF: \(FitOptions.defaultCandidates(.gguf).map(\.name).joined(separator: ",")); MLX: affine-BITS-GROUP for bits 2, 3, 4, 5, 6, 8 and groups 32, 64, 128).")
     var types: String?
 
     @Option(name: .customLong("response-windows"), help: "Of the probe windows, those each candidate type's effect on its block is measured on.")
@@ -81,8 +90,11 @@ struct Fit: ParsableCommand {
             throw ValidationError("--budget: '\(budget)' is not a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)")
         }
         if let bpw, !(bpw > 0 && bpw <= 32) { throw ValidationError("--bpw must be above 0 and at most 32, not \(bpw)") }
-        if text == nil && !(plan != nil && imatrix != nil) {
-            throw ValidationError("give --text (the calibration text), or --plan with --imatrix")
+        if format == .mlx && imatrix != nil {
+            throw ValidationError("--imatrix: MLX quantization weighs every column alike; give --text alone with --format mlx")
+        }
+        if text == nil && !(plan != nil && (imatrix != nil || format == .mlx)) {
+            throw ValidationError(format == .gguf ? "give --text (the calibration text), or --plan with --imatrix" : "give --text (the calibration text), or --plan")
         }
         if !(1...1000).contains(probeWindows) { throw ValidationError("--probe-windows must be between 1 and 1000, not \(probeWindows)") }
         if !(1...probeWindows).contains(responseWindows) { throw ValidationError("--response-windows must be between 1 and --probe-windows (\(probeWindows)), not \(responseWindows)") }
@@ -102,11 +114,11 @@ struct Fit: ParsableCommand {
         return v
     }
 
-    func candidates() throws -> [GGMLType] {
-        guard let types else { return FitOptions.defaultCandidates }
+    func candidates() throws -> [FitType] {
+        guard let types else { return FitOptions.defaultCandidates(format) }
         return try types.split(separator: ",").map { name in
-            guard let t = GGMLType.named(String(name).trimmingCharacters(in: .whitespaces)), BlockCodec.canQuantize(t) else {
-                throw ValidationError("--types: '\(name)' is not a type Ingot quantizes to; known: \(BlockCodec.quantizable.map(\.name).joined(separator: ", "))")
+            guard let t = FitType.named(String(name).trimmingCharacters(in: .whitespaces), format: format), t != .float else {
+                throw ValidationError("--types: '\(name)' is not a \(format.rawValue) type Ingot quantizes to; known: \(FitType.all(format).map(\.name).joined(separator: ", "))")
             }
             return t
         }
@@ -115,6 +127,8 @@ struct Fit: ParsableCommand {
     func run() throws {
         try reportingErrors(json: common.json) {
             let clock = Stopwatch()
+            // A folder is not written over: say so before measuring, not after.
+            if format == .mlx, !dryRun, let output { try TemporaryFolder.checkDestination(output) }
             let file = try ModelFile.open(input)
             var warnings = Warnings()
             warnings.add(try ModelValidation.check(model: file))
@@ -129,13 +143,13 @@ struct Fit: ParsableCommand {
                 return Array(mapped.bytes)
             }
 
-            // The importance matrix: given, or calibrated on the text.
-            var importance: ImportanceMatrix, importancePath: String
+            // The importance matrix (GGUF's weighted quantizers): given, or calibrated on the text.
+            var importance: ImportanceMatrix?, importancePath: String?
             var calibrationSeconds: Double?
             if let imatrix {
                 importance = try ImportanceMatrix.read(path: imatrix)
                 importancePath = imatrix
-            } else {
+            } else if format == .gguf {
                 var o = CalibrationOptions()
                 (o.context, o.chunks, o.threads) = (windows.ctx, windows.chunks, parallel.count)
                 let calibrator = try Calibrator(model: model, tokenizer: tokenizer, options: o)
@@ -145,27 +159,16 @@ struct Fit: ParsableCommand {
                 (importance, importancePath, calibrationSeconds) = (m, text!, report.seconds)
             }
 
-            // The file's fixed bytes: the header (the same for every plan: types are fixed-width) and the tensors that
-            // stay as stored.
-            let quantizable = gguf.tensors.filter(QuantPlanner.allowsQuantization)
-            var base = QuantOptions(preset: QuantPreset.named("Q8_0")!)
-            base.importance = importance
-            base.importanceFile = importancePath
-            base.assigned = Dictionary(uniqueKeysWithValues: quantizable.map { ($0.name, $0.type) })
-            let stored = try QuantPlanner.plan(metadata: gguf.metadata, tensors: gguf.tensors, options: base)
-            let layout = try GGUFWriter.layout(path: input, metadata: stored.metadata, tensors: stored.tensors.map {
-                try GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: $0.targetType)
-            })
-            let movable = Set(quantizable.map(\.name))
-            let fixedBytes = layout.header.count + stored.tensors.filter { !movable.contains($0.name) }.reduce(0) {
-                $0 + (Checked.alignUp($1.targetBytes, to: layout.alignment) ?? $1.targetBytes)
-            }
+            // What the file holds apart from the tensors fit chooses for, and how a plan is counted and written.
+            let target: FitTarget = format == .gguf
+                ? try GGUFTarget(input: input, gguf: gguf, importance: importance!, importancePath: importancePath!, threads: parallel.count)
+                : try FolderTarget(file: file, gguf: gguf, threads: parallel.count)
 
             // The probes' windows and the measurements (or a saved plan's).
             var meter: SensitivityMeter?
             if let textBytes {
                 let cut = try tokenizer.windows(textBytes, context: windows.ctx, chunks: probeWindows).map(tokenizer.runnable)
-                var o = FitOptions()
+                var o = FitOptions(format: format)
                 (o.candidates, o.responseWindows, o.threads) = (try candidates(), responseWindows, parallel.count)
                 line.show("running the base model over \(cut.count) windows")
                 meter = try SensitivityMeter(model: model, source: gguf, importance: importance, windows: cut, options: o)
@@ -173,20 +176,20 @@ struct Fit: ParsableCommand {
             var measured: [FitTensor], saved: [Int]?
             var measureSeconds: Double?
             if let plan {
-                let byName = Dictionary(uniqueKeysWithValues: quantizable.map { ($0.name, $0) })
+                let byName = Dictionary(uniqueKeysWithValues: target.measured.map { ($0.name, $0) })
                 let mapped = try MappedFile(path: plan)
-                (measured, saved) = try FitPlan.read(Array(mapped.bytes), shapes: byName.mapValues(\.dimensions))
+                (measured, saved) = try FitPlan.read(Array(mapped.bytes), shapes: byName.mapValues(\.dimensions), format: format)
                 // Sizes as this file lays them out (the alignment may differ from the model the plan was made on).
                 for i in measured.indices {
                     let info = byName[measured[i].name]!
                     for k in measured[i].candidates.indices {
                         measured[i].candidates[k].bytes = SensitivityMeter.bytes(of: measured[i].candidates[k].type, for: info,
-                                                                                alignment: layout.alignment)
+                                                                                alignment: target.alignment)
                     }
                 }
             } else {
                 let t0 = clock.seconds
-                measured = try meter!.measure(alignment: layout.alignment) { p in
+                measured = try meter!.measure(target.measured, alignment: target.alignment) { p in
                     line.show("measuring tensor \(p.tensor)/\(p.tensors) \(p.name), \(Human.fixed(p.seconds, 0)) s")
                 }
                 measureSeconds = clock.seconds - t0
@@ -194,56 +197,42 @@ struct Fit: ParsableCommand {
 
             // The budget, and the plan within it.
             let elements = gguf.tensors.reduce(0) { $0 + $1.elementCount }
-            var limit: Int
-            if let budget { limit = Self.size(budget)! }
-            else if let bpw { limit = layout.header.count + Int((bpw * Double(elements) / 8).rounded(.down)) }
-            else { limit = Int.max }
+            let limit: FitLimit
+            if let budget { limit = .file(Self.size(budget)!) }
+            else if let bpw { limit = .data(Int((bpw * Double(elements) / 8).rounded(.down)), field: "--bpw") }
+            else { limit = .saved }
             var fit: FitPlan
-            if let saved, budget == nil && bpw == nil {
-                fit = FitPlan(tensors: measured, chosen: saved, fixedBytes: fixedBytes, budget: 0)
-                fit.budget = fit.fileBytes
-                limit = fit.fileBytes
+            var layout: FitLayout
+            if let saved, case .saved = limit {
+                fit = FitPlan(tensors: measured, chosen: saved, fixedBytes: 0, budget: 0)
+                layout = try target.layout(fit.types)
+                fit.fixedBytes = layout.fileBytes - fit.fileBytes
+                fit.budget = layout.fileBytes
             } else {
-                fit = try FitPlan.choose(measured, fixedBytes: fixedBytes, budget: limit, field: bpw != nil ? "--bpw" : "--budget")
-            }
-
-            // The quantizer's plan: the chosen types, general.file_type from the type holding the most weights.
-            let types = fit.types
-            var weightsByType: [GGMLType: Int] = [:]
-            for t in measured { weightsByType[types[t.name]!, default: 0] += t.elementCount }
-            let dominant = weightsByType.max { ($0.value, $1.key.name) < ($1.value, $0.key.name) }?.key ?? .q8_0
-            var options = base
-            options.preset = QuantPreset.all.first { $0.defaultType == dominant } ?? QuantPreset.named("Q8_0")!
-            options.assigned = types
-            let qplan = try QuantPlanner.plan(metadata: gguf.metadata, tensors: gguf.tensors, options: options)
-            let planned = try GGUFWriter.layout(path: input, metadata: qplan.metadata, tensors: qplan.tensors.map {
-                try GGUFTensorInfo(name: $0.name, dimensions: $0.dimensions, type: $0.targetType)
-            })
-            let fileBytes = planned.header.count + qplan.tensors.reduce(0) { $0 + (Checked.alignUp($1.targetBytes, to: planned.alignment) ?? $1.targetBytes) }
-            guard fileBytes == fit.fileBytes, fileBytes <= limit else {
-                throw FitError(.invalidPlan, field: "budget", "the file would be \(fileBytes) bytes where the plan counted \(fit.fileBytes) (budget \(limit))")
+                (fit, layout) = try target.choose(measured, limit: limit)
             }
             if let savePlan {
-                let extra: [(String, JSONValue)] = [("model", .string(input)), ("imatrix", .string(importancePath)),
-                                                    ("probeWindows", JSONValue(meter?.windows.count ?? 0)), ("context", JSONValue(windows.ctx))]
-                try Data(fit.json(extra: extra).serialized(pretty: true).utf8).write(to: URL(fileURLWithPath: savePlan), options: .atomic)
+                var extra: [(String, JSONValue)] = [("model", .string(input))]
+                if let importancePath { extra.append(("imatrix", .string(importancePath))) }
+                extra += [("probeWindows", JSONValue(meter?.windows.count ?? 0)), ("context", JSONValue(windows.ctx))]
+                try Data(fit.json(format: format, extra: extra).serialized(pretty: true).utf8).write(to: URL(fileURLWithPath: savePlan), options: .atomic)
             }
 
-            var result: QuantResult?
+            var written: (bytes: Int, warnings: [String])?
             var measuredKLD: Double?
             if !dryRun {
-                result = try GGUFQuantizer.run(input: gguf, plan: qplan, outputPath: output!, threads: parallel.count, progress: { p in
-                    line.show("writing tensor \(p.tensorIndex + 1)/\(p.tensorCount) \(p.tensorName)")
-                })
+                written = try target.write(fit.types, to: output!) { done, total, name in
+                    line.show("writing tensor \(done)/\(total)\(name.map { " " + $0 } ?? "")")
+                }
                 if let meter {
                     line.show("measuring the written model over \(meter.windows.count) windows")
                     measuredKLD = try meter.kld(of: try DecoderModel.open(try ModelFile.open(output!)))
                 }
             }
             line.finish()
-            warnings.add(qplan.warnings)
+            warnings.add(layout.warnings + (written?.warnings ?? []))
             warnings.print(json: common.json)
-            let json = report(fit, qplan: qplan, limit: limit, elements: elements, result: result, measuredKLD: measuredKLD, warnings: warnings,
+            let json = report(fit, layout: layout, elements: elements, outputBytes: written?.bytes, measuredKLD: measuredKLD, warnings: warnings,
                               windows: meter?.windows.count, seconds: (calibrationSeconds, meter?.baseSeconds, measureSeconds, clock.seconds))
             if let path = self.report {
                 try VerdictReport.fit(fit, modelPath: input, output: dryRun ? nil : output, text: text, windows: meter?.windows.count,
@@ -254,9 +243,9 @@ struct Fit: ParsableCommand {
 
     /// Prints the result (text or JSON) and returns its JSON.
     @discardableResult
-    func report(_ fit: FitPlan, qplan: QuantPlan, limit: Int, elements: Int, result: QuantResult?, measuredKLD: Double?,
+    func report(_ fit: FitPlan, layout: FitLayout, elements: Int, outputBytes: Int?, measuredKLD: Double?,
                 warnings: Warnings, windows: Int?, seconds: (calibration: Double?, base: Double?, measure: Double?, total: Double)) -> JSONValue {
-        let bpw = Double(qplan.targetBytes * 8) / Double(max(1, elements))
+        let bpw = Double(layout.dataBytes * 8) / Double(max(1, elements))
         var byType: [String: (count: Int, bytes: Int)] = [:]
         for (t, c) in zip(fit.tensors, fit.chosen) {
             let k = t.candidates[c]
@@ -264,9 +253,9 @@ struct Fit: ParsableCommand {
             byType[k.type.name, default: (0, 0)].bytes += k.bytes
         }
         var o = JSONObject([
-            ("input", .string(input)), ("output", output.map { .string($0) } ?? .null), ("dryRun", .bool(dryRun)),
-            ("budget", JSONValue(limit)), ("fileBytes", JSONValue(fit.fileBytes)), ("bitsPerWeight", .double(bpw)),
-            ("fileType", .string(qplan.metadata.last { $0.key == "general.file_type" }.map { "\($0.value)" } ?? "")),
+            ("input", .string(input)), ("output", output.map { .string($0) } ?? .null), ("format", .string(format.rawValue)),
+            ("dryRun", .bool(dryRun)), ("budget", JSONValue(fit.budget)), ("fileBytes", JSONValue(fit.fileBytes)),
+            ("bitsPerWeight", .double(bpw)), ("fileType", .string(layout.fileType)),
             ("predictedKLD", .double(fit.predictedKLD)), ("measuredKLD", measuredKLD.map { .double($0) } ?? .null),
             ("probeWindows", windows.map { JSONValue($0) } ?? .null), ("context", JSONValue(self.windows.ctx)),
             ("types", .object(JSONObject(byType.sorted { $0.value.bytes > $1.value.bytes }.map {
@@ -282,7 +271,7 @@ struct Fit: ParsableCommand {
                                             ("measurement", seconds.measure.map { .double($0) } ?? .null),
                                             ("total", .double(seconds.total))]))),
         ])
-        if let r = result { o["outputBytes"] = JSONValue(r.outputBytes) }
+        if let outputBytes { o["outputBytes"] = JSONValue(outputBytes) }
         let json = warnings.adding(to: .object(o))
         if common.json {
             print(json.serialized(pretty: true))
@@ -301,7 +290,7 @@ struct Fit: ParsableCommand {
         for (name, e) in byType.sorted(by: { $0.value.bytes > $1.value.bytes }) { s.rows.append([name, String(e.count), Human.bytes(e.bytes)]) }
         print(s.render())
         print("\(dryRun ? "would write" : "wrote") \(output ?? "(dry run)"): \(fit.fileBytes) bytes (\(Human.bytes(fit.fileBytes)), "
-              + "\(Human.fixed(bpw, 3)) bits/weight) within \(limit == Int.max ? "the saved plan" : "\(limit) bytes")")
+              + "\(Human.fixed(bpw, 3)) bits/weight) within \(fit.budget) bytes")
         print("  predicted KL divergence from \(input): \(String(format: "%.5f", fit.predictedKLD))"
               + (measuredKLD.map { ", measured \(String(format: "%.5f", $0)) on \(windows ?? 0) windows of \(self.windows.ctx) tokens" } ?? ""))
         var times: [String] = []

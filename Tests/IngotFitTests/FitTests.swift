@@ -7,6 +7,14 @@ import IngotQuantize
 import IngotTestSupport
 import Testing
 
+/// The GGUF forms the tests name, as fit's candidates.
+private extension FitType {
+    static let f32 = FitType.gguf(.f32), f16 = FitType.gguf(.f16), q8_0 = FitType.gguf(.q8_0), q6_K = FitType.gguf(.q6_K)
+    static let q5_1 = FitType.gguf(.q5_1), q4_K = FitType.gguf(.q4_K), q4_0 = FitType.gguf(.q4_0), iq4_NL = FitType.gguf(.iq4_NL)
+    static let iq3_S = FitType.gguf(.iq3_S), q2_K = FitType.gguf(.q2_K), iq2_XXS = FitType.gguf(.iq2_XXS)
+    static func affine(_ bits: Int, _ group: Int) -> FitType { .mlx(MLXQuantization(mode: .affine, bits: bits, groupSize: group)!) }
+}
+
 @Suite struct FitTests {
     /// The tiny llama in F32, the base model, and windows of its tokens.
     static func tiny() throws -> (dir: String, file: GGUFFile, windows: [[Int32]]) {
@@ -34,7 +42,7 @@ import Testing
         var options = FitOptions()
         options.responseWindows = 3
         let meter = try SensitivityMeter(model: model, source: file, importance: nil, windows: windows, options: options)
-        let tensors = try meter.measure(alignment: 32)
+        let tensors = try meter.measure(meter.quantizable, alignment: 32)
         #expect(tensors.map(\.name) == file.tensors.filter(QuantPlanner.allowsQuantization).map(\.name))
         for t in tensors {
             let byType = Dictionary(uniqueKeysWithValues: t.candidates.map { ($0.type, $0) })
@@ -77,7 +85,7 @@ import Testing
         let roomier = try FitPlan.choose(tensors, fixedBytes: 1000, budget: 2400)
         #expect(roomier.fileBytes == 2376 && roomier.types == ["blk.0.attn_q.weight": .q8_0, "blk.0.ffn_down.weight": .q6_K])
         let shapes = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0.dimensions) })
-        let (read, chosen) = try FitPlan.read(Array(plan.json().serialized(pretty: true).utf8), shapes: shapes)
+        let (read, chosen) = try FitPlan.read(Array(plan.json(format: .gguf).serialized(pretty: true).utf8), shapes: shapes, format: .gguf)
         #expect(chosen == plan.chosen && read.map(\.candidates) == tensors.map(\.candidates) && read.map(\.probeKLD) == [0.02, 0.05])
         do { _ = try FitPlan.choose(tensors, fixedBytes: 1000, budget: 1863); Issue.record("too small accepted") }
         catch let e as FitError { #expect(e.code == .budgetTooSmall) }
@@ -88,10 +96,10 @@ import Testing
     @Test("a saved plan from another model, or damaged, is refused naming the field")
     func badPlans() throws {
         let plan = try FitPlan.choose(Self.measured(), fixedBytes: 1000, budget: 2200)
-        let text = plan.json().serialized(pretty: true)
+        let text = plan.json(format: .gguf).serialized(pretty: true)
         let shapes = ["blk.0.attn_q.weight": [256, 8], "blk.0.ffn_down.weight": [256, 16]]
         func refusal(_ text: String, _ shapes: [String: [Int]]) -> FitError? {
-            do { _ = try FitPlan.read(Array(text.utf8), shapes: shapes); return nil } catch { return error as? FitError }
+            do { _ = try FitPlan.read(Array(text.utf8), shapes: shapes, format: .gguf); return nil } catch { return error as? FitError }
         }
         #expect(refusal(text, ["blk.0.attn_q.weight": [256, 9], "blk.0.ffn_down.weight": [256, 16]])?.field == "tensors[0].shape")
         #expect(refusal(text, shapes.merging(["blk.1.attn_q.weight": [256, 8]]) { a, _ in a })?.code == .planMismatch)
@@ -99,5 +107,73 @@ import Testing
         #expect(refusal(text.replacingOccurrences(of: "\"loss\": 0.004", with: "\"loss\": -1"), shapes)?.field == "tensors[1].candidates[1]")
         #expect(refusal(text.replacingOccurrences(of: "\"type\": \"Q6_K\"", with: "\"type\": \"Q7_K\""), shapes)?.code == .invalidPlan)
         #expect(refusal("{\"format\": \"other\"}", shapes)?.field == "format")
+    }
+
+    @Test("MLX forms by name: every one mlx-lm writes, and float; nothing else")
+    func mlxNames() {
+        for form in FitType.all(.mlx) + [.float] { #expect(FitType.named(form.name, format: .mlx) == form, "\(form)") }
+        #expect(FitType.all(.mlx).count == 21 && FitType.named("affine-4-64", format: .mlx) == .affine(4, 64))
+        for bad in ["affine-4", "affine-4-48", "affine-7-64", "mxfp4-32", "Q4_K", "float-16", ""] {
+            #expect(FitType.named(bad, format: .mlx) == nil, "\(bad)")
+        }
+        #expect(FitType.named("affine-4-64", format: .gguf) == nil && FitType.named("Q4_K", format: .gguf) == .q4_K)
+        #expect(FitType.affine(4, 64).bitsPerWeight == 4.5 && FitType.named("mxfp4", format: .mlx)!.bitsPerWeight == 4.25)
+    }
+
+    @Test("an MLX fit measures every group its rows divide into; float costs nothing; the bytes are the folder's; the losses add up to the model's")
+    func measureMLX() throws {
+        let (dir, file, windows) = try Self.tiny()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = try DecoderModel(gguf: file)
+        var options = FitOptions(format: .mlx)
+        options.responseWindows = 3
+        let meter = try SensitivityMeter(model: model, source: file, importance: nil, windows: windows, options: options)
+        let tensors = try meter.measure(meter.quantizable, alignment: 1)
+        for t in tensors {
+            let byType = Dictionary(uniqueKeysWithValues: t.candidates.map { ($0.type, $0) })
+            let (rows, columns) = (t.elementCount / t.dimensions[0], t.dimensions[0])
+            // The tiny llama is F32: so are the folder's float weights and the affine forms' scales and biases.
+            #expect(t.candidates.last?.type == .float && byType[.float]?.loss == 0 && byType[.float]?.bytes == t.elementCount * 4)
+            #expect(byType[.affine(4, 64)]?.bytes == rows * columns / 2 + 2 * rows * columns / 64 * 4)
+            #expect(byType[.affine(3, 32)]?.bytes == rows * columns * 3 / 8 + 2 * rows * columns / 32 * 4)
+            #expect(t.candidates.count == 19 && t.candidates.allSatisfy { $0.loss >= 0 && $0.loss.isFinite })
+            #expect(byType[.affine(8, 64)]!.loss < byType[.affine(4, 64)]!.loss && byType[.affine(4, 64)]!.loss < byType[.affine(2, 64)]!.loss,
+                    "\(t.name)")
+            #expect(byType[.affine(3, 32)]!.loss > byType[.affine(5, 32)]!.loss, "\(t.name)")
+        }
+        // Every tensor in affine-4-64 at once, put in another copy of the model as the folder would hold it.
+        let other = try DecoderModel(gguf: file)
+        for t in file.tensors where tensors.contains(where: { $0.name == t.name }) {
+            var values = [Float](repeating: 0, count: t.elementCount)
+            values.withUnsafeMutableBufferPointer { BlockCodec.dequantize(.f32, file.data(for: t).baseAddress!, count: t.elementCount, into: $0.baseAddress!) }
+            let form = try FitType.affine(4, 64).passForm(values, rows: t.elementCount / t.dimensions[0], columns: t.dimensions[0], importance: nil,
+                                                          rowsPerMatrix: t.elementCount / t.dimensions[0], floatType: .f32, threads: 1)
+            if t.name == "token_embd.weight" && other.linear(named: "output.weight") != nil && file.tensor(named: "output.weight") == nil {
+                try other.replaceWeight("output.weight", type: form.type, bytes: form.bytes)
+            }
+            if other.computes(t.name) { try other.replaceWeight(t.name, type: form.type, bytes: form.bytes) }
+        }
+        let measured = try meter.kld(of: other)
+        let predicted = tensors.reduce(0) { $0 + $1.candidates.first { $0.type == .affine(4, 64) }!.loss }
+        #expect(measured > 0 && predicted > 0.5 * measured && predicted < 2 * measured, "predicted \(predicted), measured \(measured)")
+    }
+
+    @Test("a plan says which format it chose for: an MLX plan reads back as one, and is refused for GGUF")
+    func planFormats() throws {
+        let tensors = [FitTensor(name: "blk.0.attn_q.weight", dimensions: [256, 8], sourceType: .f16,
+                                 candidates: [FitCandidate(type: .affine(4, 64), bytes: 1152, error: 2, loss: 0.02),
+                                              FitCandidate(type: .affine(8, 32), bytes: 2560, error: 0.1, loss: 0.001),
+                                              FitCandidate(type: .float, bytes: 4096, error: 0, loss: 0)], probe: .affine(4, 64), probeKLD: 0.02)]
+        let plan = try FitPlan.choose(tensors, fixedBytes: 100, budget: 3000)
+        #expect(plan.types == ["blk.0.attn_q.weight": .affine(8, 32)])
+        let text = Array(plan.json(format: .mlx).serialized(pretty: true).utf8)
+        let (read, chosen) = try FitPlan.read(text, shapes: ["blk.0.attn_q.weight": [256, 8]], format: .mlx)
+        #expect(chosen == plan.chosen && read.map(\.candidates) == tensors.map(\.candidates) && read[0].probe == .affine(4, 64))
+        do { _ = try FitPlan.read(text, shapes: ["blk.0.attn_q.weight": [256, 8]], format: .gguf); Issue.record("an MLX plan read as GGUF") }
+        catch let e as FitError { #expect(e.code == .cannotExpress && e.field == "output") }
+        // A form MLX has not (groups of 48).
+        let odd = String(decoding: text, as: UTF8.self).replacingOccurrences(of: "affine-8-32", with: "affine-8-48")
+        do { _ = try FitPlan.read(Array(odd.utf8), shapes: ["blk.0.attn_q.weight": [256, 8]], format: .mlx); Issue.record("accepted") }
+        catch let e as FitError { #expect(e.code == .invalidPlan && e.field == "tensors[0]") }
     }
 }

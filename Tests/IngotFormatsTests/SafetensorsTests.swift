@@ -109,6 +109,15 @@ struct SafetensorsTests {
         }
         let index = try readJSON(out + "/" + HFModelDirectory.indexName)
         #expect(index["metadata"]?["total_size"]?.intValue == all.reduce(0) { $0 + $1.1.byteCount })
+        // The bytes counted before writing are the files' sizes, and their headers each file's 8 + header length.
+        let counted = try HFModelDirectoryWriter.safetensorsBytes(all.map(\.1), maxShardBytes: 600)
+        var files = 0, headers = 0
+        for shard in w.shards {
+            let path = out + "/" + shard.name
+            files += try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+            headers += try SafetensorsFile(path: path).dataOffset
+        }
+        #expect(counted.files == files && counted.headers == headers, "\(counted) against \(files), \(headers)")
     }
 
     @Test("a folder writer that is not finished leaves nothing at the output path")
