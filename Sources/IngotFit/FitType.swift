@@ -8,6 +8,9 @@ public enum FitFormat: String, Sendable, CaseIterable {
     /// A Hugging Face folder as mlx-lm reads it; a tensor takes an MLX quantization or stays in float, each listed in
     /// `config.json`'s `quantization` by module path.
     case mlx
+    /// A Hugging Face folder as vLLM reads it (`pack-quantized`); a linear layer takes an integer form of
+    /// llm-compressor's W4A16, W4A16_ASYM or W8A16, or stays in float (`ignore`); a config group per form.
+    case compressedTensors = "compressed-tensors"
 }
 
 /// One form a tensor may take in the written model.
@@ -16,8 +19,14 @@ public enum FitType: Hashable, Sendable, CustomStringConvertible {
     case gguf(GGMLType)
     /// An MLX quantization: affine (bits, group) or a microscaling mode.
     case mlx(MLXQuantization)
+    /// A compressed-tensors integer form, as llm-compressor's W4A16 (symmetric), W4A16_ASYM and W8A16 store it: `bits`
+    /// per value, a scale (and, asymmetric, a zero point) per group of `group` columns (nil: per output channel).
+    case integer(bits: Int, group: Int?, symmetric: Bool)
     /// In the folder's float type (the weight's own F16, BF16 or F32).
     case float
+
+    /// The group sizes compressed-tensors forms take here (nil: one scale per output channel).
+    public static let integerGroups: [Int?] = [32, 64, 128, nil]
 
     /// The name a plan and `--types` use: the GGUF type's name (`Q4_K`), the override syntax of `quantize --scheme mlx
     /// --tensor-type` (`affine-4-64`, `mxfp4`, `mxfp8`, `nvfp4`), or `float`.
@@ -25,6 +34,8 @@ public enum FitType: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .gguf(let t): t.name
         case .mlx(let q): q.mode == .affine ? "affine-\(q.bits)-\(q.groupSize)" : q.mode.rawValue
+        case .integer(let bits, let group, let symmetric):
+            "W\(bits)A16\(symmetric ? "" : "_ASYM")-" + (group.map { "g\($0)" } ?? "channel")
         case .float: "float"
         }
     }
@@ -44,6 +55,9 @@ public enum FitType: Hashable, Sendable, CustomStringConvertible {
             guard parts.count == 3, let bits = Int(parts[1]), let group = Int(parts[2]),
                   let q = MLXQuantization(mode: .affine, bits: bits, groupSize: group) else { return nil }
             return .mlx(q)
+        case .compressedTensors:
+            if name == "float" { return .float }
+            return all(.compressedTensors).first { $0.name == name }
         }
     }
 
@@ -58,6 +72,10 @@ public enum FitType: Hashable, Sendable, CustomStringConvertible {
                 for group in MLXAffine.supportedGroups { forms.append(.mlx(MLXQuantization(mode: .affine, bits: bits, groupSize: group)!)) }
             }
             return forms + [.mxfp4, .mxfp8, .nvfp4].map { .mlx(MLXQuantization(mode: $0)!) }
+        case .compressedTensors:
+            return [(4, true), (4, false), (8, true)].flatMap { bits, symmetric in
+                integerGroups.map { FitType.integer(bits: bits, group: $0, symmetric: symmetric) }
+            }
         }
     }
 
@@ -67,6 +85,7 @@ public enum FitType: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .gguf(let t): t.blockSize
         case .mlx(let q): q.groupSize
+        case .integer(_, let group, _): group ?? 1
         case .float: 1
         }
     }
@@ -76,6 +95,7 @@ public enum FitType: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .gguf(let t): t.bitsPerWeight
         case .mlx(let q): Double(q.bits) + Double(q.hasBiases ? 32 : 8) / Double(q.groupSize)
+        case .integer(let bits, let group, let symmetric): Double(bits) + Double(16 + (symmetric ? 0 : bits)) / Double(group ?? 4096)
         case .float: 16
         }
     }
@@ -97,6 +117,13 @@ public enum FitType: Hashable, Sendable, CustomStringConvertible {
             let codes = rows * columns * q.bits / 8
             // Affine: scale and bias per group in the weight's float type; the microscaling modes: one byte per group.
             return codes + (q.hasBiases ? 2 * groups * floatType.bytesPerBlock : groups)
+        case .integer(let bits, let group, let symmetric):
+            // weight_packed (int32 words per row), weight_scale (rows × groups, float), weight_shape (2 int64), and
+            // asymmetric weight_zero_point (packed down each group's column of rows).
+            let groups = group.map { columns / $0 } ?? 1
+            let packed = rows * CompressedTensorsInt.wordsPerRow(columns, bits: bits) * 4
+            let zeroPoints = symmetric ? 0 : groups * CompressedTensorsInt.wordsPerRow(rows, bits: bits) * 4
+            return packed + rows * groups * floatType.bytesPerBlock + 16 + zeroPoints
         case .float:
             return rows * columns * floatType.bytesPerBlock
         }
@@ -115,6 +142,19 @@ public enum FitType: Hashable, Sendable, CustomStringConvertible {
         case .float:
             var out = [Float](repeating: 0, count: values.count)
             for i in values.indices { out[i] = floatType.roundTrip(values[i]) }
+            return (.f32, out.withUnsafeBytes { Array($0) })
+        case .integer(let bits, let group, let symmetric):
+            // What compressed-tensors' dequantizer computes from the stored codes, scales and zero points.
+            var out = [Float](repeating: 0, count: values.count)
+            let g = group ?? columns, groups = columns / g
+            values.withUnsafeBufferPointer { v in
+                let r = CompressedTensorsInt.quantize(v.baseAddress!, rows: rows, cols: columns, bits: bits, groupSize: group,
+                                                      symmetric: symmetric, arithmetic: floatType)
+                for i in 0..<values.count {
+                    let k = i / columns * groups + i % columns / g
+                    out[i] = CompressedTensorsInt.value(Int32(r.codes[i]), scale: r.scales[k], zeroPoint: Float(r.zeroPoints[k]), arithmetic: floatType)
+                }
+            }
             return (.f32, out.withUnsafeBytes { Array($0) })
         case .mlx(let q):
             var out = [Float](repeating: 0, count: values.count)

@@ -28,7 +28,8 @@ public struct FitOptions: Sendable {
     /// GGUF: every type Ingot quantizes to below 8.5 bits, but the 1.56- and 1.75-bit IQ1 types (no preset of llama.cpp
     /// gives them to more than a few tensors, and on a model they cost more than they save). MLX: affine quantization
     /// at every width and group size mlx-lm takes (the microscaling modes only when asked for: at their widths affine
-    /// groups of 32 or 128 cost the same and lose less).
+    /// groups of 32 or 128 cost the same and lose less). compressed-tensors: W4A16, W4A16_ASYM and W8A16 with groups
+    /// of 32, 64, 128 or one scale per output channel.
     public static func defaultCandidates(_ format: FitFormat) -> [FitType] {
         switch format {
         case .gguf:
@@ -36,6 +37,8 @@ public struct FitOptions: Sendable {
                      .q5_1, .q6_K, .q8_0] as [GGMLType]).map { .gguf($0) }
         case .mlx:
             return FitType.all(.mlx).filter { if case .mlx(let q) = $0 { return q.mode == .affine } else { return false } }
+        case .compressedTensors:
+            return FitType.all(.compressedTensors)
         }
     }
 }
@@ -238,8 +241,12 @@ public final class SensitivityMeter {
         let stored = Self.storedForm(t, format: options.format)
         var types = options.candidates.filter { type in
             guard type != stored, columns % type.rowUnit == 0 else { return false }
-            if case .gguf(let g) = type { return options.format == .gguf && BlockCodec.canQuantize(g) }
-            return options.format == .mlx
+            switch type {
+            case .gguf(let g): return options.format == .gguf && BlockCodec.canQuantize(g)
+            case .mlx: return options.format == .mlx
+            case .integer: return options.format == .compressedTensors
+            case .float: return false
+            }
         }
         if weights == nil { types.removeAll(where: \.needsImportance) }
         if options.format == .gguf && t.type == .f32 && !types.contains(.gguf(.f16)) { types.append(.gguf(.f16)) }

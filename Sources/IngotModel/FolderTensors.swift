@@ -154,9 +154,15 @@ public enum FolderTensors {
     static func packed(_ t: SafetensorsTensor, _ data: UnsafeRawPointer, byName: [String: (SafetensorsFile, SafetensorsTensor)],
                        config: JSONValue, path: String) throws -> PackedIntMatrix {
         let stem = String(t.name.dropLast(".weight_packed".count))
-        let groups = config["config_groups"]?.objectValue?.members.map(\.value) ?? []
-        guard let args = groups.lazy.compactMap({ $0["weights"] }).first(where: { $0["type"]?.stringValue == "int" }),
-              let bits = args["num_bits"]?.intValue, (1...8).contains(bits) else {
+        let groups = (config["config_groups"]?.objectValue?.members.map(\.value) ?? []).filter { $0["weights"]?["type"]?.stringValue == "int" }
+        // The group that targets this module, as compressed-tensors matches them: by its exact name first, then by a
+        // `re:` pattern, then by its class (`Linear`).
+        func targets(_ g: JSONValue) -> [String] { g["targets"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+        let group = groups.first { targets($0).contains(stem) }
+            ?? groups.first { targets($0).contains { $0.hasPrefix("re:") && (try? Regex(String($0.dropFirst(3))))
+                .map { stem.wholeMatch(of: $0) != nil || stem.firstMatch(of: $0) != nil } == true } }
+            ?? groups.first { targets($0).contains("Linear") } ?? groups.first
+        guard let args = group?["weights"], let bits = args["num_bits"]?.intValue, (1...8).contains(bits) else {
             throw ModelError(.unsupportedTensorType, field: "config.json quantization_config",
                              "'\(t.name)' is pack-quantized, but no config group has integer weights of 1 to 8 bits", path: path)
         }

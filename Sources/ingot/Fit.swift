@@ -25,7 +25,10 @@ struct Fit: ParsableCommand {
 
         --format mlx writes a Hugging Face folder as mlx-lm loads it: each weight mlx-lm quantizes (the linear layers, \
         the embedding and the output head) in an MLX affine form (affine-BITS-GROUP: bits 2, 3, 4, 5, 6, 8, groups \
-        of 32, 64, 128; --types may add mxfp4, mxfp8, nvfp4) or left in float, listed in config.json's quantization.
+        of 32, 64, 128; --types may add mxfp4, mxfp8, nvfp4) or left in float, listed in config.json's quantization. \
+        --format compressed-tensors writes a folder as vLLM loads it: each linear layer of the blocks in an integer form \
+        (W4A16, W4A16_ASYM or W8A16 with -g32, -g64, -g128 or -channel) or left in float, one config group per form; \
+        the layers vLLM fuses (q, k, v; gate, up) take one form.
 
         --save-plan keeps the plan with every measurement; --plan reads it back, to choose again for another budget \
         without measuring (give --imatrix, the one it was measured with, or --text to calibrate one), or to write it as \
@@ -40,7 +43,7 @@ struct Fit: ParsableCommand {
     @Option(name: .shortAndLong, help: "The GGUF file (or, with --format mlx, the folder) to write.")
     var output: String?
 
-    @Option(name: .long, help: "gguf: one GGUF file; mlx: a Hugging Face folder of MLX quantized weights, as mlx-lm loads it.")
+    @Option(name: .long, help: "gguf: one GGUF file; mlx: a Hugging Face folder of MLX quantized weights, as mlx-lm loads it; compressed-tensors: a folder of pack-quantized integer weights, as vLLM loads it.")
     var format: FitFormat = .gguf
 
     @Option(name: .long, help: "The size of the file to write, at most: bytes, or with KB, MB, GB (powers of 1000) or KiB, MiB, GiB.")
@@ -60,7 +63,7 @@ struct Fit: ParsableCommand {
     @Option(name: .customLong("probe-windows"), help: "Windows of --text each tensor's probe runs over.")
     var probeWindows = 4
 
-    @Option(name: .long, help: "The candidate types, comma-separated (default, GGUF: \(FitOptions.defaultCandidates(.gguf).map(\.name).joined(separator: ",")); MLX: affine-BITS-GROUP for bits 2, 3, 4, 5, 6, 8 and groups 32, 64, 128).")
+    @Option(name: .long, help: "The candidate types, comma-separated (default, GGUF: \(FitOptions.defaultCandidates(.gguf).map(\.name).joined(separator: ",")); MLX: affine-BITS-GROUP for bits 2, 3, 4, 5, 6, 8 and groups 32, 64, 128; compressed-tensors: W4A16, W4A16_ASYM, W8A16 with -g32, -g64, -g128, -channel).")
     var types: String?
 
     @Option(name: .customLong("response-windows"), help: "Of the probe windows, those each candidate type's effect on its block is measured on.")
@@ -90,10 +93,10 @@ struct Fit: ParsableCommand {
             throw ValidationError("--budget: '\(budget)' is not a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)")
         }
         if let bpw, !(bpw > 0 && bpw <= 32) { throw ValidationError("--bpw must be above 0 and at most 32, not \(bpw)") }
-        if format == .mlx && imatrix != nil {
-            throw ValidationError("--imatrix: MLX quantization weighs every column alike; give --text alone with --format mlx")
+        if format != .gguf && imatrix != nil {
+            throw ValidationError("--imatrix: \(format.rawValue) quantization weighs every column alike; give --text alone with --format \(format.rawValue)")
         }
-        if text == nil && !(plan != nil && (imatrix != nil || format == .mlx)) {
+        if text == nil && !(plan != nil && (imatrix != nil || format != .gguf)) {
             throw ValidationError(format == .gguf ? "give --text (the calibration text), or --plan with --imatrix" : "give --text (the calibration text), or --plan")
         }
         if !(1...1000).contains(probeWindows) { throw ValidationError("--probe-windows must be between 1 and 1000, not \(probeWindows)") }
@@ -128,7 +131,7 @@ struct Fit: ParsableCommand {
         try reportingErrors(json: common.json) {
             let clock = Stopwatch()
             // A folder is not written over: say so before measuring, not after.
-            if format == .mlx, !dryRun, let output { try TemporaryFolder.checkDestination(output) }
+            if format != .gguf, !dryRun, let output { try TemporaryFolder.checkDestination(output) }
             let file = try ModelFile.open(input)
             var warnings = Warnings()
             warnings.add(try ModelValidation.check(model: file))
@@ -162,7 +165,7 @@ struct Fit: ParsableCommand {
             // What the file holds apart from the tensors fit chooses for, and how a plan is counted and written.
             let target: FitTarget = format == .gguf
                 ? try GGUFTarget(input: input, gguf: gguf, importance: importance!, importancePath: importancePath!, threads: parallel.count)
-                : try FolderTarget(file: file, gguf: gguf, threads: parallel.count)
+                : try FolderTarget(file: file, gguf: gguf, format: format, threads: parallel.count)
 
             // The probes' windows and the measurements (or a saved plan's).
             var meter: SensitivityMeter?

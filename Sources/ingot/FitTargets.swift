@@ -48,6 +48,8 @@ protocol FitTarget {
     var measured: [GGUFTensorInfo] { get }
     /// What each candidate's bytes are padded to (GGUF's alignment; 1 in a folder).
     var alignment: Int { get }
+    /// Tensors that must take one form (by name): the layers a runtime fuses into one.
+    var ties: [[String]] { get }
     func layout(_ types: [String: FitType]) throws -> FitLayout
     /// Writes the plan to `path`: the bytes written and what the writer warned of.
     func write(_ types: [String: FitType], to path: String, progress: @escaping (Int, Int, String?) -> Void) throws -> (bytes: Int, warnings: [String])
@@ -56,30 +58,48 @@ protocol FitTarget {
 extension FitTarget {
     /// The plan of least predicted loss whose file fits `limit`, with its exact layout. The bytes outside the measured
     /// tensors' data are what a layout of the stored forms counts, and must stay so for every plan (else a candidate's
-    /// size was counted wrong: `invalid-plan`); the headers are taken as the last layout counted them, and where the
-    /// chosen plan's own headers are longer (a folder's header lists a quantized weight's scales and biases) it is
-    /// chosen again with them.
+    /// size was counted wrong: `invalid-plan`). The headers' length moves with the plan (a folder's header lists a
+    /// quantized weight's scales, biases, zero points): the choice takes the stored forms' headers first, and where a
+    /// chosen plan's exact layout overshoots, chooses again with that much less room, until one fits; failing that,
+    /// the smallest plan, if its exact layout fits.
     func choose(_ tensors: [FitTensor], limit: FitLimit) throws -> (FitPlan, FitLayout) {
         func data(_ p: FitPlan) -> Int { p.fileBytes - p.fixedBytes }
+        let index = Dictionary(uniqueKeysWithValues: tensors.enumerated().map { ($0.element.name, $0.offset) })
+        let tied = ties.map { $0.compactMap { index[$0] } }
         let stored = FitPlan(tensors: tensors, chosen: tensors.map { $0.candidates.count - 1 }, fixedBytes: 0, budget: 0)
         let first = try layout(stored.types)
         let outside = first.dataBytes - data(stored)
-        var headers = first.headerBytes
-        for _ in 0..<64 {
-            var fit = try FitPlan.choose(tensors, fixedBytes: outside + headers, budget: limit.allowed(headers: headers), field: limit.field)
-            let exact = try layout(fit.types)
-            guard exact.dataBytes - data(fit) == outside else {
-                throw FitError(.invalidPlan, field: "plan", "the file would hold \(exact.dataBytes) bytes of tensors where the plan counted \(outside + data(fit))")
+        /// The plan laid out, checked, and returned where it fits.
+        func fitting(_ plan: FitPlan) throws -> (FitPlan, FitLayout, overshoot: Int) {
+            var plan = plan
+            let exact = try layout(plan.types)
+            guard exact.dataBytes - data(plan) == outside else {
+                throw FitError(.invalidPlan, field: "plan", "the file would hold \(exact.dataBytes) bytes of tensors where the plan counted \(outside + data(plan))")
             }
             let allowed = limit.allowed(headers: exact.headerBytes)
-            if exact.fileBytes <= allowed {
-                fit.fixedBytes = outside + exact.headerBytes
-                fit.budget = allowed
-                return (fit, exact)
-            }
-            headers = max(headers + 8, exact.headerBytes)
+            plan.fixedBytes = outside + exact.headerBytes
+            plan.budget = allowed
+            return (plan, exact, exact.fileBytes - allowed)
         }
-        throw FitError(.budgetTooSmall, field: limit.field, "no plan's headers and tensors fit in \(limit.allowed(headers: headers)) bytes")
+        var slack = 0
+        for round in 0..<32 {
+            let plan: FitPlan
+            do {
+                plan = try FitPlan.choose(tensors, ties: tied, fixedBytes: outside + first.headerBytes + slack,
+                                          budget: limit.allowed(headers: first.headerBytes), field: limit.field)
+            } catch let e as FitError where e.code == .budgetTooSmall && round > 0 {
+                break
+            }
+            let (fit, exact, overshoot) = try fitting(plan)
+            if overshoot <= 0 { return (fit, exact) }
+            slack += overshoot
+        }
+        let (fit, exact, overshoot) = try fitting(FitPlan.smallest(tensors, ties: tied, fixedBytes: 0))
+        guard overshoot <= 0 else {
+            throw FitError(.budgetTooSmall, field: limit.field,
+                           "\(fit.budget) bytes is below the smallest file the candidate types allow, \(exact.fileBytes) bytes")
+        }
+        return (fit, exact)
     }
 }
 
@@ -91,6 +111,7 @@ struct GGUFTarget: FitTarget {
     let measured: [GGUFTensorInfo]
     let alignment: Int
     let threads: Int
+    var ties: [[String]] { [] }
 
     init(input: String, gguf: any GGUFTensorSource, importance: ImportanceMatrix, importancePath: String, threads: Int) throws {
         (self.input, self.gguf, self.threads) = (input, gguf, threads)
@@ -139,26 +160,46 @@ struct GGUFTarget: FitTarget {
     }
 }
 
-/// A Hugging Face folder of MLX quantized weights, written by `ingot quantize --scheme mlx`'s converter with each
-/// weight's form assigned by name; its size is that of its safetensors files.
+/// A Hugging Face folder of quantized weights, MLX's (as mlx-lm loads it) or compressed-tensors' (as vLLM loads it),
+/// written by `ingot quantize --scheme`'s converter with each weight's form assigned by name; its size is that of its
+/// safetensors files.
 struct FolderTarget: FitTarget {
     let file: ModelFile
+    let format: FitFormat
     /// The folder's weights for each measured tensor (one per expert of a stacked tensor).
     let weights: [String: [String]]
     let measured: [GGUFTensorInfo]
     let threads: Int
     var alignment: Int { 1 }
 
-    init(file: ModelFile, gguf: any GGUFTensorSource, threads: Int) throws {
+    /// vLLM fuses each layer's q, k and v projections into one, and gate and up into another, and needs one scheme
+    /// for each fused layer; MLX runs every layer on its own.
+    var ties: [[String]] {
+        guard format == .compressedTensors else { return [] }
+        let names = Set(measured.map(\.name))
+        var out: [[String]] = []
+        for b in ModelValidation.blockIndices(measured.map(\.name)).sorted() {
+            for members in [["attn_q", "attn_k", "attn_v"], ["ffn_gate", "ffn_up"], ["ffn_gate_shexp", "ffn_up_shexp"]] {
+                let tie = members.map { "blk.\(b).\($0).weight" }.filter(names.contains)
+                if tie.count > 1 { out.append(tie) }
+            }
+        }
+        return out
+    }
+
+    init(file: ModelFile, gguf: any GGUFTensorSource, format: FitFormat, threads: Int) throws {
         self.file = file
+        self.format = format
         self.threads = threads
-        let weights = try Converter.folderWeights(file, scheme: .mlx(MLXQuantization(mode: .affine)!))
+        let any: WeightScheme = format == .mlx ? .mlx(MLXQuantization(mode: .affine)!) : .compressedTensors(CompressedTensorsPreset(.W4A16)!)
+        let weights = try Converter.folderWeights(file, scheme: any)
         // mlx-lm stacks the experts' weights into one `switch_mlp` layer on loading and looks its form up under that
         // path, which the folder's config does not name yet: each expert's form would be lost. And latent attention's
         // k_b and v_b are one kv_b weight in a folder, which takes one form.
         if let stacked = weights.sorted(by: { $0.key < $1.key }).first(where: { $0.value.count > 1 }) {
-            throw FitError(.cannotExpress, field: stacked.key,
-                           "mlx-lm stacks these experts into one switch_mlp layer, whose form Ingot's MLX folders do not name yet; fit the model as GGUF")
+            throw FitError(.cannotExpress, field: stacked.key, format == .mlx
+                ? "mlx-lm stacks these experts into one switch_mlp layer, whose form Ingot's MLX folders do not name yet; fit the model as GGUF"
+                : "vLLM runs these experts as one fused layer with one scheme, which Ingot's compressed-tensors folders do not name yet; fit the model as GGUF")
         }
         var holder: [String: String] = [:]
         for (name, folder) in weights.sorted(by: { $0.key < $1.key }) {
@@ -172,26 +213,32 @@ struct FolderTarget: FitTarget {
         measured = gguf.tensors.filter { weights[$0.name] != nil }
     }
 
+    /// The converter's scheme for a form of this format (nil: float).
+    func scheme(_ type: FitType, tensor: String) throws -> WeightScheme? {
+        switch (format, type) {
+        case (_, .float): return nil
+        case (.mlx, .mlx(let q)): return .mlx(q)
+        case (.compressedTensors, .integer(let bits, let group, let symmetric)):
+            let name: CompressedTensorsPreset.Name = bits == 8 ? .W8A16 : symmetric ? .W4A16 : .W4A16_ASYM
+            if let p = CompressedTensorsPreset(name, groupSize: group), p.bits == bits { return .compressedTensors(p) }
+        default: break
+        }
+        throw FitError(.cannotExpress, field: tensor, "\(type.name) is not a form a \(format.rawValue) folder holds")
+    }
+
     /// The scheme plan: each weight's form by name; the form holding the most weights is the config's default.
     func schemes(_ types: [String: FitType]) throws -> SchemePlan {
-        var elements: [MLXQuantization: Int] = [:]
+        var elements: [String: (scheme: WeightScheme, count: Int)] = [:]
         var assigned: [String: WeightScheme?] = [:]
         for t in measured {
             guard let type = types[t.name] else { continue }
-            let scheme: WeightScheme?
-            switch type {
-            case .mlx(let q):
-                scheme = .mlx(q)
-                elements[q, default: 0] += t.elementCount
-            case .float:
-                scheme = nil
-            case .gguf(let g):
-                throw FitError(.invalidPlan, field: t.name, "\(g.name) is a GGUF type: an MLX folder cannot hold it")
-            }
+            let scheme = try self.scheme(type, tensor: t.name)
+            if let scheme { elements[type.name, default: (scheme, 0)].count += t.elementCount }
             for name in weights[t.name] ?? [] { assigned.updateValue(scheme, forKey: name) }
         }
-        let dominant = elements.max { ($0.value, $1.key.description) < ($1.value, $0.key.description) }?.key ?? MLXQuantization(mode: .affine)!
-        var plan = SchemePlan(base: .mlx(dominant))
+        let fallback: WeightScheme = format == .mlx ? .mlx(MLXQuantization(mode: .affine)!) : .compressedTensors(CompressedTensorsPreset(.W4A16)!)
+        let dominant = elements.max { ($0.value.count, $1.key) < ($1.value.count, $0.key) }?.value.scheme ?? fallback
+        var plan = SchemePlan(base: dominant)
         plan.assigned = assigned
         return plan
     }
@@ -210,8 +257,13 @@ struct FolderTarget: FitTarget {
         guard let bytes = report.safetensorsBytes else {
             throw FitError(.invalidPlan, field: "plan", "the converter counted no safetensors files")
         }
-        guard case .mlx(let base) = options.scheme!.base else { preconditionFailure("an MLX plan") }
-        return FitLayout(fileBytes: bytes.files, headerBytes: bytes.headers, fileType: FitType.mlx(base).name, warnings: report.warnings)
+        let base: String
+        switch options.scheme!.base {
+        case .mlx(let q): base = FitType.mlx(q).name
+        case .compressedTensors(let p): base = p.groupSize.map { "\(p.name.rawValue)-g\($0)" } ?? "\(p.name.rawValue)-channel"
+        case .fp8: base = "fp8"
+        }
+        return FitLayout(fileBytes: bytes.files, headerBytes: bytes.headers, fileType: base, warnings: report.warnings)
     }
 
     func write(_ types: [String: FitType], to path: String, progress: @escaping (Int, Int, String?) -> Void) throws -> (bytes: Int, warnings: [String]) {

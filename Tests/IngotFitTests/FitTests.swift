@@ -176,4 +176,42 @@ private extension FitType {
         do { _ = try FitPlan.read(Array(odd.utf8), shapes: ["blk.0.attn_q.weight": [256, 8]], format: .mlx); Issue.record("accepted") }
         catch let e as FitError { #expect(e.code == .invalidPlan && e.field == "tensors[0]") }
     }
+
+    @Test("tied tensors take one form: the one of least summed loss whose summed bytes fit, among the forms all of them have")
+    func ties() throws {
+        func t(_ name: String, _ forms: [(FitType, Int, Double)]) -> FitTensor {
+            FitTensor(name: name, dimensions: [64, 4], sourceType: .f16,
+                      candidates: forms.map { FitCandidate(type: $0.0, bytes: $0.1, error: $0.2, loss: $0.2) } + [FitCandidate(type: .float, bytes: 512, error: 0, loss: 0)],
+                      probe: .float, probeKLD: 0)
+        }
+        let w4 = FitType.integer(bits: 4, group: 64, symmetric: true), w8 = FitType.integer(bits: 8, group: nil, symmetric: true)
+        let a4 = FitType.integer(bits: 4, group: 32, symmetric: false)
+        // q is cheap to quantize, k dear; alone, 300 bytes of budget give q W4 and k W8.
+        let tensors = [t("blk.0.attn_q.weight", [(w4, 100, 0.01), (w8, 200, 0.001), (a4, 120, 0.005)]),
+                       t("blk.0.attn_k.weight", [(w4, 100, 0.5), (w8, 200, 0.01)])]
+        let alone = try FitPlan.choose(tensors, fixedBytes: 0, budget: 300)
+        #expect(alone.types == ["blk.0.attn_q.weight": w4, "blk.0.attn_k.weight": w8])
+        // Tied, they take one form: W4 for both (200 bytes, 0.51) or W8 (400 bytes, too many); a4 is not k's.
+        let tied = try FitPlan.choose(tensors, ties: [[0, 1]], fixedBytes: 0, budget: 300)
+        #expect(tied.types == ["blk.0.attn_q.weight": w4, "blk.0.attn_k.weight": w4] && tied.fileBytes == 200)
+        let roomy = try FitPlan.choose(tensors, ties: [[0, 1]], fixedBytes: 0, budget: 500)
+        #expect(roomy.types == ["blk.0.attn_q.weight": w8, "blk.0.attn_k.weight": w8] && abs(roomy.predictedKLD - 0.011) < 1e-12)
+        do { _ = try FitPlan.choose(tensors, ties: [[0, 1]], fixedBytes: 0, budget: 199); Issue.record("too small accepted") }
+        catch let e as FitError { #expect(e.code == .budgetTooSmall) }
+    }
+
+    @Test("compressed-tensors forms by name: llm-compressor's integer presets at each group, and float")
+    func integerNames() {
+        let all = FitType.all(.compressedTensors)
+        #expect(all.count == 12 && Set(all.map(\.name)).count == 12)
+        for form in all + [.float] { #expect(FitType.named(form.name, format: .compressedTensors) == form, "\(form)") }
+        #expect(FitType.named("W4A16-g128", format: .compressedTensors) == .integer(bits: 4, group: 128, symmetric: true))
+        #expect(FitType.named("W8A16-channel", format: .compressedTensors) == .integer(bits: 8, group: nil, symmetric: true))
+        for bad in ["W4A16", "W8A16_ASYM-g64", "W4A16-g48", "affine-4-64", "FP8"] { #expect(FitType.named(bad, format: .compressedTensors) == nil, "\(bad)") }
+        // SmolLM2's 576 x 1536 up projection in W4A16 groups of 64: packed words, F16 scales, the shape, no zero points.
+        #expect(FitType.integer(bits: 4, group: 64, symmetric: true).dataBytes(rows: 1536, columns: 576, floatType: .f16)
+                == 1536 * 72 * 4 + 1536 * 9 * 2 + 16)
+        #expect(FitType.integer(bits: 4, group: 64, symmetric: false).dataBytes(rows: 1536, columns: 576, floatType: .f16)
+                == 1536 * 72 * 4 + 1536 * 9 * 2 + 16 + 9 * 192 * 4)
+    }
 }
