@@ -25,6 +25,10 @@
          from the SmolLM2 F16 Hugging Face folder; fit at the bits per weight mlx-lm's choice reached (at most --bpw;
          its measurement saved once and re-planned, `--plan`), and uniform affine forms for scale; each measured by
          `ingot eval` against F16 on Hamlet. mlx-lm loads every fit output (`mlx_lm.load`, its bits per weight).
+  fit-ct: `ingot fit --format compressed-tensors` (all its forms, probes on --probe-windows windows of Macbeth) at the
+         size of each uniform integer preset `ingot quantize --scheme compressed-tensors` writes (the bytes
+         compressed-tensors' own compressor writes, tools/check-convert.py), from the SmolLM2 F16 folder; the first
+         measurement saved and re-planned for the other sizes; each measured by `ingot eval` against F16 on Hamlet.
   quantize: `ingot quantize --imatrix` against native llama-quantize --imatrix, same model, importance matrix,
          preset and threads (2), alternating, median of --runs; wall time and peak RSS of each whole command.
          The outputs are the same bytes (tools/check-calibrate.py).
@@ -34,6 +38,7 @@ usage: tools/bench-calibrate.py speed [--chunks 16] [--runs 3] [--threads 2] [--
                                      [--gptq-chunks N] [--awq-gptq-chunks N] [--skip-plain] [--bin DIR]
        tools/bench-calibrate.py fit [--calibration-chunks 32] [--chunks 20] [--presets P,Q] [--probe-windows 4] [--bin DIR]
        tools/bench-calibrate.py fit-mlx --mlx PYTHON [--bpw 4.5] [--pairs 3/5,3/6] [--mlx-chunks 8] [--probe-windows 4] [--chunks 20]
+       tools/bench-calibrate.py fit-ct [--probe-windows 4] [--chunks 20]
        tools/bench-calibrate.py quantize [--runs 3] [--presets P,Q] [--bin DIR]
 """
 import argparse
@@ -264,9 +269,46 @@ def fit_mlx(a, work):
     print(f"\nfit measuring: {measured['measurement']:.1f} s (base pass {measured['base']:.1f} s)")
 
 
+def fit_ct(a, work):
+    folder = os.path.join(ROOT, ".cache/variants/hf/smollm2-llama")
+    base = os.path.join(work, "f16.kld")
+    if not os.path.exists(base):
+        run([a.ingot, "eval", F16, "--text", HELD_OUT, "--chunks", str(a.chunks), "--save-base", base, "--json"])
+    ct_work = os.path.join(work, "ct")
+    os.makedirs(ct_work, exist_ok=True)
+    plan, out = os.path.join(ct_work, "fit-plan.json"), os.path.join(ct_work, "fit")
+    if os.path.exists(plan):
+        os.remove(plan)
+    from gguf import GGUFReader
+    params = sum(int(t.n_elements) for t in GGUFReader(F16).tensors)
+
+    def size(path):
+        return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path) if f.endswith(".safetensors"))
+
+    print(f"fit probes: {a.probe_windows} windows of Macbeth; evaluation: {a.chunks} windows of Hamlet against F16\n")
+    print("| size of | file | safetensors bytes | bits/weight | PPL | mean KLD | top-1 |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    measured = None
+    for preset, group in [("W4A16", "64"), ("W4A16", "32"), ("W8A16", "64")]:
+        uniform = os.path.join(ct_work, f"{preset}-g{group}")
+        run(["rm", "-rf", uniform, out])
+        run([a.ingot, "quantize", folder, "-o", uniform, "--scheme", "compressed-tensors", "--preset", preset, "--group-size", group, "--json"])
+        ppl, kld, top1 = evaluate(a, uniform, base)
+        print(f"| {preset} g{group} | ingot quantize --scheme compressed-tensors | {size(uniform)} | {size(uniform) * 8 / params:.3f} | "
+              f"{ppl:.3f} | {kld:.5f} | {top1:.2f} % |", flush=True)
+        args = ["--plan", plan] if os.path.exists(plan) else ["--text", CALIBRATION, "--probe-windows", str(a.probe_windows), "--save-plan", plan]
+        f = json.loads(run([a.ingot, "fit", folder, "--format", "compressed-tensors", "--budget", str(size(uniform)), "-o", out, *args, "--json"]))
+        measured = measured or f["seconds"]
+        ppl, kld, top1 = evaluate(a, out, base)
+        forms = ", ".join(f"{v['tensors']} {k}" for k, v in f["types"].items())
+        print(f"| {preset} g{group} | ingot fit --format compressed-tensors ({forms}) | {size(out)} | {size(out) * 8 / params:.3f} | "
+              f"{ppl:.3f} | {kld:.5f} | {top1:.2f} % |", flush=True)
+    print(f"\nfit measuring: {measured['measurement']:.1f} s (base pass {measured['base']:.1f} s)")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["speed", "gain", "quantize", "fit", "fit-mlx"])
+    ap.add_argument("mode", choices=["speed", "gain", "quantize", "fit", "fit-mlx", "fit-ct"])
     ap.add_argument("--mlx", help="fit-mlx: python of a virtual environment with mlx, mlx-cpu and mlx-lm")
     ap.add_argument("--bpw", type=float, default=4.5, help="fit-mlx: the bits per weight mlx-lm targets")
     ap.add_argument("--pairs", default="3/5,3/6", help="fit-mlx: mlx-lm's low and high bits, LOW/HIGH, comma-separated")
@@ -291,7 +333,7 @@ def main():
     a.presets = a.presets.split(",") if a.presets else (PRESETS if a.mode == "gain" else ["Q4_K_M", "Q3_K_M", "Q2_K"] if a.mode == "fit" else IQ_PRESETS)
     work = os.path.join(ROOT, ".cache/bench/calibrate")
     os.makedirs(work, exist_ok=True)
-    {"speed": speed, "gain": gain, "quantize": quantize, "fit": fit, "fit-mlx": fit_mlx}[a.mode](a, work)
+    {"speed": speed, "gain": gain, "quantize": quantize, "fit": fit, "fit-mlx": fit_mlx, "fit-ct": fit_ct}[a.mode](a, work)
 
 
 if __name__ == "__main__":

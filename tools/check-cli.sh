@@ -193,6 +193,13 @@ for args, field in [(["eval", smol, "--text", short, "--ctx", "0"], "--ctx"), ([
     err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
     check(p.returncode == 64 and err.get("code") == "invalid-argument" and err.get("field") == field and not os.path.exists(bad),
           f"{' '.join(args[:1] + args[-2:])} --json: exit {p.returncode}, {err or p.stdout[:200]}")
+# A budget no plan fits, refused before anything is measured (a folder format: no importance matrix to calibrate first).
+for fmt, size, code in [("mlx", ["--bpw", "1"], "budget-too-small"), ("mlx", ["--budget", "1GB"], "budget-too-large"),
+                        ("compressed-tensors", ["--bpw", "1"], "budget-too-small")]:
+    p = subprocess.run([ingot, "fit", smol, "--format", fmt, "--text", short, *size, "-o", bad, "--json"], capture_output=True, text=True)
+    err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
+    check(p.returncode == 1 and err.get("code") == code and err.get("field") == size[0] and not os.path.exists(bad),
+          f"fit --format {fmt} {' '.join(size)}: exit {p.returncode}, {err or p.stderr[:200]}")
 # A verdict page: self-contained HTML whose numbers are those of --json, and the same data as JSON beside it.
 page, wide = os.path.join(tmp, "verdict.html"), os.path.join(tmp, "smol-f16.gguf")
 subprocess.run([ingot, "quantize", smol, "-o", wide, "--type", "F16", "--json"], capture_output=True)

@@ -236,20 +236,10 @@ public final class SensitivityMeter {
         }
         // Importance weights: one row of columns per matrix of a stacked tensor (experts), as the quantizer takes them.
         let matrices = t.dimensions.count > 2 ? t.dimensions[2] : 1
-        let weights = importance?.importance(for: t.name).flatMap { $0.count == columns * matrices ? $0 : nil }
-        // The candidates whose blocks or groups the rows fill, then the stored form (nothing changes: it stays as it is).
+        let weights = Self.importance(importance, for: t)
         let stored = Self.storedForm(t, format: options.format)
-        var types = options.candidates.filter { type in
-            guard type != stored, columns % type.rowUnit == 0 else { return false }
-            switch type {
-            case .gguf(let g): return options.format == .gguf && BlockCodec.canQuantize(g)
-            case .mlx: return options.format == .mlx
-            case .integer: return options.format == .compressedTensors
-            case .float: return false
-            }
-        }
-        if weights == nil { types.removeAll(where: \.needsImportance) }
-        if options.format == .gguf && t.type == .f32 && !types.contains(.gguf(.f16)) { types.append(.gguf(.f16)) }
+        var types = Self.forms(for: t, options: options, weighted: weights != nil)
+        types.removeLast()
         let probe = types.indices.min { abs(types[$0].bitsPerWeight - options.probeBits) < abs(types[$1].bitsPerWeight - options.probeBits) }
         var errors: [Double] = [], probeForm: (type: GGMLType, bytes: [UInt8]) = (t.type, [])
         for (k, type) in types.enumerated() {
@@ -263,6 +253,43 @@ public final class SensitivityMeter {
         let sizes = types.map { Self.bytes(of: $0, for: t, alignment: alignment) }
         return Candidates(name: t.name, dimensions: t.dimensions, sourceType: t.type, types: types, stored: stored, bytes: sizes,
                           errors: errors, probe: probe, probeForm: probeForm)
+    }
+
+    /// A tensor's importance weights: a row of columns per matrix (each expert's of a stacked tensor), as the quantizer
+    /// takes them; nil where the matrix has none of that size.
+    static func importance(_ m: ImportanceMatrix?, for t: GGUFTensorInfo) -> [Float]? {
+        let columns = t.dimensions[0], matrices = t.dimensions.count > 2 ? t.dimensions[2] : 1
+        return m?.importance(for: t.name).flatMap { $0.count == columns * matrices ? $0 : nil }
+    }
+
+    /// The forms a tensor is measured in: the candidates of the format whose blocks or groups its rows fill (the
+    /// importance-only GGUF types only when it has importance weights), then the stored form (nothing changes).
+    public static func forms(for t: GGUFTensorInfo, options: FitOptions, weighted: Bool) -> [FitType] {
+        let columns = t.dimensions[0]
+        let stored = storedForm(t, format: options.format)
+        var types = options.candidates.filter { type in
+            guard type != stored, columns % type.rowUnit == 0 else { return false }
+            switch type {
+            case .gguf(let g): return options.format == .gguf && BlockCodec.canQuantize(g)
+            case .mlx: return options.format == .mlx
+            case .integer: return options.format == .compressedTensors
+            case .float: return false
+            }
+        }
+        if !weighted { types.removeAll(where: \.needsImportance) }
+        if options.format == .gguf && t.type == .f32 && !types.contains(.gguf(.f16)) { types.append(.gguf(.f16)) }
+        return types + [stored]
+    }
+
+    /// The tensors with every form's bytes and no measurement (each loss 0): what a budget can hold is known before
+    /// anything is measured.
+    public static func unmeasured(_ tensors: [GGUFTensorInfo], importance: ImportanceMatrix?, options: FitOptions, alignment: Int) -> [FitTensor] {
+        tensors.map { t in
+            let forms = forms(for: t, options: options, weighted: Self.importance(importance, for: t) != nil)
+            return FitTensor(name: t.name, dimensions: t.dimensions, sourceType: t.type,
+                             candidates: forms.map { FitCandidate(type: $0, bytes: bytes(of: $0, for: t, alignment: alignment), error: 0, loss: 0) },
+                             probe: forms.last!, probeKLD: 0)
+        }
     }
 
     /// What leaves a tensor as it is: its own GGUF type; in a folder, the float type it is written in.

@@ -167,14 +167,25 @@ struct Fit: ParsableCommand {
                 ? try GGUFTarget(input: input, gguf: gguf, importance: importance!, importancePath: importancePath!, threads: parallel.count)
                 : try FolderTarget(file: file, gguf: gguf, format: format, threads: parallel.count)
 
+            // The budget: refused now if no plan can fit it, before anything is measured.
+            let elements = gguf.tensors.reduce(0) { $0 + $1.elementCount }
+            let limit: FitLimit
+            if let budget { limit = .file(Self.size(budget)!) }
+            else if let bpw { limit = .data(Int((bpw * Double(elements) / 8).rounded(.down)), field: "--bpw") }
+            else { limit = .saved }
+            var options = FitOptions(format: format)
+            (options.candidates, options.responseWindows, options.threads) = (try candidates(), responseWindows, parallel.count)
+            if plan == nil {
+                _ = try target.choose(SensitivityMeter.unmeasured(target.measured, importance: importance, options: options,
+                                                                  alignment: target.alignment), limit: limit)
+            }
+
             // The probes' windows and the measurements (or a saved plan's).
             var meter: SensitivityMeter?
             if let textBytes {
                 let cut = try tokenizer.windows(textBytes, context: windows.ctx, chunks: probeWindows).map(tokenizer.runnable)
-                var o = FitOptions(format: format)
-                (o.candidates, o.responseWindows, o.threads) = (try candidates(), responseWindows, parallel.count)
                 line.show("running the base model over \(cut.count) windows")
-                meter = try SensitivityMeter(model: model, source: gguf, importance: importance, windows: cut, options: o)
+                meter = try SensitivityMeter(model: model, source: gguf, importance: importance, windows: cut, options: options)
             }
             var measured: [FitTensor], saved: [Int]?
             var measureSeconds: Double?
@@ -198,12 +209,7 @@ struct Fit: ParsableCommand {
                 measureSeconds = clock.seconds - t0
             }
 
-            // The budget, and the plan within it.
-            let elements = gguf.tensors.reduce(0) { $0 + $1.elementCount }
-            let limit: FitLimit
-            if let budget { limit = .file(Self.size(budget)!) }
-            else if let bpw { limit = .data(Int((bpw * Double(elements) / 8).rounded(.down)), field: "--bpw") }
-            else { limit = .saved }
+            // The plan within the budget.
             var fit: FitPlan
             var layout: FitLayout
             if let saved, case .saved = limit {
