@@ -212,16 +212,24 @@ def fit(a, work):
           f"(`ingot calibrate`, {a.calibration_chunks} windows): {calibration['seconds']:.1f} s")
 
 
-def fit_mlx(a, work):
+def folder_fit_setup(a, work, name):
+    """What the folder formats' fit benchmarks share: the F16 folder, the F16 base log-probabilities on Hamlet, a
+    working folder (a fresh plan path and output path in it) and the parameter count."""
     folder = os.path.join(ROOT, ".cache/variants/hf/smollm2-llama")
     base = os.path.join(work, "f16.kld")
     if not os.path.exists(base):
         run([a.ingot, "eval", F16, "--text", HELD_OUT, "--chunks", str(a.chunks), "--save-base", base, "--json"])
-    mlx_work = os.path.join(work, "mlx")
-    os.makedirs(mlx_work, exist_ok=True)
-    plan, out = os.path.join(mlx_work, "fit-plan.json"), os.path.join(mlx_work, "fit")
+    sub = os.path.join(work, name)
+    os.makedirs(sub, exist_ok=True)
+    plan, out = os.path.join(sub, "fit-plan.json"), os.path.join(sub, "fit")
+    if os.path.exists(plan):
+        os.remove(plan)
     from gguf import GGUFReader
-    params = sum(int(t.n_elements) for t in GGUFReader(F16).tensors)
+    return folder, base, sub, plan, out, sum(int(t.n_elements) for t in GGUFReader(F16).tensors)
+
+
+def fit_mlx(a, work):
+    folder, base, mlx_work, plan, out, params = folder_fit_setup(a, work, "mlx")
 
     def bpw_of(path):
         total = 0
@@ -245,6 +253,7 @@ def fit_mlx(a, work):
     print("|---|---|---:|---:|---:|---:|---|")
     for bits in (4, 5):
         uniform = os.path.join(mlx_work, f"affine-{bits}")
+        run(["rm", "-rf", uniform])
         run([a.ingot, "quantize", folder, "-o", uniform, "--scheme", "mlx", "--bits", str(bits), "--group-size", "64", "--json"])
         ppl, kld, top1 = evaluate(a, uniform, base)
         print(f"| affine {bits}-bit g64 everywhere | ingot quantize --scheme mlx | {bpw_of(uniform):.4f} | {ppl:.3f} | {kld:.5f} | {top1:.2f} % | |", flush=True)
@@ -252,6 +261,7 @@ def fit_mlx(a, work):
     for pair in a.pairs.split(","):
         low, high = pair.split("/")
         theirs = os.path.join(mlx_work, f"dq-{low}-{high}")
+        run(["rm", "-rf", theirs, out])
         r = json.loads(run([a.mlx, os.path.join(ROOT, "tools/reference/mlx_lm_dynamic_quant.py"), folder, "--text", CALIBRATION,
                             "--chunks", str(a.mlx_chunks), "--target-bpw", str(a.bpw), "--bits", low, "--high-bits", high,
                             "--sensitivities", os.path.join(mlx_work, f"sensitivities-{low}-{high}.json"), "-o", theirs]).splitlines()[-1])
@@ -270,17 +280,7 @@ def fit_mlx(a, work):
 
 
 def fit_ct(a, work):
-    folder = os.path.join(ROOT, ".cache/variants/hf/smollm2-llama")
-    base = os.path.join(work, "f16.kld")
-    if not os.path.exists(base):
-        run([a.ingot, "eval", F16, "--text", HELD_OUT, "--chunks", str(a.chunks), "--save-base", base, "--json"])
-    ct_work = os.path.join(work, "ct")
-    os.makedirs(ct_work, exist_ok=True)
-    plan, out = os.path.join(ct_work, "fit-plan.json"), os.path.join(ct_work, "fit")
-    if os.path.exists(plan):
-        os.remove(plan)
-    from gguf import GGUFReader
-    params = sum(int(t.n_elements) for t in GGUFReader(F16).tensors)
+    folder, base, ct_work, plan, out, params = folder_fit_setup(a, work, "ct")
 
     def size(path):
         return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path) if f.endswith(".safetensors"))
