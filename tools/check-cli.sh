@@ -213,6 +213,18 @@ if ok:
     offline = "<script" not in html and "<link" not in html and "<img" not in html and html.count("<svg") == 2
     ok = same and shown and offline and len(data["tensors"]) == 272 and data["model_bytes"] == os.path.getsize(smol)
 check(ok, f"eval --report: a page with its numbers, 2 inline pictures and nothing to fetch, and the JSON of --json beside it: exit {p.returncode} {p.stdout[-300:] if p.returncode else ''}")
+# fit's page, from a saved plan (SmolLM2 as MLX; the shipped model has its tensors and shapes) re-planned for 4.2 bits:
+# the plan's numbers on the page, the data of --json beside it.
+page = os.path.join(tmp, "fit.html")
+p = subprocess.run([ingot, "fit", smol, "--format", "mlx", "--plan", "fixtures/reference/fit-mlx-plan.json", "--bpw", "4.2",
+                    "--dry-run", "--report", page, "--json"], capture_output=True, text=True)
+ok = p.returncode == 0 and os.path.exists(page) and os.path.exists(page[:-5] + ".json")
+if ok:
+    out, data, html = json.loads(p.stdout), json.load(open(page[:-5] + ".json")), open(page).read()
+    shown = f"{out['fileBytes']} bytes" in html and f"{out['bitsPerWeight']:.3f} bits per weight" in html and f"{out['predictedKLD']:.5f}" in html
+    ok = shown and out["bitsPerWeight"] <= 4.2 and "<script" not in html and html.count("<svg") >= 2 \
+        and all(data[k] == out[k] for k in ["fileBytes", "bitsPerWeight", "predictedKLD", "plan"])
+check(ok, f"fit --format mlx --plan --report: the page shows the plan's bytes, bits and prediction, --json's data beside it: exit {p.returncode} {p.stdout[-300:] if p.returncode else ''}")
 for args in [["eval", smol, "--text", short, "--threads", "1024", "--help"], ["--version"]]:
     p = subprocess.run([ingot, *args, "--json"], capture_output=True, text=True)
     check(p.returncode == 0 and not p.stdout.lstrip().startswith("{"), f"{' '.join(args)} --json is not an error: exit {p.returncode}")

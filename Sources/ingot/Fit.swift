@@ -244,8 +244,8 @@ struct Fit: ParsableCommand {
             let json = report(fit, layout: layout, elements: elements, outputBytes: written?.bytes, measuredKLD: measuredKLD, warnings: warnings,
                               windows: meter?.windows.count, seconds: (calibrationSeconds, meter?.baseSeconds, measureSeconds, clock.seconds))
             if let path = self.report {
-                try VerdictReport.fit(fit, modelPath: input, output: dryRun ? nil : output, text: text, windows: meter?.windows.count,
-                                      context: windows.ctx, measuredKLD: measuredKLD, elements: elements, json: json, to: path)
+                try VerdictReport.fit(fit, ties: target.tieIndices(fit.tensors), modelPath: input, output: dryRun ? nil : output,
+                                      text: text, windows: meter?.windows.count, context: windows.ctx, measuredKLD: measuredKLD, json: json, to: path)
             }
         }
     }

@@ -56,6 +56,12 @@ protocol FitTarget {
 }
 
 extension FitTarget {
+    /// `ties` as indices into `tensors`.
+    func tieIndices(_ tensors: [FitTensor]) -> [[Int]] {
+        let index = Dictionary(uniqueKeysWithValues: tensors.enumerated().map { ($0.element.name, $0.offset) })
+        return ties.map { $0.compactMap { index[$0] } }
+    }
+
     /// The plan of least predicted loss whose file fits `limit`, with its exact layout. The bytes outside the measured
     /// tensors' data are what a layout of the stored forms counts, and must stay so for every plan (else a candidate's
     /// size was counted wrong: `invalid-plan`). The headers' length moves with the plan (a folder's header lists a
@@ -64,8 +70,7 @@ extension FitTarget {
     /// the smallest plan, if its exact layout fits.
     func choose(_ tensors: [FitTensor], limit: FitLimit) throws -> (FitPlan, FitLayout) {
         func data(_ p: FitPlan) -> Int { p.fileBytes - p.fixedBytes }
-        let index = Dictionary(uniqueKeysWithValues: tensors.enumerated().map { ($0.element.name, $0.offset) })
-        let tied = ties.map { $0.compactMap { index[$0] } }
+        let tied = tieIndices(tensors)
         let stored = FitPlan(tensors: tensors, chosen: tensors.map { $0.candidates.count - 1 }, fixedBytes: 0, budget: 0)
         let first = try layout(stored.types)
         let outside = first.dataBytes - data(stored)

@@ -98,10 +98,11 @@ enum VerdictReport {
         try page.write(to: path, json: json)
     }
 
-    static func fit(_ plan: FitPlan, modelPath: String, output: String?, text: String?, windows: Int?, context: Int,
-                    measuredKLD: Double?, elements: Int, json: JSONValue, to path: String) throws {
+    static func fit(_ plan: FitPlan, ties: [[Int]], modelPath: String, output: String?, text: String?, windows: Int?, context: Int,
+                    measuredKLD: Double?, json: JSONValue, to path: String) throws {
         var page = ReportPage(title: "Fitting \(modelPath) into \(plan.budget) bytes")
-        let bpw = Double(plan.fileBytes * 8) / Double(max(1, elements))
+        // Bits per weight of the tensor data, as --json counts them.
+        let bpw = json["bitsPerWeight"]?.doubleValue ?? 0
         let measured = measuredKLD.map { ", and measured \(String(format: "%.5f", $0)) on the written file over the same windows" } ?? ""
         page.verdict("\(output ?? "The plan") takes \(plan.fileBytes) bytes (\(mib(plan.fileBytes)), \(String(format: "%.3f", bpw)) bits per weight) of the "
                      + "\(plan.budget) allowed. Its KL divergence from \(modelPath) is predicted at \(String(format: "%.5f", plan.predictedKLD))\(measured).")
@@ -115,7 +116,7 @@ enum VerdictReport {
         var curve: [(x: Double, y: Double)] = []
         for k in 0...24 {
             let budget = range.lowerBound + (range.upperBound - 1 - range.lowerBound) * k / 24
-            if let p = try? FitPlan.choose(plan.tensors, fixedBytes: plan.fixedBytes, budget: budget) {
+            if let p = try? FitPlan.choose(plan.tensors, ties: ties, fixedBytes: plan.fixedBytes, budget: budget) {
                 curve.append((Double(p.fileBytes) / 1048576, p.predictedKLD))
             }
         }
