@@ -200,6 +200,18 @@ for fmt, size, code in [("mlx", ["--bpw", "1"], "budget-too-small"), ("mlx", ["-
     err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
     check(p.returncode == 1 and err.get("code") == code and err.get("field") == size[0] and not os.path.exists(bad),
           f"fit --format {fmt} {' '.join(size)}: exit {p.returncode}, {err or p.stderr[:200]}")
+# An F32 folder's weights are counted as F32 (the GGUF view of a folder stores F32 as BF16 by llama.cpp's rule): the
+# smallest MLX plan of affine-4-64 with F32 scales and biases is 5 bits per weight, about 84 MB, not the 345 MB that
+# counting the rest of the folder twice gave.
+f32 = os.path.join(tmp, "f32-folder")
+subprocess.run([ingot, "convert", smol, "--to", "hf", "--dtype", "f32", "-o", f32, "--json"], capture_output=True)
+p = subprocess.run([ingot, "fit", f32, "--format", "mlx", "--text", short, "--types", "affine-4-64", "--bpw", "4.6", "-o", bad, "--json"],
+                   capture_output=True, text=True)
+err = json.loads(p.stdout).get("error", {}) if p.stdout.strip().startswith("{") else {}
+smallest = int(err.get("detail", "0 0").split("allow, ")[-1].split(" ")[0]) if "allow, " in err.get("detail", "") else 0
+check(p.returncode == 1 and err.get("code") == "budget-too-small" and 80e6 < smallest < 90e6,
+      f"fit of an F32 folder: its smallest MLX plan {smallest} bytes ({err.get('code')})")
+shutil.rmtree(f32, ignore_errors=True)
 # A verdict page: self-contained HTML whose numbers are those of --json, and the same data as JSON beside it.
 page, wide = os.path.join(tmp, "verdict.html"), os.path.join(tmp, "smol-f16.gguf")
 subprocess.run([ingot, "quantize", smol, "-o", wide, "--type", "F16", "--json"], capture_output=True)

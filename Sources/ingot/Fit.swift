@@ -104,6 +104,16 @@ struct Fit: ParsableCommand {
         _ = try candidates()
     }
 
+    /// The tensors fit measures and counts, as GGUF sees them. A folder's in their own float type: llama.cpp's `auto`
+    /// stores an F32 folder's weights as BF16, while a folder written from it keeps F32 (and GGUF output of an F32
+    /// model stays F32 as quantize's input).
+    static func tensors(of file: ModelFile) throws -> (any GGUFTensorSource)? {
+        guard case .huggingFaceFolder(let d) = file.storage else { return try file.ggufTensors() }
+        let matrices = d.shards.flatMap(\.tensors).filter { $0.shape.count >= 2 }
+        let allF32 = !matrices.isEmpty && matrices.allSatisfy { $0.dtype == .f32 }
+        return try FolderAsGGUF(d, dtype: allF32 ? .f32 : .auto)
+    }
+
     /// "100MB", "95.5MiB", "4G", "123456": bytes.
     static func size(_ text: String) -> Int? {
         let units: [(String, Double)] = [("KIB", 1024), ("MIB", 1048576), ("GIB", 1073741824), ("KB", 1e3), ("MB", 1e6), ("GB", 1e9),
@@ -135,7 +145,7 @@ struct Fit: ParsableCommand {
             let file = try ModelFile.open(input)
             var warnings = Warnings()
             warnings.add(try ModelValidation.check(model: file))
-            guard let gguf = try file.ggufTensors() else {
+            guard let gguf = try Self.tensors(of: file) else {
                 throw QuantError(.unsupportedType, "\(input): a lone safetensors file has no config.json; give its Hugging Face folder")
             }
             let model = try DecoderModel.open(file)
