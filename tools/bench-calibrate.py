@@ -228,6 +228,15 @@ def folder_fit_setup(a, work, name):
     return folder, base, sub, plan, out, sum(int(t.n_elements) for t in GGUFReader(F16).tensors)
 
 
+def fit_folder(a, folder, fmt, size, plan, out, base):
+    """`ingot fit --format FMT` within `size` (--bpw or --budget), measuring the first time and re-planning from the saved
+    plan after; its output measured on Hamlet. Returns fit's JSON, PPL, KLD, top-1 and its forms as a table cell."""
+    args = ["--plan", plan] if os.path.exists(plan) else ["--text", CALIBRATION, "--probe-windows", str(a.probe_windows), "--save-plan", plan]
+    f = json.loads(run([a.ingot, "fit", folder, "--format", fmt, *size, "-o", out, *args, "--json"]))
+    ppl, kld, top1 = evaluate(a, out, base)
+    return f, ppl, kld, top1, ", ".join(f"{v['tensors']} {k}" for k, v in f["types"].items())
+
+
 def fit_mlx(a, work):
     folder, base, mlx_work, plan, out, params = folder_fit_setup(a, work, "mlx")
 
@@ -269,11 +278,8 @@ def fit_mlx(a, work):
         print(f"| {low}-bit, {len(r['high'])} layers {high}-bit (g64) | mlx-lm dynamic_quant ({r['sensitivitySeconds']:.0f} s measuring) | "
               f"{r['bitsPerWeight']:.4f} | {ppl:.3f} | {kld:.5f} | {top1:.2f} % | |", flush=True)
         target = min(a.bpw, r["bitsPerWeight"])
-        args = ["--plan", plan] if os.path.exists(plan) else ["--text", CALIBRATION, "--probe-windows", str(a.probe_windows), "--save-plan", plan]
-        f = json.loads(run([a.ingot, "fit", folder, "--format", "mlx", "--bpw", repr(target), "-o", out, *args, "--json"]))
+        f, ppl, kld, top1, forms = fit_folder(a, folder, "mlx", ["--bpw", repr(target)], plan, out, base)
         measured = measured or f["seconds"]
-        ppl, kld, top1 = evaluate(a, out, base)
-        forms = ", ".join(f"{v['tensors']} {k}" for k, v in f["types"].items())
         print(f"| at {target:.4f} bits | ingot fit --format mlx ({forms}) | {f['bitsPerWeight']:.4f} | {ppl:.3f} | {kld:.5f} | {top1:.2f} % | "
               f"{mlx_load(out):.4f} bits |", flush=True)
     print(f"\nfit measuring: {measured['measurement']:.1f} s (base pass {measured['base']:.1f} s)")
@@ -296,11 +302,8 @@ def fit_ct(a, work):
         ppl, kld, top1 = evaluate(a, uniform, base)
         print(f"| {preset} g{group} | ingot quantize --scheme compressed-tensors | {size(uniform)} | {size(uniform) * 8 / params:.3f} | "
               f"{ppl:.3f} | {kld:.5f} | {top1:.2f} % |", flush=True)
-        args = ["--plan", plan] if os.path.exists(plan) else ["--text", CALIBRATION, "--probe-windows", str(a.probe_windows), "--save-plan", plan]
-        f = json.loads(run([a.ingot, "fit", folder, "--format", "compressed-tensors", "--budget", str(size(uniform)), "-o", out, *args, "--json"]))
+        f, ppl, kld, top1, forms = fit_folder(a, folder, "compressed-tensors", ["--budget", str(size(uniform))], plan, out, base)
         measured = measured or f["seconds"]
-        ppl, kld, top1 = evaluate(a, out, base)
-        forms = ", ".join(f"{v['tensors']} {k}" for k, v in f["types"].items())
         print(f"| {preset} g{group} | ingot fit --format compressed-tensors ({forms}) | {size(out)} | {size(out) * 8 / params:.3f} | "
               f"{ppl:.3f} | {kld:.5f} | {top1:.2f} % |", flush=True)
     print(f"\nfit measuring: {measured['measurement']:.1f} s (base pass {measured['base']:.1f} s)")

@@ -194,8 +194,8 @@ public final class SensitivityMeter {
         var name: String
         var dimensions: [Int]
         var sourceType: GGMLType
+        /// The measured forms, then the stored one.
         var types: [FitType]
-        var stored: FitType
         var bytes: [Int]
         var errors: [Double]
         var probe: Int?
@@ -205,7 +205,7 @@ public final class SensitivityMeter {
         func finished(scale: Double) -> FitTensor {
             let candidates = types.indices.map { FitCandidate(type: types[$0], bytes: bytes[$0], error: errors[$0], loss: errors[$0] * scale) }
             return FitTensor(name: name, dimensions: dimensions, sourceType: sourceType, candidates: candidates,
-                             probe: probe.map { types[$0] } ?? stored, probeKLD: probe.map { errors[$0] * scale } ?? 0)
+                             probe: probe.map { types[$0] } ?? types[types.count - 1], probeKLD: probe.map { errors[$0] * scale } ?? 0)
         }
     }
 
@@ -227,6 +227,9 @@ public final class SensitivityMeter {
         let columns = t.dimensions[0], rows = t.elementCount / max(1, columns)
         // The values as the pass holds them (a folder keeps q and k in its own row order, not the file's): a candidate
         // quantizes each row alike in either order, and goes back into the pass in the pass's.
+        guard t.elementCount > 0 else {
+            throw QuantError(.unsupportedType, tensor: t.name, offset: source.fileOffset(of: t), "holds no values; fit has nothing to weigh")
+        }
         guard let values = model.weightValues(t.name, kernels: options.kernels), values.count == t.elementCount else {
             throw QuantError(.unsupportedType, tensor: t.name, "the forward pass holds no weight of this name and size")
         }
@@ -237,21 +240,20 @@ public final class SensitivityMeter {
         // Importance weights: one row of columns per matrix of a stacked tensor (experts), as the quantizer takes them.
         let matrices = t.dimensions.count > 2 ? t.dimensions[2] : 1
         let weights = Self.importance(importance, for: t)
-        let stored = Self.storedForm(t, format: options.format)
-        var types = Self.forms(for: t, options: options, weighted: weights != nil)
-        types.removeLast()
-        let probe = types.indices.min { abs(types[$0].bitsPerWeight - options.probeBits) < abs(types[$1].bitsPerWeight - options.probeBits) }
+        // Every form but the last (the stored one, which changes nothing) is put in the pass.
+        let types = Self.forms(for: t, options: options, weighted: weights != nil)
+        let measured = types.dropLast()
+        let probe = measured.indices.min { abs(types[$0].bitsPerWeight - options.probeBits) < abs(types[$1].bitsPerWeight - options.probeBits) }
         var errors: [Double] = [], probeForm: (type: GGMLType, bytes: [UInt8]) = (t.type, [])
-        for (k, type) in types.enumerated() {
+        for (k, type) in measured.enumerated() {
             let form = try type.passForm(values, rows: rows, columns: columns, importance: weights, rowsPerMatrix: rows / matrices,
                                          floatType: Self.floatType(of: t), threads: options.threads)
             errors.append(try response(form.type, form.bytes))
             if k == probe { probeForm = form }
         }
-        types.append(stored)
         errors.append(0)
         let sizes = types.map { Self.bytes(of: $0, for: t, alignment: alignment) }
-        return Candidates(name: t.name, dimensions: t.dimensions, sourceType: t.type, types: types, stored: stored, bytes: sizes,
+        return Candidates(name: t.name, dimensions: t.dimensions, sourceType: t.type, types: types, bytes: sizes,
                           errors: errors, probe: probe, probeForm: probeForm)
     }
 
