@@ -5,7 +5,7 @@
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-ingot="${INGOT:-$root/.build/debug/ingot}"
+ingot="${INGOT:-$root/.build/release/ingot}"
 python3 - "$ingot" <<'PY'
 import json, subprocess, sys
 ingot = sys.argv[1]

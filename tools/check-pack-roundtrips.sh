@@ -6,7 +6,7 @@
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-ingot="${INGOT:-$root/.build/debug/ingot}"
+ingot="${INGOT:-$root/.build/release/ingot}"
 FETCH_MINILM=1 bash tools/fetch-fixtures.sh >/dev/null
 python3 tools/make-variants.py >/dev/null
 tmp=$(mktemp -d "$root/.cache/roundtrip.XXXXXX")
