@@ -51,6 +51,8 @@ from gguf import GGUFReader
 from safetensors.numpy import load_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from digests import plays_differing  # noqa: E402
 # llama.cpp's converter loads config.json through transformers, whose configs fill in head_dim = hidden / heads;
 # Ingot writes attention.key_length/value_length only when config.json states head_dim (llama.cpp assumes the same
 # value when the keys are absent, so both files run identically).
@@ -107,9 +109,22 @@ def hf_name(name):
     return f"model.layers.{p[1]}.{HF_NAMES[p[2]]}.{p[3]}"
 
 
+READERS = {}
+
+
+def reader(path):
+    """gguf-py's reader of a file, once per file as it stands: it parses every vocabulary string (seconds on SmolLM2),
+    and several checks read the same file."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+    if key not in READERS:
+        READERS[key] = GGUFReader(path)
+    return READERS[key]
+
+
 def expected_folder(path, dequantize):
     """name -> array of the folder a GGUF should become (q/k unpermuted), by gguf-py and numpy."""
-    r = GGUFReader(path)
+    r = reader(path)
     heads = r.fields["llama.attention.head_count"].contents()
     kv = r.fields["llama.attention.head_count_kv"].contents()
     out = {}
@@ -157,7 +172,7 @@ def main():
         run([ingot, "convert", f16, "-o", folder, "--to", "hf", "--json"])
         back = os.path.join(work, "back.gguf")
         run([ingot, "convert", folder, "-o", back, "--to", "gguf", "--json"])
-        ra, rb = GGUFReader(f16), GGUFReader(back)
+        ra, rb = reader(f16), GGUFReader(back)
         ta = {t.name: t for t in ra.tensors}
         tb = {t.name: t for t in rb.tensors}
         bad = [n for n in ta if n not in tb or ta[n].tensor_type != tb[n].tensor_type or list(ta[n].shape) != list(tb[n].shape)
@@ -212,14 +227,7 @@ def main():
 
         # 3. Tokenizer of the written folder on all of Shakespeare, against llama.cpp's recorded ids.
         corpus = json.load(open(os.path.join(ROOT, "fixtures/tokenizer/shakespeare.json"), encoding="utf-8"))
-        bad = []
-        total = 0
-        for entry in corpus["files"]:
-            out = run([ingot, "tokenize", folder, "--text", os.path.join(ROOT, ".cache/shakespeare", entry["file"]), "--json"]).stdout
-            ids = json.loads(out)["ids"]
-            total += len(ids)
-            if hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest() != entry["sha256"] or len(ids) != entry["count"]:
-                bad.append(entry["file"])
+        bad, total = plays_differing(ingot, folder, corpus["files"], os.path.join(ROOT, ".cache/shakespeare"))
         check(not bad, "the folder's tokenizer.json on every Shakespeare play = llama.cpp's ids",
               f"{len(corpus['files'])} plays, {total} tokens" + (f", differ: {bad[:3]}" if bad else ""))
 
@@ -244,7 +252,7 @@ def main():
             out = os.path.join(work, model + ".gguf")
             run([ingot, "convert", src, "-o", out, "--to", "gguf"])
             converted[model] = out
-            r = GGUFReader(out)
+            r = reader(out)
             ours = {t.name: t for t in r.tensors}
             bad, near = [], []
             for t in want["tensors"]:
@@ -284,7 +292,7 @@ def main():
             hf_back, gguf_back = os.path.join(work, model + "-hf"), os.path.join(work, model + "-back.gguf")
             run([ingot, "convert", converted[model], "-o", hf_back, "--to", "hf"])
             run([ingot, "convert", hf_back, "-o", gguf_back, "--to", "gguf"])
-            ra, rb = GGUFReader(converted[model]), GGUFReader(gguf_back)
+            ra, rb = reader(converted[model]), GGUFReader(gguf_back)
             same = [(t.name, t.tensor_type, t.data.tobytes()) for t in ra.tensors] == [(t.name, t.tensor_type, t.data.tobytes()) for t in rb.tensors]
             hf_names = load_file(os.path.join(hf_back, "model.safetensors")).keys()
             os.unlink(gguf_back)
@@ -566,12 +574,7 @@ def sentencepiece_checks(ingot, work):
     unexplained = [d for d in diffs if d.split(":")[0].split(" ")[-1] not in KNOWN_DIFFERENCES]
     check(not unexplained, "SentencePiece folder -> GGUF: metadata = convert_hf_to_gguf.py's",
           f"{len(want)} keys; " + ("differ: " + "; ".join(unexplained) if unexplained else f"known differences: {len(diffs)}"))
-    bad = []
-    for play in ref["plays"]:
-        out = run([ingot, "tokenize", folder, "--text", os.path.join(ROOT, ".cache/shakespeare", play["file"]), "--json"]).stdout
-        ids = json.loads(out)["ids"]
-        if len(ids) != play["count"] or hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest() != play["sha256"]:
-            bad.append(play["file"])
+    bad, _ = plays_differing(ingot, folder, ref["plays"], os.path.join(ROOT, ".cache/shakespeare"))
     check(not bad, "ingot tokenize on the SentencePiece folder (tokenizer.model) = llama.cpp's ids on every play",
           f"{len(ref['plays'])} plays, {sum(p['count'] for p in ref['plays'])} tokens" + (f", differ: {bad[:3]}" if bad else ""))
     # The folder without tokenizer.model: its tokenizer.json (the SentencePiece-style BPE that transformers runs, merges
