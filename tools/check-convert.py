@@ -53,6 +53,7 @@ from safetensors.numpy import load_file
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from digests import plays_differing  # noqa: E402
+from gguf_fields import reader  # noqa: E402
 # llama.cpp's converter loads config.json through transformers, whose configs fill in head_dim = hidden / heads;
 # Ingot writes attention.key_length/value_length only when config.json states head_dim (llama.cpp assumes the same
 # value when the keys are absent, so both files run identically).
@@ -107,19 +108,6 @@ def hf_name(name):
     if name == "output.weight":
         return "lm_head.weight"
     return f"model.layers.{p[1]}.{HF_NAMES[p[2]]}.{p[3]}"
-
-
-READERS = {}
-
-
-def reader(path):
-    """gguf-py's reader of a file, once per file as it stands: it parses every vocabulary string (seconds on SmolLM2),
-    and several checks read the same file."""
-    st = os.stat(path)
-    key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
-    if key not in READERS:
-        READERS[key] = GGUFReader(path)
-    return READERS[key]
 
 
 def expected_folder(path, dequantize):

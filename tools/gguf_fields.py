@@ -1,5 +1,19 @@
-"""Copying GGUF metadata with gguf-py: shared by the scripts that derive model variants."""
-from gguf import GGUFValueType as V
+"""Reading and copying GGUF metadata with gguf-py: shared by the scripts that derive model variants and the checks."""
+import os
+
+from gguf import GGUFReader, GGUFValueType as V
+
+_READERS = {}
+
+
+def reader(path):
+    """gguf-py's reader of a file, once per file as it stands: it parses every vocabulary string (seconds for a
+    vocabulary of 50,000 tokens or more), and a check may read one file several times."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+    if key not in _READERS:
+        _READERS[key] = GGUFReader(path)
+    return _READERS[key]
 
 
 def field_value(field):

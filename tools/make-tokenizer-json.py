@@ -16,9 +16,11 @@ prepend_scheme `first`, `always` or `never`, without or with `split` (`first-spl
 usage: tools/make-tokenizer-json.py MODEL.gguf OUT.json [PRE] [--form FORM]   (PRE overrides tokenizer.ggml.pre)
 """
 import json
+import os
 import sys
 
-from gguf import GGUFReader
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gguf_fields import reader  # noqa: E402
 
 LLAMA3 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 QWEN2 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -102,7 +104,7 @@ def document(path, pre=None, form=None):
     """The tokenizer.json of a GGUF's tokenizer; `pre` overrides tokenizer.ggml.pre, `form` says how a SentencePiece
     vocabulary writes its spaces. Control tokens are special added tokens, user-defined ones added tokens that are
     not special."""
-    r = GGUFReader(path)
+    r = reader(path)
     tokens = field(r, "tokenizer.ggml.tokens")
     types = field(r, "tokenizer.ggml.token_type") or [1] * len(tokens)
     if field(r, "tokenizer.ggml.model") == "llama":
