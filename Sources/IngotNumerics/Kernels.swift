@@ -225,23 +225,32 @@ enum SIMDKernels {
         }
     }
 
-    /// The first of a block's 32 values whose magnitude is `amax` (the reference keeps the first on ties).
+    /// The first of a block's 32 values whose magnitude is `amax` (the reference keeps the first on ties). A block of
+    /// zeros keeps the reference's starting +0, whatever the sign of its zeros: its scale is then +0 / -8 = -0.
     @inline(__always)
     static func firstWithMagnitude(_ amax: Float, _ xb: UnsafePointer<Float>) -> Float {
+        guard amax > 0 else { return 0 }
         for j in 0..<32 where abs(xb[j]) == amax { return xb[j] }
         return 0
     }
 
-    /// Minimum and maximum of a block as the reference scans them (NaN never replaces either).
+    /// Minimum and maximum of a block as the reference scans them (NaN never replaces either). Where either is a zero,
+    /// its sign is that of the block's first zero, as in the reference's scan (a later zero is not smaller or larger);
+    /// the lanes' reduction would pick any of them.
     @inline(__always)
-    static func minMax(_ v0: F8, _ v1: F8, _ v2: F8, _ v3: F8) -> (Float, Float) {
+    static func minMax(_ v0: F8, _ v1: F8, _ v2: F8, _ v3: F8, _ xb: UnsafePointer<Float>) -> (Float, Float) {
         var lo = F8(repeating: .greatestFiniteMagnitude), hi = F8(repeating: -.greatestFiniteMagnitude)
         @inline(__always) func take(_ v: F8) {
             lo.replace(with: v, where: v .< lo)
             hi.replace(with: v, where: v .> hi)
         }
         take(v0); take(v1); take(v2); take(v3)
-        return (lo.min(), hi.max())
+        var (a, b) = (lo.min(), hi.max())
+        if a == 0 || b == 0, let zero = (0..<32).first(where: { xb[$0] == 0 }).map({ xb[$0] }) {
+            if a == 0 { a = zero }
+            if b == 0 { b = zero }
+        }
+        return (a, b)
     }
 
     /// Q4_1 (nmax 15, levels capped at 15) and Q5_1 (nmax 31, uncapped, fifth bits in qh).
@@ -251,7 +260,7 @@ enum SIMDKernels {
         for i in 0..<blocks {
             let xb = x + i * 32, yb = y + i * size
             let (v0, v1, v2, v3) = load32(xb)
-            let (lo, hi) = minMax(v0, v1, v2, v3)
+            let (lo, hi) = minMax(v0, v1, v2, v3, xb)
             let d = (hi - lo) / (five ? 31 : 15)
             let id: Float = d != 0 ? 1 / d : 0
             guard lo.isFinite, hi.isFinite, d.isFinite, id.isFinite, !hasNaN(v0, v1, v2, v3) else {

@@ -137,6 +137,18 @@ struct SplitMix {
         sets.append(("nan", (0..<n).map { (i: Int) -> Float in i % 4 == 1 ? .nan : Float(i % 13) - 6 }))
         sets.append(("mixed", mixed))
         sets.append(("ties", (0..<n).map { (i: Int) -> Float in Float(i % 9) * 0.5 - 2 }))
+        // Signed zeros (masked rows hold -0.0): a block's scale and minimum take the sign the reference's scan gives
+        // them, whatever order the vector lanes are reduced in.
+        sets.append(("negative-zeros", [Float](repeating: -0.0, count: n)))
+        sets.append(("signed-zeros", (0..<n).map { _ in rng.next() % 2 == 0 ? 0.0 : -0.0 }))
+        sets.append(("zeros-and-positives", (0..<n).map { _ -> Float in
+            let r = rng.next() % 8
+            return r == 0 ? Float(rng.next() % 5 + 1) * 0.25 : (r % 2 == 0 ? 0.0 : -0.0)
+        }))
+        sets.append(("zeros-and-negatives", (0..<n).map { _ -> Float in
+            let r = rng.next() % 8
+            return r == 0 ? -Float(rng.next() % 5 + 1) * 0.25 : (r % 2 == 0 ? 0.0 : -0.0)
+        }))
         return sets
     }
 

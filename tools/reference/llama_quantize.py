@@ -10,6 +10,9 @@ reference for `ingot quantize`.
                    synthetic-llama=.cache/variants/synthetic-llama-f16.gguf   (tools/make-synthetic-model.py))
            quantizes each model to each preset with llama.cpp and records, per preset, the xxh64 of the whole
            output file and of every tensor's bytes with its type, plus the seconds the call took.
+           With --llama-quantize BIN (first), the native llama-quantize that tools/reference/llama_imatrix.py builds
+           with cmake from the same sdist runs instead of the library; the model's entry names that tool. The two
+           write the same bytes (smollm2-edge-f16 was re-recorded this way when its signed-zero rows 16-19 came in).
   time:    tools/reference/llama_quantize.py time MODEL.gguf PRESET OUT.gguf THREADS [--sync]
            one timed call (with --sync, followed by os.sync() inside the timing); prints {"seconds": ...}
            (used by tools/bench-quantize.py).
@@ -54,6 +57,16 @@ def quantize(src, dst, preset, threads, pure=False, sync=False):
     return seconds
 
 
+def quantize_native(binary, src, dst, preset, threads):
+    """The same call through the llama-quantize command (allow-requantize, as above)."""
+    import subprocess
+    t0 = time.perf_counter()
+    p = subprocess.run([binary, "--allow-requantize", src, dst, preset, str(threads)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"llama-quantize failed ({p.returncode}) for {preset}: {p.stderr[-500:]}")
+    return time.perf_counter() - t0
+
+
 def describe(path):
     return {"file_xxh64": digest_file(path), "bytes": os.path.getsize(path), "tensors": tensor_digests(path)}
 
@@ -64,19 +77,27 @@ def main():
         print(json.dumps({"seconds": quantize(src, dst, preset, int(threads), sync="--sync" in sys.argv)}))
         return
     assert sys.argv[1] == "record"
-    out = sys.argv[2]
-    result = {"tool": "llama-cpp-python " + __import__("llama_cpp").__version__, "models": {}}
+    args = sys.argv[2:]
+    native = None
+    if args[0] == "--llama-quantize":
+        native, args = args[1], args[2:]
+    out = args[0]
     if os.path.exists(out):  # models recorded earlier are kept unless recorded again
-        result["models"] = json.load(open(out))["models"]
-    for spec in sys.argv[3:]:
+        result = json.load(open(out))
+    else:
+        result = {"tool": "llama-cpp-python " + __import__("llama_cpp").__version__, "models": {}}
+    for spec in args[1:]:
         label, rest = spec.split("=", 1)
         path, _, presets = rest.partition(":")
         presets = presets.split(",") if presets else ALL
         entry = {"source": os.path.basename(path), "source_xxh64": digest_file(path), "presets": {}}
+        if native:
+            entry["tool"] = ("llama-quantize: llama.cpp of the llama-cpp-python 0.3.36 sdist, cmake Release GGML_NATIVE "
+                             "(tools/reference/llama_imatrix.py build)")
         with tempfile.TemporaryDirectory() as d:
             for preset in presets:
                 dst = os.path.join(d, preset + ".gguf")
-                seconds = quantize(path, dst, preset, 2)
+                seconds = quantize_native(native, path, dst, preset, 2) if native else quantize(path, dst, preset, 2)
                 entry["presets"][preset] = describe(dst) | {"seconds": round(seconds, 3)}
                 os.remove(dst)
                 print(f"{label} {preset}: {entry['presets'][preset]['file_xxh64']} ({seconds:.2f} s)", file=sys.stderr)
@@ -90,8 +111,9 @@ def dump(d, f):
     f.write('{"tool": %s, "models": {\n' % json.dumps(d["tool"]))
     models = sorted(d["models"].items())
     for i, (label, m) in enumerate(models):
-        f.write(' %s: {"source": %s, "source_xxh64": %s, "presets": {\n'
-                % (json.dumps(label), json.dumps(m["source"]), json.dumps(m["source_xxh64"])))
+        tool = ' "tool": %s,' % json.dumps(m["tool"]) if "tool" in m else ""
+        f.write(' %s: {"source": %s, "source_xxh64": %s,%s "presets": {\n'
+                % (json.dumps(label), json.dumps(m["source"]), json.dumps(m["source_xxh64"]), tool))
         presets = sorted(m["presets"].items())
         for j, (k, v) in enumerate(presets):
             f.write('  %s: %s%s\n' % (json.dumps(k), json.dumps(v, sort_keys=True, separators=(",", ":")),
