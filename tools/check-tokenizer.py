@@ -33,25 +33,12 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from digests import plays_differing  # noqa: E402
+from digests import ids_of_texts, plays_differing  # noqa: E402
 SEP = "\n__ggml_vocab_test__\n"
 # Vocabularies also checked through a tokenizer.json made from them (tools/make-tokenizer-json.py).
 AS_JSON = {"ggml-vocab-gpt-2.gguf", "ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf", "ggml-vocab-starcoder.gguf"}
 # Tokenizers Ingot does not implement (WordPiece).
 UNSUPPORTED = {"ggml-vocab-bert-bge.gguf"}
-
-
-def ids_of_texts(ingot, model, texts, add_special=False, parse_special=False):
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
-        json.dump(texts, f)
-        path = f.name
-    try:
-        cmd = [ingot, "tokenize", model, "--each", path] + ([] if add_special else ["--no-special"])
-        cmd += ["--parse-special"] if parse_special else []
-        out = subprocess.run(cmd, check=True, capture_output=True).stdout
-        return json.loads(out)
-    finally:
-        os.unlink(path)
 
 
 def report(label, cases, got, expected):
